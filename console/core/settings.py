@@ -1,0 +1,102 @@
+"""Settings from the environment, a ``.env`` file and CLI flags (pydantic-settings).
+
+``OBO_CONSOLE_MODE=local`` (default) uses the bundled local identity platform and search service, found through
+the local stack state file; ``OBO_CONSOLE_MODE=azure`` uses Microsoft Entra ID and Azure AI Search as configured
+here. The seed's own variable names (``USE_REDIS``, ``REDIS_URL``, ``OPENAI_API_KEY``) are honoured as is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from console.core.paths import default_state_file
+
+Mode = Literal["local", "azure"]
+ModelProvider = Literal["offline", "openai", "azure-openai", "openai-compatible"]
+
+
+def _alias(name: str, *extra: str) -> AliasChoices:
+    return AliasChoices(f"OBO_CONSOLE_{name}", *extra)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OBO_CONSOLE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    mode: Mode = "local"
+    state_file: Path | None = None
+
+    # The MCP server (its own listen address, and the URL clients use).
+    mcp_host: str = "127.0.0.1"
+    mcp_port: int = 8000
+    mcp_url: str | None = None
+    # Local services' ports; 0 picks a free port (tests), the defaults keep issuers stable across restarts.
+    identity_port: int = 8443
+    search_port: int = 8444
+    calculator_port: int = 8445
+
+    # Azure mode (also usable against the local stack, for tests of Azure-mode code paths).
+    tenant_id: str | None = None
+    authority: str | None = None
+    console_client_id: str | None = None
+    api_client_id: str | None = None
+    api_client_secret: SecretStr | None = None
+    api_scope: str | None = None
+    search_endpoint: str | None = None
+    search_index: str = "document-permissions-push-idx"
+    search_api_key: SecretStr | None = None
+    accept_v1_tokens: bool = False
+    allowed_tenants: list[str] = []
+    ca_cert: Path | None = None  # extra CA to trust (local stack only; never loaded in Azure mode by default)
+
+    # Token cache at rest.
+    allow_file_keyring: bool = False
+
+    # Config store (DESIGN.md: the seed's variable names).
+    configs_dir: Path = Path("configs")
+    use_redis: bool = Field(default=False, validation_alias=_alias("USE_REDIS", "USE_REDIS"))
+    redis_url: str = Field(
+        default="redis://localhost:6379/0", validation_alias=_alias("REDIS_URL", "REDIS_URL")
+    )
+
+    # Models.
+    model_provider: ModelProvider | None = None
+    model: str | None = None
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = None
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    azure_openai_api_version: str = "2025-04-01-preview"
+    export_traces_to_openai: bool = False
+
+    def effective_state_file(self) -> Path:
+        return self.state_file or default_state_file()
+
+    def effective_mcp_url(self) -> str:
+        return self.mcp_url or f"http://{self.mcp_host}:{self.mcp_port}/mcp"
+
+    def effective_authority(self) -> str | None:
+        if self.authority:
+            return self.authority.rstrip("/")
+        if self.tenant_id:
+            return f"https://login.microsoftonline.com/{self.tenant_id}"
+        return None
+
+    def effective_api_scope(self) -> str | None:
+        if self.api_scope:
+            return self.api_scope
+        if self.api_client_id:
+            return f"api://{self.api_client_id}/execute"
+        return None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from env/.env, with CLI flags (non-None values) taking precedence."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

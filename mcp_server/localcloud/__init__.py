@@ -1,0 +1,1 @@
+"""Local, loopback-only emulators of Microsoft Entra ID and Azure AI Search."""

@@ -1,0 +1,132 @@
+"""Run an ASGI app with uvicorn on its own thread and event loop, on a port bound before it starts.
+
+Each local service gets one of these (DESIGN.md: every local service on its own port and event loop), so a
+slow request in one never stalls another, and tests can use port 0 and read the port back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+
+@dataclass
+class TLSFiles:
+    certfile: Path
+    keyfile: Path
+
+
+@dataclass
+class ThreadedServer:
+    """An ASGI app served on ``host:port`` (0 = any free port) from a daemon thread."""
+
+    app: Any
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    tls: TLSFiles | None = None
+    log_level: str = "warning"
+    _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _sock: socket.socket | None = field(default=None, init=False, repr=False)
+    _error: BaseException | None = field(default=None, init=False, repr=False)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> ThreadedServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                f"{self.name}: cannot listen on {self.host}:{self.port} ({exc.strerror}). "
+                "Another process uses that port: stop it, or choose another port in settings."
+            ) from exc
+        sock.listen(128)
+        sock.setblocking(False)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level=self.log_level,
+            lifespan="auto",
+            ssl_certfile=str(self.tls.certfile) if self.tls else None,
+            ssl_keyfile=str(self.tls.keyfile) if self.tls else None,
+            timeout_graceful_shutdown=2,
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self._run, name=f"svc-{self.name}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"{self.name} failed to start: {self._error!r}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} did not start within {timeout} s")
+            time.sleep(0.01)
+        wait_until_accepting(self.host, self.port, timeout=timeout, tls=self.tls is not None)
+        return self
+
+    def _run(self) -> None:
+        assert self._server is not None and self._sock is not None
+        try:
+            asyncio.run(self._server.serve(sockets=[self._sock]))
+        except BaseException as exc:  # surfaced by start()/stop()
+            self._error = exc
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout)
+        if self._sock is not None:
+            self._sock.close()
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> ThreadedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_until_accepting(host: str, port: int, *, timeout: float = 15.0, tls: bool = False) -> None:
+    """Block until ``host:port`` accepts a TCP connection (and completes a TLS handshake when ``tls``)."""
+    deadline = time.monotonic() + timeout
+    last: OSError | None = None
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1.0) as conn:
+                if tls:
+                    ctx = ssl.create_default_context()
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE  # reachability only; clients verify against the CA
+                    with ctx.wrap_socket(conn, server_hostname=host):
+                        pass
+                return
+        except OSError as exc:
+            last = exc
+            time.sleep(0.02)
+    raise TimeoutError(f"{host}:{port} did not accept connections within {timeout} s: {last}")
