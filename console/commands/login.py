@@ -1,15 +1,59 @@
-"""`obo-console login` (being built: see the issue that owns it)."""
+"""`obo-console login [--as USER]`: sign in with the device-code flow; the token cache goes to the OS keyring.
+
+The device-code message goes to stderr. ``--as USER`` (local mode only) completes the local identity platform's
+device-code page as that demo user, the way a browser does (GET the form, POST it).
+"""
 
 from __future__ import annotations
 
 import argparse
-
-from console.core.errors import UserError
+import sys
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
-    sub.add_parser(name, help="(not built yet)")
+    parser = sub.add_parser(
+        name,
+        help="sign in with the device-code flow (local mode: --as alice|bob|carol)",
+        description="Sign in with the OAuth 2.0 device-code flow. The token cache is kept in the OS keyring. "
+        "In local mode, --as USER completes the device-code page as that demo user.",
+    )
+    parser.add_argument("--as", dest="as_user", metavar="USER", help="local mode: sign in as this demo user")
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def warn_if_needed(warning: str | None) -> None:
+    if warning:
+        say(f"obo-console: warning: {warning}")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("`obo-console login` is not built yet.")
+    from console.core.auth import AuthManager
+    from console.core.errors import UserError
+    from console.core.settings import load_settings
+
+    settings = load_settings()
+    if args.as_user is not None and settings.mode != "local":
+        raise UserError(
+            "--as works only in local mode (the demo tenant).",
+            hint="In Azure mode run `obo-console login` and complete the page in a browser.",
+        )
+    manager = AuthManager.from_settings(settings)
+    warn_if_needed(manager.warning)
+    if args.as_user is not None:
+        user = manager.endpoints.demo_user(args.as_user)
+        say(f"Signing in as {user.username} on the local identity platform's device-code page ...")
+        account = manager.sign_in_as(user.username)
+    else:
+        flow = manager.start_device_flow()
+        say(flow.prompt.message.get_secret_value())
+        say(f"Waiting for the sign-in (the code expires in {flow.prompt.seconds_left() // 60} min; Ctrl+C cancels).")
+        account = flow.result()
+    others = [a.username for a in manager.accounts() if a.home_account_id != account.home_account_id]
+    label = f"{account.name} <{account.username}>" if account.name else account.username
+    print(f"Signed in as {label}.")
+    if others:
+        print(f"Also signed in: {', '.join(others)} (switch with `obo-console whoami --user NAME`).")
+    return 0

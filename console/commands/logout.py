@@ -1,15 +1,61 @@
-"""`obo-console logout` (being built: see the issue that owns it)."""
+"""`obo-console logout [--all | USERNAME]`: remove accounts and their tokens from the keyring cache.
+
+Works while the local stack is down: it only touches the token cache.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from console.core.errors import UserError
-
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
-    sub.add_parser(name, help="(not built yet)")
+    parser = sub.add_parser(
+        name,
+        help="sign out (the current account, USERNAME, or --all)",
+        description="Remove signed-in accounts and all their tokens from the keyring. Without arguments: the "
+        "current account.",
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("username", nargs="?", help="the account to sign out (username or the part before @)")
+    target.add_argument("--all", action="store_true", help="sign out every account and wipe the token cache")
+
+
+def _current_login(tokens: object) -> str:
+    from console.core.auth import AuthManager, TokenStore
+    from console.core.endpoints import resolve_endpoints
+    from console.core.errors import NotSignedIn, UserError
+
+    assert isinstance(tokens, TokenStore)
+    try:
+        manager = AuthManager(resolve_endpoints(tokens.settings), tokens=tokens)
+        account = manager.current_account()
+        if account is not None:
+            return account.username
+    except UserError:
+        pass  # stack down or Azure settings missing: fall back to the cache alone
+    everyone = tokens.accounts()
+    if len(everyone) == 1:
+        return everyone[0].username
+    if not everyone:
+        raise NotSignedIn("Nobody is signed in.")
+    names = ", ".join(a.username for a in everyone)
+    raise UserError(f"Several accounts are signed in ({names}).", hint="Name one (`logout alice`) or use --all.")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("`obo-console logout` is not built yet.")
+    from console.commands.login import warn_if_needed
+    from console.core.auth import TokenStore
+
+    tokens = TokenStore()
+    warn_if_needed(tokens.warning)
+    if args.all:
+        gone = tokens.sign_out_all()
+        print(f"Signed out {len(gone)} account(s); the token cache is empty." if gone else "Nobody was signed in.")
+        return 0
+    login = args.username or _current_login(tokens)
+    gone = tokens.sign_out(login)
+    print("Signed out " + ", ".join(a.username for a in gone) + ".")
+    remaining = tokens.accounts()
+    if remaining:
+        print("Still signed in: " + ", ".join(a.username for a in remaining) + ".")
+    return 0

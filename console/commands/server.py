@@ -1,15 +1,128 @@
-"""`obo-console server` (being built: see the issue that owns it)."""
+"""`obo-console server`: the bundled MCP server in the foreground. Local mode also runs the local identity platform
+and the local search service (each on its own port and event loop) and writes the local stack state file once all
+of them answer; Azure mode runs only the MCP server against Entra ID and Azure AI Search."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+from typing import Any
 
 from console.core.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
-    sub.add_parser(name, help="(not built yet)")
+    parser = sub.add_parser(
+        name,
+        help="run the MCP server (local mode: with the local identity platform and search service)",
+        description="Run the bundled MCP server in the foreground until Ctrl+C / SIGTERM. In local mode it also "
+        "starts the local identity platform and search service and writes the local stack state file.",
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1; env OBO_CONSOLE_MCP_HOST)")
+    parser.add_argument("--port", type=int, help="MCP server port (default 8000, 0 = any free port)")
+    parser.add_argument("--identity-port", type=int, help="local identity platform port (default 8443)")
+    parser.add_argument("--search-port", type=int, help="local search service port (default 8444)")
+    parser.add_argument("--calculator-port", type=int, help="remote calculator agent port (default 8445)")
+
+
+def _wait_for_signal() -> int:
+    stop = threading.Event()
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return received[0] if received else 0
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("`obo-console server` is not built yet.")
+    from console.core.settings import load_settings
+
+    for name in ("port", "identity_port", "search_port", "calculator_port"):
+        value = getattr(args, name, None)
+        if value is not None and not 0 <= value <= 65535:
+            raise UserError(f"--{name.replace('_', '-')} {value} is not a port.", hint="Use 0–65535 (0 = any free port).")
+    settings = load_settings(
+        mcp_host=args.host, mcp_port=args.port, identity_port=args.identity_port, search_port=args.search_port,
+        calculator_port=args.calculator_port,
+    )
+    if settings.mode == "azure":
+        return _run_azure(settings)
+    return _run_local(settings)
+
+
+def _run_local(settings: Any) -> int:
+    from mcp_server.stack import LocalStack, StackPorts
+
+    stack = LocalStack(
+        host=settings.mcp_host,
+        ports=StackPorts(identity=settings.identity_port, search=settings.search_port, mcp=settings.mcp_port,
+                         calculator=settings.calculator_port),
+        state_file=settings.effective_state_file(),
+    )
+    _say("obo-console: starting the local stack…")
+    try:
+        state = stack.start()
+    except OSError as exc:
+        raise UserError(str(exc), hint="Free the port, or pick others with --port/--identity-port/--search-port.") from exc
+    except RuntimeError as exc:
+        raise UserError(f"The local stack did not start: {exc}") from exc
+    try:
+        users = ", ".join(u.username for u in state.users)
+        _say(
+            f"OBO Console local stack is running (pid {state.pid}).\n"
+            f"  MCP server         {state.mcp_url}\n"
+            f"  identity platform  {state.authority}\n"
+            f"  search service     {state.search_endpoint} (index {state.search_index})\n"
+            f"  calculator agent   {getattr(state, 'calculator_url', None)}\n"
+            f"  demo users         {users}\n"
+            f"  state file         {stack.state_file}\n"
+            "Sign in with `obo-console login --as alice`. Press Ctrl+C to stop."
+        )
+        signum = _wait_for_signal()
+        _say(f"obo-console: stopping ({signal.Signals(signum).name if signum else 'done'})…")
+    finally:
+        stack.stop()
+    _say("obo-console: local stack stopped.")
+    return 0
+
+
+def _run_azure(settings: Any) -> int:
+    import httpx2
+
+    from mcp_server.server import ServerConfig, create_server
+    from mcp_server.server.runner import serve_threaded
+
+    config = ServerConfig.from_settings(settings)
+    server = create_server(config)
+    try:
+        threaded = serve_threaded(server)
+    except OSError as exc:
+        raise UserError(str(exc), hint="Free the port, or pick another with --port.") from exc
+    try:
+        health = httpx2.get(f"{threaded.base_url}/healthz", timeout=30.0, trust_env=False).json()
+        _say(
+            f"OBO Console MCP server (Azure mode) on {config.mcp_url(threaded.port)}\n"
+            f"  authority          {config.authority}\n"
+            f"  search             {config.search_endpoint} (index {config.search_index})\n"
+            f"  readiness          {health.get('status')}\n"
+            "Press Ctrl+C to stop."
+        )
+        _wait_for_signal()
+    finally:
+        threaded.stop()
+    return 0

@@ -1,15 +1,83 @@
-"""`obo-console whoami` (being built: see the issue that owns it)."""
+"""`obo-console whoami [--json] [--user NAME]`: the signed-in account and its access token's decoded claims.
+
+Silent sign-in from the keyring cache (MSAL refreshes when needed). Shows claims with a one-line meaning each and
+the expiry countdown; never the token itself. ``--json`` prints exactly one JSON document on stdout.
+"""
 
 from __future__ import annotations
 
 import argparse
-
-from console.core.errors import UserError
+import json
+import time
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
-    sub.add_parser(name, help="(not built yet)")
+    parser = sub.add_parser(
+        name,
+        help="show the signed-in account and its token's decoded claims",
+        description="Show the signed-in account and the decoded claims of its access token (never the token).",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--user", metavar="NAME", help="use this signed-in account and make it the current one")
+
+
+def whoami_document(manager: Any, user: str | None) -> dict[str, Any]:
+    from console.core.claims import claim_meaning, expiry_countdown, format_timestamp
+
+    account = manager.switch_account(user) if user else manager.require_account()
+    token = manager.acquire_token(account)
+    claims = token.claims()
+    return {
+        "account": account.as_dict(),
+        "mode": manager.endpoints.mode,
+        "authority": manager.endpoints.authority,
+        "scope": manager.endpoints.api_scope,
+        "token": {
+            "source": token.source,
+            "expires_on": format_timestamp(token.expires_on),
+            "expires_in_seconds": token.seconds_left(),
+            "expiry": expiry_countdown(claims),
+            "header": token.header(),
+            "claims": claims,
+            "meanings": {name: claim_meaning(name) for name in claims},
+        },
+        "accounts": [a.username for a in manager.accounts()],
+        "keyring": manager.tokens.choice.description,
+    }
+
+
+def _print_text(doc: dict[str, Any]) -> None:
+    from console.core.claims import display_value
+
+    account, token = doc["account"], doc["token"]
+    label = f"{account['name']} <{account['username']}>" if account["name"] else account["username"]
+    print(f"Signed in as {label} ({doc['mode']} mode, {doc['authority']})")
+    source = "from the token cache" if token["source"] == "cache" else "just issued by the identity platform"
+    print(f"Access token for {doc['scope']}: {token['expiry']} (at {token['expires_on']}), {source}.")
+    others = [u for u in doc["accounts"] if u != account["username"]]
+    if others:
+        print(f"Other signed-in accounts: {', '.join(others)}")
+    print(f"Signed with {token['header'].get('alg', '?')} key {token['header'].get('kid', '?')}. Claims:")
+    width = max((len(name) for name in token["claims"]), default=0)
+    for name, value in token["claims"].items():
+        print(f"  {name.ljust(width)}  {display_value(name, value)}")
+        meaning = token["meanings"].get(name)
+        if meaning:
+            print(f"  {' ' * width}  └ {meaning}")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("`obo-console whoami` is not built yet.")
+    from console.commands.login import warn_if_needed
+    from console.core.auth import AuthManager
+
+    manager = AuthManager.from_settings()
+    warn_if_needed(manager.warning)
+    started = time.perf_counter()
+    doc = whoami_document(manager, args.user)
+    doc["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        _print_text(doc)
+    return 0

@@ -28,6 +28,10 @@ class Event:
     ts: float = field(default_factory=_now)
     turn_id: str | None = None
     agent: str | None = None
+    # The signed-in account (username) whose run produced the event; None for events about the whole console
+    # (server status, config reloads). The workspace tags each account's events so views show only the current
+    # account's (DESIGN.md: switching account shows nothing of the previous account's results).
+    account: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **asdict(self)}
@@ -140,6 +144,27 @@ class Notice(Event):
     level: str = "info"  # info | warning | error
     message: str = ""
     source: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerStatusChanged(Event):
+    """The MCP server link changed state (console.core.server_link.LinkStatus, flattened)."""
+
+    kind: ClassVar[str] = "server_status"
+    state: str = ""  # connecting | ready | down | reconnecting | stopped
+    url: str | None = None
+    attempt: int = 0
+    next_retry_in: float | None = None
+    launched: bool = False  # the console started this server and will stop it on exit
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountChanged(Event):
+    """The current account changed (sign-in, switch, sign-out): views rebuild from the new account's state only."""
+
+    kind: ClassVar[str] = "account_changed"
+    previous: str | None = None  # ``account`` (the base field) is the new current account, None when signed out
 
 
 Subscriber = Callable[[Event], None]

@@ -53,9 +53,16 @@ class Settings(BaseSettings):
     accept_v1_tokens: bool = False
     allowed_tenants: list[str] = []
     ca_cert: Path | None = None  # extra CA to trust (local stack only; never loaded in Azure mode by default)
+    # The MCP server's JWKS cache: how long keys are trusted without re-reading, and the minimum seconds between
+    # re-reads on an unknown key id (rate limit against the authority).
+    jwks_cache_ttl: float = 3600.0
+    jwks_refresh_interval: float = 30.0
 
     # Token cache at rest.
     allow_file_keyring: bool = False
+    keyring_backend: str = "auto"  # auto | file | a keyring backend class path
+    keyring_chunk_size: int = 1200  # characters per keyring entry (Windows Credential Manager: ~2.5 KB)
+    token_cache_lock_timeout: float = 10.0
 
     # Config store (DESIGN.md: the seed's variable names).
     configs_dir: Path = Path("configs")
@@ -63,6 +70,12 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         default="redis://localhost:6379/0", validation_alias=_alias("REDIS_URL", "REDIS_URL")
     )
+    # MCP servers agent configs may name (configs hold names, never URLs): name -> "local", the bundled server
+    # at effective_mcp_url() / the state file's mcp_url. Env: OBO_CONSOLE_MCP_SERVERS='{"documents": "local"}'.
+    mcp_servers: dict[str, str] = {"documents": "local"}
+    # Redis pub/sub channel `configs push` publishes changed keys on (live reload where keyspace
+    # notifications cannot be enabled).
+    redis_channel: str = "obo-console:configs"
 
     # Models.
     model_provider: ModelProvider | None = None

@@ -1,0 +1,34 @@
+"""`obo-console` with no sub-command: the full-screen console.
+
+Only textual and light modules are imported before the first frame; the workspace (agents, fastmcp, msal,
+azure) is built by the factory below in a thread after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from console.core.errors import UserError
+
+
+def _workspace_factory(args: argparse.Namespace):  # noqa: ANN202 - returns a zero-argument factory
+    def make():  # noqa: ANN202 - a console.core.workspace.Workspace
+        from console.core.settings import load_settings
+        from console.core.workspace import Workspace
+
+        return Workspace(load_settings(), connect=getattr(args, "connect", None))
+
+    return make
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.core.paths import data_dir
+    from console.ui.app import OboConsoleApp, load_keymap
+
+    try:
+        keymap = load_keymap(data_dir() / "keymap.json")
+    except ValueError as exc:
+        raise UserError(str(exc), hint="Fix or delete the keymap file; `obo-console` lists binding ids on F1.") from exc
+    app = OboConsoleApp(workspace_factory=_workspace_factory(args), keymap=keymap)
+    result = app.run()
+    return int(result or 0)

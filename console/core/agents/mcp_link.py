@@ -1,0 +1,212 @@
+"""Agents' link to MCP servers, carrying the signed-in user's token — only to the server settings name.
+
+A config's ``mcp_servers`` entries are NAMES. ``settings.mcp_servers`` maps a name to ``"local"`` (the bundled
+server: the running stack's ``mcp_url`` from the state file, else ``settings.effective_mcp_url()``), or to a URL
+that must equal that same server's URL. Any other name resolves to nothing: no connection, no token.
+
+Each account has its own ``McpLink`` (its own connection and token provider). The token is fetched per HTTP
+request through ``BearerTokenAuth`` and re-fetched shortly before it expires; it never sits in headers, configs
+or events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import json
+import ssl
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+from agents.mcp import MCPServerStreamableHttp
+from pydantic import SecretStr
+
+from console.core.agents.hooks import McpEventBridge
+from console.core.agents.tools import tool_error
+from console.core.server_link import validate_mcp_url
+from console.core.settings import Settings
+from console.core.stack_state import StateFileError, read_state
+
+BUNDLED = "local"
+# A token provider returns the account's current access token: a str, a SecretStr, or anything with
+# ``.token`` (console.core.auth.AccessToken) — sync or async.
+TokenProvider = Callable[[], Any]
+
+
+def _jwt_exp(token: str) -> float | None:
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, KeyError, ValueError, TypeError):
+        return None
+
+
+def _secret(value: Any) -> str:
+    value = getattr(value, "token", value)
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+class BearerTokenAuth(httpx2.Auth):
+    """``Authorization: Bearer <token>`` on every request, the token fetched from ``provider`` and reused until
+    ``refresh_margin`` seconds before its ``exp`` (then fetched again, so a long session never sends a stale one)."""
+
+    def __init__(self, provider: TokenProvider, *, refresh_margin: float = 120.0) -> None:
+        self._provider = provider
+        self._margin = refresh_margin
+        self._token: SecretStr | None = None
+        self._exp: float | None = None
+        self.fetches = 0  # how many times the provider was asked (tests, diagnostics)
+
+    async def current_token(self) -> str:
+        if self._token is not None and self._exp is not None and self._exp - time.time() > self._margin:
+            return self._token.get_secret_value()
+        if inspect.iscoroutinefunction(self._provider):
+            value = await self._provider()
+        else:  # a blocking provider (MSAL refreshing over the network) must not stall the event loop
+            value = await asyncio.to_thread(self._provider)
+        if inspect.isawaitable(value):
+            value = await value
+        token = _secret(value)
+        self.fetches += 1
+        self._token, self._exp = SecretStr(token), _jwt_exp(token)
+        return token
+
+    async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        request.headers["Authorization"] = f"Bearer {await self.current_token()}"
+        yield request
+
+    def sync_auth_flow(self, request: httpx2.Request) -> Any:
+        raise RuntimeError("BearerTokenAuth is async-only")
+
+
+@dataclass(frozen=True)
+class McpTarget:
+    """Where the bundled MCP server is, and which CA to trust for it (local stack with https only)."""
+
+    url: str
+    verify: bool | str = True
+
+
+def bundled_target(settings: Settings) -> McpTarget:
+    """The bundled server: the running local stack's URL (state file), else the configured URL."""
+    if settings.mode == "local":
+        try:
+            state = read_state(settings.effective_state_file())
+        except StateFileError:
+            state = None
+        if state is not None and state.mcp_url:
+            url = validate_mcp_url(state.mcp_url)
+            https = urlsplit(url).scheme == "https"
+            return McpTarget(url, state.ca_cert if https and state.ca_cert else True)
+    url = validate_mcp_url(settings.effective_mcp_url())
+    verify: bool | str = str(settings.ca_cert) if settings.ca_cert and settings.mode == "local" else True
+    return McpTarget(url, verify)
+
+
+def resolve_server(name: str, settings: Settings, bundled: McpTarget | None = None) -> McpTarget | None:
+    """The target a config's server name stands for, or None (unknown name: no server, no token)."""
+    value = (getattr(settings, "mcp_servers", None) or {}).get(name)
+    if value is None:
+        return None
+    target = bundled or bundled_target(settings)
+    if value == BUNDLED:
+        return target
+    try:
+        return target if validate_mcp_url(value) == target.url else None
+    except Exception:
+        return None
+
+
+def _client_factory(verify: bool | str) -> Callable[..., httpx2.AsyncClient]:
+    def create(headers: dict[str, str] | None = None, timeout: Any = None, auth: Any = None) -> httpx2.AsyncClient:
+        kwargs: dict[str, Any] = {"follow_redirects": False, "trust_env": False}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        if headers is not None:
+            kwargs["headers"] = headers
+        if auth is not None:
+            kwargs["auth"] = auth
+        # Trust the local CA explicitly (never the environment's bundle variables).
+        kwargs["verify"] = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        return httpx2.AsyncClient(**kwargs)
+
+    return create
+
+
+class McpLink:
+    """One account's MCP connection(s). ``server_for(name)`` gives the SDK server object a config's name stands
+    for (all names of the bundled server share one connection), or None."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        token_provider: TokenProvider | None,
+        *,
+        bridge: McpEventBridge | None = None,
+        target: McpTarget | None = None,
+        timeout_seconds: float = 60.0,
+    ) -> None:
+        self.settings = settings
+        self.bridge = bridge or McpEventBridge()
+        self._token_provider = token_provider
+        self._target = target
+        self._timeout = timeout_seconds
+        self._servers: dict[str, MCPServerStreamableHttp] = {}
+        self.auth = BearerTokenAuth(token_provider) if token_provider is not None else None
+        self.refused: set[str] = set()  # names that resolved to nothing (reported as notices)
+
+    @property
+    def target(self) -> McpTarget:
+        if self._target is None:
+            self._target = bundled_target(self.settings)
+        return self._target
+
+    def server_for(self, name: str) -> MCPServerStreamableHttp | None:
+        target = resolve_server(name, self.settings, self._target)
+        if target is None:
+            self.refused.add(name)
+            return None
+        if self.auth is None:
+            self.refused.add(name)
+            return None
+        server = self._servers.get(target.url)
+        if server is None:
+            server = MCPServerStreamableHttp(
+                params={
+                    "url": target.url,
+                    "auth": self.auth,
+                    "timeout": self._timeout,
+                    "httpx_client_factory": _client_factory(target.verify),
+                },
+                name=name,
+                cache_tools_list=True,
+                use_structured_content=True,  # the model reads {"documents": [...]} as JSON, as the seed did
+                client_session_timeout_seconds=self._timeout,
+                message_handler=self.bridge.message_handler,
+                tool_meta_resolver=self.bridge.meta_resolver,
+                custom_data_extractor=self.bridge.extract,
+                failure_error_function=tool_error,
+            )
+            self._servers[target.url] = server
+        return server
+
+    @property
+    def servers(self) -> list[MCPServerStreamableHttp]:
+        return list(self._servers.values())
+
+    async def connect(self) -> None:
+        for server in self.servers:
+            await server.connect()
+
+    async def cleanup(self) -> None:
+        for server in reversed(self.servers):
+            await server.cleanup()
+
+
+AsyncTokenProvider = Callable[[], Awaitable[Any]]

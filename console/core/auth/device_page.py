@@ -1,0 +1,77 @@
+"""Complete the local identity platform's device-code page as a demo user, the way a browser does.
+
+GET the page, read its sign-in form (action and hidden fields), fill in ``user_code``, ``login`` and
+``action``, and POST it. Local mode only: in Azure mode a person completes Entra's page in a real browser.
+"""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+import requests
+from pydantic import SecretStr
+
+from console.core.auth.errors import SignInError
+
+_TAGS = re.compile(r"<[^>]+>")
+_NOISE = re.compile(r"<(style|script|head)\b.*?</\1>", re.S | re.I)
+_ALERT = re.compile(r"<(div|p)[^>]*(?:class=[\"']?error|role=[\"']?alert)[^>]*>(.*?)</\1>", re.S | re.I)
+
+
+class _FormReader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._in_form = False
+        self._done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form" and not self._done and values.get("method", "get").lower() == "post":
+            self._in_form = True
+            self.action = values.get("action", "")
+        elif tag == "input" and self._in_form and values.get("name"):
+            kind = values.get("type", "text").lower()
+            if kind == "hidden":
+                self.fields[values["name"]] = values.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self._in_form:
+            self._in_form = False
+            self._done = True
+
+
+def _page_text(html: str, user_code: str) -> str:
+    """What the page says went wrong (its alert, else its text), with the user code masked."""
+    alert = _ALERT.search(html)
+    text = unescape(_TAGS.sub(" ", alert.group(2) if alert else _NOISE.sub(" ", html)))
+    return " ".join(text.split()).replace(user_code, "********")[:300]
+
+
+def complete_device_page(
+    session: requests.Session, verification_uri: str, user_code: SecretStr, login: str, action: str = "approve"
+) -> None:
+    """Approve (or decline) the device-code flow identified by ``user_code`` as ``login``."""
+    code = user_code.get_secret_value()
+    try:
+        page = session.get(verification_uri, timeout=30)
+        form = _FormReader()
+        form.feed(page.text)
+        target = urljoin(verification_uri, form.action) if form.action else verification_uri
+        data = {**form.fields, "user_code": code, "login": login, "action": action}
+        answer = session.post(target, data=data, timeout=30)
+    except requests.RequestException as exc:
+        raise SignInError(
+            f"Cannot open the device-code page {verification_uri}: {type(exc).__name__}.",
+            hint="Is the local stack still running?",
+        ) from exc
+    if answer.status_code >= 400:
+        raise SignInError(
+            f"The device-code page refused the sign-in as {login!r} (HTTP {answer.status_code}): "
+            f"{_page_text(answer.text, code)}",
+            hint="Check the user name (alice, bob, carol) and run login again.",
+        )

@@ -1,0 +1,253 @@
+"""The OBO Console Textual app.
+
+Start-up is fast on purpose: this module imports only textual and light modules. The core (agents, fastmcp,
+msal, azure) is imported after the first frame, in a thread, by the workspace factory; until then the screen is
+already usable (help, themes, quit) and the status line says the console is starting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import UTC
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from console.core.clock import Clock, SystemClock
+from console.core.events import Event
+from console.ui.calls import call
+from console.ui.commands import AccountCommands, ActionCommands, ConfigCommands
+from console.ui.protocols import Account, WorkspaceLike
+from console.ui.screens.main import BusEvent, MainScreen
+from console.ui.widgets.events_pane import EventsPane
+from console.ui.widgets.status_bar import StatusBar
+
+WorkspaceFactory = Callable[[], WorkspaceLike]
+
+
+class OboConsoleApp(App[int]):
+    TITLE = "OBO Console"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ActionCommands, AccountCommands, ConfigCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("f2", "sign_in", "Sign in", id="account.sign_in"),
+        Binding("f3", "switch_account", "Switch account", id="account.switch"),
+        Binding("f4", "sign_out", "Sign out", id="account.sign_out"),
+        Binding("f5", "configs", "Configs", id="configs.show"),
+        Binding("ctrl+t", "change_theme", "Theme", id="app.theme", show=False),
+    ]
+
+    def __init__(
+        self,
+        *,
+        workspace: WorkspaceLike | None = None,
+        workspace_factory: WorkspaceFactory | None = None,
+        clock: Clock | None = None,
+        keymap: dict[str, str] | None = None,
+        start_workspace: bool = True,
+    ) -> None:
+        super().__init__()
+        self.workspace: WorkspaceLike | None = None
+        self._given_workspace = workspace
+        self._factory = workspace_factory
+        self.clock: Clock = clock or (workspace.clock if workspace is not None else SystemClock())
+        self._start_workspace = start_workspace
+        self._unsubscribe: Callable[[], None] | None = None
+        self._log_seen = 0
+        self.startup_error: str | None = None
+        if keymap:
+            self.set_keymap(keymap)
+
+    async def on_mount(self) -> None:
+        self._main = MainScreen()
+        await self.push_screen(self._main)
+        self.set_interval(1.0, self.refresh_status, name="status-tick")
+        if self._given_workspace is not None:
+            self.attach(self._given_workspace)
+        elif self._factory is not None:
+            # After the first frame: the factory imports the heavy core.
+            self.call_after_refresh(self._load_workspace)
+        self.refresh_status()
+
+    @property
+    def main_screen(self) -> MainScreen:
+        return self._main
+
+    # ---- the workspace
+    @work(thread=True, group="workspace", exit_on_error=False)
+    def _load_workspace(self) -> None:
+        assert self._factory is not None
+        try:
+            workspace = self._factory()
+        except Exception as exc:  # noqa: BLE001 - shown on screen; the console stays usable
+            self.call_from_thread(self._startup_failed, exc)
+            return
+        self.call_from_thread(self.attach, workspace)
+
+    def _startup_failed(self, exc: BaseException) -> None:
+        self.startup_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.notify(str(exc), title="Could not start the console core", severity="error", timeout=30)
+        self.refresh_status()
+
+    def attach(self, workspace: WorkspaceLike) -> None:
+        """Bind the UI to a workspace: subscribe to its bus, then start it (server link, silent sign-in)."""
+        self.workspace = workspace
+        self.clock = workspace.clock
+        self._unsubscribe = workspace.bus.subscribe(self._deliver)
+        self.main_screen.refresh_from_workspace()
+        if self._start_workspace:
+            self._start()
+
+    def _deliver(self, event: Event) -> None:
+        # Called in the publisher's thread; post_message is thread-safe.
+        self._main.post_message(BusEvent(event))
+
+    @work(group="workspace", exit_on_error=False)
+    async def _start(self) -> None:
+        workspace = self.workspace
+        assert workspace is not None
+        try:
+            await call(workspace.start)
+        except Exception as exc:  # noqa: BLE001 - e.g. the server could not be launched; shown, not fatal
+            self.startup_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.notify(str(exc), title="Start-up problem", severity="error", timeout=30)
+            self.refresh_status()
+            return
+        await self.main_screen.rebuild_for_account()
+        if workspace.current_account is None:
+            self.action_sign_in()
+
+    def refresh_status(self) -> None:
+        try:
+            bar = self.main_screen.query_one(StatusBar)
+        except Exception:  # noqa: BLE001 - not mounted yet
+            return
+        bar.clock_text = self.clock.now().astimezone(UTC).strftime("%H:%M:%S UTC")
+        workspace = self.workspace
+        if workspace is None:
+            bar.server_state = "down" if self.startup_error else "starting"
+            bar.server_detail = self.startup_error or "loading the console core…"
+            return
+        bar.mode = workspace.mode
+        account = workspace.current_account
+        bar.account = f"{account.name} <{account.username}>" if account else ""
+        status = workspace.server_status()
+        bar.server_state = status.state
+        bar.server_url = status.url or ""
+        bar.server_detail = status.detail
+        bar.server_launched = status.launched
+        bar.main_agent = workspace.main_agent or ""
+        lines = list(workspace.server_log())
+        if len(lines) < self._log_seen:
+            self._log_seen = 0
+        if len(lines) > self._log_seen:
+            self.main_screen.query_one(EventsPane).write_server_log(lines[self._log_seen:])
+            self._log_seen = len(lines)
+
+    # ---- actions
+    async def action_quit(self) -> None:
+        await self.shutdown_workspace()
+        self.exit(0)
+
+    async def shutdown_workspace(self) -> None:
+        workspace, self.workspace = self.workspace, None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if workspace is not None:
+            try:
+                await call(workspace.close)
+            except Exception as exc:  # noqa: BLE001 - quitting anyway
+                self.log.error(f"closing the workspace: {exc}")
+
+    def action_help(self) -> None:
+        from console.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_sign_in(self) -> None:
+        from console.ui.screens.sign_in import SignInScreen
+
+        if self.workspace is None:
+            self.notify("The console is still starting.", severity="warning")
+            return
+        if not isinstance(self.screen, SignInScreen):
+            self.push_screen(SignInScreen(self.workspace, self.clock), callback=self._signed_in)
+
+    async def _signed_in(self, account: Account | None) -> None:
+        if account is not None:
+            await self.main_screen.rebuild_for_account()
+            self.notify(f"Signed in as {account.name} <{account.username}>.")
+
+    async def action_switch_account(self, username: str | None = None) -> None:
+        workspace = self.workspace
+        if workspace is None:
+            return
+        accounts = [a.username for a in workspace.accounts()]
+        current = workspace.current_account.username if workspace.current_account else None
+        if username is None:
+            others = [a for a in accounts if a != current]
+            if not others:
+                self.notify("No other account: sign in with another user (F2).")
+                return
+            index = (accounts.index(current) + 1) % len(accounts) if current in accounts else 0
+            username = accounts[index]
+        await call(workspace.switch_account, username)
+        await self.main_screen.rebuild_for_account()
+        self.notify(f"Switched to {username}.")
+
+    async def action_sign_out(self) -> None:
+        workspace = self.workspace
+        if workspace is None or workspace.current_account is None:
+            self.notify("Not signed in.")
+            return
+        who = workspace.current_account.username
+        await call(workspace.sign_out)
+        await self.main_screen.rebuild_for_account()
+        self.notify(f"Signed out {who}.")
+
+    def action_configs(self) -> None:
+        from console.ui.screens.configs import ConfigsScreen
+
+        if self.workspace is None:
+            self.notify("The console is still starting.", severity="warning")
+            return
+        if not isinstance(self.screen, ConfigsScreen):
+            self.push_screen(ConfigsScreen(self.workspace))
+
+    async def use_main_agent(self, key: str) -> None:
+        workspace = self.workspace
+        if workspace is None:
+            return
+        try:
+            await call(workspace.set_main_agent, key)
+        except Exception as exc:  # noqa: BLE001 - e.g. an invalid config: say why
+            self.notify(str(exc), title=f"Cannot use {key}", severity="error")
+            return
+        self.main_screen.refresh_agent()
+        self.refresh_status()
+        self.notify(f"{key} is the main agent from the next turn.")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Keys and actions", "Every binding with its id (remappable)", self.action_help)
+
+
+def load_keymap(path) -> dict[str, str]:  # noqa: ANN001 - a pathlib.Path
+    """A user keymap file: ``{"binding id": "keys"}`` (e.g. ``{"chat.reset": "ctrl+r"}``)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise ValueError(f"{path} must be a JSON object of binding id → keys, e.g. {{\"chat.reset\": \"ctrl+r\"}}")
+    return data
+

@@ -1,0 +1,85 @@
+"""Command-palette providers (ctrl+p): every action by name, accounts, and agent configs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from console.ui.app import OboConsoleApp
+
+Command = tuple[str, Callable[[], Any], str]
+
+
+class _ListProvider(Provider):
+    """A provider over a list of (title, callback, help) computed when the palette opens."""
+
+    def commands(self) -> list[Command]:
+        raise NotImplementedError
+
+    @property
+    def console_app(self) -> OboConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self.commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self.commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class ActionCommands(_ListProvider):
+    """The console's actions, so every binding is also reachable by name."""
+
+    def commands(self) -> list[Command]:
+        app = self.console_app
+        screen = app.main_screen
+        return [
+            ("console: help — keys and actions", app.action_help, "Every binding with its id"),
+            ("account: sign in", app.action_sign_in, "Device-code sign-in (F2)"),
+            ("account: sign out", app.action_sign_out, "Sign out the current account (F4)"),
+            ("configs: show agents and validation", app.action_configs, "The configs screen (F5)"),
+            ("chat: new conversation", screen.action_reset_conversation, "Forget this account's conversation"),
+            ("chat: stop the running turn", screen.action_stop_turn, "esc"),
+            ("agent: back to the main agent", screen.action_back_to_main, "After a handoff (ctrl+b)"),
+            ("events: filter", screen.action_filter_events, "ctrl+f"),
+            ("events: show the server log", screen.action_server_log, "ctrl+l"),
+        ]
+
+
+class AccountCommands(_ListProvider):
+    def commands(self) -> list[Command]:
+        app = self.console_app
+        workspace = app.workspace
+        if workspace is None:
+            return []
+        current = workspace.current_account.username if workspace.current_account else None
+        return [
+            (f"account: switch to {account.username}", partial(app.action_switch_account, account.username),
+             account.name)
+            for account in workspace.accounts()
+            if account.username != current
+        ]
+
+
+class ConfigCommands(_ListProvider):
+    def commands(self) -> list[Command]:
+        app = self.console_app
+        workspace = app.workspace
+        if workspace is None:
+            return []
+        found: list[Command] = []
+        for config in workspace.configs():
+            status = "valid" if config.valid else f"INVALID ({len(config.errors)} errors)"
+            if config.valid or config.serving:
+                found.append((f"agent: use {config.key} as the main agent", partial(app.use_main_agent, config.key),
+                               f"{config.source} — {status}"))
+        return found

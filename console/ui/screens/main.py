@@ -1,0 +1,307 @@
+"""The main screen: every pane at once on a large terminal, tabs on smaller ones, the status line always."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal
+from textual.events import Resize
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Tab, Tabs
+
+from console.core.events import (
+    AccountChanged,
+    Event,
+    HandoffOccurred,
+    SearchResults,
+    ServerStatusChanged,
+    TextDelta,
+    TurnEnded,
+    TurnStarted,
+)
+from console.ui.calls import call
+from console.ui.widgets.agent_pane import AgentPane
+from console.ui.widgets.chat_pane import ChatPane
+from console.ui.widgets.claims_pane import ClaimsPane
+from console.ui.widgets.events_pane import EventsPane
+from console.ui.widgets.message import Entry
+from console.ui.widgets.prompt_input import PromptInput
+from console.ui.widgets.results_pane import ResultsPane
+from console.ui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from console.ui.app import OboConsoleApp
+    from console.ui.protocols import WorkspaceLike
+
+PANES = ("chat", "agent", "events", "claims", "results")
+# Layouts by terminal size: every pane at once, chat + one pane, or one pane at a time.
+WIDE = (140, 36)
+MEDIUM_WIDTH = 100
+
+
+class BusEvent(Message):
+    """An event from the core's bus, delivered on the UI's loop."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class MainScreen(Screen):
+    CSS_PATH = "main.tcss"
+    BINDINGS = [
+        Binding("escape", "stop_turn", "Stop", id="chat.stop"),
+        Binding("ctrl+n", "reset_conversation", "New chat", id="chat.reset"),
+        Binding("ctrl+g", "load_earlier", "Earlier msgs", id="chat.load_earlier", show=False),
+        Binding("ctrl+b", "back_to_main", "Main agent", id="agent.back"),
+        Binding("ctrl+f", "filter_events", "Filter events", id="events.filter", show=False),
+        Binding("ctrl+l", "server_log", "Server log", id="events.server_log", show=False),
+        Binding("f6", "next_pane", "Next pane", id="pane.next", priority=True),
+        Binding("shift+f6", "previous_pane", "Previous pane", id="pane.previous", show=False, priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="main")
+        self.current_pane = "chat"
+        self.turn_running = False
+
+    @property
+    def console_app(self) -> OboConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def workspace(self) -> WorkspaceLike | None:
+        return self.console_app.workspace
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status-bar")
+        yield Tabs(*(Tab(title, id=f"tab-{key}") for key, title in (
+            ("chat", "Chat"), ("agent", "Agent"), ("events", "Events"), ("claims", "Claims"),
+            ("results", "Results"))), id="pane-tabs")
+        with Horizontal(id="body"):
+            yield ChatPane(id="chat")
+            with Container(id="side"):
+                yield ClaimsPane(self.console_app.clock, id="claims")
+                yield AgentPane(id="agent")
+                yield ResultsPane(id="results")
+                yield EventsPane(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._apply_layout(self.app.size.width, self.app.size.height)
+        self.query_one(PromptInput).focus()
+
+    # ---- layout
+    def on_resize(self, event: Resize) -> None:
+        self._apply_layout(event.size.width, event.size.height)
+
+    @property
+    def layout_name(self) -> str:
+        for name in ("wide", "medium", "narrow"):
+            if self.has_class(f"-{name}"):
+                return name
+        return "wide"
+
+    def _apply_layout(self, width: int, height: int) -> None:
+        if width >= WIDE[0] and height >= WIDE[1]:
+            name = "wide"
+        elif width >= MEDIUM_WIDTH:
+            name = "medium"
+        else:
+            name = "narrow"
+        self.set_class(name == "wide", "-wide")
+        self.set_class(name == "medium", "-medium")
+        self.set_class(name == "narrow", "-narrow")
+        if name == "medium" and self.current_pane == "chat":
+            self.show_pane("agent", focus=False)
+        else:
+            self.show_pane(self.current_pane, focus=False)
+
+    def show_pane(self, key: str, *, focus: bool = True) -> None:
+        """Make ``key`` the current pane (visible in the tabbed layouts) and optionally focus into it."""
+        self.current_pane = key
+        for pane in PANES:
+            self.query_one(f"#{pane}").set_class(pane == key, "-current")
+        self.set_class(key == "chat", "-show-chat")
+        tabs = self.query_one(Tabs)
+        self.query_one("#tab-chat").display = self.layout_name == "narrow"
+        if tabs.active != f"tab-{key}" and (key != "chat" or self.layout_name == "narrow"):
+            tabs.active = f"tab-{key}"
+        if focus:
+            self._focus_into(self.query_one(f"#{key}"))
+
+    def _focus_into(self, pane: Widget) -> None:
+        if pane.focusable:
+            pane.focus()
+            return
+        for child in pane.query("*"):
+            if child.focusable and child.display and child.visible:
+                child.focus()
+                return
+
+    @on(Tabs.TabActivated, "#pane-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        key = (event.tab.id or "tab-chat").removeprefix("tab-")
+        if key != self.current_pane:
+            self.show_pane(key, focus=False)
+
+    def _step_pane(self, step: int) -> None:
+        order = list(PANES)
+        focused = self.focused
+        current = self.current_pane
+        if focused is not None:
+            for key in PANES:
+                pane = self.query_one(f"#{key}")
+                if focused is pane or pane in focused.ancestors:
+                    current = key
+                    break
+        self.show_pane(order[(order.index(current) + step) % len(order)])
+
+    def action_next_pane(self) -> None:
+        self._step_pane(1)
+
+    def action_previous_pane(self) -> None:
+        self._step_pane(-1)
+
+    # ---- chat
+    @on(PromptInput.Submitted)
+    async def _submitted(self, event: PromptInput.Submitted) -> None:
+        workspace = self.workspace
+        chat = self.query_one(ChatPane)
+        if workspace is None:
+            self.notify("The console is still starting; try again in a moment.", severity="warning")
+            return
+        if workspace.current_account is None:
+            self.notify("Sign in first (F2).", severity="warning")
+            return
+        if self.turn_running:
+            self.notify("A turn is running: wait for it or stop it (esc).", severity="warning")
+            return
+        await chat.add_user(event.text)
+        self._run_turn(event.text)
+
+    @work(group="turn", exclusive=True, exit_on_error=False)
+    async def _run_turn(self, text: str) -> None:
+        workspace = self.workspace
+        assert workspace is not None
+        self._set_running(True)
+        try:
+            await call(workspace.send, text)
+        except Exception as exc:  # noqa: BLE001 - a failed turn is shown, the console keeps going
+            await self.query_one(ChatPane).finish_streaming()
+            await self.query_one(ChatPane).add_notice(f"⚠ {exc}")
+        finally:
+            self._set_running(False)
+            self.refresh_from_workspace(chat=False)
+
+    def _set_running(self, running: bool) -> None:
+        self.turn_running = running
+        self.query_one(AgentPane).set_running(running)
+
+    async def action_stop_turn(self) -> None:
+        if self.workspace is not None and self.turn_running:
+            await call(self.workspace.stop_turn)
+            self.notify("Stopping the turn…")
+
+    async def action_reset_conversation(self) -> None:
+        if self.workspace is None:
+            return
+        await call(self.workspace.reset_conversation)
+        await self.query_one(ChatPane).clear()
+        self.refresh_from_workspace(chat=False)
+        self.notify("New conversation.")
+
+    async def action_load_earlier(self) -> None:
+        await self.query_one(ChatPane).action_load_earlier()
+
+    async def action_back_to_main(self) -> None:
+        if self.workspace is None:
+            return
+        await call(self.workspace.back_to_main)
+        self.refresh_agent()
+        self.notify(f"Back to the main agent ({self.workspace.main_agent}).")
+
+    def action_filter_events(self) -> None:
+        self.show_pane("events", focus=False)
+        self.query_one(EventsPane).action_filter()
+
+    def action_server_log(self) -> None:
+        self.show_pane("events", focus=False)
+        self.query_one(EventsPane).action_toggle_log()
+
+    # ---- the core's events
+    async def on_bus_event(self, message: BusEvent) -> None:
+        event = message.event
+        workspace = self.workspace
+        if isinstance(event, AccountChanged):
+            await self.rebuild_for_account()
+            return
+        if isinstance(event, ServerStatusChanged):
+            self.console_app.refresh_status()
+        current = workspace.current_account.username if workspace and workspace.current_account else None
+        if event.account is not None and event.account != current:
+            return  # another account's run: nothing of it on this account's screen
+        if not isinstance(event, TextDelta):
+            self.query_one(EventsPane).add_event(event)
+        chat = self.query_one(ChatPane)
+        match event:
+            case TextDelta():
+                await chat.stream_delta(event.agent, event.delta)
+            case TurnStarted():
+                self.query_one(AgentPane).set_running(True)
+            case TurnEnded():
+                await chat.end_turn(event.output, event.last_agent or event.agent, event.error)
+                self.refresh_from_workspace(chat=False)
+            case HandoffOccurred():
+                self.refresh_agent()
+            case SearchResults():
+                self.query_one(ResultsPane).show(event)
+                self.refresh_claims(obo=event.obo_claims or None)
+
+    async def rebuild_for_account(self) -> None:
+        """Show the current account's own conversation and panes, nothing of the previous account's."""
+        events = self.query_one(EventsPane)
+        events.clear()
+        workspace = self.workspace
+        if workspace is not None and workspace.current_account is not None:
+            for event in workspace.events():
+                events.add_event(event)
+        self.query_one(ResultsPane).show(None)
+        self.query_one(ClaimsPane).show(None, None)
+        self.refresh_from_workspace(chat=False)
+        await self.reload_chat()
+
+    async def reload_chat(self) -> None:
+        workspace = self.workspace
+        entries: list[Entry] = []
+        if workspace is not None and workspace.current_account is not None:
+            entries = [Entry(e.role, e.text, e.agent) for e in workspace.history()]
+        await self.query_one(ChatPane).set_entries(entries)
+
+    def refresh_from_workspace(self, *, chat: bool = True) -> None:
+        workspace = self.workspace
+        if workspace is None:
+            return
+        self.refresh_agent()
+        self.refresh_claims()
+        if workspace.current_account is not None:
+            self.query_one(ResultsPane).show(workspace.last_search())
+        self.console_app.refresh_status()
+
+    def refresh_agent(self) -> None:
+        workspace = self.workspace
+        if workspace is None:
+            return
+        self.query_one(AgentPane).show(workspace.active_agent(), workspace.handoff_chain(), workspace.main_agent)
+
+    def refresh_claims(self, obo: dict | None = None) -> None:
+        workspace = self.workspace
+        if workspace is None or workspace.current_account is None:
+            self.query_one(ClaimsPane).show(None, None)
+            return
+        self.query_one(ClaimsPane).show(workspace.user_claims(), obo or workspace.obo_claims())

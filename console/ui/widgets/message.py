@@ -1,0 +1,57 @@
+"""One chat message: who said it (the user, or the agent that answered) and what, as Markdown for answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+
+@dataclass
+class Entry:
+    """A message kept as data (the chat pane mounts only a window of them)."""
+
+    role: str  # user | assistant | notice
+    text: str = ""
+    agent: str | None = None
+    streaming: bool = field(default=False, compare=False)
+
+
+class MessageView(Vertical):
+    """Shows one ``Entry``; an assistant answer can be streamed into it."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(classes=f"message -{entry.role}")
+        self.entry = entry
+        self._stream: MarkdownStream | None = None
+
+    def compose(self) -> ComposeResult:
+        if self.entry.role == "user":
+            yield Label("you", classes="who")
+            yield Static(self.entry.text, markup=False, classes="body")
+        elif self.entry.role == "notice":
+            yield Static(self.entry.text, markup=False, classes="body")
+        else:
+            yield Label(self.entry.agent or "assistant", classes="who")
+            yield Markdown(self.entry.text, classes="body")
+
+    async def write(self, delta: str) -> None:
+        """Stream a fragment of the answer (batched by Textual's MarkdownStream)."""
+        self.entry.text += delta
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.query_one(Markdown))
+        await self._stream.write(delta)
+
+    async def finish(self, final_text: str | None = None) -> None:
+        """End streaming; re-render from the full text so the final Markdown is exact."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if final_text is not None:
+            self.entry.text = final_text
+        self.entry.streaming = False
+        if self.entry.role == "assistant":
+            await self.query_one(Markdown).update(self.entry.text)

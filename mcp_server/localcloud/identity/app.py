@@ -1,0 +1,260 @@
+"""The identity platform's HTTP surface, on Entra ID v2 paths (protocol-facts §A, checklist §D)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import jwt
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from mcp_server.localcloud.identity import errors, pages
+from mcp_server.localcloud.identity.device_codes import PageError
+from mcp_server.localcloud.identity.errors import NO_STORE, EntraError
+from mcp_server.localcloud.identity.grants import TokenService
+from mcp_server.localcloud.identity.tokens import TokenMinter, v1_issuer
+from mcp_server.localcloud.signing_keys import SigningKeyStore
+from mcp_server.localcloud.tenant import Tenant
+
+TENANT_INDEPENDENT = ("common", "organizations")
+DISCOVERY_HEADERS = {"Cache-Control": "max-age=86400, private", "Access-Control-Allow-Origin": "*"}
+# The sign-in page may not be framed (clickjacking an Approve button), cached, or post anywhere but here.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+}
+
+
+@dataclass
+class Context:
+    tenant: Tenant
+    keys: SigningKeyStore
+    minter: TokenMinter
+    tokens: TokenService
+    base_url: Callable[[], str]
+
+
+def build_app(ctx: Context) -> Starlette:
+    def resolve_tenant(request: Request, *, allow_common: bool = True) -> str:
+        """The path's tenant as our tenant id ('common'/'organizations' kept); EntraError 90002 otherwise."""
+        name = request.path_params["tenant"]
+        if allow_common and name.lower() in TENANT_INDEPENDENT:
+            return name.lower()
+        if name.lower() in (ctx.tenant.tenant_id.lower(), ctx.tenant.domain.lower()):
+            return ctx.tenant.tenant_id
+        raise errors.unknown_tenant(name)
+
+    def entra_error(request: Request, exc: EntraError) -> JSONResponse:
+        return exc.response(correlation_id=request.headers.get("client-request-id"), error_uri_base=ctx.base_url())
+
+    async def read_form(request: Request) -> dict[str, str]:
+        body = (await request.body()).decode("utf-8", errors="replace")
+        return dict(parse_qsl(body, keep_blank_values=True))
+
+    async def openid_configuration(request: Request) -> Response:
+        try:
+            tenant = resolve_tenant(request)
+        except EntraError as exc:
+            return entra_error(request, exc)
+        base = ctx.base_url()
+        issuer_tid = "{tenantid}" if tenant in TENANT_INDEPENDENT else tenant
+        doc = {
+            "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": f"{base}/{tenant}/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": f"{base}/{issuer_tid}/v2.0",
+            "request_uri_parameter_supported": False,
+            "userinfo_endpoint": f"{base}/oidc/userinfo",
+            "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/devicecode",
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
+            "end_session_endpoint": f"{base}/{tenant}/oauth2/v2.0/logout",
+            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
+                                 "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr",
+                                 "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+            "kerberos_endpoint": f"{base}/{tenant}/kerberos",
+            "tenant_region_scope": "WW",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        }
+        return JSONResponse(doc, headers=DISCOVERY_HEADERS)
+
+    async def openid_configuration_v1(request: Request) -> Response:
+        # The v1 document: tells validators of v1 tokens (the search token) their issuer and keys.
+        try:
+            tenant = resolve_tenant(request, allow_common=False)
+        except EntraError as exc:
+            return entra_error(request, exc)
+        base = ctx.base_url()
+        doc = {
+            "token_endpoint": f"{base}/{tenant}/oauth2/token",
+            "jwks_uri": f"{base}/{tenant}/discovery/keys",
+            "issuer": v1_issuer(tenant),
+            "authorization_endpoint": f"{base}/{tenant}/oauth2/authorize",
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["pairwise"],
+            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+            "tenant_region_scope": "WW",
+            "cloud_instance_name": "microsoftonline.com",
+        }
+        return JSONResponse(doc, headers=DISCOVERY_HEADERS)
+
+    async def keys(request: Request) -> Response:
+        try:
+            tenant = resolve_tenant(request)
+        except EntraError as exc:
+            return entra_error(request, exc)
+        issuer_tid = "{tenantid}" if tenant in TENANT_INDEPENDENT else tenant
+        return JSONResponse(ctx.keys.jwks(f"{ctx.base_url()}/{issuer_tid}/v2.0"), headers=DISCOVERY_HEADERS)
+
+    async def keys_v1(request: Request) -> Response:
+        try:
+            resolve_tenant(request)
+        except EntraError as exc:
+            return entra_error(request, exc)
+        return JSONResponse(ctx.keys.jwks(), headers=DISCOVERY_HEADERS)
+
+    async def devicecode(request: Request) -> Response:
+        try:
+            resolve_tenant(request)
+            body = ctx.tokens.device_authorization(await read_form(request))
+        except EntraError as exc:
+            return entra_error(request, exc)
+        return JSONResponse(body, headers=NO_STORE)
+
+    async def token(request: Request) -> Response:
+        try:
+            resolve_tenant(request)
+            body = ctx.tokens.token(await read_form(request), request.headers.get("authorization"))
+        except EntraError as exc:
+            return entra_error(request, exc)
+        headers = dict(NO_STORE)
+        if cid := request.headers.get("client-request-id"):
+            headers["client-request-id"] = cid
+        return JSONResponse(body, headers=headers)
+
+    async def devicelogin(request: Request) -> Response:
+        action_url = "/devicelogin"
+        if request.method == "GET":
+            return HTMLResponse(pages.sign_in_form(ctx.tenant, action_url,
+                                                  user_code=request.query_params.get("code", "")),
+                                headers=PAGE_HEADERS)
+        form = await read_form(request)
+        user_code, login, action = form.get("user_code", ""), form.get("login", ""), form.get("action", "approve")
+
+        def again(message: str, status: int = 400) -> HTMLResponse:
+            html = pages.sign_in_form(ctx.tenant, action_url, user_code=user_code, login=login, error=message)
+            return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+
+        if action not in ("approve", "decline"):
+            return again(f"Unknown action '{action}': use Approve or Decline.")
+        if not user_code.strip():
+            return again("Enter the code the app shows (for example ABCDEFGHJ).")
+        try:
+            auth = ctx.tokens.devices.lookup(user_code)
+            app_name = (ctx.tenant.app_by_client_id(auth.client_id) or ctx.tenant.console_app).name
+            if action == "decline":
+                ctx.tokens.devices.decline(user_code)
+                return HTMLResponse(pages.declined(app_name), headers=PAGE_HEADERS)
+            user = ctx.tenant.user_by_login(login)
+            if user is None:
+                known = ", ".join(u.login for u in ctx.tenant.users)
+                return again(f"There is no demo user '{login}' in {ctx.tenant.display_name}. "
+                             f"Use one of: {known} (username or the part before @).")
+            ctx.tokens.devices.approve(user_code, user)
+        except PageError as exc:
+            return again(f"{exc.message} (AADSTS{exc.code})")
+        return HTMLResponse(pages.approved(app_name, user.name, user.username), headers=PAGE_HEADERS)
+
+    async def instance_discovery(request: Request) -> Response:
+        endpoint = request.query_params.get("authorization_endpoint", "")
+        parts = urlsplit(endpoint)
+        segments = [s for s in parts.path.split("/") if s]
+        tenant = segments[0] if segments else "common"
+        host = parts.netloc or urlsplit(ctx.base_url()).netloc
+        return JSONResponse({
+            "tenant_discovery_endpoint": f"https://{host}/{tenant}/v2.0/.well-known/openid-configuration",
+            "api-version": "1.1",
+            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+        }, headers=DISCOVERY_HEADERS)
+
+    async def userinfo(request: Request) -> Response:
+        claims = _verify_bearer(ctx, request.headers.get("authorization", ""))
+        if claims is None:
+            return JSONResponse({"error": {"code": "InvalidAuthenticationToken",
+                                           "message": "Access token is missing or invalid."}}, status_code=401,
+                                headers={"WWW-Authenticate": 'Bearer realm=""'})
+        user = ctx.tenant.user_by_oid(str(claims.get("oid", "")))
+        if user is None:
+            return JSONResponse({"error": {"code": "InvalidAuthenticationToken", "message": "Unknown user."}},
+                                status_code=401)
+        given, _, family = user.name.partition(" ")
+        return JSONResponse({"sub": claims.get("sub"), "name": user.name, "family_name": family,
+                             "given_name": given, "email": user.upn})
+
+    async def not_supported(request: Request) -> Response:
+        return HTMLResponse(
+            "<!doctype html><title>Not supported</title><p>The local identity platform supports the device-code, "
+            "refresh-token, on-behalf-of and client-credentials grants. Interactive authorization-code sign-in "
+            "is not available; use the device-code flow (<a href='/devicelogin'>device login</a>).</p>",
+            status_code=400)
+
+    async def logout(request: Request) -> Response:
+        return HTMLResponse("<!doctype html><title>Signed out</title><p>You have signed out. You can close this "
+                            "window.</p>")
+
+    async def error_page(request: Request) -> Response:
+        code = "".join(ch for ch in request.query_params.get("code", "") if ch.isdigit())[:12]
+        return HTMLResponse(f"<!doctype html><title>AADSTS{code}</title><p>Error AADSTS{code} from the local "
+                            "identity platform: the error_description of the response says what went wrong.</p>")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "tenant_id": ctx.tenant.tenant_id})
+
+    routes = [
+        Route("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration),
+        Route("/{tenant}/.well-known/openid-configuration", openid_configuration_v1),
+        Route("/{tenant}/discovery/v2.0/keys", keys),
+        Route("/{tenant}/discovery/keys", keys_v1),
+        Route("/{tenant}/oauth2/v2.0/devicecode", devicecode, methods=["POST"]),
+        Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
+        Route("/{tenant}/oauth2/v2.0/authorize", not_supported),
+        Route("/{tenant}/oauth2/v2.0/logout", logout),
+        Route("/common/discovery/instance", instance_discovery),
+        Route("/devicelogin", devicelogin, methods=["GET", "POST"]),
+        Route("/oidc/userinfo", userinfo, methods=["GET", "POST"]),
+        Route("/error", error_page),
+        Route("/healthz", healthz),
+    ]
+    return Starlette(routes=routes)
+
+
+def _verify_bearer(ctx: Context, authorization: str) -> dict[str, Any] | None:
+    """Claims of a bearer token this platform signed for its own tenant, or None."""
+    if not authorization.lower().startswith("bearer "):
+        return None
+    token = authorization[7:].strip()
+    try:
+        kid = jwt.get_unverified_header(token).get("kid", "")
+        key = ctx.keys.find(kid)
+        if key is None:
+            return None
+        claims = jwt.decode(token, key.private_key.public_key(), algorithms=["RS256"],
+                            options={"verify_aud": False})
+    except jwt.PyJWTError:
+        return None
+    return claims if claims.get("tid") == ctx.tenant.tenant_id else None

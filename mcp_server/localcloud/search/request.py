@@ -1,0 +1,131 @@
+"""Search requests as the REST API takes them: a POST body (camelCase keys) or GET query parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .errors import bad_request
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 1000
+MAX_SKIP = 100_000
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    search: str | None = None
+    search_mode: str = "any"
+    query_type: str = "simple"
+    search_fields: str | None = None
+    select: str | None = None
+    filter: str | None = None
+    orderby: str | None = None
+    top: int | None = None
+    skip: int = 0
+    count: bool = False
+
+    def next_page(self, page_size: int) -> SearchParams:
+        return replace(
+            self, skip=self.skip + page_size, top=None if self.top is None else self.top - page_size
+        )
+
+    def to_body(self) -> dict[str, Any]:
+        """The camelCase body the SDK re-posts as ``@search.nextPageParameters``."""
+        body: dict[str, Any] = {"count": self.count, "searchMode": self.search_mode, "queryType": self.query_type}
+        for key, value in (
+            ("search", self.search),
+            ("searchFields", self.search_fields),
+            ("select", self.select),
+            ("filter", self.filter),
+            ("orderby", self.orderby),
+            ("top", self.top),
+            ("skip", self.skip),
+        ):
+            if value is not None:
+                body[key] = value
+        return body
+
+
+def _str(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    if not isinstance(value, str):
+        raise bad_request(f"The request is invalid. Details: '{name}' must be a string.")
+    return value
+
+
+def _int(value: Any, name: str, *, low: int, high: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise bad_request(f"The request is invalid. Details: '{name}' must be an integer.")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise bad_request(f"The request is invalid. Details: '{name}' must be an integer, not {value!r}.") from None
+    if not isinstance(value, int):
+        raise bad_request(f"The request is invalid. Details: '{name}' must be an integer.")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise bad_request(f"The request is invalid. Details: '{name}' must be {bound}; got {value}.")
+    return value
+
+
+def _bool(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise bad_request(f"The request is invalid. Details: '{name}' must be true or false.")
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...], default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise bad_request(f"The request is invalid. Details: '{name}' must be one of {', '.join(choices)}.")
+    return value.lower()
+
+
+def params_from_body(body: Any) -> SearchParams:
+    if not isinstance(body, dict):
+        raise bad_request("The request is invalid. Details: the body must be a JSON object.")
+    query_type = _choice(body.get("queryType"), "queryType", ("simple", "full", "semantic"), "simple")
+    if query_type != "simple":
+        raise bad_request(f"queryType '{query_type}' is not supported by the local search service; use 'simple'.")
+    return SearchParams(
+        search=_str(body.get("search"), "search"),
+        search_mode=_choice(body.get("searchMode"), "searchMode", ("any", "all"), "any"),
+        query_type=query_type,
+        search_fields=_str(body.get("searchFields"), "searchFields"),
+        select=_str(body.get("select"), "select"),
+        filter=_str(body.get("filter"), "filter"),
+        orderby=_str(body.get("orderby"), "orderby"),
+        top=_int(body.get("top"), "top", low=0, high=None),
+        skip=_int(body.get("skip"), "skip", low=0, high=MAX_SKIP) or 0,
+        count=_bool(body.get("count"), "count"),
+    )
+
+
+def params_from_query(query: Mapping[str, str]) -> SearchParams:
+    """GET search: the same keys, with ``$`` on the OData ones."""
+    body = {
+        "search": query.get("search"),
+        "searchMode": query.get("searchMode"),
+        "queryType": query.get("queryType"),
+        "searchFields": query.get("searchFields"),
+        "select": query.get("$select"),
+        "filter": query.get("$filter"),
+        "orderby": query.get("$orderby"),
+        "top": query.get("$top"),
+        "skip": query.get("$skip"),
+        "count": query.get("$count"),
+    }
+    return params_from_body(body)

@@ -1,0 +1,83 @@
+"""``SearchService``: the local Azure AI Search compatible service, on its own port and event loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from mcp_server.localcloud.serve import ThreadedServer
+
+from .app import Directory, SearchHandler, build_app
+from .auth import EntraTokenValidator
+from .store import SearchStore
+
+
+class SearchService:
+    """Plain HTTP on ``host:port`` (0: a free port). Data persists in ``data_dir``.
+
+    ``token_validator`` checks ``x-ms-query-source-authorization`` tokens; ``directory(tenant_id, oid)`` returns the
+    user's group object ids (None or an exception: the query fails with 503, never a wider result).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        api_key: SecretStr | str,
+        token_validator: EntraTokenValidator,
+        directory: Directory,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        self.token_validator = token_validator
+        self.directory = directory
+        self.host = host
+        self.port = port
+        self.store: SearchStore | None = None
+        self._server: ThreadedServer | None = None
+        self._handler: SearchHandler | None = None
+        self._audiences: list[str | list[str] | None] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def audiences_seen(self) -> list[str | list[str] | None]:
+        """The ``aud`` of every user token received in ``x-ms-query-source-authorization`` (None: not a JWT)."""
+        return list(self._handler.audiences_seen) if self._handler else list(self._audiences)
+
+    def start(self) -> SearchService:
+        if self._server is not None:
+            return self
+        self.store = SearchStore(self.data_dir)
+        self._handler = SearchHandler(
+            self.store, self.api_key, self.token_validator, self.directory, endpoint=lambda: self.endpoint
+        )
+        self._handler.audiences_seen = self._audiences
+        server = ThreadedServer(build_app(self._handler), name="local-search", host=self.host, port=self.port)
+        try:
+            server.start()
+        except BaseException:
+            self.store.close()
+            self.store = None
+            raise
+        self._server = server
+        self.port = server.port
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def __enter__(self) -> SearchService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,130 @@
+"""What the OBO server needs to know, in one frozen value built from settings (Azure mode) or the local stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+
+from console.core.errors import UserError
+from console.core.settings import Settings
+
+SEARCH_SCOPE = "https://search.azure.com/.default"
+SEARCH_AUDIENCE = "https://search.azure.com"
+# Fields the tool may return: the model never chooses them, and nothing else in the index leaves the server.
+DEFAULT_FIELDS: tuple[str, ...] = ("id", "name", "description", "content", "category", "oid", "group")
+ACCESS_FIELDS: tuple[str, ...] = ("oid", "group")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Settings of one OBO server instance. Secrets stay in ``SecretStr``."""
+
+    mode: Literal["local", "azure"]
+    authority: str  # https://host/<tenant id>, no trailing slash
+    tenant_id: str
+    api_client_id: str
+    api_client_secret: SecretStr
+    search_endpoint: str
+    search_index: str
+    search_api_key: SecretStr
+    identifier_uri: str | None = None  # default api://<client id>
+    required_scope: str = "execute"
+    allowed_tenants: tuple[str, ...] = ()  # default: the configured tenant only
+    accept_v1_tokens: bool = False
+    ca_cert: Path | None = None  # CA trusted for the authority (local stack); None = system trust
+    jwks_cache_ttl: float = 3600.0
+    jwks_refresh_interval: float = 30.0
+    obo_scope: str = SEARCH_SCOPE
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None  # base URL clients use (no path); default http://host:port
+    mcp_path: str = "/mcp"
+    search_fields: tuple[str, ...] = DEFAULT_FIELDS
+    search_retry_total: int = 1
+    search_timeout: float = 10.0
+    obo_expiry_margin: float = 300.0  # an OBO token is reused until five minutes before it expires
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.authority}/v2.0"
+
+    @property
+    def v1_issuer(self) -> str:
+        return f"https://sts.windows.net/{self.tenant_id}/"
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.authority}/discovery/v2.0/keys"
+
+    @property
+    def api_identifier(self) -> str:
+        return self.identifier_uri or f"api://{self.api_client_id}"
+
+    @property
+    def full_scope(self) -> str:
+        """The scope clients request, e.g. ``api://<client id>/execute``."""
+        return f"{self.api_identifier}/{self.required_scope}"
+
+    @property
+    def tenants(self) -> tuple[str, ...]:
+        return self.allowed_tenants or (self.tenant_id,)
+
+    def base_url(self, port: int | None = None) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{port if port is not None else self.port}"
+
+    def mcp_url(self, port: int | None = None) -> str:
+        return self.base_url(port) + self.mcp_path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServerConfig:
+        """Azure mode: everything comes from settings; the local CA is loaded only if ``ca_cert`` is set."""
+        missing = [
+            name
+            for name, value in (
+                ("OBO_CONSOLE_TENANT_ID", settings.tenant_id),
+                ("OBO_CONSOLE_API_CLIENT_ID", settings.api_client_id),
+                ("OBO_CONSOLE_API_CLIENT_SECRET", settings.api_client_secret),
+                ("OBO_CONSOLE_SEARCH_ENDPOINT", settings.search_endpoint),
+                ("OBO_CONSOLE_SEARCH_API_KEY", settings.search_api_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise UserError(
+                "The MCP server in Azure mode is missing settings: " + ", ".join(missing) + ".",
+                hint="Set them in the environment or .env (see docs/server.md), or run in local mode.",
+            )
+        authority = settings.effective_authority()
+        assert authority is not None and settings.tenant_id and settings.api_client_id
+        assert settings.api_client_secret and settings.search_endpoint and settings.search_api_key
+        return cls(
+            mode="azure",
+            authority=authority,
+            tenant_id=settings.tenant_id,
+            api_client_id=settings.api_client_id,
+            api_client_secret=settings.api_client_secret,
+            search_endpoint=settings.search_endpoint,
+            search_index=settings.search_index,
+            search_api_key=settings.search_api_key,
+            allowed_tenants=tuple(settings.allowed_tenants),
+            accept_v1_tokens=settings.accept_v1_tokens,
+            ca_cert=settings.ca_cert,
+            jwks_cache_ttl=settings.jwks_cache_ttl,
+            jwks_refresh_interval=settings.jwks_refresh_interval,
+            host=settings.mcp_host,
+            port=settings.mcp_port,
+            public_url=_base_of(settings.mcp_url),
+        )
+
+
+def _base_of(mcp_url: str | None) -> str | None:
+    if not mcp_url:
+        return None
+    url = mcp_url.rstrip("/")
+    return url[: -len("/mcp")] if url.endswith("/mcp") else url

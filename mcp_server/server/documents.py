@@ -1,0 +1,119 @@
+"""Permission-trimmed search with the user's OBO token (azure-search-documents 12.1.0b2, sync: run off the loop),
+and the trimming of access fields down to the entries that admit the caller."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.search.documents import SearchClient
+from azure.search.documents.indexes import SearchIndexClient
+
+from mcp_server.server.config import ACCESS_FIELDS, ServerConfig
+from mcp_server.server.obo import OboToken
+
+PUBLIC = "all"
+
+
+class SearchFailed(Exception):
+    """The search service could not answer; the tool returns this cause and no documents."""
+
+
+class DocumentSearch:
+    """One search client per server (azure-core clients are thread-safe); blocking methods."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        credential = AzureKeyCredential(config.search_api_key.get_secret_value())
+        options: dict[str, Any] = {
+            "retry_total": config.search_retry_total,
+            "retry_backoff_factor": 0.1,
+            "connection_timeout": config.search_timeout,
+            "read_timeout": config.search_timeout,
+        }
+        self.client = SearchClient(config.search_endpoint, config.search_index, credential, **options)
+        self.index_client = SearchIndexClient(config.search_endpoint, credential, **options)
+        self._fields: tuple[str, ...] | None = None
+        self._lock = threading.Lock()
+
+    def fields(self) -> tuple[str, ...]:
+        """The allowlisted fields the index actually has (read once from the index definition)."""
+        with self._lock:
+            if self._fields is None:
+                try:
+                    index = self.index_client.get_index(self.config.search_index)
+                except AzureError as exc:
+                    raise SearchFailed(_describe(exc)) from exc
+                present = {f.name for f in index.fields}
+                self._fields = tuple(f for f in self.config.search_fields if f in present)
+            return self._fields
+
+    def search(self, query: str, top: int, obo: OboToken) -> list[dict[str, Any]]:
+        """Search as the user the OBO token names. There is no way to call it without one."""
+        token = obo.access_token.get_secret_value()
+        if not token:
+            raise SearchFailed("no OBO token: refusing to search without the user's identity")
+        try:
+            results = self.client.search(
+                search_text=query,
+                query_source_authorization=token,
+                select=list(self.fields()),
+                top=top,
+            )
+            return [dict(r) for r in results]
+        except AzureError as exc:
+            raise SearchFailed(_describe(exc)) from exc
+
+    def ping(self) -> int:
+        """Readiness: the index exists and answers (document count)."""
+        try:
+            self.fields()
+            return int(self.client.get_document_count())
+        except AzureError as exc:
+            raise SearchFailed(_describe(exc)) from exc
+
+    def close(self) -> None:
+        self.client.close()
+        self.index_client.close()
+
+
+def _describe(exc: AzureError) -> str:
+    if isinstance(exc, HttpResponseError):
+        message = (exc.message or "").split("\n")[0]
+        return f"the search service answered HTTP {exc.status_code}: {message}"
+    return f"the search service is unreachable ({type(exc).__name__})"
+
+
+def _entries(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def trim_document(
+    raw: dict[str, Any], fields: Iterable[str], caller_oid: str, caller_groups: Iterable[str]
+) -> dict[str, Any]:
+    """The document as the caller may see it: allowlisted fields, access fields reduced to the entries that admit
+    the caller (their oid, their groups, ``all``), and why it is visible."""
+    groups = set(caller_groups)
+    doc: dict[str, Any] = {}
+    because: list[dict[str, str]] = []
+    for name in fields:
+        if name not in ACCESS_FIELDS:
+            doc[name] = raw.get(name)
+    kept_oids = [v for v in _entries(raw.get("oid")) if v in (caller_oid, PUBLIC)]
+    kept_groups = [v for v in _entries(raw.get("group")) if v in groups or v == PUBLIC]
+    doc["oid"] = kept_oids
+    doc["group"] = kept_groups
+    for value in kept_oids:
+        because.append({"field": "oid", "value": value, "reason": "public" if value == PUBLIC else "user"})
+    for value in kept_groups:
+        because.append({"field": "group", "value": value, "reason": "public" if value == PUBLIC else "group"})
+    doc["score"] = raw.get("@search.score")
+    doc["visible_because"] = because
+    return doc

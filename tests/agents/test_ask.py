@@ -1,0 +1,78 @@
+"""`obo-console ask`: one headless turn; JSON lines on stdout with --json; clear failures with non-zero exits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from console.cli import main
+from mcp_server.stack import LocalStack
+from tests.agents.helpers import agent, write_configs
+
+
+@pytest.fixture
+def configs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = write_configs(
+        tmp_path / "configs",
+        {
+            "desk": agent("Desk Agent", tools=["get_current_date"], agents_as_tools=[{"agent": "shelf", "description": "Finds the user's documents."}]),
+            "shelf": agent("Shelf Agent", mcp_servers=["documents"]),
+            "clock": agent("Clock Agent", tools=["get_current_time"]),
+        },
+    )
+    monkeypatch.setenv("OBO_CONSOLE_CONFIGS_DIR", str(directory))
+    return directory
+
+
+def test_json_lines_only_on_stdout(configs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "what time is it?", "--agent", "Clock Agent", "--json"]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]  # every line is JSON
+    kinds = [line["kind"] for line in lines]
+    assert kinds[0] == "turn_started" and kinds[-2:] == ["turn_ended", "answer"]
+    assert "tool_started" in kinds and "model_called" in kinds
+    answer = lines[-1]
+    assert answer["agent"] == "clock" and answer["model"] == "offline-demo (offline)" and answer["error"] is None
+    assert answer["output"].startswith("The current time is")
+
+
+def test_human_output(configs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "what time is it?", "--agent", "clock"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Clock Agent: The current time is")
+    assert "model: offline-demo (offline)" in err and "tool get_current_time" in err
+
+
+def test_unknown_agent_and_invalid_config(configs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "hi", "--agent", "nobody"]) == 1
+    assert "There is no agent 'nobody'" in capsys.readouterr().err
+    (configs_dir / "clock.json").write_text('{"name": "Clock", "tools": []}')
+    assert main(["ask", "hi", "--agent", "desk"]) == 1
+    err = capsys.readouterr().err
+    assert "Invalid agent configs" in err and "clock.json" in err
+
+
+def test_needs_a_stack_and_a_signed_in_user_for_mcp_agents(configs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "show my documents", "--agent", "desk"]) == 1
+    assert "No local stack is running" in capsys.readouterr().err
+
+
+def test_not_signed_in(configs_dir: Path, use_local_stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "show my documents", "--agent", "desk", "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "not signed in" in err.lower()
+
+
+def test_ask_as_alice_on_the_local_stack(configs_dir: Path, use_local_stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["login", "--as", "alice"]) == 0
+    capsys.readouterr()
+    assert main(["ask", "show my documents", "--agent", "desk", "--json"]) == 0
+    out, _ = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    search = [line for line in lines if line["kind"] == "search_results"]
+    assert len(search) == 1 and search[0]["ran_as"]["preferred_username"].startswith("alice@") and search[0]["documents"]
+    answer = lines[-1]
+    assert answer["account"].startswith("alice@") and answer["error"] is None
+    assert all(doc["name"] in answer["output"] for doc in search[0]["documents"])

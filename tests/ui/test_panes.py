@@ -1,0 +1,373 @@
+"""Pilot tests of every pane and action against the fixed-data workspace (the real flow: test_flow.py)."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Log, OptionList, Static, TabbedContent
+
+from console.core.events import Notice, ServerStatusChanged
+from console.ui.app import OboConsoleApp
+from console.ui.screens.configs import ConfigsScreen
+from console.ui.screens.help import HelpScreen
+from console.ui.screens.sign_in import SignInScreen
+from console.ui.widgets.agent_pane import AgentPane
+from console.ui.widgets.chat_pane import WINDOW, ChatPane
+from console.ui.widgets.claims_pane import ClaimsPane
+from console.ui.widgets.events_pane import EventsPane
+from console.ui.widgets.message import Entry, MessageView
+from console.ui.widgets.prompt_input import PromptInput
+from console.ui.widgets.results_pane import ResultsPane
+from console.ui.widgets.status_bar import StatusBar
+from tests.ui.fake_workspace import FakeWorkspace
+from tests.ui.helpers import until
+
+SIZE = (160, 45)
+
+
+def _table_column(table: DataTable, key: str) -> list[str]:
+    return [str(table.get_cell(row, key)) for row in table.rows]
+
+
+async def _ask(pilot, text: str) -> None:  # noqa: ANN001 - Pilot
+    await pilot.press(*text, "enter")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_ask_for_documents_fills_results_claims_events_and_chat() -> None:
+    app = OboConsoleApp(workspace=FakeWorkspace())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.focused is app.main_screen.query_one(PromptInput)
+        await _ask(pilot, "show my documents")
+        chat = app.main_screen.query_one(ChatPane)
+        await until(pilot, lambda: len(chat.entries) == 2, what="the answer")
+        assert chat.entries[0] == Entry("user", "show my documents")
+        assert chat.entries[1].agent == "conversation" and "3 documents" in chat.entries[1].text
+        results = app.main_screen.query_one(ResultsPane)
+        assert results.document_names == ["Quarterly finance report", "Alice's onboarding notes",
+                                          "Company holiday calendar"]
+        reasons = _table_column(results.query_one(DataTable), "why")
+        assert reasons == ["public: open to all users; you are in group Finance", "your object id is on it",
+                           "public: open to group all"]
+        summary = str(results.query_one("#results-summary", Static).render())
+        assert "ran as Alice Adams" in summary and "3 visible" in summary
+        claims = app.main_screen.query_one(ClaimsPane)
+        table = claims.query_one(DataTable)
+        assert str(table.get_cell("aud", "user")).startswith("5b1e6f0a")
+        assert str(table.get_cell("aud", "obo")) == "https://search.azure.com"
+        assert "Audience" in str(table.get_cell("aud", "meaning"))
+        events = app.main_screen.query_one(EventsPane)
+        whats = [r.what for r in events.rows]
+        assert whats == ["turn", "mcp get_documents", "  ↳ validate", "  ↳ obo_exchange", "search", "turn end"]
+        tool_row = events.rows[1]
+        assert tool_row.status == "ok" and tool_row.duration_ms == 31.0
+
+
+async def test_claims_show_countdowns_from_the_clock_and_never_a_raw_token() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ask(pilot, "documents please")
+        claims = app.main_screen.query_one(ClaimsPane)
+        table = claims.query_one(DataTable)
+        assert "in 50:00" in str(table.get_cell("exp", "user"))
+        workspace.clock.advance(61)
+        claims.refresh_countdowns()
+        assert "in 48:59" in str(table.get_cell("exp", "user"))
+        assert "in 57:59" in str(table.get_cell("exp", "obo"))
+        workspace.clock.advance(3600)
+        claims.refresh_countdowns()
+        assert "expired" in str(table.get_cell("exp", "user"))
+        cells = " ".join(str(table.get_cell(r, c)) for r in table.rows for c in ("user", "obo"))
+        assert "eyJ" not in cells
+
+
+async def test_switching_account_shows_nothing_of_the_previous_account() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ask(pilot, "show my documents")
+        await workspace.sign_in_as("bob")
+        await until(pilot, lambda: not app.main_screen.query_one(ChatPane).entries, what="bob's empty chat")
+        results = app.main_screen.query_one(ResultsPane)
+        assert results.results is None and results.query_one(DataTable).row_count == 0
+        assert app.main_screen.query_one(EventsPane).rows == []
+        assert app.main_screen.query_one(ClaimsPane).obo == {}
+        await _ask(pilot, "show my documents")
+        assert results.document_names == ["Engineering roadmap", "Company holiday calendar"]
+        assert "Alice" not in str(results.query_one("#results-summary", Static).render())
+        # F3 cycles back to alice: her conversation and results come back.
+        await pilot.press("f3")
+        await until(pilot, lambda: workspace.current_account.username.startswith("alice"))
+        await until(pilot, lambda: len(app.main_screen.query_one(ChatPane).entries) == 2)
+        assert results.document_names[0] == "Quarterly finance report"
+        assert "Alice Adams" in str(app.main_screen.query_one(StatusBar).render())
+
+
+async def test_handoff_is_shown_in_the_agent_pane_and_ctrl_b_goes_back() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ask(pilot, "simulate a loan")
+        agent = app.main_screen.query_one(AgentPane)
+        text = str(agent.render())
+        assert "Simulator agent" in text and "conversation → simulator" in text
+        assert "ctrl+b: back to conversation" in text
+        assert app.main_screen.query_one(ChatPane).entries[-1].agent == "simulator"
+        assert [r.what for r in app.main_screen.query_one(EventsPane).rows][1] == "handoff"
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert "back_to_main" in workspace.calls
+        text = str(agent.render())
+        assert "Conversation agent" in text and "back to" not in text
+
+
+async def test_prompt_history_multiline_stop_and_reset() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        prompt = app.main_screen.query_one(PromptInput)
+        await _ask(pilot, "first")
+        await _ask(pilot, "second")
+        await pilot.press("up")
+        assert prompt.text == "second"
+        await pilot.press("up")
+        assert prompt.text == "first"
+        await pilot.press("down")
+        assert prompt.text == "second"
+        await pilot.press("down")
+        assert prompt.text == ""
+        await pilot.press(*"line one", "ctrl+j", *"line two")
+        assert prompt.text == "line one\nline two"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.main_screen.query_one(ChatPane).entries[-2].text == "line one\nline two"
+        # esc while a turn runs asks the core to stop it.
+        app.main_screen.turn_running = True
+        await pilot.press("escape")
+        assert "stop_turn" in workspace.calls
+        app.main_screen.turn_running = False
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert "reset" in workspace.calls
+        assert app.main_screen.query_one(ChatPane).entries == []
+
+
+async def test_stop_ends_a_streaming_turn_with_a_notice() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        workspace.stop_turn()  # the scripted turn sees the stop at its first delta
+        await _ask(pilot, "tell me something long")
+        entries = app.main_screen.query_one(ChatPane).entries
+        assert entries[-1].role == "notice" and "stopped by the user" in entries[-1].text
+
+
+async def test_five_thousand_messages_mount_only_a_window() -> None:
+    app = OboConsoleApp(workspace=FakeWorkspace())
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.main_screen.query_one(ChatPane)
+        entries = [Entry("user" if i % 2 == 0 else "assistant", f"message {i}", agent="conversation")
+                   for i in range(5000)]
+        await chat.set_entries(entries)
+        await pilot.pause()
+        assert len(chat.mounted_messages) == WINDOW
+        assert chat.mounted_messages[-1].entry.text == "message 4999"
+        assert "4,960 earlier messages" in str(chat.query_one("#chat-earlier", Static).render())
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert len(chat.mounted_messages) == 2 * WINDOW
+        assert chat.mounted_messages[0].entry.text == "message 4920"
+        await chat.add(Entry("user", "one more"))
+        assert len(chat.mounted_messages) == WINDOW and len(chat.entries) == 5001
+        assert len(app.main_screen.query(MessageView)) == WINDOW
+
+
+async def test_events_filter_expand_and_server_log_tab() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ask(pilot, "show my documents")
+        events = app.main_screen.query_one(EventsPane)
+        await pilot.press("ctrl+f", *"obo")
+        await pilot.pause()
+        assert events.table.row_count == 1
+        await pilot.press("enter")  # the filter box hands focus to the table
+        assert app.focused is events.table
+        await pilot.press("enter")  # expand the row
+        await pilot.pause()
+        detail = str(events.query_one("#events-detail", Static).render())
+        assert "https://search.azure.com" in detail
+        events.query_one("#events-filter").focus()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert events.table.row_count == 6
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert events.query_one(TabbedContent).active == "server-log-tab"
+        log = events.query_one(Log)
+        await until(pilot, lambda: log.line_count >= 3, what="server log lines")
+        assert "MCP server on http://127.0.0.1:8000/mcp" in log.lines[2]
+        workspace.log_lines.append("INFO  a new line")
+        app.refresh_status()
+        assert log.lines[-1] == "INFO  a new line"
+
+
+async def test_server_status_is_always_visible_and_follows_the_link() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        bar = app.main_screen.query_one(StatusBar)
+        assert "● ready" in str(bar.render()) and "(launched)" in str(bar.render())
+        workspace.status.state, workspace.status.detail = "reconnecting", "attempt 2"
+        workspace.bus.publish(ServerStatusChanged(state="reconnecting"))
+        await until(pilot, lambda: bar.server_state == "reconnecting")
+        assert "attempt 2" in str(bar.render())
+        workspace.bus.publish(Notice(level="warning", message="config simulator is invalid", source="configs"))
+        await until(pilot, lambda: any(r.what == "warning" for r in app.main_screen.query_one(EventsPane).rows))
+
+
+async def test_configs_screen_lists_status_and_switches_the_main_agent() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConfigsScreen)
+        table = screen.query_one(DataTable)
+        statuses = dict(zip(_table_column(table, "key"), _table_column(table, "status"), strict=True))
+        assert statuses["conversation"] == "valid"
+        assert statuses["news"].startswith("valid, 1 warning")
+        assert statuses["simulator"] == "INVALID edit (1): last good version serving"
+        await pilot.press("down", "down", "down")
+        detail = str(screen.query_one("#configs-detail", Static).render())
+        assert "$.model: 42 is not of type 'string'" in detail
+        await pilot.press("up", "up")  # documents
+        await pilot.press("enter")
+        await pilot.pause()
+        assert workspace.main_agent == "documents" and "main:documents" in workspace.calls
+        assert str(table.get_cell("documents", "main")) == "★"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "Documents agent" in str(app.main_screen.query_one(AgentPane).render())
+        assert app.main_screen.query_one(StatusBar).main_agent == "documents"
+
+
+async def test_command_palette_switches_the_main_agent() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"use simulator as")
+        await until(pilot, lambda: "main:simulator" in workspace.calls or _palette_has(app, "simulator"))
+        await pilot.press("enter")
+        await until(pilot, lambda: workspace.main_agent == "simulator", what="palette command")
+
+
+def _palette_has(app: OboConsoleApp, text: str) -> bool:
+    try:
+        options = app.screen.query_one(OptionList)
+    except Exception:  # noqa: BLE001
+        return False
+    return any(text in str(options.get_option_at_index(i).prompt) for i in range(options.option_count))
+
+
+async def test_help_lists_every_binding_with_its_id_and_keymap_remaps() -> None:
+    app = OboConsoleApp(workspace=FakeWorkspace(), keymap={"chat.reset": "ctrl+r"})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one(DataTable)
+        ids = _table_column(table, next(iter(table.columns)) if False else list(table.columns)[3])
+        for wanted in ("app.quit", "app.help", "account.sign_in", "account.switch", "account.sign_out",
+                       "configs.show", "chat.send", "chat.newline", "chat.stop", "chat.reset", "agent.back",
+                       "events.filter", "events.server_log", "pane.next", "signin.cancel", "signin.copy_code",
+                       "configs.use"):
+            assert wanted in ids, wanted
+        row = ids.index("chat.reset")
+        assert str(table.get_row_at(row)[1]) == "ctrl+r"
+        await pilot.press("escape")
+        await pilot.pause()
+        workspace = app.workspace
+        await _ask(pilot, "hello")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert "reset" in workspace.calls
+
+
+async def test_sign_in_screen_shows_code_qr_countdown_and_signs_in_as_a_demo_user() -> None:
+    workspace = FakeWorkspace(signed_in=None)
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SignInScreen), what="the sign-in screen at start")
+        screen = app.screen
+        await until(pilot, lambda: screen.flow is not None)
+        await pilot.pause()
+        assert "F  K  X  W  -  Q  T  R  P" in str(screen.query_one("#sign-in-code", Static).render())
+        assert workspace.flows[0].verification_uri in str(screen.query_one("#sign-in-url", Static).render())
+        assert "expires in 15:00" in str(screen.query_one("#sign-in-status", Static).render())
+        workspace.clock.advance(30)
+        screen._tick()
+        assert "expires in 14:30" in str(screen.query_one("#sign-in-status", Static).render())
+        qr = str(screen.query_one("#sign-in-qr", Static).render())
+        assert qr.count("\n") >= 14 and "▀" in qr
+        await pilot.press("c")
+        assert app.clipboard == "FKXW-QTRP"
+        await pilot.press("u")
+        assert app.clipboard == workspace.flows[0].verification_uri
+        await pilot.press("2")  # bob
+        await until(pilot, lambda: not isinstance(app.screen, SignInScreen), what="sign-in to complete")
+        assert workspace.current_account.username == "bob@contoso.example"
+        assert "Bob Baker" in str(app.main_screen.query_one(StatusBar).render())
+
+
+async def test_sign_in_can_be_cancelled_and_sign_out_from_the_keyboard() -> None:
+    workspace = FakeWorkspace()
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, SignInScreen))
+        await until(pilot, lambda: app.screen.flow is not None)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SignInScreen) and workspace.flows[0].cancelled
+        await pilot.press("f4")
+        await until(pilot, lambda: workspace.current_account is None)
+        await pilot.pause()
+        assert "not signed in" in str(app.main_screen.query_one(StatusBar).render())
+        assert app.main_screen.query_one(ClaimsPane).user == {}
+
+
+async def test_layouts_rearrange_on_smaller_terminals() -> None:
+    app = OboConsoleApp(workspace=FakeWorkspace())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.main_screen
+        panes = ["#chat", "#agent", "#events", "#claims", "#results"]
+        assert screen.layout_name == "wide"
+        assert all(screen.query_one(p).display and screen.query_one(p).region.area for p in panes)
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert screen.layout_name == "medium"
+        visible = [p for p in panes if screen.query_one(p).region.area]
+        assert visible == ["#chat", "#agent"]
+        await pilot.press("f6")  # from the prompt to the next pane
+        await pilot.pause()
+        assert [p for p in panes if screen.query_one(p).region.area] == ["#chat", "#agent"]
+        await pilot.press("f6", "f6")
+        await pilot.pause()
+        assert [p for p in panes if screen.query_one(p).region.area] == ["#chat", "#claims"]
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert screen.layout_name == "narrow"
+        assert [p for p in panes if screen.query_one(p).region.area] == ["#claims"]
+        await pilot.press("f6")
+        await pilot.pause()
+        assert [p for p in panes if screen.query_one(p).region.area] == ["#results"]
+        await pilot.press("f6")
+        await pilot.pause()
+        assert [p for p in panes if screen.query_one(p).region.area] == ["#chat"]
+        assert screen.query_one(StatusBar).region.area  # the server status stays visible
