@@ -6,7 +6,8 @@ with ``permissionFilterOption`` enabled (trimmed, as a random user) and disabled
 data, interleaved in blocks. Prints p50/p99 per query kind and the trimmed/unfiltered ratio.
 With ``--http`` it also measures through the HTTP service with the real SDK (adds HTTP + SDK overhead).
 
-Run: ``.venv/bin/python -m benchmarks.bench_search [--docs 100000] [--queries 400] [--http]``
+Run: ``.venv/bin/python -m benchmarks.bench_search [--docs 100000] [--queries 400] [--http] [--quick]``
+(``--quick``: only the match-all ``*`` queries, where the ACL drives the query.)
 """
 
 from __future__ import annotations
@@ -34,21 +35,31 @@ def _definition(enabled: bool) -> dict[str, Any]:
             {"name": "id", "type": "Edm.String", "key": True, "sortable": True, "searchable": False},
             {"name": "name", "type": "Edm.String", "searchable": True},
             {"name": "content", "type": "Edm.String", "searchable": True},
-            {"name": "oid", "type": "Collection(Edm.String)", "searchable": False, "permissionFilter": "userIds"},
-            {"name": "group", "type": "Collection(Edm.String)", "searchable": False, "permissionFilter": "groupIds"},
+            {
+                "name": "oid",
+                "type": "Collection(Edm.String)",
+                "searchable": False,
+                "permissionFilter": "userIds",
+            },
+            {
+                "name": "group",
+                "type": "Collection(Edm.String)",
+                "searchable": False,
+                "permissionFilter": "groupIds",
+            },
         ],
         "permissionFilterOption": "enabled" if enabled else "disabled",
     }
 
 
-def build(store: SearchStore, n_docs: int, n_users: int, n_groups: int, rng: random.Random) -> tuple[list[QueryIdentity], list[str]]:
+def build(
+    store: SearchStore, n_docs: int, n_users: int, n_groups: int, rng: random.Random
+) -> tuple[list[QueryIdentity], list[str]]:
     vocab = [f"w{i}x" for i in range(5000)]
     weights = [1.0 / (r + 1) for r in range(len(vocab))]
     users = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(n_users)]
     groups = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(n_groups)]
-    identities = [
-        QueryIdentity(TENANT, u, tuple(rng.sample(groups, rng.randint(1, 5)))) for u in users
-    ]
+    identities = [QueryIdentity(TENANT, u, tuple(rng.sample(groups, rng.randint(1, 5)))) for u in users]
     store.create_index(_definition(True))
     batch: list[dict[str, Any]] = []
     for i in range(n_docs):
@@ -79,13 +90,28 @@ def _time(fn: Any) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def measure_store(store: SearchStore, identities: list[QueryIdentity], terms: list[str], n: int, rng: random.Random) -> None:
-    kinds = {
+def measure_store(
+    store: SearchStore,
+    identities: list[QueryIdentity],
+    terms: list[str],
+    n: int,
+    rng: random.Random,
+    quick: bool = False,
+) -> None:
+    ranked = {
         "term, top 50": lambda t: SearchParams(search=t, top=50),
         "two terms (any), top 10": lambda t: SearchParams(search=f"{t} {rng.choice(terms)}", top=10),
-        "'*' order by id, top 50 (the seed's query)": lambda t: SearchParams(search="*", orderby="id asc", top=50),
     }
+    match_all = {
+        "'*' order by id, top 50 (the seed's query)": lambda t: SearchParams(
+            search="*", orderby="id asc", top=50
+        ),
+        "'*' unordered, top 50": lambda t: SearchParams(search="*", top=50),
+    }
+    kinds = match_all if quick else {**ranked, **match_all}
     print(f"query path: SearchStore.search (in-process, no HTTP); {n} queries per kind and mode\n")
+    for _ in range(100):  # warm-up (page cache, statement cache)
+        store.search(INDEX, SearchParams(search=rng.choice(terms), top=50), rng.choice(identities))
     print(f"{'query':45} {'unfiltered p50/p99 ms':>22} {'trimmed p50/p99 ms':>20} {'ratio p50':>10}")
     for label, make in kinds.items():
         samples: dict[bool, list[float]] = {True: [], False: []}
@@ -107,35 +133,68 @@ def _p99(values: list[float]) -> float:
     return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
 
 
-def measure_http(data_dir: Path, identities: list[QueryIdentity], terms: list[str], n: int, rng: random.Random) -> None:
-    """Through the HTTP service with the real SDK: the same comparison, as the MCP server sees it."""
+def measure_http(
+    data_dir: Path, identities: list[QueryIdentity], terms: list[str], n: int, rng: random.Random
+) -> None:
+    """Through the HTTP service with the real SDK, the user's token in x-ms-query-source-authorization (validated
+    per request: RS256 signature, claims) and groups from a directory, as the MCP server sees it."""
+    import jwt
     from azure.core.credentials import AzureKeyCredential
     from azure.search.documents import SearchClient
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from mcp_server.localcloud.search import SearchService
-    from mcp_server.localcloud.search.store import SearchStore as _Store
+    from mcp_server.localcloud.search import EntraTokenValidator, SearchService
 
-    # Tokens would dominate here; the HTTP figure isolates transport + service cost, so identities are resolved by
-    # a directory and a validator stand-in is not used: only the no-header (public-only trimming) path and the
-    # disabled path are compared.
-    del identities
-    from mcp_server.localcloud.search.auth import EntraTokenValidator
-
-    validator = EntraTokenValidator(lambda: {"keys": []}, issuers=set())
-    with SearchService(data_dir, "bench-key", validator, lambda t, o: []) as svc:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {
+        **jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True),
+        "kid": "bench",
+        "alg": "RS256",
+    }
+    issuer = f"https://sts.windows.net/{TENANT}/"
+    validator = EntraTokenValidator(lambda: {"keys": [jwk]}, issuers={issuer})
+    groups = {i.oid: list(i.groups) for i in identities}
+    now = int(time.time())
+    tokens = {
+        i.oid: jwt.encode(
+            {
+                "aud": "https://search.azure.com",
+                "iss": issuer,
+                "tid": TENANT,
+                "oid": i.oid,
+                "iat": now,
+                "nbf": now,
+                "exp": now + 3600,
+            },
+            key,
+            algorithm="RS256",
+            headers={"kid": "bench"},
+        )
+        for i in identities
+    }
+    with SearchService(data_dir, "bench-key", validator, lambda t, o: groups.get(o)) as svc:
         client = SearchClient(svc.endpoint, INDEX, AzureKeyCredential("bench-key"))
-        store: _Store = svc.store  # type: ignore[assignment]
+        store = svc.store
+        assert store is not None
+        for _ in range(50):  # warm-up: connections, caches, the worker threads' SQLite connections
+            list(client.search(rng.choice(terms), top=50))
         samples: dict[bool, list[float]] = {True: [], False: []}
-        for block in range(4):
+        for block in range(8):
             enabled = block % 2 == 0
             store.create_or_update_index(INDEX, _definition(enabled))
-            for _ in range(n // 4):
-                term = rng.choice(terms)
-                samples[enabled].append(_time(lambda t=term: list(client.search(t, top=50))))
+            for _ in range(n // 8):
+                term, who = rng.choice(terms), rng.choice(identities)
+                samples[enabled].append(
+                    _time(
+                        lambda t=term, w=who: list(
+                            client.search(t, top=50, query_source_authorization=tokens[w.oid])
+                        )
+                    )
+                )
         store.create_or_update_index(INDEX, _definition(True))
     un, tr = samples[False], samples[True]
     print(
-        f"\nquery path: HTTP + SDK (SearchClient.search, no user header => public-only trimming)\n"
+        "\nquery path: HTTP + SDK (SearchClient.search with a user token; the same token is sent when unfiltered)\n"
         f"term, top 50: unfiltered p50 {statistics.median(un):.2f} ms p99 {_p99(un):.2f} ms; "
         f"trimmed p50 {statistics.median(tr):.2f} ms p99 {_p99(tr):.2f} ms; "
         f"ratio p50 {statistics.median(tr) / statistics.median(un):.2f}x"
@@ -150,6 +209,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--http", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="only the match-all ('*') queries")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
@@ -161,11 +221,12 @@ def main() -> None:
             f"{time.perf_counter() - start:.1f} s\n"
         )
         visible = [
-            store.search(INDEX, SearchParams(search="*", top=0, count=True), rng.choice(identities)).count or 0
+            store.search(INDEX, SearchParams(search="*", top=0, count=True), rng.choice(identities)).count
+            or 0
             for _ in range(20)
         ]
         print(f"a user sees {statistics.mean(visible) / args.docs:.1%} of the documents on average\n")
-        measure_store(store, identities, terms, args.queries, rng)
+        measure_store(store, identities, terms, args.queries, rng, quick=args.quick)
         store.close()
         if args.http:
             measure_http(Path(tmp), identities, terms, args.queries, rng)

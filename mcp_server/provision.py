@@ -37,58 +37,148 @@ class DemoDocument:
         return PUBLIC in self.users or PUBLIC in self.groups
 
 
-def _doc(id_: str, name: str, description: str, content: str, category: str, *, users: Iterable[str] = (),
-         groups: Iterable[str] = ()) -> DemoDocument:
+def _doc(
+    id_: str,
+    name: str,
+    description: str,
+    content: str,
+    category: str,
+    *,
+    users: Iterable[str] = (),
+    groups: Iterable[str] = (),
+) -> DemoDocument:
     return DemoDocument(id_, name, description, content, category, tuple(users), tuple(groups))
 
 
 DEMO_DOCUMENTS: tuple[DemoDocument, ...] = (
     # The sample set (the seed's five documents): alice reads doc-01..03, bob doc-01 and doc-05, carol 01, 02, 04.
-    _doc("doc-01", "Company handbook", "How we work: values, holidays, expenses and security basics.",
-         "Welcome to Contoso. This handbook covers our values, working hours, holidays, travel and the security "
-         "basics every employee follows.", "general", users=[PUBLIC]),
-    _doc("doc-02", "Q3 budget forecast", "Finance's forecast of revenue and spending for the third quarter.",
-         "The Q3 forecast expects revenue growth of eight percent; travel spending is capped and hiring is "
-         "limited to critical engineering roles.", "finance", groups=["Finance"]),
-    _doc("doc-03", "Alice's performance review", "Annual review notes for Alice, shared with Alice only.",
-         "Alice led the search migration, mentored two engineers and improved incident response times.",
-         "personal", users=["alice"]),
-    _doc("doc-04", "Salary bands 2026", "HR's salary bands per level and location.",
-         "Salary bands are reviewed yearly. Bands differ per level and location; offers outside a band need "
-         "HR approval.", "hr", groups=["HR"]),
-    _doc("doc-05", "Bob's onboarding plan", "First-month plan for Bob: accounts, mentors and milestones.",
-         "Week one: accounts and laptop. Week two: pair with a mentor on the search service. Week four: first "
-         "on-call shadow shift.", "personal", users=["bob"]),
+    _doc(
+        "doc-01",
+        "Company handbook",
+        "How we work: values, holidays, expenses and security basics.",
+        "Welcome to Contoso. This handbook covers our values, working hours, holidays, travel and the security "
+        "basics every employee follows.",
+        "general",
+        users=[PUBLIC],
+    ),
+    _doc(
+        "doc-02",
+        "Q3 budget forecast",
+        "Finance's forecast of revenue and spending for the third quarter.",
+        "The Q3 forecast expects revenue growth of eight percent; travel spending is capped and hiring is "
+        "limited to critical engineering roles.",
+        "finance",
+        groups=["Finance"],
+    ),
+    _doc(
+        "doc-03",
+        "Alice's performance review",
+        "Annual review notes for Alice, shared with Alice only.",
+        "Alice led the search migration, mentored two engineers and improved incident response times.",
+        "personal",
+        users=["alice"],
+    ),
+    _doc(
+        "doc-04",
+        "Salary bands 2026",
+        "HR's salary bands per level and location.",
+        "Salary bands are reviewed yearly. Bands differ per level and location; offers outside a band need "
+        "HR approval.",
+        "hr",
+        groups=["HR"],
+    ),
+    _doc(
+        "doc-05",
+        "Bob's onboarding plan",
+        "First-month plan for Bob: accounts, mentors and milestones.",
+        "Week one: accounts and laptop. Week two: pair with a mentor on the search service. Week four: first "
+        "on-call shadow shift.",
+        "personal",
+        users=["bob"],
+    ),
     # More documents, so every user also has a distinct larger view.
-    _doc("doc-06", "Architecture overview", "How the services, the identity platform and search fit together.",
-         "Requests enter through the gateway; the MCP server exchanges user tokens on behalf of the user and "
-         "queries the search index with permission filters.", "engineering", groups=["Engineering"]),
-    _doc("doc-07", "Incident postmortem: search outage", "What happened when the search cluster ran out of disk.",
-         "The search cluster ran out of disk after a reindex. Alerts fired late; we added disk alerts and a "
-         "runbook for reindexing.", "engineering", groups=["Engineering"]),
-    _doc("doc-08", "Office holiday calendar", "Public holidays and office closures for the year.",
-         "Offices close on public holidays and between the year-end holidays. Plan travel around closures.",
-         "general", users=[PUBLIC]),
-    _doc("doc-09", "Travel expense policy", "What employees may expense when travelling, and how to claim it.",
-         "Book economy travel for trips under six hours. Claim expenses within thirty days with receipts.",
-         "general", groups=["All Staff"]),
-    _doc("doc-10", "Carol's recruiting pipeline", "Candidates Carol is interviewing this quarter.",
-         "Carol tracks twelve candidates; three are in final interviews for finance analyst roles.",
-         "personal", users=["carol"]),
-    _doc("doc-11", "Finance audit checklist", "Evidence the auditors ask for, owned by Finance with Bob's help.",
-         "Auditors ask for invoices, approvals and bank statements. Bob prepares the engineering cost evidence.",
-         "finance", users=["bob"], groups=["Finance"]),
-    _doc("doc-12", "Security awareness training", "The yearly training on phishing, passwords and reporting.",
-         "Report phishing with the report button. Use a password manager and never share one-time codes.",
-         "general", users=[PUBLIC]),
-    _doc("doc-13", "Board meeting minutes", "Minutes of the board meeting; no one in the demo tenant may read them.",
-         "The board discussed the acquisition shortlist and approved the annual budget.", "board"),
-    _doc("doc-14", "Joint project charter: search quality", "Alice and Carol's charter for better search results.",
-         "Goal: better ranking for finance questions. Alice owns relevance tuning, Carol owns evaluation data.",
-         "project", users=["alice", "carol"]),
-    _doc("doc-15", "Engineering hiring plan", "Roles Engineering will hire next year, shared with HR.",
-         "Engineering plans four hires: two platform engineers, one search engineer and one security engineer.",
-         "engineering", groups=["Engineering", "HR"]),
+    _doc(
+        "doc-06",
+        "Architecture overview",
+        "How the services, the identity platform and search fit together.",
+        "Requests enter through the gateway; the MCP server exchanges user tokens on behalf of the user and "
+        "queries the search index with permission filters.",
+        "engineering",
+        groups=["Engineering"],
+    ),
+    _doc(
+        "doc-07",
+        "Incident postmortem: search outage",
+        "What happened when the search cluster ran out of disk.",
+        "The search cluster ran out of disk after a reindex. Alerts fired late; we added disk alerts and a "
+        "runbook for reindexing.",
+        "engineering",
+        groups=["Engineering"],
+    ),
+    _doc(
+        "doc-08",
+        "Office holiday calendar",
+        "Public holidays and office closures for the year.",
+        "Offices close on public holidays and between the year-end holidays. Plan travel around closures.",
+        "general",
+        users=[PUBLIC],
+    ),
+    _doc(
+        "doc-09",
+        "Travel expense policy",
+        "What employees may expense when travelling, and how to claim it.",
+        "Book economy travel for trips under six hours. Claim expenses within thirty days with receipts.",
+        "general",
+        groups=["All Staff"],
+    ),
+    _doc(
+        "doc-10",
+        "Carol's recruiting pipeline",
+        "Candidates Carol is interviewing this quarter.",
+        "Carol tracks twelve candidates; three are in final interviews for finance analyst roles.",
+        "personal",
+        users=["carol"],
+    ),
+    _doc(
+        "doc-11",
+        "Finance audit checklist",
+        "Evidence the auditors ask for, owned by Finance with Bob's help.",
+        "Auditors ask for invoices, approvals and bank statements. Bob prepares the engineering cost evidence.",
+        "finance",
+        users=["bob"],
+        groups=["Finance"],
+    ),
+    _doc(
+        "doc-12",
+        "Security awareness training",
+        "The yearly training on phishing, passwords and reporting.",
+        "Report phishing with the report button. Use a password manager and never share one-time codes.",
+        "general",
+        users=[PUBLIC],
+    ),
+    _doc(
+        "doc-13",
+        "Board meeting minutes",
+        "Minutes of the board meeting; no one in the demo tenant may read them.",
+        "The board discussed the acquisition shortlist and approved the annual budget.",
+        "board",
+    ),
+    _doc(
+        "doc-14",
+        "Joint project charter: search quality",
+        "Alice and Carol's charter for better search results.",
+        "Goal: better ranking for finance questions. Alice owns relevance tuning, Carol owns evaluation data.",
+        "project",
+        users=["alice", "carol"],
+    ),
+    _doc(
+        "doc-15",
+        "Engineering hiring plan",
+        "Roles Engineering will hire next year, shared with HR.",
+        "Engineering plans four hires: two platform engineers, one search engineer and one security engineer.",
+        "engineering",
+        groups=["Engineering", "HR"],
+    ),
 )
 SAMPLE_SET: tuple[str, ...] = ("doc-01", "doc-02", "doc-03", "doc-04", "doc-05")
 
@@ -121,10 +211,14 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
         name, sep, object_id = item.partition("=")
         name, object_id = name.strip(), object_id.strip()
         if not sep or not name or not object_id:
-            raise ValueError(f"--assign {item!r}: expected NAME=OBJECT_ID, e.g. alice=<guid> or group:Finance=<guid>.")
+            raise ValueError(
+                f"--assign {item!r}: expected NAME=OBJECT_ID, e.g. alice=<guid> or group:Finance=<guid>."
+            )
         canonical = known.get(name.lower())
         if canonical is None:
-            raise ValueError(f"--assign {item!r}: unknown demo principal {name!r}; known: {', '.join(sorted(known.values()))}.")
+            raise ValueError(
+                f"--assign {item!r}: unknown demo principal {name!r}; known: {', '.join(sorted(known.values()))}."
+            )
         if not GUID.match(object_id):
             raise ValueError(f"--assign {item!r}: {object_id!r} is not an Entra object id (a GUID).")
         out[canonical] = object_id.lower()
@@ -190,10 +284,20 @@ def index_definition(name: str) -> Any:
             SearchableField(name="description"),
             SearchableField(name="content"),
             SimpleField(name="category", type=SearchFieldDataType.STRING, filterable=True, facetable=True),
-            SearchField(name="oid", type=strings, filterable=True, retrievable=True,
-                        permission_filter=PermissionFilter.USER_IDS),
-            SearchField(name="group", type=strings, filterable=True, retrievable=True,
-                        permission_filter=PermissionFilter.GROUP_IDS),
+            SearchField(
+                name="oid",
+                type=strings,
+                filterable=True,
+                retrievable=True,
+                permission_filter=PermissionFilter.USER_IDS,
+            ),
+            SearchField(
+                name="group",
+                type=strings,
+                filterable=True,
+                retrievable=True,
+                permission_filter=PermissionFilter.GROUP_IDS,
+            ),
         ],
         permission_filter_option=SearchIndexPermissionFilterOption.ENABLED,
     )
@@ -223,7 +327,9 @@ class ProvisionError(RuntimeError):
     """Provisioning failed; the message says what the service answered."""
 
 
-def provision(endpoint: str, api_key: SecretStr, index_name: str, principals: Mapping[str, str]) -> ProvisionReport:
+def provision(
+    endpoint: str, api_key: SecretStr, index_name: str, principals: Mapping[str, str]
+) -> ProvisionReport:
     """Create or update the demo index and upload every demo document (idempotent: re-running replaces them)."""
     from azure.core.credentials import AzureKeyCredential
     from azure.core.exceptions import AzureError, HttpResponseError
@@ -239,7 +345,9 @@ def provision(endpoint: str, api_key: SecretStr, index_name: str, principals: Ma
             results = client.upload_documents(resolved.documents)
     except HttpResponseError as exc:
         message = exc.error.message if exc.error is not None and exc.error.message else str(exc.message)
-        raise ProvisionError(f"The search service at {endpoint} refused the request ({exc.status_code}): {message}") from None
+        raise ProvisionError(
+            f"The search service at {endpoint} refused the request ({exc.status_code}): {message}"
+        ) from None
     except AzureError as exc:
         raise ProvisionError(f"Could not reach the search service at {endpoint}: {exc.message}") from None
     failed = [r for r in results if not r.succeeded]

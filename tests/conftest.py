@@ -3,6 +3,7 @@ user's real files, and with no settings leaking in from the developer's environm
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,6 @@ _LEAKY_ENV = [
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path_factory.mktemp("home")
-    import os
-
     for name in [*_LEAKY_ENV, *(n for n in os.environ if n.startswith("OBO_CONSOLE_"))]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OBO_CONSOLE_HOME", str(home))

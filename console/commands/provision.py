@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
         help="Azure mode: map a demo user (alice, bob, carol) or group (group:Finance, group:Engineering, group:HR, "
         "'group:All Staff') to a real Entra object id; repeatable. Local mode: overrides the demo tenant's ids.",
     )
-    parser.add_argument("--index", help="index name (default: the stack's index, or OBO_CONSOLE_SEARCH_INDEX)")
+    parser.add_argument(
+        "--index", help="index name (default: the stack's index, or OBO_CONSOLE_SEARCH_INDEX)"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
 
 
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     if report.unmapped:
         print(
-            "obo-console: warning: not mapped, so left out of the documents' readers: " + ", ".join(report.unmapped),
+            "obo-console: warning: not mapped, so left out of the documents' readers: "
+            + ", ".join(report.unmapped),
             file=sys.stderr,
         )
     if args.json:

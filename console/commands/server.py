@@ -5,6 +5,7 @@ of them answer; Azure mode runs only the MCP server against Entra ID and Azure A
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -27,7 +28,20 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--calculator-port", type=int, help="remote calculator agent port (default 8445)")
 
 
-def _wait_for_signal() -> int:
+def _parent_gone(parent_pid: int | None) -> bool:
+    """True once the console that launched this server has died (even by SIGKILL, which it cannot trap)."""
+    if parent_pid is None:
+        return False
+    try:
+        os.kill(parent_pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _wait_for_signal(parent_pid: int | None = None) -> int:
     stop = threading.Event()
     received: list[int] = []
 
@@ -38,7 +52,9 @@ def _wait_for_signal() -> int:
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stop.wait(0.5):
-            pass
+            if _parent_gone(parent_pid):
+                _say(f"obo-console: the console that launched this server (pid {parent_pid}) is gone.")
+                break
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
@@ -79,7 +95,7 @@ def _run_local(settings: Any) -> int:
         state = stack.start()
     except OSError as exc:
         raise UserError(str(exc), hint="Free the port, or pick others with --port/--identity-port/--search-port.") from exc
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         raise UserError(f"The local stack did not start: {exc}") from exc
     try:
         users = ", ".join(u.username for u in state.users)
@@ -93,7 +109,7 @@ def _run_local(settings: Any) -> int:
             f"  state file         {stack.state_file}\n"
             "Sign in with `obo-console login --as alice`. Press Ctrl+C to stop."
         )
-        signum = _wait_for_signal()
+        signum = _wait_for_signal(settings.parent_pid)
         _say(f"obo-console: stopping ({signal.Signals(signum).name if signum else 'done'})…")
     finally:
         stack.stop()
@@ -122,7 +138,7 @@ def _run_azure(settings: Any) -> int:
             f"  readiness          {health.get('status')}\n"
             "Press Ctrl+C to stop."
         )
-        _wait_for_signal()
+        _wait_for_signal(settings.parent_pid)
     finally:
         threaded.stop()
     return 0

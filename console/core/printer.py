@@ -108,8 +108,8 @@ class EventPrinter:
         line = describe(event)
         if line is None:
             return
-        if isinstance(event, TurnEnded):
-            self._end_stream()
+        if isinstance(event, TurnEnded) or self.verbose:
+            self._end_stream()  # a step line on stderr must not glue onto the streamed answer in a terminal
         if self.verbose or isinstance(event, Notice | TurnEnded) and (getattr(event, "error", None) or getattr(event, "level", "") != "info"):
             self.err.write(line + "\n")
             self.err.flush()

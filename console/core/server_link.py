@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 import uuid
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -280,9 +279,16 @@ def pid_alive(pid: int | None) -> bool:
 class _ServerProcess:
     """``obo-console server`` in its own process group, its output captured line by line."""
 
-    def __init__(self, command: Sequence[str], env: dict[str, str], on_line: Callable[[LogLine], None]) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        env: dict[str, str],
+        on_line: Callable[[LogLine], None],
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.command = list(command)
         self._on_line = on_line
+        self._now = now
         self.proc = subprocess.Popen(
             self.command,
             stdin=subprocess.DEVNULL,
@@ -312,7 +318,7 @@ class _ServerProcess:
     def _pump(self, stream: Any, name: str) -> None:
         with contextlib.suppress(ValueError, OSError):
             for raw in stream:
-                self._on_line(LogLine(ts=time.time(), stream=name, text=raw.rstrip("\r\n")))
+                self._on_line(LogLine(ts=self._now(), stream=name, text=raw.rstrip("\r\n")))
 
     def stop(self, grace: float = 10.0) -> int | None:
         """SIGTERM the process group, SIGKILL after ``grace`` seconds; returns the exit code."""
@@ -338,7 +344,8 @@ class _ServerProcess:
 
 
 # Links that launched a server, stopped at interpreter exit if nobody closed them (never leave a stack running).
-_LIVE_LINKS: weakref.WeakSet[ServerLink] = weakref.WeakSet()
+# Strong references: a link dropped without close() must still stop its server.
+_LIVE_LINKS: set[ServerLink] = set()
 
 
 @atexit.register
@@ -584,9 +591,9 @@ class ServerLink:
 
     def _connect_local(self) -> None:
         state = self._running_stack()
-        if state is not None:
+        if state is not None and self._answers(state):
             self._adopt_state(state)
-            self._wait_healthy(self.timings.startup_timeout, process=None)
+            self._wait_healthy(self.timings.startup_timeout, process=None)  # answering, maybe not ready yet
             return
         if not self.launch_allowed:
             raise UserError(
@@ -594,6 +601,19 @@ class ServerLink:
                 hint="Start it with `obo-console server`, or let the console launch it.",
             )
         self._launch_and_wait()
+
+    def _answers(self, state: StackState) -> bool:
+        """Whether anything answers HTTP at the stack's address (a state file whose pid was reused by another
+        process, or whose stack hangs without listening, does not count as a running stack)."""
+        if not state.mcp_url:
+            return False
+        try:
+            url = validate_mcp_url(state.mcp_url)
+            verify = state.ca_cert if (urlsplit(url).scheme == "https" and state.ca_cert) else True
+            _get(health_url(url), verify=verify, timeout=self.timings.probe_timeout)
+        except (requests.RequestException, UserError):
+            return False
+        return True
 
     def _connect_configured(self) -> None:
         url = validate_mcp_url(self.settings.effective_mcp_url())
@@ -647,6 +667,7 @@ class ServerLink:
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
+                "OBO_CONSOLE_PARENT_PID": str(os.getpid()),  # the server stops if the console dies hard
                 "OBO_CONSOLE_MODE": s.mode,
                 "OBO_CONSOLE_STATE_FILE": str(self._state_path()),
                 "OBO_CONSOLE_MCP_HOST": s.mcp_host,
@@ -670,8 +691,9 @@ class ServerLink:
             ("OBO_CONSOLE_MCP_PORT", state.mcp_url),
             ("OBO_CONSOLE_IDENTITY_PORT", state.authority),
             ("OBO_CONSOLE_SEARCH_PORT", state.search_endpoint),
+            ("OBO_CONSOLE_CALCULATOR_PORT", getattr(state, "calculator_url", None)),
         ):
-            port = urlsplit(url).port if url else None
+            port = urlsplit(str(url)).port if url else None
             if port:
                 pinned[env_name] = str(port)
         return pinned
@@ -681,9 +703,8 @@ class ServerLink:
         stale = self._read_state()
         if stale is not None and not pid_alive(stale.pid):
             self._state_path().unlink(missing_ok=True)
-        started = time.time()
-        self._append_log(LogLine(time.time(), "console", f"starting the local stack: {' '.join(self._command())}"))
-        process = _ServerProcess(self._command(), self._child_env(), self._append_log)
+        self._append_log(LogLine(self.clock.time(), "console", f"starting the local stack: {' '.join(self._command())}"))
+        process = _ServerProcess(self._command(), self._child_env(), self._append_log, self.clock.time)
         with self._lock:
             self._process = process
             self._launched_ever = True
@@ -692,7 +713,7 @@ class ServerLink:
         deadline = time.monotonic() + self.timings.startup_timeout
         while True:
             state = self._read_state()
-            if state is not None and state.mcp_url and self._is_from(state, process, started):
+            if state is not None and state.mcp_url and self._is_from(state, process):
                 break
             self._check_alive(process)
             if time.monotonic() > deadline:
@@ -703,10 +724,10 @@ class ServerLink:
         self._wait_healthy(max(1.0, deadline - time.monotonic()), process=process)
 
     @staticmethod
-    def _is_from(state: StackState, process: _ServerProcess, started: float) -> bool:
+    def _is_from(state: StackState, process: _ServerProcess) -> bool:
         if state.pid is not None:
             return state.pid == process.pid
-        return True  # no pid in the file: a stale one was removed above, so this one is new
+        return True  # no pid in the file: a stale one was removed before the launch, so this one is new
 
     def _check_alive(self, process: _ServerProcess | None) -> None:
         if process is not None and (code := process.exit_code()) is not None:
@@ -746,7 +767,7 @@ class ServerLink:
             process, self._process = self._process, None
         if process is None:
             return None
-        self._append_log(LogLine(time.time(), "console", f"stopping the local stack (pid {process.pid})"))
+        self._append_log(LogLine(self.clock.time(), "console", f"stopping the local stack (pid {process.pid})"))
         return process.stop(self.timings.stop_grace)
 
     # -- watching ---------------------------------------------------------------------------------------------

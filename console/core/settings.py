@@ -30,6 +30,8 @@ class Settings(BaseSettings):
 
     mode: Mode = "local"
     state_file: Path | None = None
+    # Set by the console on the `obo-console server` it launches: the server stops when that process dies.
+    parent_pid: int | None = None
 
     # The MCP server (its own listen address, and the URL clients use).
     mcp_host: str = "127.0.0.1"

@@ -247,12 +247,11 @@ class AccountSession:
             elif isinstance(event, TurnEnded):
                 if event.last_agent:
                     self.active_agent_name = event.last_agent
+                now = self.workspace.clock.time()  # the injectable clock, so snapshot tests see fixed times
                 if event.error:
-                    self.history.append(
-                        ChatEntry("notice", event.error, event.last_agent, event.ts, event.turn_id, error=True)
-                    )
+                    self.history.append(ChatEntry("notice", event.error, event.last_agent, now, event.turn_id, error=True))
                 elif event.output:
-                    self.history.append(ChatEntry("assistant", event.output, event.last_agent, event.ts, event.turn_id))
+                    self.history.append(ChatEntry("assistant", event.output, event.last_agent, now, event.turn_id))
         self.workspace.bus.publish(event)
 
     def snapshot_events(self) -> list[Event]:

@@ -68,11 +68,16 @@ class OboConsoleApp(App[int]):
         await self.push_screen(self._main)
         self.set_interval(1.0, self.refresh_status, name="status-tick")
         if self._given_workspace is not None:
-            self.attach(self._given_workspace)
-        elif self._factory is not None:
-            # After the first frame: the factory imports the heavy core.
-            self.call_after_refresh(self._load_workspace)
+            await self.attach(self._given_workspace)
+        else:
+            self.call_after_refresh(self._main.build_panes)
         self.refresh_status()
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: now import and start the heavy core (in a thread, but it holds the GIL
+        for most of a second, so it must not start before the first frame)."""
+        if self._given_workspace is None and self._factory is not None and self.workspace is None:
+            self._load_workspace()
 
     @property
     def main_screen(self) -> MainScreen:
@@ -94,8 +99,9 @@ class OboConsoleApp(App[int]):
         self.notify(str(exc), title="Could not start the console core", severity="error", timeout=30)
         self.refresh_status()
 
-    def attach(self, workspace: WorkspaceLike) -> None:
+    async def attach(self, workspace: WorkspaceLike) -> None:
         """Bind the UI to a workspace: subscribe to its bus, then start it (server link, silent sign-in)."""
+        await self.main_screen.build_panes()
         self.workspace = workspace
         self.clock = workspace.clock
         self._unsubscribe = workspace.bus.subscribe(self._deliver)

@@ -67,6 +67,15 @@ class DocumentSearch:
         except AzureError as exc:
             raise SearchFailed(_describe(exc)) from exc
 
+    def search_as(
+        self, query: str, top: int, obo: OboToken, caller_oid: str, caller_groups: Iterable[str]
+    ) -> list[dict[str, Any]]:
+        """Search as the OBO token's user and trim each document for that caller (blocking: run off the loop)."""
+        raw = self.search(query, top, obo)
+        fields = self.fields()
+        groups = list(caller_groups)
+        return [trim_document(doc, fields, caller_oid, groups) for doc in raw]
+
     def ping(self) -> int:
         """Readiness: the index exists and answers (document count)."""
         try:

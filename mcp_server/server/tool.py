@@ -13,7 +13,7 @@ from mcp.types import TextContent
 from pydantic import Field
 
 from mcp_server.server.auth import ValidatedToken
-from mcp_server.server.documents import DocumentSearch, SearchFailed, trim_document
+from mcp_server.server.documents import DocumentSearch, SearchFailed
 from mcp_server.server.metrics import ServerMetrics
 from mcp_server.server.obo import CacheKey, OboCache, OboError, OboExchanger, OboToken
 from mcp_server.server.steps import META_KEY, StepTrace
@@ -71,8 +71,9 @@ def register_get_documents(
         started = time.perf_counter()
         try:
             with metrics.search_seconds.time():
-                raw = await anyio.to_thread.run_sync(search.search, query, top, obo)
-            fields = search.fields()
+                documents = await anyio.to_thread.run_sync(
+                    search.search_as, query, top, obo, str(claims["oid"]), groups
+                )
         except SearchFailed as exc:
             await trace.record("search", "error", _ms(started), error=str(exc))
             metrics.tool_calls.labels(tool=TOOL_NAME, outcome="search_error").inc()
@@ -80,7 +81,6 @@ def register_get_documents(
                 f"Search failed: {exc}", trace,
                 {"ran_as": ran_as, "obo_claims": obo.claims, "cache_hit": status != "miss"},
             )
-        documents = [trim_document(d, fields, str(claims["oid"]), groups) for d in raw]
         await trace.record("search", "ok", _ms(started), hits=len(documents))
         metrics.tool_calls.labels(tool=TOOL_NAME, outcome="ok").inc()
         meta = {

@@ -62,3 +62,13 @@ async def test_get_documents_as_alice_and_bob(tmp_path: Path, use_local_stack: L
         assert not any(token in str(e.to_dict()) for e in rec.events)
         seen[login] = names
     assert seen["alice"] != seen["bob"]
+
+
+async def test_calculator_found_through_the_stack_state_file(tmp_path: Path, use_local_stack: LocalStack) -> None:
+    calculator_url = getattr(use_local_stack.state, "calculator_url", None)
+    assert calculator_url, "the local stack serves the remote calculator agent"
+    settings = Settings(configs_dir=write_configs(tmp_path / "calc", {"c": agent("Helper", tools=["ask_calculator"])}))
+    runner = AgentRunner(settings=settings, configs=load_configs(settings))
+    assert runner.calculator_url == calculator_url
+    result = await runner.run_turn("what is 6 * 7?")
+    assert result.output == "6 * 7 = 42"

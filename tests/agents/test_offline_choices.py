@@ -126,3 +126,24 @@ async def test_no_match_says_what_it_can_do_and_names_itself(tmp_path: Path) -> 
     result = await runner.run_turn("hello there")
     assert "offline demo model" in result.output and "current local time" in result.output
     assert runner.model_label == "offline-demo (offline)"
+
+
+async def test_all_required_values_in_one_message(tmp_path: Path) -> None:
+    directory = write_configs(tmp_path / "s", {"s": agent("Sim", tools=["run_simulation"])})
+    settings = Settings(configs_dir=directory)
+    bus = EventBus()
+    recorder = Recorder(bus)
+    runner = AgentRunner(settings=settings, configs=load_configs(settings), bus=bus)
+    await runner.run_turn("Run a simulation. Name: Bob Smith, address: 5 Elm Road, Leeds, income: 40k")
+    (started,) = recorder.of("tool_started")
+    assert __import__("json").loads(started.arguments) == {"name": "Bob Smith", "address": "5 Elm Road, Leeds", "income": 40000}
+
+
+def test_query_keeps_only_the_words_that_narrow_the_search() -> None:
+    from console.core.agents.offline_model import extract, words
+
+    vocabulary = set(words("get_documents Get the documents the user may read. query"))
+    schema = {"type": "string", "default": "*"}
+    assert extract("query", schema, "show my documents again", [], vocabulary) is None  # → the tool's default "*"
+    assert extract("query", schema, "list everything I can read", [], vocabulary) is None
+    assert extract("query", schema, "show my documents about holidays", [], vocabulary) == "holidays"

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -15,7 +19,9 @@ from console.core.errors import UserError
 from console.core.events import EventBus, Notice, ServerStatusChanged
 from console.core.server_link import LinkState, LinkStatus, LinkTimings, ServerLink, pid_alive, probe_health
 from console.core.settings import Settings
-from console.core.stack_state import read_state
+from console.core.stack_state import StackState, read_state, write_state
+
+T = TypeVar("T")
 
 FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8,
                    stop_grace=10)
@@ -23,6 +29,16 @@ FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backo
 
 def local_settings() -> Settings:
     return Settings(mode="local", mcp_port=0, identity_port=0, search_port=0, calculator_port=0)
+
+
+def wait_until(probe: Callable[[], T | None], timeout: float) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def wait_dead(pid: int, timeout: float = 10) -> bool:
@@ -61,10 +77,17 @@ def test_launch_attach_kill_relaunch_and_stop_only_what_was_launched(isolated_ho
         assert not guest.launched and guest.mcp_url == owner.mcp_url and guest.log_tail() == []
 
         # 3. The stack dies: both say so; the owner relaunches it on the same ports; the guest reconnects.
+        owner_states: list[LinkStatus] = []
+        owner.subscribe_status(owner_states.append)
+        ready_before = owner_states[-1]
+        assert ready_before.state is LinkState.READY
         os.killpg(first_pid, signal.SIGKILL)
         down = guest.wait_for(LinkState.DOWN, LinkState.RECONNECTING, timeout=10)
         assert down.url == owner.mcp_url
-        assert owner.wait_for(LinkState.READY, timeout=60).detail.startswith("reconnected")
+        back = wait_until(lambda: next((s for s in owner_states[owner_states.index(ready_before) + 1:]
+                                        if s.state is LinkState.READY), None), timeout=60)
+        assert back.detail.startswith("reconnected")
+        assert any(s.state is LinkState.DOWN and "exited" in s.detail for s in owner_states)
         assert guest.wait_for(LinkState.READY, timeout=30).detail.startswith("reconnected")
         assert owner.server_pid not in (None, first_pid) and not pid_alive(first_pid)
         assert guest.mcp_url == owner.mcp_url  # same port after the relaunch
@@ -93,10 +116,26 @@ def test_launch_attach_kill_relaunch_and_stop_only_what_was_launched(isolated_ho
     assert any(isinstance(e, Notice) and e.level == "warning" and e.source == "server" for e in seen)
 
 
-def test_no_launch_means_a_clear_error_when_nothing_runs() -> None:
-    link = ServerLink(local_settings(), launch=False, timings=FAST)
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("leftover", ["none", "dead pid", "live pid, nothing listening"])
+def test_no_launch_means_a_clear_error_when_nothing_runs(leftover: str) -> None:
+    settings = local_settings()
+    if leftover != "none":
+        # A state file left behind: its process is gone, or its pid now belongs to someone else.
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        pid = int(dead.stdout) if leftover == "dead pid" else os.getpid()
+        write_state(StackState(mcp_url=f"http://127.0.0.1:{free_port()}/mcp", pid=pid),
+                    settings.effective_state_file())
+    link = ServerLink(settings, launch=False, timings=FAST)
+    started = time.monotonic()
     with pytest.raises(UserError, match="No local stack is running"):
         link.start()
+    assert time.monotonic() - started < 10  # judged at once, not after the startup timeout
     assert link.status.state is LinkState.DOWN
     link.close()
 

@@ -32,6 +32,8 @@ def test_server_killed_and_restarted_under_the_workspace_keeps_the_conversation(
         assert session is not None and session.runner is not None
         history_before = len(session.runner.history)
         url_before = ws.link.mcp_url
+        state_before = ws.link.stack_state
+        assert state_before is not None
 
         pid = ws.link.server_pid
         assert pid is not None
@@ -39,6 +41,10 @@ def test_server_killed_and_restarted_under_the_workspace_keeps_the_conversation(
         ws.link.wait_for(LinkState.DOWN, LinkState.RECONNECTING, timeout=10)
         status = ws.link.wait_for(LinkState.READY, timeout=60)
         assert status.detail.startswith("reconnected") and ws.link.mcp_url == url_before
+        state_after = ws.link.stack_state
+        assert state_after is not None and state_after.pid != state_before.pid
+        for field in ("authority", "search_endpoint", "calculator_url"):  # same ports: tokens and URLs stay valid
+            assert getattr(state_after, field) == getattr(state_before, field)
         assert not pid_alive(pid) and ws.link.server_pid not in (None, pid)
 
         # Same account, same conversation, a new turn against the restarted server.

@@ -51,12 +51,6 @@ def device_flow_sign_in(platform: IdentityPlatform, app: msal.PublicClientApplic
     return result
 
 
-def user_token(platform: IdentityPlatform, session: requests.Session, login: str = "alice") -> str:
-    result = device_flow_sign_in(platform, public_app(platform, session), login)
-    assert "access_token" in result, result
-    return result["access_token"]
-
-
 def assert_entra_error(body: dict[str, Any], error: str, code: int, *, correlation_id: str | None = None) -> None:
     """``body`` is Entra's error envelope for ``error``/AADSTS``code``, with consistent trace data."""
     assert body["error"] == error, body

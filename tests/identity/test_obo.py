@@ -14,19 +14,27 @@ import requests
 
 from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
-from tests.identity.helpers import api_app, assert_entra_error, user_token
+from tests.identity.helpers import api_app, assert_entra_error, device_flow_sign_in, public_app
 
 SEARCH = "https://search.azure.com/.default"
 SessionFactory = Callable[[], requests.Session]
 
 
 @pytest.fixture(scope="module")
-def alice_token(identity_platform: IdentityPlatform) -> str:
-    """A real user token for the MCP API, from a real device-code sign-in."""
+def alice_sign_in(identity_platform: IdentityPlatform) -> dict[str, Any]:
+    """A real device-code sign-in through MSAL and the device-login form."""
     from mcp_server.localcloud.ca import trusting_session
 
     with trusting_session(identity_platform.ca_cert_path) as session:
-        return user_token(identity_platform, session, "alice")
+        result = device_flow_sign_in(identity_platform, public_app(identity_platform, session), "alice")
+    assert "access_token" in result, result
+    return result
+
+
+@pytest.fixture(scope="module")
+def alice_token(alice_sign_in: dict[str, Any]) -> str:
+    """A real user token for the MCP API."""
+    return alice_sign_in["access_token"]
 
 
 def obo_form(platform: IdentityPlatform, assertion: str, /, **overrides: str | None) -> dict[str, str]:
@@ -313,3 +321,21 @@ def test_unknown_grant_and_bad_refresh_token(
                                data={"grant_type": "refresh_token", "client_id": identity_platform.console_client_id,
                                      "refresh_token": "1.AQ-made-up", "scope": identity_platform.api_scope}),
             400, "invalid_grant", 9002313)
+
+
+def test_refresh_tokens_are_bound_to_their_client_and_its_consent(
+    identity_platform: IdentityPlatform, alice_sign_in: dict[str, Any], identity_http: requests.Session
+) -> None:
+    refresh_token = alice_sign_in["refresh_token"]
+    secret = identity_platform.tenant.api_app.client_secret.get_secret_value()  # type: ignore[union-attr]
+    as_api = {"grant_type": "refresh_token", "client_id": identity_platform.api_client_id, "client_secret": secret,
+              "refresh_token": refresh_token, "scope": SEARCH}
+    _expect(identity_http.post(identity_platform.token_endpoint, data=as_api), 400, "invalid_grant", 70000)
+    # The console may not get a search token itself: only the API was granted that permission.
+    as_console = {"grant_type": "refresh_token", "client_id": identity_platform.console_client_id,
+                  "refresh_token": refresh_token, "scope": SEARCH}
+    body = _expect(identity_http.post(identity_platform.token_endpoint, data=as_console), 400, "invalid_grant",
+                   65001)
+    assert body["suberror"] == "consent_required"
+    ok = identity_http.post(identity_platform.token_endpoint, data=as_console | {"scope": identity_platform.api_scope})
+    assert ok.status_code == 200 and ok.json()["scope"] == identity_platform.api_scope

@@ -31,19 +31,40 @@ class Signer:
         return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
     def token(
-        self, oid: str, *, aud: str = SEARCH_AUD, iss: str = ISSUER, tid: str = TENANT, lifetime: int = 3600,
-        kid: str | None = None, **extra: Any,
+        self,
+        oid: str,
+        *,
+        aud: str = SEARCH_AUD,
+        iss: str = ISSUER,
+        tid: str = TENANT,
+        lifetime: int = 3600,
+        kid: str | None = None,
+        **extra: Any,
     ) -> str:
         now = int(time.time())
         exp = now + lifetime
-        claims = {"aud": aud, "iss": iss, "tid": tid, "oid": oid, "iat": min(now, exp - 60), "nbf": min(now, exp - 60),
-                  "exp": exp, "ver": "1.0", "scp": "user_impersonation", **extra}
+        claims = {
+            "aud": aud,
+            "iss": iss,
+            "tid": tid,
+            "oid": oid,
+            "iat": min(now, exp - 60),
+            "nbf": min(now, exp - 60),
+            "exp": exp,
+            "ver": "1.0",
+            "scp": "user_impersonation",
+            **extra,
+        }
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": kid or self.kid})
 
 
 def bm25_scores(
-    docs: Mapping[str, Sequence[str]], query_tokens: Sequence[str], *, fields: Sequence[int] | None = None,
-    k1: float = 1.2, b: float = 0.75,
+    docs: Mapping[str, Sequence[str]],
+    query_tokens: Sequence[str],
+    *,
+    fields: Sequence[int] | None = None,
+    k1: float = 1.2,
+    b: float = 0.75,
 ) -> dict[str, float]:
     """Okapi BM25 as SQLite FTS5 defines ``bm25()`` (the service's documented ranking), computed independently.
 

@@ -35,7 +35,9 @@ def _expected(login: str | None, tenant: Tenant) -> set[str]:
 @pytest.fixture(scope="module")
 def client(search_service: SearchService, demo_search_index: str) -> SearchClient:
     return SearchClient(
-        search_service.endpoint, demo_search_index, AzureKeyCredential(search_service.api_key.get_secret_value())
+        search_service.endpoint,
+        demo_search_index,
+        AzureKeyCredential(search_service.api_key.get_secret_value()),
     )
 
 
@@ -84,7 +86,9 @@ def test_platform_tokens_that_must_be_refused(
     forged = identity_platform.issue_access_token(
         "alice", audience=SEARCH, scopes=["user_impersonation"], sign_with=identity_platform.forge_key()
     )
-    expired = identity_platform.issue_access_token("alice", audience=SEARCH, scopes=["user_impersonation"], lifetime=-600)
+    expired = identity_platform.issue_access_token(
+        "alice", audience=SEARCH, scopes=["user_impersonation"], lifetime=-600
+    )
     api_token = identity_platform.issue_access_token("alice")  # the MCP API's own token, not exchanged
     before = len(search_service.audiences_seen)
     for token, message in (

@@ -34,7 +34,9 @@ class Poster:
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.headers["api-key"] = service.api_key.get_secret_value()
-        self.url = f"{service.endpoint}/indexes('fuzz')/docs/search.post.search?api-version=2026-08-01-preview"
+        self.url = (
+            f"{service.endpoint}/indexes('fuzz')/docs/search.post.search?api-version=2026-08-01-preview"
+        )
         self.base = service.endpoint
 
     def search(self, body: dict[str, Any]) -> requests.Response:
@@ -50,10 +52,20 @@ class Poster:
 @pytest.fixture(scope="module")
 def poster(own_search: SearchService) -> Iterator[Poster]:
     p = Poster(own_search)
-    assert p.session.post(f"{p.base}/indexes?api-version=2026-04-01", json=INDEX, timeout=10).status_code == 201
+    assert (
+        p.session.post(f"{p.base}/indexes?api-version=2026-04-01", json=INDEX, timeout=10).status_code == 201
+    )
     docs = [
-        {"id": f"f{i}", "text": f"word{i % 7} shared text-{i % 3}", "cat": ["a", "b", None][i % 3], "n": i,
-         "x": i / 3, "ok": i % 2 == 0, "tags": [f"t{i % 4}"], "uids": ["all"]}
+        {
+            "id": f"f{i}",
+            "text": f"word{i % 7} shared text-{i % 3}",
+            "cat": ["a", "b", None][i % 3],
+            "n": i,
+            "x": i / 3,
+            "ok": i % 2 == 0,
+            "tags": [f"t{i % 4}"],
+            "uids": ["all"],
+        }
         for i in range(60)
     ]
     index_url = f"{p.base}/indexes/fuzz/docs/index?api-version=2026-04-01"
@@ -64,7 +76,7 @@ def poster(own_search: SearchService) -> Iterator[Poster]:
 
 FIELDS = st.sampled_from(["id", "text", "cat", "n", "x", "ok", "tags", "uids", "nope", "t", "search.score()"])
 LITERALS = st.one_of(
-    st.integers(-10**12, 10**12).map(str),
+    st.integers(-(10**12), 10**12).map(str),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.text(max_size=8).map(lambda s: "'" + s.replace("'", "''") + "'"),
     st.text(max_size=8).map(lambda s: "'" + s + "'"),
@@ -92,7 +104,9 @@ def filters(draw: st.DrawFn, depth: int = 0) -> str:
     return f"({draw(filters(depth + 1))}) {draw(st.sampled_from(['and', 'or', 'AND', '']))} {draw(filters(depth + 1))}"
 
 
-QUERY_ALPHABET = st.sampled_from(list("abcw0123 \"'()+|-*\\~:^/!?&{}[]") + ["word1", "shared", "text", "é", "\u0301"])
+QUERY_ALPHABET = st.sampled_from(
+    list("abcw0123 \"'()+|-*\\~:^/!?&{}[]") + ["word1", "shared", "text", "é", "\u0301"]
+)
 
 
 @FUZZ
@@ -102,8 +116,11 @@ def test_fuzzed_filters(poster: Poster, flt: str) -> None:
 
 
 @FUZZ
-@given(text=st.lists(QUERY_ALPHABET, max_size=25).map("".join), mode=st.sampled_from(["any", "all"]),
-       fields=st.sampled_from([None, "text", "id", "text,cat", "cat", "nope"]))
+@given(
+    text=st.lists(QUERY_ALPHABET, max_size=25).map("".join),
+    mode=st.sampled_from(["any", "all"]),
+    fields=st.sampled_from([None, "text", "id", "text,cat", "cat", "nope"]),
+)
 def test_fuzzed_queries(poster: Poster, text: str, mode: str, fields: str | None) -> None:
     body: dict[str, Any] = {"search": text, "searchMode": mode, "count": True, "top": 5}
     if fields:
@@ -120,7 +137,9 @@ def test_fuzzed_queries(poster: Poster, text: str, mode: str, fields: str | None
     top=st.one_of(st.none(), st.integers(-2, 2000)),
     skip=st.one_of(st.none(), st.integers(-2, 200_000)),
 )
-def test_fuzzed_paging_and_ordering(poster: Poster, orderby: str, select: str, top: int | None, skip: int | None) -> None:
+def test_fuzzed_paging_and_ordering(
+    poster: Poster, orderby: str, select: str, top: int | None, skip: int | None
+) -> None:
     body: dict[str, Any] = {"search": "shared", "orderby": orderby or None, "select": select or None}
     if top is not None:
         body["top"] = top
@@ -130,10 +149,20 @@ def test_fuzzed_paging_and_ordering(poster: Poster, orderby: str, select: str, t
 
 
 @FUZZ
-@given(body=st.dictionaries(
-    st.sampled_from(["search", "filter", "top", "skip", "count", "select", "orderby", "searchMode", "queryType"]),
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10), st.lists(st.text(max_size=3), max_size=2),
-              st.dictionaries(st.text(max_size=2), st.integers(), max_size=1)),
-))
+@given(
+    body=st.dictionaries(
+        st.sampled_from(
+            ["search", "filter", "top", "skip", "count", "select", "orderby", "searchMode", "queryType"]
+        ),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.text(max_size=10),
+            st.lists(st.text(max_size=3), max_size=2),
+            st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+        ),
+    )
+)
 def test_fuzzed_body_types(poster: Poster, body: dict[str, Any]) -> None:
     poster.search(body)

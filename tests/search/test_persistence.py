@@ -37,27 +37,44 @@ def test_restart_keeps_indexes_documents_and_permissions(tmp_path: Path) -> None
     directory = {USER: [GROUP]}
 
     def service() -> SearchService:
-        return SearchService(tmp_path, "key", validator, lambda t, o: directory.get(o, []) if t == TENANT else None)
+        return SearchService(
+            tmp_path, "key", validator, lambda t, o: directory.get(o, []) if t == TENANT else None
+        )
 
     docs = [
         {"id": "pub", "text": "lighthouse keeper", "oid": ["all"], "group": []},
         {"id": "mine", "text": "lighthouse logbook", "oid": [USER], "group": []},
         {"id": "team", "text": "lighthouse rota", "oid": [], "group": [GROUP]},
-        {"id": "other", "text": "lighthouse secrets", "oid": ["0c000000-0000-0000-0000-000000000999"], "group": []},
+        {
+            "id": "other",
+            "text": "lighthouse secrets",
+            "oid": ["0c000000-0000-0000-0000-000000000999"],
+            "group": [],
+        },
     ]
     with service() as first:
         store = first.store
         assert store is not None
         store.create_index(INDEX)
         store.index_documents("keep", docs)
-        before = [(r["id"], r["@search.score"]) for r in store.search("keep", SearchParams(search="lighthouse"), None).rows]
+        before = [
+            (r["id"], r["@search.score"])
+            for r in store.search("keep", SearchParams(search="lighthouse"), None).rows
+        ]
         endpoint = first.endpoint
     with service() as second:
         client = SearchClient(second.endpoint, "keep", AzureKeyCredential("key"))
         token = signer.token(USER)
-        assert {d["id"] for d in client.search("lighthouse", query_source_authorization=token)} == {"pub", "mine", "team"}
-        assert [(r["id"], r["@search.score"]) for r in client.search("lighthouse")] == before == [
-            ("pub", before[0][1])]
+        assert {d["id"] for d in client.search("lighthouse", query_source_authorization=token)} == {
+            "pub",
+            "mine",
+            "team",
+        }
+        assert (
+            [(r["id"], r["@search.score"]) for r in client.search("lighthouse")]
+            == before
+            == [("pub", before[0][1])]
+        )
         assert client.get_document_count() == 4
         assert second.endpoint.startswith("http://127.0.0.1:") and endpoint.startswith("http://127.0.0.1:")
 
@@ -82,7 +99,9 @@ _CRASHER = textwrap.dedent(
 
 def test_crash_mid_upload_keeps_committed_batches_and_drops_the_partial_one(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CRASHER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", _CRASHER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
         cwd=Path(__file__).resolve().parents[2],
     )
     try:

@@ -22,7 +22,11 @@ from tests.search.conftest import Directory
 from tests.search.helpers import Signer
 
 STRINGS = SearchFieldDataType.Collection(SearchFieldDataType.STRING)
-U1, U2, U3 = "0a000000-0000-0000-0000-000000000001", "0a000000-0000-0000-0000-000000000002", "0a000000-0000-0000-0000-000000000003"
+U1, U2, U3 = (
+    "0a000000-0000-0000-0000-000000000001",
+    "0a000000-0000-0000-0000-000000000002",
+    "0a000000-0000-0000-0000-000000000003",
+)
 G1, G2 = "0b000000-0000-0000-0000-000000000001", "0b000000-0000-0000-0000-000000000002"
 
 
@@ -34,8 +38,12 @@ def _index(name: str) -> SearchIndex:
             SearchableField(name="name", sortable=True),
             SearchableField(name="content"),
             SimpleField(name="rank", type=SearchFieldDataType.INT32, filterable=True, sortable=True),
-            SearchField(name="oid", type=STRINGS, filterable=True, permission_filter=PermissionFilter.USER_IDS),
-            SearchField(name="group", type=STRINGS, filterable=True, permission_filter=PermissionFilter.GROUP_IDS),
+            SearchField(
+                name="oid", type=STRINGS, filterable=True, permission_filter=PermissionFilter.USER_IDS
+            ),
+            SearchField(
+                name="group", type=STRINGS, filterable=True, permission_filter=PermissionFilter.GROUP_IDS
+            ),
         ],
         permission_filter_option=SearchIndexPermissionFilterOption.ENABLED,
     )
@@ -64,7 +72,14 @@ def clients(own_search: SearchService, directory: Directory) -> tuple[SearchInde
     client = SearchClient(own_search.endpoint, "acl", credential)
     results = client.upload_documents(
         [
-            {"id": key, "name": f"report {key}", "content": f"quarterly report about {key}", "rank": i, "oid": oid, "group": grp}
+            {
+                "id": key,
+                "name": f"report {key}",
+                "content": f"quarterly report about {key}",
+                "rank": i,
+                "oid": oid,
+                "group": grp,
+            }
             for i, (key, oid, grp) in enumerate(ACL)
         ]
     )
@@ -115,7 +130,9 @@ def test_each_user_sees_what_their_ids_and_groups_admit(
     assert ranked == {k for k in found if [a[0] for a in ACL].index(k) >= 2}
 
 
-def test_get_document_is_trimmed_the_same_way(clients: tuple[SearchIndexClient, SearchClient], signer: Signer) -> None:
+def test_get_document_is_trimmed_the_same_way(
+    clients: tuple[SearchIndexClient, SearchClient], signer: Signer
+) -> None:
     _, client = clients
     token = signer.token(U1)
     assert client.get_document("u1", query_source_authorization=token)["name"] == "report u1"
@@ -134,7 +151,10 @@ def test_invalid_tokens_are_errors_never_wider_results(
     cases = {
         "forged": (forged, "Signature validation failed"),
         "expired": (signer.token(U3, lifetime=-3600), "expired"),
-        "wrong audience": (signer.token(U3, aud="api://some-other-api"), "Audience claim is invalid in the JWT token."),
+        "wrong audience": (
+            signer.token(U3, aud="api://some-other-api"),
+            "Audience claim is invalid in the JWT token.",
+        ),
         "wrong issuer": (signer.token(U3, iss="https://evil.example/"), "Issuer claim is invalid"),
         "unknown key": (signer.token(U3, kid="not-a-known-kid"), "kid"),
         "garbage": ("not.a.jwt", "not a valid JWT"),
@@ -148,9 +168,14 @@ def test_invalid_tokens_are_errors_never_wider_results(
 
 
 def test_directory_failure_fails_the_query(
-    clients: tuple[SearchIndexClient, SearchClient], signer: Signer, directory: Directory
+    own_search: SearchService,
+    clients: tuple[SearchIndexClient, SearchClient],
+    signer: Signer,
+    directory: Directory,
 ) -> None:
-    _, client = clients
+    # No SDK retries: a 5xx is retried with back-off by default, which only slows the test down.
+    credential = AzureKeyCredential(own_search.api_key.get_secret_value())
+    client = SearchClient(own_search.endpoint, "acl", credential, retry_total=0)
     directory.fail = True
     try:
         with pytest.raises(HttpResponseError) as info:
@@ -192,7 +217,9 @@ def test_more_than_1000_matches_page_through_the_iterator(own_search: SearchServ
         )
     )
     client = SearchClient(own_search.endpoint, "many", credential)
-    docs = [{"id": f"k{i:05d}", "text": "common " + ("odd" if i % 2 else "even"), "n": i} for i in range(2300)]
+    docs = [
+        {"id": f"k{i:05d}", "text": "common " + ("odd" if i % 2 else "even"), "n": i} for i in range(2300)
+    ]
     for start in range(0, len(docs), 1000):
         assert all(r.succeeded for r in client.upload_documents(docs[start : start + 1000]))
     # No top: the service pages 50 at a time with @search.nextPageParameters; the SDK follows them all.
@@ -205,3 +232,41 @@ def test_more_than_1000_matches_page_through_the_iterator(own_search: SearchServ
     assert top == odds[3 : 3 + 1100]
     pages = list(client.search("*", top=1500, order_by=["n asc"]).by_page())
     assert [len(list(p)) for p in pages] == [1000, 500]
+
+
+def test_concurrent_users_never_see_each_others_results(
+    own_search: SearchService,
+    clients: tuple[SearchIndexClient, SearchClient],
+    signer: Signer,
+    directory: Directory,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    users = (U1, U2, U3)
+    tokens = {oid: signer.token(oid) for oid in users}
+    expected = {oid: _visible(oid, directory.groups[oid]) for oid in users}
+    credential = AzureKeyCredential(own_search.api_key.get_secret_value())
+
+    def run(i: int) -> tuple[str, set[str]]:
+        oid = users[i % 3]
+        client = SearchClient(own_search.endpoint, "acl", credential)
+        return oid, {d["id"] for d in client.search("*", query_source_authorization=tokens[oid])}
+
+    with ThreadPoolExecutor(6) as pool:
+        for oid, found in pool.map(run, range(36)):
+            assert found == expected[oid]
+
+
+def test_only_the_exact_special_values_grant_everyone(
+    clients: tuple[SearchIndexClient, SearchClient],
+) -> None:
+    _, client = clients
+    lookalikes = [
+        {"id": f"look{i}", "name": "lookalike", "oid": [v], "group": []}
+        for i, v in enumerate(["ALL", " all", "All"])
+    ]
+    assert all(r.succeeded for r in client.upload_documents(lookalikes))
+    try:
+        assert {d["id"] for d in client.search("lookalike")} == set()
+    finally:
+        client.delete_documents([{"id": d["id"]} for d in lookalikes])

@@ -24,9 +24,36 @@ from mcp_server.localcloud.search import SearchService
 from tests.search.helpers import bm25_scores
 
 WORDS = [
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "iota", "kappa", "lambda", "omega", "sigma",
-    "alpine", "alps", "betamax", "river", "stone", "cloud", "forest", "ember", "harbor", "meadow", "quartz", "violet",
-    "willow", "yarrow", "cedar", "dune", "fjord", "glacier",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "omega",
+    "sigma",
+    "alpine",
+    "alps",
+    "betamax",
+    "river",
+    "stone",
+    "cloud",
+    "forest",
+    "ember",
+    "harbor",
+    "meadow",
+    "quartz",
+    "violet",
+    "willow",
+    "yarrow",
+    "cedar",
+    "dune",
+    "fjord",
+    "glacier",
 ]
 TAGS = ["x", "y", "z", "w"]
 CATS = ["red", "blue", "green", "it's", None]
@@ -73,7 +100,9 @@ def client(own_search: SearchService) -> SearchClient:
         SearchIndex(
             name="semantics",
             fields=[
-                SimpleField(name="id", type=SearchFieldDataType.STRING, key=True, sortable=True, filterable=True),
+                SimpleField(
+                    name="id", type=SearchFieldDataType.STRING, key=True, sortable=True, filterable=True
+                ),
                 SearchableField(name="title"),
                 SearchableField(name="body"),
                 SimpleField(name="cat", type=SearchFieldDataType.STRING, filterable=True, sortable=True),
@@ -81,7 +110,9 @@ def client(own_search: SearchService) -> SearchClient:
                 SimpleField(name="price", type=SearchFieldDataType.DOUBLE, filterable=True, sortable=True),
                 SimpleField(name="flag", type=SearchFieldDataType.BOOLEAN, filterable=True),
                 SearchField(
-                    name="tags", type=SearchFieldDataType.Collection(SearchFieldDataType.STRING), filterable=True
+                    name="tags",
+                    type=SearchFieldDataType.Collection(SearchFieldDataType.STRING),
+                    filterable=True,
                 ),
             ],
         )
@@ -164,13 +195,17 @@ def test_unranked_queries_score_one(client: SearchClient) -> None:
         ("!!! ???", "any", lambda: EVERY),
     ],
 )
-def test_simple_query_syntax(client: SearchClient, query: str, mode: str, expected: Callable[[], set[str]]) -> None:
+def test_simple_query_syntax(
+    client: SearchClient, query: str, mode: str, expected: Callable[[], set[str]]
+) -> None:
     assert _ids(client, query, search_mode=mode) == expected()
 
 
 def test_search_fields_restrict_matching(client: SearchClient) -> None:
     assert _ids(client, "quartz", search_fields=["title"]) == has("quartz", ("title",))
-    assert _ids(client, "quartz cedar", search_fields=["body"]) == has("quartz", ("body",)) | has("cedar", ("body",))
+    assert _ids(client, "quartz cedar", search_fields=["body"]) == has("quartz", ("body",)) | has(
+        "cedar", ("body",)
+    )
 
 
 def _matches(doc: dict[str, Any], predicate: Callable[[dict[str, Any]], bool]) -> bool:
@@ -228,12 +263,25 @@ def test_orderby_top_skip_count_select(client: SearchClient) -> None:
     prices = [r["price"] for r in client.search("*", order_by=["price desc"], top=1000)]
     assert prices == [BY_ID[i]["price"] for i in by_price]
 
-    page = client.search("*", order_by=["n asc"], top=7, skip=11, include_total_count=True, select=["id", "n"])
+    page = client.search(
+        "*", order_by=["n asc"], top=7, skip=11, include_total_count=True, select=["id", "n"]
+    )
     assert page.get_count() == 240
     rows = list(page)
     assert [r["n"] for r in rows] == list(range(11, 18))
-    assert all(set(r) - {"@search.score", "@search.reranker_score", "@search.highlights", "@search.captions",
-                         "@search.document_debug_info", "@search.reranker_boosted_score"} == {"id", "n"} for r in rows)
+    assert all(
+        set(r)
+        - {
+            "@search.score",
+            "@search.reranker_score",
+            "@search.highlights",
+            "@search.captions",
+            "@search.document_debug_info",
+            "@search.reranker_boosted_score",
+        }
+        == {"id", "n"}
+        for r in rows
+    )
 
     ranked = list(client.search("quartz cedar", order_by=["search.score() asc"], top=1000))
     assert [r["@search.score"] for r in ranked] == sorted(r["@search.score"] for r in ranked)
@@ -246,8 +294,15 @@ def test_get_search_route_matches_post(own_search: SearchService, client: Search
 
     response = requests.get(
         f"{own_search.endpoint}/indexes/semantics/docs",
-        params={"api-version": "2025-05-01-preview", "search": "quartz -cedar", "searchMode": "all",
-                "$filter": "n lt 100", "$select": "id", "$top": "1000", "$count": "true"},
+        params={
+            "api-version": "2025-05-01-preview",
+            "search": "quartz -cedar",
+            "searchMode": "all",
+            "$filter": "n lt 100",
+            "$select": "id",
+            "$top": "1000",
+            "$count": "true",
+        },
         headers={"api-key": own_search.api_key.get_secret_value()},
         timeout=10,
     )

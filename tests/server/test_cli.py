@@ -107,3 +107,26 @@ def test_cli_names_the_taken_port(tmp_path: Path) -> None:
         assert not (tmp_path / "local-stack.json").exists()
     finally:
         blocker.close()
+
+
+def test_server_stops_when_the_console_that_launched_it_dies(tmp_path: Path) -> None:
+    """A console killed with SIGKILL cannot stop its server; the server notices its parent is gone and stops."""
+    home = tmp_path / "home"
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
+    env["OBO_CONSOLE_PARENT_PID"] = str(parent.pid)
+    proc = subprocess.Popen(server_command(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    state_file = home / "local-stack.json"
+    try:
+        wait_for_file(state_file, proc)
+        assert proc.poll() is None  # the parent lives: the server keeps serving
+        parent.kill()
+        parent.wait()
+        assert proc.wait(timeout=30) == 0
+        assert not state_file.exists()
+        assert f"pid {parent.pid}) is gone" in (proc.stderr.read() if proc.stderr else "")
+    finally:
+        for p in (proc, parent):
+            if p.poll() is None:
+                p.kill()
+                p.wait()

@@ -54,7 +54,27 @@ OFFLINE_MODEL_NAME = "offline-demo"
 
 # Words that say nothing about which tool to use.
 _STOP = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "from", "with", "about", "as", "into", "is", "are", "was", "were", "be", "been", "am", "do", "does", "did", "doing", "have", "has", "had", "i", "me", "my", "mine", "you", "your", "yours", "we", "our", "us", "it", "its", "this", "that", "these", "those", "there", "here", "what", "whats", "which", "who", "whom", "how", "when", "where", "why", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "please", "pls", "tell", "show", "give", "let", "lets", "get", "gets", "got", "use", "used", "using", "user", "users", "question", "questions", "answer", "answers", "information", "info", "help", "helpful", "assistant", "agent", "agents", "tool", "tools", "call", "calls", "transfer", "run", "want", "wants", "need", "needs", "like", "some", "any", "all", "just", "also", "now", "today", "know", "find", "look", "see", "hi", "hello", "hey", "thanks", "thank", "ok", "okay", "yes", "no", "not", "so", "very", "much", "more"]
+    [
+        "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "from", "with",
+        "about", "as", "into", "is", "are", "was", "were", "be", "been", "am", "do", "does", "did", "doing",
+        "have", "has", "had", "i", "me", "my", "mine", "you", "your", "yours", "we", "our", "us", "it", "its",
+        "this", "that", "these", "those", "there", "here", "what", "whats", "which", "who", "whom", "how",
+        "when", "where", "why", "can", "could", "would", "should", "will", "shall", "may", "might", "must",
+        "please", "pls", "tell", "show", "give", "let", "lets", "get", "gets", "got", "use", "used", "using",
+        "user", "users", "question", "questions", "answer", "answers", "information", "info", "help", "helpful",
+        "assistant", "agent", "agents", "tool", "tools", "call", "calls", "transfer", "run", "want", "wants",
+        "need", "needs", "like", "some", "any", "all", "just", "also", "now", "today", "know", "find", "look",
+        "see", "hi", "hello", "hey", "thanks", "thank", "ok", "okay", "yes", "no", "not", "so", "very", "much",
+        "more", "again", "still", "too"
+    ]
+)
+# Words that ask for a search without narrowing it ("list everything I can read again").
+_QUERY_FILLER = frozenset(
+    [
+        "list", "every", "everything", "all", "each", "available", "visible", "accessible", "access", "read",
+        "see", "allowed", "permitted", "currently", "ones", "stuff", "things", "thing", "search", "searching",
+        "query", "lookup"
+    ]
 )
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z']*|\d+(?:[.,]\d+)*")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\$?\d[\d,]*(?:\.\d+)?\s*[kK]?\b")
@@ -250,7 +270,7 @@ def _number_value(value: float, schema: dict[str, Any]) -> int | float:
 
 def _stop_lookahead(others: list[str]) -> str:
     alts = "|".join(re.escape(humanize(o)) for o in others if o)
-    follow = rf"(?:,?\s+and)?\s*,?\s*(?:my\s+)?(?:{alts})\s*(?:is|:|=|was)\b" if alts else r"(?!)"
+    follow = rf"(?:,?\s+and)?\s*,?\s*(?:my\s+)?(?:{alts})\s*(?:is\b|was\b|:|=)" if alts else r"(?!)"
     return rf"(?=\s*(?:{follow}|[.;!?\n]|$))"
 
 
@@ -287,7 +307,10 @@ def extract(param: str, schema: dict[str, Any], message: str, others: list[str],
         tail = [m.group(0) for m in re.finditer(_CAPS, message) if m.start() > 0 and not message[: m.start()].rstrip().endswith((".", "?", "!"))]
         return _clean(tail[-1]) if tail else None
     if key in _QUERY_PARAMS:
-        rest = [w for w in _TOKEN.findall(message) if w.lower() not in _STOP and not any(_same(stem(w), v) for v in vocabulary)]
+        rest = [
+            w for w in _TOKEN.findall(message)
+            if w.lower() not in _STOP and w.lower() not in _QUERY_FILLER and not any(_same(stem(w), v) for v in vocabulary)
+        ]
         return " ".join(rest) if rest else None
     if key in _TEXT_PARAMS:
         return message.strip() or None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
@@ -12,7 +12,7 @@ from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Tab, Tabs
+from textual.widgets import Footer
 
 from console.core.events import (
     AccountChanged,
@@ -30,13 +30,16 @@ from console.ui.widgets.chat_pane import ChatPane
 from console.ui.widgets.claims_pane import ClaimsPane
 from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.message import Entry
-from console.ui.widgets.prompt_input import PromptInput
 from console.ui.widgets.results_pane import ResultsPane
+from console.ui.widgets.staged_pane import StagedPane
 from console.ui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
+    from textual.widgets import Tabs
+
     from console.ui.app import OboConsoleApp
     from console.ui.protocols import WorkspaceLike
+    from console.ui.widgets.prompt_input import PromptInput
 
 PANES = ("chat", "agent", "events", "claims", "results")
 # Layouts by terminal size: every pane at once, chat + one pane, or one pane at a time.
@@ -54,6 +57,7 @@ class BusEvent(Message):
 
 class MainScreen(Screen):
     CSS_PATH = "main.tcss"
+    AUTO_FOCUS = None  # the prompt takes focus once it is mounted (build_panes)
     BINDINGS = [
         Binding("escape", "stop_turn", "Stop", id="chat.stop"),
         Binding("ctrl+n", "reset_conversation", "New chat", id="chat.reset"),
@@ -68,6 +72,7 @@ class MainScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="main")
         self.current_pane = "chat"
+        self._layout = ""
         self.turn_running = False
 
     @property
@@ -79,10 +84,11 @@ class MainScreen(Screen):
         return self.console_app.workspace
 
     def compose(self) -> ComposeResult:
+        # The layout classes go on before the panes mount, so the first frame is styled once.
+        self._layout = self._layout_for(self.app.size.width, self.app.size.height)
+        self.current_pane = "agent" if self._layout == "medium" else "chat"
+        self.set_classes({f"-{self._layout}"} | ({"-show-chat"} if self.current_pane == "chat" else set()))
         yield StatusBar(id="status-bar")
-        yield Tabs(*(Tab(title, id=f"tab-{key}") for key, title in (
-            ("chat", "Chat"), ("agent", "Agent"), ("events", "Events"), ("claims", "Claims"),
-            ("results", "Results"))), id="pane-tabs")
         with Horizontal(id="body"):
             yield ChatPane(id="chat")
             with Container(id="side"):
@@ -93,8 +99,23 @@ class MainScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._apply_layout(self.app.size.width, self.app.size.height)
-        self.query_one(PromptInput).focus()
+        self.show_pane(self.current_pane, focus=False, force=True)
+
+    async def build_panes(self) -> None:
+        """Mount the prompt, the pane tabs and the panes' tables (after the first frame when the console
+        starts, so the first screen appears as fast as a minimal app's). Idempotent."""
+        if not self.query("#pane-tabs"):
+            from textual.widgets import Tab, Tabs
+
+            titles = (("chat", "Chat"), ("agent", "Agent"), ("events", "Events"), ("claims", "Claims"),
+                      ("results", "Results"))
+            await self.mount(Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs"),
+                             before="#body")
+        await self.query_one(ChatPane).build()
+        self.show_pane(self.current_pane, focus=False, force=True)
+        self.query_one("#prompt").focus()
+        for pane in self.query(StagedPane):
+            await pane.build()
 
     # ---- layout
     def on_resize(self, event: Resize) -> None:
@@ -102,36 +123,39 @@ class MainScreen(Screen):
 
     @property
     def layout_name(self) -> str:
-        for name in ("wide", "medium", "narrow"):
-            if self.has_class(f"-{name}"):
-                return name
-        return "wide"
+        return self._layout
+
+    @staticmethod
+    def _layout_for(width: int, height: int) -> str:
+        if width >= WIDE[0] and height >= WIDE[1]:
+            return "wide"
+        return "medium" if width >= MEDIUM_WIDTH else "narrow"
 
     def _apply_layout(self, width: int, height: int) -> None:
-        if width >= WIDE[0] and height >= WIDE[1]:
-            name = "wide"
-        elif width >= MEDIUM_WIDTH:
-            name = "medium"
-        else:
-            name = "narrow"
-        self.set_class(name == "wide", "-wide")
-        self.set_class(name == "medium", "-medium")
-        self.set_class(name == "narrow", "-narrow")
-        if name == "medium" and self.current_pane == "chat":
-            self.show_pane("agent", focus=False)
-        else:
-            self.show_pane(self.current_pane, focus=False)
+        name = self._layout_for(width, height)
+        if name == self._layout:
+            return
+        self._layout = name
+        pane = "agent" if name == "medium" and self.current_pane == "chat" else self.current_pane
+        self.show_pane(pane, focus=False, force=True)
 
-    def show_pane(self, key: str, *, focus: bool = True) -> None:
+    def show_pane(self, key: str, *, focus: bool = True, force: bool = False) -> None:
         """Make ``key`` the current pane (visible in the tabbed layouts) and optionally focus into it."""
-        self.current_pane = key
-        for pane in PANES:
-            self.query_one(f"#{pane}").set_class(pane == key, "-current")
-        self.set_class(key == "chat", "-show-chat")
-        tabs = self.query_one(Tabs)
-        self.query_one("#tab-chat").display = self.layout_name == "narrow"
-        if tabs.active != f"tab-{key}" and (key != "chat" or self.layout_name == "narrow"):
-            tabs.active = f"tab-{key}"
+        if key != self.current_pane or force:
+            self.current_pane = key
+            # One class change on the screen restyles every widget once (the first frame depends on it).
+            keep = {c for c in self.classes if c not in ("-wide", "-medium", "-narrow", "-show-chat")}
+            wanted = keep | {f"-{self._layout}"} | ({"-show-chat"} if key == "chat" else set())
+            if wanted != set(self.classes):
+                self.set_classes(wanted)
+            for pane in PANES:
+                widget = self.query_one(f"#{pane}")
+                if widget.has_class("-current") != (pane == key):
+                    widget.set_class(pane == key, "-current")
+            for tabs in self.query("#pane-tabs"):
+                tabs.query_one("#tab-chat").display = self._layout == "narrow"
+                if tabs.active != f"tab-{key}" and (key != "chat" or self._layout == "narrow"):  # type: ignore[attr-defined]
+                    tabs.active = f"tab-{key}"  # type: ignore[attr-defined]
         if focus:
             self._focus_into(self.query_one(f"#{key}"))
 
@@ -144,8 +168,9 @@ class MainScreen(Screen):
                 child.focus()
                 return
 
-    @on(Tabs.TabActivated, "#pane-tabs")
-    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tabs.id != "pane-tabs":
+            return
         key = (event.tab.id or "tab-chat").removeprefix("tab-")
         if key != self.current_pane:
             self.show_pane(key, focus=False)
@@ -169,8 +194,7 @@ class MainScreen(Screen):
         self._step_pane(-1)
 
     # ---- chat
-    @on(PromptInput.Submitted)
-    async def _submitted(self, event: PromptInput.Submitted) -> None:
+    async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
         workspace = self.workspace
         chat = self.query_one(ChatPane)
         if workspace is None:

@@ -3,15 +3,16 @@ clipboard, a countdown while polling and cancel; in local mode, "sign in as" a d
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.events import Resize
 from textual.containers import Center, Horizontal, Vertical
-from textual.screen import Screen
+from textual.events import Resize
+from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -21,7 +22,7 @@ from console.ui.protocols import Account, DeviceFlow, WorkspaceLike
 from console.ui.widgets.qr_code import QRCode
 
 
-class SignInScreen(Screen[Account | None]):
+class SignInScreen(ModalScreen[Account | None]):
     CSS_PATH = "sign_in.tcss"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="signin.cancel"),
@@ -83,8 +84,11 @@ class SignInScreen(Screen[Account | None]):
         self.query_one("#sign-in-code", Static).update(Text("  ".join(reveal(self._code)), style="bold"))
         self.query_one(QRCode).set_data(flow.verification_uri)
         self._tick()
+        # Shielded: leaving the screen must not cancel the core's own wait (its poller owns that future).
+        waiting = asyncio.ensure_future(call(flow.wait))
+        waiting.add_done_callback(lambda task: task.cancelled() or task.exception())
         try:
-            account = await call(flow.wait)
+            account = await asyncio.shield(waiting)
         except Exception as exc:  # noqa: BLE001 - declined, expired, cancelled: shown, not fatal
             if self.is_attached and self.flow is flow:
                 self._status(f"{exc}  (r: new code, esc: cancel)", error=True)

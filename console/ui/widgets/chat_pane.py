@@ -13,7 +13,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from console.ui.widgets.message import Entry, MessageView
-from console.ui.widgets.prompt_input import PromptInput
 
 WINDOW = 40
 
@@ -29,7 +28,13 @@ class ChatPane(Vertical):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="chat-log"):
             yield Static("", id="chat-earlier")
-        yield PromptInput(id="prompt")
+
+    async def build(self) -> None:
+        """Mount the prompt (after the first frame: TextArea costs start-up time)."""
+        if not self.query("#prompt"):
+            from console.ui.widgets.prompt_input import PromptInput
+
+            await self.mount(PromptInput(id="prompt"))
 
     @property
     def log_view(self) -> VerticalScroll:

@@ -5,14 +5,17 @@ count down. Only decoded claims ever reach this widget — never a raw token."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widget import Widget
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from textual.widgets import DataTable
 
 from console.core.clock import Clock, format_countdown
+from console.ui.widgets.staged_pane import StagedPane, lazy_widget
 
 # Claims that matter most for this flow come first, in this order; the rest follow alphabetically.
 _ORDER = ["aud", "scp", "roles", "iss", "tid", "oid", "name", "preferred_username", "groups", "azp", "appid",
@@ -59,21 +62,23 @@ def _format(name: str, value: Any, clock: Clock) -> str:
     return str(value)
 
 
-class ClaimsPane(Vertical):
+class ClaimsPane(StagedPane):
     def __init__(self, clock: Clock, *, id: str | None = None) -> None:
-        super().__init__(id=id, classes="pane")
+        super().__init__(id=id)
         self.border_title = "Claims"
         self.clock = clock
         self.user: dict[str, Any] = {}
         self.obo: dict[str, Any] = {}
 
-    def compose(self) -> ComposeResult:
-        yield Static("Sign in to see your token's claims.", id="claims-summary")
-        yield DataTable(id="claims-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="claims-detail")
+    def contents(self) -> list[Widget]:
+        return [
+            Static("Sign in to see your token's claims.", id="claims-summary"),
+            lazy_widget("DataTable")(id="claims-table", cursor_type="row", zebra_stripes=True),
+            Static("", id="claims-detail"),
+        ]
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+    def after_build(self) -> None:
+        table = self.query_one("#claims-table")
         table.add_column("claim", key="claim")
         table.add_column("user token → MCP API", key="user", width=_VALUE_WIDTH)
         table.add_column("OBO token → Search", key="obo", width=_VALUE_WIDTH)
@@ -82,7 +87,7 @@ class ClaimsPane(Vertical):
 
     def show(self, user: dict[str, Any] | None, obo: dict[str, Any] | None) -> None:
         self.user, self.obo = dict(user or {}), dict(obo or {})
-        table = self.query_one(DataTable)
+        table = self.query_one("#claims-table")
         table.clear()
         names = [n for n in _ORDER if n in self.user or n in self.obo]
         names += sorted((set(self.user) | set(self.obo)) - set(names))
@@ -144,7 +149,7 @@ class ClaimsPane(Vertical):
     def refresh_countdowns(self) -> None:
         if not (self.user or self.obo):
             return
-        table = self.query_one(DataTable)
+        table = self.query_one("#claims-table")
         if "exp" in table.rows:
             _, user, obo, _ = self._cells("exp")
             table.update_cell("exp", "user", user)

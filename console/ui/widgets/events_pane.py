@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
+from textual.widget import Widget
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from textual.widgets import DataTable, Input, Log, TabbedContent
 
 from console.core.events import (
     AccountChanged,
@@ -29,6 +32,7 @@ from console.core.events import (
     TurnEnded,
     TurnStarted,
 )
+from console.ui.widgets.staged_pane import StagedPane, lazy_widget
 
 MAX_EVENTS = 10_000
 _STATUS_STYLE = {"ok": "green", "error": "bold red", "running": "yellow", "cache_hit": "cyan", "warning": "yellow"}
@@ -62,25 +66,29 @@ def _pretty(text: str) -> str:
         return text
 
 
-class EventsPane(Vertical):
+class EventsPane(StagedPane):
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, classes="pane")
+        super().__init__(id=id)
         self.border_title = "Events"
         self.rows: list[EventRow] = []
         self._by_call: dict[str, EventRow] = {}
         self._filter = ""
         self._seq = 0
 
-    def compose(self) -> ComposeResult:
-        with TabbedContent(id="events-tabs"):
-            with TabPane("Events", id="events-tab"):
-                yield Input(placeholder="filter events (esc clears)", id="events-filter")
-                yield DataTable(id="events-table", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="events-detail")
-            with TabPane("Server log", id="server-log-tab"):
-                yield Log(id="server-log", max_lines=5000)
+    def contents(self) -> list[Widget]:
+        return [lazy_widget("TabbedContent")(id="events-tabs")]
 
-    def on_mount(self) -> None:
+    async def populate(self) -> None:
+        from textual.widgets import DataTable, Input, Log, TabPane
+
+        tabs = self.tabs
+        await tabs.add_pane(TabPane("Events", Input(placeholder="filter events (esc clears)", id="events-filter"),
+                                    DataTable(id="events-table", cursor_type="row", zebra_stripes=True),
+                                    Static("", id="events-detail"), id="events-tab"))
+        await tabs.add_pane(TabPane("Server log", Log(id="server-log", max_lines=5000), id="server-log-tab"))
+        tabs.active = "events-tab"
+
+    def after_build(self) -> None:
         table = self.table
         for label, key, width in (("time", "time", 8), ("agent", "agent", 12), ("event", "what", 18),
                                   ("details", "summary", 30), ("status", "status", 8), ("ms", "ms", 5)):
@@ -90,11 +98,19 @@ class EventsPane(Vertical):
 
     @property
     def table(self) -> DataTable:
-        return self.query_one("#events-table", DataTable)
+        return self.query_one("#events-table")  # type: ignore[return-value]
+
+    @property
+    def tabs(self) -> TabbedContent:
+        return self.query_one("#events-tabs")  # type: ignore[return-value]
+
+    @property
+    def filter_box(self) -> Input:
+        return self.query_one("#events-filter")  # type: ignore[return-value]
 
     @property
     def server_log(self) -> Log:
-        return self.query_one("#server-log", Log)
+        return self.query_one("#server-log")  # type: ignore[return-value]
 
     # ---- events -> rows
     def add_event(self, event: Event) -> None:
@@ -201,13 +217,13 @@ class EventsPane(Vertical):
 
     # ---- actions
     def action_filter(self) -> None:
-        self.query_one(TabbedContent).active = "events-tab"
-        box = self.query_one("#events-filter", Input)
+        self.tabs.active = "events-tab"
+        box = self.filter_box
         box.display = True
         box.focus()
 
     def action_toggle_log(self) -> None:
-        tabs = self.query_one(TabbedContent)
+        tabs = self.tabs
         tabs.active = "server-log-tab" if tabs.active == "events-tab" else "events-tab"
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -220,7 +236,7 @@ class EventsPane(Vertical):
             self.table.focus()
 
     def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
-        box = self.query_one("#events-filter", Input)
+        box = self.filter_box
         if event.key == "escape" and box.has_focus:
             event.stop()
             box.value = ""

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Label, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Label, Static
+
+if TYPE_CHECKING:
+    from textual.widgets.markdown import MarkdownStream
+
+
+def _markdown_class() -> type:
+    # Imported on the first answer shown, not at start-up: markdown-it costs ~80 ms, a third of the first frame.
+    from textual.widgets import Markdown
+
+    return Markdown
 
 
 @dataclass
@@ -36,13 +46,14 @@ class MessageView(Vertical):
             yield Static(self.entry.text, markup=False, classes="body")
         else:
             yield Label(self.entry.agent or "assistant", classes="who")
-            yield Markdown(self.entry.text, classes="body")
+            yield _markdown_class()(self.entry.text, classes="body")
 
     async def write(self, delta: str) -> None:
         """Stream a fragment of the answer (batched by Textual's MarkdownStream)."""
         self.entry.text += delta
         if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(Markdown))
+            markdown = _markdown_class()
+            self._stream = markdown.get_stream(self.query_one(markdown))
         await self._stream.write(delta)
 
     async def finish(self, final_text: str | None = None) -> None:
@@ -54,4 +65,4 @@ class MessageView(Vertical):
             self.entry.text = final_text
         self.entry.streaming = False
         if self.entry.role == "assistant":
-            await self.query_one(Markdown).update(self.entry.text)
+            await self.query_one(_markdown_class()).update(self.entry.text)

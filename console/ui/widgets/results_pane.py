@@ -4,14 +4,17 @@ who the search ran as, and the reason each document is visible."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widget import Widget
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    pass
 
 from console.core.events import SearchResults
+from console.ui.widgets.staged_pane import StagedPane, lazy_widget
 
 
 def _entries(value: Any) -> list[str]:
@@ -55,18 +58,20 @@ def _score(document: dict[str, Any]) -> str:
     return ""
 
 
-class ResultsPane(Vertical):
+class ResultsPane(StagedPane):
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, classes="pane")
+        super().__init__(id=id)
         self.border_title = "Search results"
         self.results: SearchResults | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Static("No search yet: ask for documents.", id="results-summary")
-        yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
+    def contents(self) -> list[Widget]:
+        return [
+            Static("No search yet: ask for documents.", id="results-summary"),
+            lazy_widget("DataTable")(id="results-table", cursor_type="row", zebra_stripes=True),
+        ]
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+    def after_build(self) -> None:
+        table = self.query_one("#results-table")
         table.add_column("document", key="name", width=26)
         table.add_column("why you can see it", key="why", width=32)
         table.add_column("score", key="score", width=5)
@@ -78,7 +83,7 @@ class ResultsPane(Vertical):
 
     def show(self, results: SearchResults | None) -> None:
         self.results = results
-        table = self.query_one(DataTable)
+        table = self.query_one("#results-table")
         table.clear()
         summary = self.query_one("#results-summary", Static)
         if results is None:

@@ -1,7 +1,7 @@
 """The local Azure AI Search compatible service (document-level permission filtering included)."""
 
 from .app import API_VERSIONS, SearchHandler
-from .auth import SEARCH_AUDIENCE, EntraTokenValidator, TokenRejected
+from .auth import SEARCH_AUDIENCE, EntraTokenValidator, TokenRejected, TokenValidator
 from .errors import SearchError
 from .request import SearchParams
 from .service import SearchService
@@ -18,4 +18,5 @@ __all__ = [
     "SearchService",
     "SearchStore",
     "TokenRejected",
+    "TokenValidator",
 ]

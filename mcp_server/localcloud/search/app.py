@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .auth import EntraTokenValidator, strip_bearer, unverified_audience
+from .auth import TokenValidator, strip_bearer, unverified_audience
 from .errors import SearchError, bad_request
 from .request import params_from_body, params_from_query
 from .store import QueryIdentity, SearchStore
@@ -80,7 +80,7 @@ class SearchHandler:
         self,
         store: SearchStore,
         api_key: SecretStr,
-        token_validator: EntraTokenValidator,
+        token_validator: TokenValidator,
         directory: Directory,
         endpoint: Callable[[], str],
     ) -> None:
@@ -94,16 +94,25 @@ class SearchHandler:
 
     # ---- entry point -------------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
+    def handle(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> Reply:
+        if QUERY_AUTH_HEADER in headers:
+            # Recorded for every request that carries a user token, before anything can reject it.
+            with self._seen_lock:
+                self.audiences_seen.append(unverified_audience(strip_bearer(headers[QUERY_AUTH_HEADER])))
         try:
             self._authenticate(headers)
             version = query.get("api-version")
             if not version:
-                raise bad_request("The api-version query parameter (?api-version=) is required for all requests.")
+                raise bad_request(
+                    "The api-version query parameter (?api-version=) is required for all requests."
+                )
             if version not in API_VERSIONS:
                 raise bad_request(
                     f"Invalid or unsupported api-version '{version}'. Supported versions: "
-                    + ", ".join(sorted(API_VERSIONS)) + "."
+                    + ", ".join(sorted(API_VERSIONS))
+                    + "."
                 )
             return self._dispatch(method, path, query, headers, body, version)
         except SearchError as exc:
@@ -117,14 +126,23 @@ class SearchHandler:
         if key is None:
             if headers.get("authorization", "").lower().startswith("bearer "):
                 raise SearchError(
-                    401, "Bearer (role-based) authentication is not enabled on this search service; send an api-key."
+                    401,
+                    "Bearer (role-based) authentication is not enabled on this search service; send an api-key.",
                 )
-            raise SearchError(401, "Authentication required: send the service's admin key in the api-key header.")
+            raise SearchError(
+                401, "Authentication required: send the service's admin key in the api-key header."
+            )
         if not hmac.compare_digest(key.encode(), self.api_key.get_secret_value().encode()):
             raise SearchError(403, "Authorization failed.")
 
     def _dispatch(
-        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes, version: str
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
     ) -> Reply:
         for route, pattern in _ROUTES:
             m = pattern.match(path)
@@ -162,12 +180,12 @@ class SearchHandler:
         if raw is None:
             return None
         token = strip_bearer(raw)
-        with self._seen_lock:
-            self.audiences_seen.append(unverified_audience(token))
         if not token:
             raise SearchError(401, "The x-ms-query-source-authorization header is empty.")
         claims = self.validator.validate(token)
-        tenant, oid = claims["tid"], claims["oid"]
+        tenant, oid = claims.get("tid"), claims.get("oid")
+        if not isinstance(tenant, str) or not isinstance(oid, str) or not tenant or not oid:
+            raise SearchError(401, "The JWT token has no 'oid' or 'tid' claim.")
         try:
             groups = self.directory(tenant, oid)
         except Exception:
@@ -175,12 +193,23 @@ class SearchHandler:
             groups = None
         if groups is None:
             # As Azure does when Graph cannot be reached: fail the query, never return a less trimmed result.
-            raise SearchError(503, "The group memberships of the query's user could not be resolved. Try again later.")
+            raise SearchError(
+                503, "The group memberships of the query's user could not be resolved. Try again later."
+            )
         return QueryIdentity(tenant, oid, tuple(str(g) for g in groups))
 
     # ---- routes ------------------------------------------------------------------------------------------------
 
-    def _indexes(self, method: str, name: str, m: Any, query: dict[str, str], headers: dict[str, str], body: bytes, version: str) -> Reply:
+    def _indexes(
+        self,
+        method: str,
+        name: str,
+        m: Any,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
+    ) -> Reply:
         self._method(method, "GET", "POST")
         if method == "POST":
             return Reply(201, self.store.create_index(self._json(body)), META_JSON)
@@ -190,7 +219,16 @@ class SearchHandler:
             return Reply(200, {"value": [{"name": i["name"]} for i in indexes]}, META_JSON)
         return Reply(200, {"value": indexes}, META_JSON)
 
-    def _index(self, method: str, name: str, m: Any, query: dict[str, str], headers: dict[str, str], body: bytes, version: str) -> Reply:
+    def _index(
+        self,
+        method: str,
+        name: str,
+        m: Any,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
+    ) -> Reply:
         self._method(method, "GET", "PUT", "DELETE")
         if method == "GET":
             return Reply(200, self.store.get_index(name), META_JSON)
@@ -202,20 +240,56 @@ class SearchHandler:
             return Reply(201 if created else 204)
         return Reply(201 if created else 200, representation, META_JSON)
 
-    def _stats(self, method: str, name: str, m: Any, query: dict[str, str], headers: dict[str, str], body: bytes, version: str) -> Reply:
+    def _stats(
+        self,
+        method: str,
+        name: str,
+        m: Any,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
+    ) -> Reply:
         self._method(method, "GET")
         return Reply(200, self.store.stats(name), META_JSON)
 
-    def _count(self, method: str, name: str, m: Any, query: dict[str, str], headers: dict[str, str], body: bytes, version: str) -> Reply:
+    def _count(
+        self,
+        method: str,
+        name: str,
+        m: Any,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
+    ) -> Reply:
         self._method(method, "GET")
         return Reply(200, str(self.store.count(name)))
 
-    def _search_post(self, method: str, name: str, m: Any, query: dict[str, str], headers: dict[str, str], body: bytes, version: str) -> Reply:
+    def _search_post(
+        self,
+        method: str,
+        name: str,
+        m: Any,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
+    ) -> Reply:
         self._method(method, "POST")
         params = params_from_body(self._json(body))
         return self._search(name, params, headers, version)
 
-    def _search_get(self, method: str, name: str, m: Any, query: dict[str, str], headers: dict[str, str], body: bytes, version: str) -> Reply:
+    def _search_get(
+        self,
+        method: str,
+        name: str,
+        m: Any,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
+    ) -> Reply:
         self._method(method, "GET")
         return self._search(name, params_from_query(query), headers, version)
 
@@ -234,24 +308,43 @@ class SearchHandler:
             out["@search.nextPageParameters"] = page.next_params.to_body()
         return Reply(200, out)
 
-    def _index_docs(self, method: str, name: str, m: Any, query: dict[str, str], headers: dict[str, str], body: bytes, version: str) -> Reply:
+    def _index_docs(
+        self,
+        method: str,
+        name: str,
+        m: Any,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
+    ) -> Reply:
         self._method(method, "POST")
         self.store.get_index(name)
         payload = self._json(body)
         actions = payload.get("value") if isinstance(payload, dict) else None
         if not isinstance(actions, list):
-            raise bad_request("The request is invalid. Details: the body must be {\"value\": [documents]}.")
+            raise bad_request('The request is invalid. Details: the body must be {"value": [documents]}.')
         if not actions:
             raise bad_request("The request is invalid. Details: the batch contains no documents.")
         if len(actions) > MAX_BATCH:
             raise SearchError(
-                413, f"The batch contains {len(actions)} documents; at most {MAX_BATCH} are allowed per request."
+                413,
+                f"The batch contains {len(actions)} documents; at most {MAX_BATCH} are allowed per request.",
             )
         results = self.store.index_documents(name, actions)
         status = 200 if all(r["status"] for r in results) else 207
         return Reply(status, {"value": results})
 
-    def _document(self, method: str, name: str, m: Any, query: dict[str, str], headers: dict[str, str], body: bytes, version: str) -> Reply:
+    def _document(
+        self,
+        method: str,
+        name: str,
+        m: Any,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
+    ) -> Reply:
         self._method(method, "GET")
         key = m.group("key")
         key = key.replace("''", "'") if key is not None else m.group("key2")

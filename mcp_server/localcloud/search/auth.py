@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
@@ -20,6 +20,12 @@ from .errors import SearchError
 SEARCH_AUDIENCE = "https://search.azure.com"
 SEARCH_APP_ID = "880da380-985e-4198-81b9-e05b1cc53158"
 JWKS_REFRESH_SECONDS = 300.0
+
+
+class TokenValidator(Protocol):
+    """What the service needs of a validator: the verified claims (with ``oid`` and ``tid``) or an exception."""
+
+    def validate(self, token: str) -> dict[str, Any]: ...
 
 
 class TokenRejected(SearchError):
@@ -96,19 +102,27 @@ class EntraTokenValidator:
             jwks = self._source()
             keyset = jwt.PyJWKSet.from_dict(jwks)
         except Exception as exc:
-            raise SearchError(503, "The signing keys of the identity provider could not be retrieved.") from exc
+            raise SearchError(
+                503, "The signing keys of the identity provider could not be retrieved."
+            ) from exc
         self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
         self._fetched_at = time.monotonic()
 
     def _key(self, kid: str) -> Any:
         with self._lock:
             # In-process sources are cheap: always re-read. URLs: at most once per refresh interval.
-            stale = not self._is_url or time.monotonic() - self._fetched_at >= self.refresh_seconds or not self._keys
+            stale = (
+                not self._is_url
+                or time.monotonic() - self._fetched_at >= self.refresh_seconds
+                or not self._keys
+            )
             if kid not in self._keys and stale:
                 self._load()
             key = self._keys.get(kid)
         if key is None:
-            raise TokenRejected("The JWT token's signing key (kid) is not one of the identity provider's keys.")
+            raise TokenRejected(
+                "The JWT token's signing key (kid) is not one of the identity provider's keys."
+            )
         return key
 
     def validate(self, token: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from .errors import invalid_expression
 from .schema import Field, IndexSchema
 
 MAX_DEPTH = 64
+MAX_CLAUSES = 500
 MAX_FILTER_LENGTH = 100_000
 _TOKEN = re.compile(
     r"""
@@ -120,6 +121,7 @@ class _FilterParser:
         self.toks = _lex(text, "$filter")
         self.i = 0
         self.vars: dict[str, str] = {}
+        self.clauses = 0
 
     def error(self, message: str) -> Exception:
         return invalid_expression(message, "$filter")
@@ -156,16 +158,23 @@ class _FilterParser:
             raise self.error(f"Syntax error at position {tok.pos}: unexpected '{tok.text}'.")
         return expr
 
+    def logical(self, op: str, left: Expr, right: Expr) -> Expr:
+        # Compilation recurses through and/or chains: bound them (Azure also limits filter complexity).
+        self.clauses += 1
+        if self.clauses > MAX_CLAUSES:
+            raise self.error(f"The filter expression has more than {MAX_CLAUSES} 'and'/'or' clauses.")
+        return Logical(op, left, right)
+
     def or_expr(self, depth: int) -> Expr:
         left = self.and_expr(depth)
         while self.keyword("or"):
-            left = Logical("or", left, self.and_expr(depth))
+            left = self.logical("or", left, self.and_expr(depth))
         return left
 
     def and_expr(self, depth: int) -> Expr:
         left = self.unary(depth)
         while self.keyword("and"):
-            left = Logical("and", left, self.unary(depth))
+            left = self.logical("and", left, self.unary(depth))
         return left
 
     def unary(self, depth: int) -> Expr:
@@ -205,7 +214,9 @@ class _FilterParser:
         if tok.text == "search.in":
             return self.search_in()
         if tok.text in ("search.ismatch", "search.ismatchscoring", "search.score", "geo.distance"):
-            raise self.error(f"The function '{tok.text}' is not supported in $filter by the local search service.")
+            raise self.error(
+                f"The function '{tok.text}' is not supported in $filter by the local search service."
+            )
         if tok.text in self.vars:
             return VarRef(tok.text, self.vars[tok.text])
         field = self.schema.field(tok.text)
@@ -216,7 +227,9 @@ class _FilterParser:
             self.i += 1
             return self.lambda_(field, depth)
         if not field.filterable:
-            raise self.error(f"The field '{field.name}' is not filterable; only filterable fields can be used in filters.")
+            raise self.error(
+                f"The field '{field.name}' is not filterable; only filterable fields can be used in filters."
+            )
         return FieldRef(field)
 
     def lambda_(self, field: Field, depth: int) -> Lambda:
@@ -224,9 +237,13 @@ class _FilterParser:
         if kind.text not in ("any", "all"):
             raise self.error(f"Expected 'any' or 'all' after '{field.name}/' at position {kind.pos}.")
         if not field.is_collection:
-            raise self.error(f"'{kind.text}' can only be used on a collection field; '{field.name}' is not one.")
+            raise self.error(
+                f"'{kind.text}' can only be used on a collection field; '{field.name}' is not one."
+            )
         if not field.filterable:
-            raise self.error(f"The field '{field.name}' is not filterable; only filterable fields can be used in filters.")
+            raise self.error(
+                f"The field '{field.name}' is not filterable; only filterable fields can be used in filters."
+            )
         self.expect("(")
         nxt = self.peek()
         if nxt is not None and nxt.text == ")":
@@ -263,7 +280,9 @@ class _FilterParser:
             self.i += 1
             delim_tok = self.take()
             if delim_tok.kind != "string" or len(delim_tok.text) < 3:
-                raise self.error("The third argument of search.in must be a non-empty string literal of delimiters.")
+                raise self.error(
+                    "The third argument of search.in must be a non-empty string literal of delimiters."
+                )
             delimiters = delim_tok.text[1:-1].replace("''", "'")
         self.expect(")")
         raw = values.text[1:-1].replace("''", "'")
@@ -274,7 +293,9 @@ class _FilterParser:
         left = self.operand(depth)
         if isinstance(left, Lambda | SearchIn):
             return left
-        if isinstance(left, Compare | Logical | Negation | BoolValue):  # pragma: no cover - operand() never returns these
+        if isinstance(
+            left, Compare | Logical | Negation | BoolValue
+        ):  # pragma: no cover - operand() never returns these
             return left
         tok = self.peek()
         if tok is None or tok.kind != "name" or tok.text not in COMPARISONS:
@@ -314,7 +335,9 @@ def _check_types(op: str, left: Any, right: Any, error: Any) -> None:
     ref, lit = (left, right) if isinstance(right, Literal) else (right, left)
     ftype = _type_of(ref) or ""
     if ftype.startswith("Collection("):
-        raise error(f"The collection field '{ref.field.name}' cannot be compared directly; use any() or all().")
+        raise error(
+            f"The collection field '{ref.field.name}' cannot be compared directly; use any() or all()."
+        )
     if lit.kind == "null":
         if op not in ("eq", "ne"):
             raise error("null can only be compared with eq or ne.")
@@ -372,8 +395,10 @@ class SqlBuilder:
         if isinstance(expr, Compare):
             left = self.value_of(expr.left, var_sql)
             right = self.value_of(expr.right, var_sql)
-            if isinstance(expr.right, Literal) and expr.right.kind == "null" or (
-                isinstance(expr.left, Literal) and expr.left.kind == "null"
+            if (
+                isinstance(expr.right, Literal)
+                and expr.right.kind == "null"
+                or (isinstance(expr.left, Literal) and expr.left.kind == "null")
             ):
                 return f"({left} IS {right})" if expr.op == "eq" else f"({left} IS NOT {right})"
             if expr.op == "ne":
@@ -426,7 +451,8 @@ def parse_orderby(text: str | None, schema: IndexSchema) -> list[OrderItem]:
             )
         if not field.sortable:
             raise invalid_expression(
-                f"The field '{field.name}' is not sortable; only sortable fields can be used in $orderby.", "$orderby"
+                f"The field '{field.name}' is not sortable; only sortable fields can be used in $orderby.",
+                "$orderby",
             )
         items.append(OrderItem(field, descending))
     if len(items) > 32:
@@ -442,7 +468,9 @@ def parse_select(text: str | None, schema: IndexSchema) -> list[Field]:
     for name in (n.strip() for n in text.split(",")):
         field = schema.field(name)
         if field is None:
-            raise invalid_expression(f"Could not find a property named '{name}' on type 'search.document'.", "$select")
+            raise invalid_expression(
+                f"Could not find a property named '{name}' on type 'search.document'.", "$select"
+            )
         if field.retrievable and field not in out:
             out.append(field)
     return out
@@ -455,7 +483,9 @@ def parse_search_fields(text: str | None, schema: IndexSchema) -> list[Field]:
     for name in (n.strip() for n in text.split(",")):
         field = schema.field(name)
         if field is None:
-            raise invalid_expression(f"Could not find a property named '{name}' on type 'search.document'.", "searchFields")
+            raise invalid_expression(
+                f"Could not find a property named '{name}' on type 'search.document'.", "searchFields"
+            )
         if not field.searchable:
             raise invalid_expression(
                 f"The field '{name}' in the search field list is not searchable.", "searchFields"

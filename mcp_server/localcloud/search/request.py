@@ -33,7 +33,11 @@ class SearchParams:
 
     def to_body(self) -> dict[str, Any]:
         """The camelCase body the SDK re-posts as ``@search.nextPageParameters``."""
-        body: dict[str, Any] = {"count": self.count, "searchMode": self.search_mode, "queryType": self.query_type}
+        body: dict[str, Any] = {
+            "count": self.count,
+            "searchMode": self.search_mode,
+            "queryType": self.query_type,
+        }
         for key, value in (
             ("search", self.search),
             ("searchFields", self.search_fields),
@@ -67,7 +71,9 @@ def _int(value: Any, name: str, *, low: int, high: int | None) -> int | None:
         try:
             value = int(value.strip())
         except ValueError:
-            raise bad_request(f"The request is invalid. Details: '{name}' must be an integer, not {value!r}.") from None
+            raise bad_request(
+                f"The request is invalid. Details: '{name}' must be an integer, not {value!r}."
+            ) from None
     if not isinstance(value, int):
         raise bad_request(f"The request is invalid. Details: '{name}' must be an integer.")
     if value < low or (high is not None and value > high):
@@ -99,7 +105,9 @@ def params_from_body(body: Any) -> SearchParams:
         raise bad_request("The request is invalid. Details: the body must be a JSON object.")
     query_type = _choice(body.get("queryType"), "queryType", ("simple", "full", "semantic"), "simple")
     if query_type != "simple":
-        raise bad_request(f"queryType '{query_type}' is not supported by the local search service; use 'simple'.")
+        raise bad_request(
+            f"queryType '{query_type}' is not supported by the local search service; use 'simple'."
+        )
     return SearchParams(
         search=_str(body.get("search"), "search"),
         search_mode=_choice(body.get("searchMode"), "searchMode", ("any", "all"), "any"),

@@ -87,11 +87,16 @@ def _parse_field(raw: Any) -> Field:
             "digits or underscores (at most 128 characters)."
         )
     ftype = raw.get("type")
-    element = ftype[len("Collection(") : -1] if isinstance(ftype, str) and ftype.startswith("Collection(") and ftype.endswith(")") else ftype
+    element = (
+        ftype[len("Collection(") : -1]
+        if isinstance(ftype, str) and ftype.startswith("Collection(") and ftype.endswith(")")
+        else ftype
+    )
     if not isinstance(ftype, str) or element not in SCALAR_TYPES:
         raise bad_request(
             f"Field '{name}' has an unsupported type {ftype!r}. Supported here: "
-            + ", ".join(sorted(SCALAR_TYPES)) + " and Collection() of them."
+            + ", ".join(sorted(SCALAR_TYPES))
+            + " and Collection() of them."
         )
     is_string = element == "Edm.String"
     is_collection = ftype != element
@@ -110,7 +115,9 @@ def _parse_field(raw: Any) -> Field:
         permission_filter=raw.get("permissionFilter"),
     )
     if field.searchable and not is_string:
-        raise bad_request(f"Field '{name}' is of type {ftype}, which cannot be searchable; only string fields can.")
+        raise bad_request(
+            f"Field '{name}' is of type {ftype}, which cannot be searchable; only string fields can."
+        )
     if field.sortable and is_collection:
         raise bad_request(f"Field '{name}' is a collection, which cannot be sortable.")
     if key and ftype != "Edm.String":
@@ -122,7 +129,9 @@ def _parse_field(raw: Any) -> Field:
                 "use 'userIds', 'groupIds' or 'rbacScope'."
             )
         if not is_string:
-            raise bad_request(f"The permission filter field '{name}' must be of type Edm.String or Collection(Edm.String).")
+            raise bad_request(
+                f"The permission filter field '{name}' must be of type Edm.String or Collection(Edm.String)."
+            )
         if not field.filterable:
             raise bad_request(f"The permission filter field '{name}' must be filterable.")
         if key:
@@ -157,7 +166,9 @@ def parse_index(raw: Any, *, name_from_url: str | None = None) -> IndexSchema:
         raise bad_request("The request body must be a JSON object describing the index.")
     name = raw.get("name", name_from_url)
     if name_from_url is not None and name != name_from_url:
-        raise bad_request(f"The index name '{name}' in the request body does not match the name '{name_from_url}' in the URL.")
+        raise bad_request(
+            f"The index name '{name}' in the request body does not match the name '{name_from_url}' in the URL."
+        )
     if not isinstance(name, str) or not INDEX_NAME.match(name):
         raise bad_request(
             f"Index name {name!r} is invalid: use lowercase letters, digits or dashes, starting with a letter or digit "
@@ -196,7 +207,9 @@ def parse_index(raw: Any, *, name_from_url: str | None = None) -> IndexSchema:
     definition["permissionFilterOption"] = option.lower() if isinstance(option, str) else None
     for key in ("scoringProfiles", "suggesters", "analyzers", "tokenizers", "tokenFilters", "charFilters"):
         definition.setdefault(key, [])
-    return IndexSchema(name=name, fields=tuple(fields), permission_filter_enabled=enabled, definition=definition)
+    return IndexSchema(
+        name=name, fields=tuple(fields), permission_filter_enabled=enabled, definition=definition
+    )
 
 
 def check_update(old: IndexSchema, new: IndexSchema) -> None:

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from mcp_server.localcloud.serve import ThreadedServer
 
 from .app import Directory, SearchHandler, build_app
-from .auth import EntraTokenValidator
+from .auth import TokenValidator
 from .store import SearchStore
 
 
@@ -24,7 +24,7 @@ class SearchService:
         self,
         data_dir: Path,
         api_key: SecretStr | str,
-        token_validator: EntraTokenValidator,
+        token_validator: TokenValidator,
         directory: Directory,
         host: str = "127.0.0.1",
         port: int = 0,

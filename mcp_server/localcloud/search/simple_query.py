@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .analyzer import tokenize
 
 MAX_DEPTH = 64
+MAX_CLAUSES = 1024  # Azure's documented limit
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ class _Parser:
                 if depth + 1 > MAX_DEPTH:
                     from .errors import bad_request
 
-                    raise bad_request(f"The search query nests parentheses more than {MAX_DEPTH} levels deep.")
+                    raise bad_request(
+                        f"The search query nests parentheses more than {MAX_DEPTH} levels deep."
+                    )
                 node = self.sequence(depth + 1)
             elif ch == '"':
                 node = self.phrase()
@@ -158,7 +161,21 @@ def parse_simple(search: str | None, search_mode: str = "any") -> Node:
         return MatchAll()
     parser = _Parser(search, "and" if search_mode == "all" else "or")
     node = parser.sequence(0)
-    return node if node is not None else MatchAll()
+    if node is None:
+        return MatchAll()
+    if _count_leaves(node) > MAX_CLAUSES:
+        from .errors import bad_request
+
+        raise bad_request(f"The search query has more than {MAX_CLAUSES} clauses.")
+    return node
+
+
+def _count_leaves(node: Node) -> int:
+    if isinstance(node, Bool):
+        return sum(_count_leaves(c) for c in node.children)
+    if isinstance(node, Not):
+        return _count_leaves(node.child)
+    return 1
 
 
 def has_negation(node: Node) -> bool:

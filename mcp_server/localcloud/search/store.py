@@ -4,12 +4,21 @@ Per index ``N``:
 - ``docs_N(rid, key, body)``: each document as JSON, keyed by its index key;
 - ``fts_N``: an FTS5 table over the searchable fields, filled with pre-analyzed text (see analyzer.py), ranked with
   FTS5's ``bm25()`` (k1 1.2, b 0.75, as Azure's default BM25);
-- ``acl_N(doc, principal)``: who may read each document, one row per permission value, clustered by document.
+- ``acl_N(doc, principal)``: who may read each document, one row per permission value, clustered by document, with
+  an index by principal ``acl_N_by_doc(principal, doc)``;
+- ``aclkey_N(principal, key, doc)``: the same rows clustered by principal and document key (each principal's
+  documents in key order). A separate table, so the per-document probes below keep their small rows (measured:
+  carrying the key in ``acl_N`` made ranked queries ~10% slower).
 
-Permission trimming is an ``EXISTS`` probe into ``acl_N``'s primary key for each candidate document, against the
-few principal ids of the query's user (their oid, their groups, and ``all``): a handful of B-tree seeks per
-candidate, so trimmed queries cost about what unfiltered ones do (see benchmarks/bench_search.py). Every batch of
-document actions is one transaction: after a crash the index holds the batch entirely or not at all.
+Permission trimming takes one of two routes, chosen by measurement (benchmarks/bench_search.py):
+- ranked queries (FTS drives): an ``EXISTS`` probe into ``acl_N``'s primary key for each candidate document, against
+  the few principal ids of the query's user (their oid, their groups, and ``all``);
+- match-all queries (``*``): the ACL drives. For the natural order or ``id`` order, the user's per-principal posting
+  lists (already in ``rid`` or key order in the indexes above) are merged by SQLite's ordered ``UNION`` and stop at
+  ``skip + top``, instead of walking every document and probing its ACL (a user sees a few percent of them); for
+  other orders the user's documents are looked up by id and sorted.
+Every batch of document actions is one transaction: after a crash the index holds the batch entirely or not at all.
+Databases written before ``acl_N_by_doc`` and ``aclkey_N`` existed are migrated when the store opens.
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ from .simple_query import Bool, Leaf, MatchAll, Node, Not, parse_simple, positiv
 
 KEY_CHARS = re.compile(r"^[A-Za-z0-9_\-=]{1,1024}$")
 ALL = ("*", "all")
+# Above this many principals (a user in very many groups) the merge tree gets deep, while such a user reads so many
+# documents that walking them and probing the ACL finds a page quickly: the probe route is used instead.
+MAX_MERGED_PRINCIPALS = 64
 SERVICE_NAME = "localsearch"
 
 
@@ -70,6 +82,14 @@ class _Index:
     def acl(self) -> str:
         return f"acl_{self.id}"
 
+    @property
+    def acl_by_doc(self) -> str:
+        return f"acl_{self.id}_by_doc"
+
+    @property
+    def acl_keys(self) -> str:
+        return f"aclkey_{self.id}"
+
 
 def _not_found(name: str) -> SearchError:
     return SearchError(404, f"No index with the name '{name}' was found in a service named '{SERVICE_NAME}'.")
@@ -103,6 +123,7 @@ class SearchStore:
         self._indexes: dict[str, _Index] = {}
         self._principals: dict[tuple[str, str], int] = {}
         self._reload()
+        self._migrate()
 
     # ---- connections -------------------------------------------------------------------------------------------
 
@@ -131,11 +152,47 @@ class SearchStore:
     def _reload(self) -> None:
         rows = self._writer.execute("SELECT id, name, definition, etag FROM indexes").fetchall()
         self._indexes = {
-            name: _Index(id_, parse_index(json.loads(definition)), etag) for id_, name, definition, etag in rows
+            name: _Index(id_, parse_index(json.loads(definition)), etag)
+            for id_, name, definition, etag in rows
         }
         self._principals = {
-            (kind, value): pid for pid, kind, value in self._writer.execute("SELECT id, kind, value FROM principals")
+            (kind, value): pid
+            for pid, kind, value in self._writer.execute("SELECT id, kind, value FROM principals")
         }
+
+    def _migrate(self) -> None:
+        """Bring indexes written by older versions (``acl_N`` only) to the current layout, one transaction each."""
+
+        def acl_columns(conn: sqlite3.Connection, index: _Index) -> list[str]:
+            return [row[1] for row in conn.execute(f"PRAGMA table_info({index.acl})")]
+
+        def current(conn: sqlite3.Connection, index: _Index) -> bool:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            return {index.acl_by_doc, index.acl_keys} <= tables and acl_columns(conn, index) == [
+                "doc",
+                "principal",
+            ]
+
+        for index in list(self._indexes.values()):
+            if current(self._writer, index):
+                continue
+            with self._write() as conn:
+                if current(conn, index):  # another process migrated it meanwhile
+                    continue
+                if acl_columns(conn, index) != [
+                    "doc",
+                    "principal",
+                ]:  # a development layout: keep (doc, principal)
+                    self._create_acl_table(conn, f"{index.acl}_new")
+                    conn.execute(f"INSERT INTO {index.acl}_new SELECT doc, principal FROM {index.acl}")
+                    conn.execute(f"DROP TABLE {index.acl}")
+                    conn.execute(f"ALTER TABLE {index.acl}_new RENAME TO {index.acl}")
+                conn.execute(f"DROP TABLE IF EXISTS {index.acl_keys}")
+                self._create_acl_views(conn, index)
+                conn.execute(
+                    f"INSERT INTO {index.acl_keys}(principal, key, doc) "
+                    f"SELECT a.principal, d.key, a.doc FROM {index.acl} a JOIN {index.docs} d ON d.rid = a.doc"
+                )
 
     def _write(self) -> _WriteTxn:
         return _WriteTxn(self)
@@ -182,17 +239,34 @@ class SearchStore:
     def _insert_index(self, conn: sqlite3.Connection, schema: IndexSchema) -> _Index:
         etag = f'"{uuid.uuid4().hex}"'
         cur = conn.execute(
-            "INSERT INTO indexes(name, definition, etag) VALUES (?, ?, ?)", (schema.name, json.dumps(schema.definition), etag)
+            "INSERT INTO indexes(name, definition, etag) VALUES (?, ?, ?)",
+            (schema.name, json.dumps(schema.definition), etag),
         )
         index = _Index(int(cur.lastrowid or 0), schema, etag)
-        conn.execute(f"CREATE TABLE {index.docs}(rid INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, body TEXT NOT NULL)")
         conn.execute(
-            f"CREATE TABLE {index.acl}(doc INTEGER NOT NULL, principal INTEGER NOT NULL, "
-            "PRIMARY KEY(doc, principal)) WITHOUT ROWID"
+            f"CREATE TABLE {index.docs}(rid INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, body TEXT NOT NULL)"
         )
+        self._create_acl_table(conn, index.acl)
+        self._create_acl_views(conn, index)
         self._create_fts(conn, index)
         self._indexes[schema.name] = index
         return index
+
+    @staticmethod
+    def _create_acl_table(conn: sqlite3.Connection, table: str) -> None:
+        conn.execute(
+            f"CREATE TABLE {table}(doc INTEGER NOT NULL, principal INTEGER NOT NULL, "
+            "PRIMARY KEY(doc, principal)) WITHOUT ROWID"
+        )
+
+    @staticmethod
+    def _create_acl_views(conn: sqlite3.Connection, index: _Index) -> None:
+        """The ACL by principal: in document-id order (an index) and in key order (a table keyed by it)."""
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {index.acl_by_doc} ON {index.acl}(principal, doc)")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {index.acl_keys}(principal INTEGER NOT NULL, key TEXT NOT NULL, "
+            "doc INTEGER NOT NULL, PRIMARY KEY(principal, key)) WITHOUT ROWID"
+        )
 
     def _create_fts(self, conn: sqlite3.Connection, index: _Index) -> None:
         columns = ", ".join(f"c{i}" for i in range(max(1, len(index.schema.searchable))))
@@ -205,6 +279,7 @@ class SearchStore:
         conn.execute(f"DROP TABLE {index.fts}")
         self._create_fts(conn, index)
         conn.execute(f"DELETE FROM {index.acl}")
+        conn.execute(f"DELETE FROM {index.acl_keys}")
         for rid, body in conn.execute(f"SELECT rid, body FROM {index.docs}").fetchall():
             self._write_derived(conn, index, rid, json.loads(body))
 
@@ -218,7 +293,7 @@ class SearchStore:
         with self._write() as conn:
             index = self._index(name)
             conn.execute("DELETE FROM indexes WHERE id = ?", (index.id,))
-            for table in (index.docs, index.fts, index.acl):
+            for table in (index.docs, index.fts, index.acl, index.acl_keys):
                 conn.execute(f"DROP TABLE {table}")
             del self._indexes[name]
 
@@ -245,25 +320,37 @@ class SearchStore:
             values = [value] if isinstance(value, str) else value or []
             kind = PERMISSION_KINDS[field.permission_filter or ""]
             for v in values:
-                low = v.strip().lower()
-                if low == "all":
+                # Only the exact special values: a look-alike ("ALL", " all") must not make a document public.
+                if v == "all":
                     out.add(self._principal(conn, *ALL))
-                elif low and low != "none":
-                    out.add(self._principal(conn, kind, v.strip()))
+                elif v and v != "none":
+                    out.add(self._principal(conn, kind, v))
         return out
 
     def _write_derived(self, conn: sqlite3.Connection, index: _Index, rid: int, body: dict[str, Any]) -> None:
         searchable = index.schema.searchable
         texts = [analyzed_text(body.get(f.name)) for f in searchable] or [""]
         placeholders = ", ".join("?" for _ in texts)
-        conn.execute(f"INSERT INTO {index.fts}(rowid, {', '.join(f'c{i}' for i in range(len(texts)))}) VALUES (?, {placeholders})", (rid, *texts))
+        conn.execute(
+            f"INSERT INTO {index.fts}(rowid, {', '.join(f'c{i}' for i in range(len(texts)))}) VALUES (?, {placeholders})",
+            (rid, *texts),
+        )
+        key = body[index.schema.key.name]
+        principals = self._acl_of(conn, index.schema, body)
         conn.executemany(
-            f"INSERT INTO {index.acl}(doc, principal) VALUES (?, ?)",
-            [(rid, p) for p in self._acl_of(conn, index.schema, body)],
+            f"INSERT INTO {index.acl}(doc, principal) VALUES (?, ?)", [(rid, p) for p in principals]
+        )
+        conn.executemany(
+            f"INSERT INTO {index.acl_keys}(principal, key, doc) VALUES (?, ?, ?)",
+            [(p, key, rid) for p in principals],
         )
 
-    def _delete_derived(self, conn: sqlite3.Connection, index: _Index, rid: int) -> None:
+    def _delete_derived(self, conn: sqlite3.Connection, index: _Index, rid: int, key: str) -> None:
         conn.execute(f"DELETE FROM {index.fts} WHERE rowid = ?", (rid,))
+        conn.execute(
+            f"DELETE FROM {index.acl_keys} WHERE key = ? AND principal IN (SELECT principal FROM {index.acl} WHERE doc = ?)",
+            (key, rid),
+        )
         conn.execute(f"DELETE FROM {index.acl} WHERE doc = ?", (rid,))
 
     def index_documents(self, name: str, actions: Sequence[Any]) -> list[dict[str, Any]]:
@@ -274,7 +361,11 @@ class SearchStore:
         results: list[dict[str, Any]] = []
         with self._write() as conn:
             if self._indexes.get(name) is not index:  # changed while validating
-                raise _not_found(name) if name not in self._indexes else SearchError(409, "The index changed; retry.")
+                raise (
+                    _not_found(name)
+                    if name not in self._indexes
+                    else SearchError(409, "The index changed; retry.")
+                )
             for action, key, fields in prepared:
                 results.append(self._apply(conn, index, action, key, fields))
         return results
@@ -295,7 +386,7 @@ class SearchStore:
         row = conn.execute(f"SELECT rid, body FROM {index.docs} WHERE key = ?", (key,)).fetchone()
         if action == "delete":
             if row is not None:
-                self._delete_derived(conn, index, row[0])
+                self._delete_derived(conn, index, row[0], key)
                 conn.execute(f"DELETE FROM {index.docs} WHERE rid = ?", (row[0],))
             return result(True, 200)
         if action == "merge" and row is None:
@@ -309,7 +400,7 @@ class SearchStore:
             cur = conn.execute(f"INSERT INTO {index.docs}(key, body) VALUES (?, ?)", (key, json.dumps(body)))
             self._write_derived(conn, index, int(cur.lastrowid or 0), body)
             return result(True, 201)
-        self._delete_derived(conn, index, row[0])
+        self._delete_derived(conn, index, row[0], key)
         conn.execute(f"UPDATE {index.docs} SET body = ? WHERE rid = ?", (json.dumps(body), row[0]))
         self._write_derived(conn, index, row[0], body)
         return result(True, 200)
@@ -328,17 +419,68 @@ class SearchStore:
         return sorted({self._principals[w] for w in wanted if w in self._principals})
 
     @staticmethod
-    # The unary + keeps SQLite from seeking (doc, principal) once per principal: a document has only a few ACL rows,
-    # so one range scan on ``doc`` tested against the (small) principal list is ~4x cheaper (measured).
-    def _acl_clause(index: _Index, rid_sql: str, principals: list[int], params: list[Any]) -> str:
+    def _principal_list(principals: list[int], params: list[Any]) -> str:
+        """``(?, ?, …)`` for the principal ids, or one JSON parameter when there are too many for placeholders."""
         if len(principals) <= 500:
             params.extend(principals)
-            inner = ", ".join("?" for _ in principals) or "NULL"
-            return f"EXISTS (SELECT 1 FROM {index.acl} a WHERE a.doc = {rid_sql} AND +a.principal IN ({inner}))"
+            return "(" + (", ".join("?" for _ in principals) or "NULL") + ")"
         params.append(json.dumps(principals))
+        return "(SELECT value FROM json_each(?))"
+
+    @classmethod
+    def _acl_clause(cls, index: _Index, rid_sql: str, principals: list[int], params: list[Any]) -> str:
+        """An EXISTS probe: may the candidate document be read by any of ``principals``?"""
+        # The unary + keeps SQLite from seeking (doc, principal) once per principal: a document has only a few ACL
+        # rows, so one range scan on ``doc`` tested against the (small) principal list is ~4x cheaper (measured).
+        inner = cls._principal_list(principals, params)
+        return f"EXISTS (SELECT 1 FROM {index.acl} a WHERE a.doc = {rid_sql} AND +a.principal IN {inner})"
+
+    @classmethod
+    def _acl_set_clause(cls, index: _Index, rid_sql: str, principals: list[int], params: list[Any]) -> str:
+        """``rid IN`` the principals' documents: SQLite then reads the documents by id from that (small) set."""
+        inner = cls._principal_list(principals, params)
+        return f"{rid_sql} IN (SELECT doc FROM {index.acl} INDEXED BY {index.acl_by_doc} WHERE principal IN {inner})"
+
+    @staticmethod
+    def _merged_acl_sql(
+        index: _Index,
+        principals: list[int],
+        drive: tuple[str, str],
+        filter_sql: str,
+        filter_params: list[Any],
+    ) -> tuple[str, list[Any]]:
+        """The principals' posting lists merged in ``drive`` order (column, direction), each document once.
+
+        One arm per principal, each read in order from a covering index; SQLite merges ordered compound selects
+        with co-routines (``MERGE (UNION)``), so a ``LIMIT`` stops the walk after ``skip + top`` documents."""
+        column, direction = drive
+        source = (
+            f"SELECT a.key, a.doc FROM {index.acl_keys} a"
+            if column == "key"
+            else f"SELECT a.doc FROM {index.acl} a INDEXED BY {index.acl_by_doc}"
+        )
+        join = f" JOIN {index.docs} d ON d.rid = a.doc" if filter_sql else ""
+        condition = f" AND {filter_sql}" if filter_sql else ""
+        arm = f"{source}{join} WHERE a.principal = ?{condition}"
+        params: list[Any] = []
+        for principal in principals:
+            params.extend([principal, *filter_params])
+        return " UNION ".join(arm for _ in principals) + f" ORDER BY 1 {direction}", params
+
+    @classmethod
+    def _acl_count_sql(
+        cls, index: _Index, principals: list[int], filter_sql: str, filter_params: list[Any]
+    ) -> tuple[str, list[Any]]:
+        """How many documents the principals may read (and the filter admits), counted from the ACL side."""
+        params: list[Any] = []
+        inner = cls._principal_list(principals, params)
+        join = f" JOIN {index.docs} d ON d.rid = a.doc" if filter_sql else ""
+        condition = f" AND {filter_sql}" if filter_sql else ""
+        params.extend(filter_params)
         return (
-            f"EXISTS (SELECT 1 FROM {index.acl} a WHERE a.doc = {rid_sql} "
-            "AND +a.principal IN (SELECT value FROM json_each(?)))"
+            f"SELECT COUNT(DISTINCT a.doc) FROM {index.acl} a INDEXED BY {index.acl_by_doc}{join} "
+            f"WHERE a.principal IN {inner}{condition}",
+            params,
         )
 
     def search(self, name: str, params: SearchParams, identity: QueryIdentity | None) -> SearchPage:
@@ -347,11 +489,17 @@ class SearchStore:
         select = odata.parse_select(params.select, schema)
         search_fields = odata.parse_search_fields(params.search_fields, schema)
         order = odata.parse_orderby(params.orderby, schema)
-        filter_expr = odata.parse_filter(params.filter, schema) if params.filter and params.filter.strip() else None
+        filter_expr = (
+            odata.parse_filter(params.filter, schema) if params.filter and params.filter.strip() else None
+        )
         ast = parse_simple(params.search, params.search_mode)
         query = _QueryBuilder(index, search_fields)
-        from_sql, where, score_sql, select_params, from_params, where_params, constant_score = query.build(ast)
-        needs_docs_join = filter_expr is not None or any(o.field is not None for o in order) or "d." in from_sql
+        from_sql, where, score_sql, select_params, from_params, where_params, constant_score = query.build(
+            ast
+        )
+        needs_docs_join = (
+            filter_expr is not None or any(o.field is not None for o in order) or "d." in from_sql
+        )
         if not needs_docs_join and from_sql.startswith(index.fts):
             rid_sql = f"{index.fts}.rowid"
         else:
@@ -360,12 +508,20 @@ class SearchStore:
             rid_sql = "d.rid"
         score_sql = score_sql.replace("{rid}", rid_sql)
         where = [w.replace("{rid}", rid_sql) for w in where]
+        filter_sql, filter_params = "", []
         if filter_expr is not None:
             builder = odata.SqlBuilder("d.body")
-            where.append(builder.compile(filter_expr))
-            where_params.extend(builder.params)
+            filter_sql, filter_params = builder.compile(filter_expr), builder.params
+            where.append(filter_sql)
+            where_params.extend(filter_params)
+        principals = self._principal_ids(identity) if schema.trims else []
+        # Match-all and trimmed: the user's ACL postings drive (a user reads a few percent of the documents), merged
+        # in the requested order when that is the natural or key order; otherwise each candidate probes the ACL.
+        acl_driven = schema.trims and isinstance(ast, MatchAll)
+        drive = _merge_order(order) if acl_driven and 0 < len(principals) <= MAX_MERGED_PRINCIPALS else None
         if schema.trims:
-            where.append(self._acl_clause(index, rid_sql, self._principal_ids(identity), where_params))
+            clause = self._acl_set_clause if acl_driven else self._acl_clause
+            where.append(clause(index, rid_sql, principals, where_params))
         where_sql = (" WHERE " + " AND ".join(where)) if where else ""
 
         order_params: list[Any] = []
@@ -386,15 +542,27 @@ class SearchStore:
 
         page = min(DEFAULT_PAGE if params.top is None else params.top, MAX_PAGE)
         conn = self._reader()
-        sql = (
-            f"SELECT {rid_sql}, {score_sql} AS score FROM {from_sql}{where_sql} "
-            f"ORDER BY {', '.join(order_terms)} LIMIT ? OFFSET ?"
-        )
-        all_params = [*select_params, *from_params, *where_params, *order_params, page + 1, params.skip]
+        if drive is not None:
+            merged_sql, merged_params = self._merged_acl_sql(
+                index, principals, drive, filter_sql, filter_params
+            )
+            sql = f"{merged_sql} LIMIT ? OFFSET ?"
+            all_params = [*merged_params, page + 1, params.skip]
+        else:
+            sql = (
+                f"SELECT {rid_sql}, {score_sql} AS score FROM {from_sql}{where_sql} "
+                f"ORDER BY {', '.join(order_terms)} LIMIT ? OFFSET ?"
+            )
+            all_params = [*select_params, *from_params, *where_params, *order_params, page + 1, params.skip]
         try:
             hits = conn.execute(sql, all_params).fetchall()
+            if drive is not None:  # rows are (doc) or (key, doc); a match-all query scores 1.0
+                hits = [(row[-1], 1.0) for row in hits]
             count = None
-            if params.count:
+            if params.count and acl_driven:
+                count_sql, count_params = self._acl_count_sql(index, principals, filter_sql, filter_params)
+                count = int(conn.execute(count_sql, count_params).fetchone()[0])
+            elif params.count:
                 count_sql = f"SELECT COUNT(*) FROM {from_sql}{where_sql}"
                 count = int(conn.execute(count_sql, [*from_params, *where_params]).fetchone()[0])
         except sqlite3.OperationalError as exc:
@@ -449,14 +617,24 @@ class _WriteTxn:
         return self.store._writer
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        writer = self.store._writer
         try:
             if exc_type is None:
-                self.store._writer.execute("COMMIT")
-            else:
-                self.store._writer.execute("ROLLBACK")
-                self.store._reload()
+                try:
+                    writer.execute("COMMIT")
+                    return
+                except sqlite3.Error:
+                    self._rollback()
+                    raise
+            self._rollback()
         finally:
             self.store._write_lock.release()
+
+    def _rollback(self) -> None:
+        """Undo the batch, and the in-memory caches it touched (index schemas, principal ids)."""
+        if self.store._writer.in_transaction:
+            self.store._writer.execute("ROLLBACK")
+        self.store._reload()
 
 
 def _project(body: dict[str, Any], fields: Iterable[Field], score: float | None) -> dict[str, Any]:
@@ -503,7 +681,11 @@ def _validate_action(schema: IndexSchema, raw: Any) -> tuple[str, str, dict[str,
             )
         if value is not None:
             check = _TYPE_CHECKS[field.element_type]
-            ok = (isinstance(value, list) and all(check(v) for v in value)) if field.is_collection else check(value)
+            ok = (
+                (isinstance(value, list) and all(check(v) for v in value))
+                if field.is_collection
+                else check(value)
+            )
             if not ok:
                 raise bad_request(
                     f"The request is invalid. Details: Cannot convert the value of field '{name}' to {field.type}."
@@ -553,7 +735,15 @@ class _QueryBuilder:
             constant = all(leaf.kind == "prefix" for leaf in leaves)
             scored = not any(leaf.kind == "prefix" for leaf in leaves)
             if constant or scored:
-                return fts, [f"{fts} MATCH ?"], "1.0" if constant else self.bm25(), [], [], [self.fts_expr(ast)], constant
+                return (
+                    fts,
+                    [f"{fts} MATCH ?"],
+                    "1.0" if constant else self.bm25(),
+                    [],
+                    [],
+                    [self.fts_expr(ast)],
+                    constant,
+                )
         # General case: boolean structure over per-leaf matches; BM25 from the scoring leaves, plus 1.0 for each
         # matched constant-score clause (prefix, negation), as Lucene adds a constant-score query's score.
         where_params: list[Any] = []
@@ -599,6 +789,18 @@ class _QueryBuilder:
         elif isinstance(node, Bool):
             for child in node.children:
                 self.constant_clauses(child, out, params)
+
+
+def _merge_order(order: list[odata.OrderItem]) -> tuple[str, str] | None:
+    """For a match-all query (every score 1.0): the ACL column and direction its results are ordered by — the
+    document id (``rid``, the tie-break) or the key — or None when another field orders them."""
+    for item in order:
+        if item.field is None:  # search.score(): constant
+            continue
+        if item.field.key:  # keys are unique: nothing after the key matters
+            return ("key", "DESC" if item.descending else "ASC")
+        return None
+    return ("doc", "ASC")
 
 
 def _derived_layout(schema: IndexSchema) -> tuple[Any, ...]:

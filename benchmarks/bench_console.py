@@ -1,0 +1,87 @@
+"""Time to the console's first frame versus a minimal Textual app started the same way (a fresh interpreter in a
+pseudo-terminal, 160×45, the screen read with pyte), as a ratio measured in one run. Target: ≤ 1.5×.
+
+    .venv/bin/python -m benchmarks.bench_console [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from tests.ui.terminal import Terminal
+
+MINIMAL_APP = textwrap.dedent(
+    """
+    from textual.app import App
+    from textual.widgets import Footer, Header, Static
+
+    class Minimal(App):
+        def compose(self):
+            yield Header()
+            yield Static("Minimal ready")
+            yield Footer()
+
+    Minimal().run()
+    """
+)
+# Text of the first frame; matched in the raw output (a terminal emulator in Python would add its own parse time,
+# which grows with the size of the frame, to what is measured).
+CONSOLE_READY = (b"OBO Console", b"Chat", b"Claims", b"Agent", b"Search results", b"Events")
+MINIMAL_READY = (b"Minimal ready",)
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
+    env.update(TERM="xterm-256color", OBO_CONSOLE_HOME=str(home), OBO_CONSOLE_MCP_PORT="0",
+               OBO_CONSOLE_IDENTITY_PORT="0", OBO_CONSOLE_SEARCH_PORT="0", OBO_CONSOLE_CALCULATOR_PORT="0")
+    return env
+
+
+def first_frame(argv: list[str], ready: tuple[bytes, ...], home: Path) -> float:
+    """Seconds from spawning the process to output holding every marker in ``ready``."""
+    start = time.monotonic()
+    term = Terminal(argv, _env(home), size=(160, 45), cwd=str(home))
+    try:
+        elapsed = term.wait_for_output(ready, timeout=60) - start
+        term.press(b"\x11")  # ctrl+q
+        term.wait_exit(timeout=60)
+        return elapsed
+    finally:
+        term.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    python = sys.executable
+    console = str(Path(python).with_name("obo-console"))
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        script = home / "minimal_app.py"
+        script.write_text(MINIMAL_APP)
+        minimal, ours = [], []
+        first_frame([python, str(script)], MINIMAL_READY, home)  # warm the file cache for both
+        first_frame([console], CONSOLE_READY, home)
+        for _ in range(args.runs):  # interleaved, so machine load affects both alike
+            minimal.append(first_frame([python, str(script)], MINIMAL_READY, home))
+            ours.append(first_frame([console], CONSOLE_READY, home))
+    m, o = statistics.median(minimal), statistics.median(ours)
+    print(f"minimal Textual app, first frame: median {m * 1000:.0f} ms  (runs: "
+          + ", ".join(f"{x * 1000:.0f}" for x in minimal) + ")")
+    print(f"obo-console, first frame:         median {o * 1000:.0f} ms  (runs: "
+          + ", ".join(f"{x * 1000:.0f}" for x in ours) + ")")
+    print(f"ratio obo-console / minimal: {o / m:.2f}x by median, {min(ours) / min(minimal):.2f}x by best run "
+          "(target <= 1.5x; the best runs are the least disturbed by other load on the machine)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Export a stored conversation: Markdown (conversation, claims, events) and the trace as JSON lines.
+
+The output is deterministic — times in UTC from the stored timestamps, claims in the token's order, JSON with
+sorted keys — so the same session always exports to the same bytes and tests can check it line by line. Claims
+are shown, tokens never: everything passes through :func:`console.core.redact.redact_value` first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from console.core.atomic import write_private
+from console.core.claims import claim_meaning, display_value
+from console.core.paths import data_dir
+from console.core.redact import redact, redact_value
+from console.core.sessions import LoadedSession, SessionStore
+
+ROLE_LABELS = {"user": "You", "notice": "Notice"}
+
+
+@dataclass(frozen=True)
+class ExportPaths:
+    markdown: Path
+    trace: Path
+
+
+def utc(ts: float, *, millis: bool = False) -> str:
+    moment = datetime.fromtimestamp(ts, UTC)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if millis:
+        text += f".{moment.microsecond // 1000:03d}"
+    return text + " UTC"
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return " ".join(text.split()).replace("|", "\\|") or " "
+
+
+def event_summary(event: dict[str, Any]) -> str:
+    """One line saying what an event was (the events pane's wording, for a transcript)."""
+    kind = event.get("kind", "event")
+    match kind:
+        case "turn_started":
+            return f"turn started: {event.get('text', '')}"
+        case "turn_ended":
+            error = event.get("error")
+            took = f" in {float(event.get('duration_ms') or 0):.0f} ms"
+            return f"turn ended{took}" + (f" with error: {error}" if error else "")
+        case "agent_started":
+            parent = event.get("parent")
+            return "agent started" + (f" (called by {parent})" if parent else "")
+        case "agent_ended":
+            return "agent ended"
+        case "handoff":
+            return f"handoff {event.get('from_agent')} → {event.get('to_agent')}"
+        case "tool_started":
+            return f"{event.get('tool_type', 'function')} tool {event.get('tool')}({event.get('arguments', '')})"
+        case "tool_ended":
+            status = f"error: {event.get('error')}" if event.get("error") else "ok"
+            return f"{event.get('tool')} {status} in {float(event.get('duration_ms') or 0):.0f} ms"
+        case "model_called":
+            return (f"model {event.get('model')} ({event.get('provider')}): {event.get('input_tokens', 0)} in, "
+                    f"{event.get('output_tokens', 0)} out")
+        case "server_step":
+            took = event.get("duration_ms")
+            detail = event.get("detail") or {}
+            extra = ", ".join(f"{k}={detail[k]}" for k in sorted(detail) if detail[k] is not None)
+            return (f"server {event.get('step')}: {event.get('status')}"
+                    + (f" in {float(took):.1f} ms" if isinstance(took, int | float) else "")
+                    + (f" ({extra})" if extra else ""))
+        case "search_results":
+            ran_as = event.get("ran_as") or {}
+            who = ran_as.get("name") or ran_as.get("oid") or "?"
+            if event.get("error"):
+                code = f"{event.get('aadsts')} " if event.get("aadsts") else ""
+                return f"search failed: {code}{event.get('error')}"
+            hit = " (OBO cache hit)" if event.get("cache_hit") else ""
+            return f"{len(event.get('documents') or [])} documents visible to {who}{hit}"
+        case "notice":
+            return f"{event.get('level', 'info')}: {event.get('message', '')}"
+        case "server_status":
+            return f"server {event.get('state')} {event.get('url') or ''}".rstrip()
+        case _:
+            return kind
+
+
+def _claims_table(title: str, claims: dict[str, Any] | None) -> list[str]:
+    lines = [f"### {title}", ""]
+    if not claims:
+        return [*lines, "(none)", ""]
+    lines += ["| Claim | Value | Meaning |", "|---|---|---|"]
+    for name, value in redact_value(dict(claims)).items():
+        lines.append(f"| {_cell(name)} | {_cell(display_value(name, value))} | {_cell(claim_meaning(name))} |")
+    return [*lines, ""]
+
+
+def conversation_markdown(
+    loaded: LoadedSession,
+    events: list[dict[str, Any]],
+    *,
+    account: str,
+    user_claims: dict[str, Any] | None = None,
+    obo_claims: dict[str, Any] | None = None,
+) -> str:
+    """The whole session as Markdown: header, messages, claims (masked), events."""
+    summary = loaded.summary
+    lines = [
+        f"# OBO Console conversation: {_cell(summary.title or 'untitled')}",
+        "",
+        f"- Account: {account}",
+        f"- Session: {summary.id}",
+        f"- Started: {utc(summary.started)}",
+        f"- Last activity: {utc(summary.updated)}",
+        f"- Main agent: {summary.main_agent or '(default)'}",
+        f"- Messages: {len(loaded.messages)}",
+        "",
+        "## Conversation",
+        "",
+    ]
+    for number, message in enumerate(loaded.messages, start=1):
+        who = ROLE_LABELS.get(message.role) or message.agent or "assistant"
+        marks = []
+        if not message.complete:
+            marks.append("interrupted: the answer stopped here")
+        if message.error:
+            marks.append("error")
+        suffix = f" ({'; '.join(marks)})" if marks else ""
+        lines += [f"### {number}. {who} · {utc(message.ts)}{suffix}", ""]
+        lines += redact(message.text).splitlines() or [""]
+        lines.append("")
+    lines += ["## Claims", "", "Decoded claims only; tokens are never exported.", ""]
+    lines += _claims_table("User token", user_claims)
+    lines += _claims_table("OBO token (for Azure AI Search)", obo_claims)
+    lines += ["## Events", ""]
+    if events:
+        lines += ["| Time | Agent | Event |", "|---|---|---|"]
+        for event in events:
+            clean = redact_value(event)
+            lines.append(f"| {utc(float(clean.get('ts') or 0), millis=True)} | {_cell(clean.get('agent') or '')} | "
+                         f"{_cell(event_summary(clean))} |")
+    else:
+        lines.append("(none)")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def trace_jsonl(events: list[dict[str, Any]]) -> str:
+    """The session's events as JSON lines (sorted keys, compact), masked; '' when there are none."""
+    return "".join(
+        json.dumps(redact_value(event), sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False) + "\n"
+        for event in events
+    )
+
+
+def exports_dir() -> Path:
+    path = data_dir() / "exports"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def export_session(
+    store: SessionStore,
+    session_id: str,
+    directory: Path | None = None,
+    *,
+    user_claims: dict[str, Any] | None = None,
+    obo_claims: dict[str, Any] | None = None,
+) -> ExportPaths:
+    """Write ``<session>.md`` and ``<session>.trace.jsonl`` (0600) and return their paths."""
+    loaded = store.load(session_id)
+    events = store.events(session_id)
+    target = directory or exports_dir()
+    stem = f"session-{datetime.fromtimestamp(loaded.summary.started, UTC):%Y%m%d-%H%M%S}-{session_id[:8]}"
+    paths = ExportPaths(target / f"{stem}.md", target / f"{stem}.trace.jsonl")
+    write_private(paths.markdown, conversation_markdown(
+        loaded, events, account=store.username, user_claims=user_claims, obo_claims=obo_claims))
+    write_private(paths.trace, trace_jsonl(events))
+    return paths

@@ -1,0 +1,368 @@
+"""The presenter's flow: sign-in → token to the MCP server → validation → OBO exchange → trimmed search.
+
+A pure model (no UI, no I/O): feed it the account's events with :meth:`FlowModel.apply` and read its five
+:class:`FlowStep` s. Each step lights up as the event that proves it arrives, with the claims that matter at that
+step; a failure marks the step where the flow stopped, says why, and leaves every later step unlit.
+
+Which event lights which step:
+
+1. sign-in — ``AccountChanged`` to an account (plus the user token's claims from :meth:`FlowModel.signed_in`);
+2. token to the MCP server — ``ToolStarted`` for an MCP tool (the bearer token travels with the call);
+3. validation — ``ServerStep`` ``validate`` (or the server's 401, reported as an error notice or tool error);
+4. OBO exchange — ``ServerStep`` ``obo_exchange`` (``cache_hit`` when the server reused a cached OBO token);
+5. trimmed search — ``ServerStep`` ``search`` and ``SearchResults`` (as whom it ran, how many documents).
+
+A new turn starts the tool-call steps (2–5) over; a different account starts everything over.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from console.core.events import (
+    AccountChanged,
+    Event,
+    Notice,
+    SearchResults,
+    ServerStep,
+    ToolEnded,
+    ToolStarted,
+    TurnStarted,
+)
+from console.core.redact import redact
+
+SEARCH_AUDIENCE = "https://search.azure.com"
+SEARCH_TOOLS = frozenset({"get_documents"})
+
+# What the codes the server reports mean, in a presenter's words (protocol-facts.md §A.3).
+AADSTS_MEANINGS: dict[str, str] = {
+    "AADSTS7000215": "the MCP server's client secret is wrong",
+    "AADSTS7000222": "the MCP server's client secret has expired",
+    "AADSTS65001": "consent is missing for the API to call Azure AI Search",
+    "AADSTS500133": "the user's token expired before the exchange",
+    "AADSTS50013": "the user's token (assertion) was rejected",
+    "AADSTS500131": "the user's token was not issued for this API",
+    "AADSTS50027": "the user's token is malformed",
+    "AADSTS700016": "the MCP server's app is not registered in the tenant",
+    "AADSTS90009": "the API asked for a token for itself",
+}
+
+_UNAUTHORIZED = re.compile(r"\b401\b|unauthori[sz]ed|invalid_token", re.IGNORECASE)
+_AADSTS = re.compile(r"AADSTS\d+")
+_MCP_UNREACHABLE = re.compile(r"MCP server .*not reachable", re.IGNORECASE)
+
+
+class StepState(StrEnum):
+    PENDING = "pending"  # not reached (yet)
+    ACTIVE = "active"  # under way
+    DONE = "done"
+    CACHE_HIT = "cache_hit"  # the OBO step, answered from the server's cache
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    number: int
+    key: str
+    title: str
+    state: StepState = StepState.PENDING
+    facts: tuple[tuple[str, str], ...] = ()  # (label, value): the claims that matter at this step
+    error: str | None = None  # why the flow stopped here
+    duration_ms: float | None = None
+
+    @property
+    def lit(self) -> bool:
+        return self.state in (StepState.DONE, StepState.CACHE_HIT)
+
+    def fact(self, label: str) -> str | None:
+        return next((value for name, value in self.facts if name == label), None)
+
+
+STEP_TITLES: tuple[tuple[str, str], ...] = (
+    ("sign_in", "Sign-in"),
+    ("token", "Token to the MCP server"),
+    ("validation", "Validation"),
+    ("obo", "OBO exchange"),
+    ("search", "Trimmed search"),
+)
+
+
+def _fresh_steps() -> list[FlowStep]:
+    return [FlowStep(number, key, title) for number, (key, title) in enumerate(STEP_TITLES, start=1)]
+
+
+def _short_list(values: Any, limit: int = 3) -> str:
+    items = [str(v) for v in values] if isinstance(values, list | tuple) else ([str(values)] if values else [])
+    if not items:
+        return "(none)"
+    more = f" +{len(items) - limit}" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def _audience(claims: dict[str, Any] | None) -> str | None:
+    if not claims or "aud" not in claims:
+        return None
+    aud = claims["aud"]
+    return _short_list(aud) if isinstance(aud, list) else str(aud)
+
+
+def explain_aadsts(code: str | None, fallback: str | None = None) -> str:
+    """``AADSTS7000215: the MCP server's client secret is wrong`` (or the server's own words)."""
+    if not code:
+        return fallback or "the exchange failed"
+    meaning = AADSTS_MEANINGS.get(code) or fallback or "the identity platform refused the exchange"
+    return f"{code}: {meaning}"
+
+
+@dataclass
+class FlowModel:
+    """The presenter's five steps for one account. Mutable, fed in event order; read :attr:`steps`."""
+
+    account: str | None = None
+    steps: list[FlowStep] = field(default_factory=_fresh_steps)
+    call_id: str | None = None  # the MCP tool call the steps 2–5 follow
+    documents: int | None = None
+    revision: int = 0  # bumped on every change (views redraw only when it moves)
+
+    # ---- reading
+    def step(self, key: str) -> FlowStep:
+        return next(s for s in self.steps if s.key == key)
+
+    @property
+    def stopped_at(self) -> FlowStep | None:
+        """The step where the flow failed, if it did."""
+        return next((s for s in self.steps if s.state is StepState.FAILED), None)
+
+    @property
+    def complete(self) -> bool:
+        return all(s.lit for s in self.steps)
+
+    # ---- feeding
+    def _set(self, key: str, **changes: Any) -> None:
+        index = next(i for i, s in enumerate(self.steps) if s.key == key)
+        facts = changes.pop("add_facts", None)
+        step = replace(self.steps[index], **changes)
+        if facts:
+            merged = dict(step.facts)
+            merged.update({k: v for k, v in facts if v is not None})
+            step = replace(step, facts=tuple(merged.items()))
+        self.steps[index] = step
+        self.revision += 1
+
+    def _reset_from(self, first: int) -> None:
+        self.steps = [s if s.number < first else FlowStep(s.number, s.key, s.title) for s in self.steps]
+        self.call_id = None
+        self.documents = None
+        self.revision += 1
+        audience = self.step("sign_in").fact("audience")
+        if first > 1 and audience:  # what the token carries to the server is known from the sign-in
+            self._set("token", add_facts=(("audience", audience),))
+
+    def signed_in(self, account: str, claims: dict[str, Any] | None = None, name: str | None = None) -> None:
+        """Step 1 from the sign-in, with the user token's claims (never the token)."""
+        if account != self.account:
+            self.account = account
+            self._reset_from(1)
+        claims = claims or {}
+        self._set(
+            "sign_in",
+            state=StepState.DONE,
+            error=None,
+            add_facts=(
+                ("user", name or claims.get("name") or self.step("sign_in").fact("user") or account),
+                ("account", account),
+                ("audience", _audience(claims)),
+                ("scopes", claims.get("scp")),
+            ),
+        )
+        # The token's audience is the API's client id: what step 2 carries to the server.
+        if _audience(claims):
+            self._set("token", add_facts=(("audience", _audience(claims)),))
+
+    def signed_out(self) -> None:
+        self.account = None
+        self._reset_from(1)
+
+    def apply(self, event: Event) -> bool:
+        """Update the steps from ``event``; True when anything changed."""
+        before = self.revision
+        match event:
+            case AccountChanged():
+                if event.account is None:
+                    self.signed_out()
+                else:
+                    self.signed_in(event.account)
+            case TurnStarted():
+                self._reset_from(2)
+            case ToolStarted() if self._is_search_call(event.tool, event.tool_type):
+                self._reset_from(2)
+                self.call_id = event.call_id or None
+                self._set("token", state=StepState.DONE, error=None, add_facts=(("tool", event.tool),))
+                self._set("validation", state=StepState.ACTIVE)
+            case ServerStep() if self._follows(event.call_id):
+                self._on_server_step(event)
+            case SearchResults() if self._follows(event.call_id):
+                self._on_results(event)
+            case ToolEnded() if event.error and self._follows(event.call_id) and self.call_id is not None:
+                self._on_tool_error(event.error)
+            case Notice() if event.level == "error" and _UNAUTHORIZED.search(event.message):
+                # The server refused the token before any tool ran (HTTP 401 on connect).
+                self._set("token", state=StepState.DONE, error=None)
+                self._fail("validation", "HTTP 401: the MCP server rejected the user's token")
+                self._set("validation", add_facts=(("server said", _clip(_first_line(event.message))),))
+            case Notice() if event.level == "error" and _MCP_UNREACHABLE.search(event.message):
+                # Connecting failed without saying why (down, or a refusal the client library did not report):
+                # the token did not get through to a tool call.
+                self._fail("token", "the MCP server did not take the call")
+                self._set("token", add_facts=(("server said", _clip(_first_line(event.message))),))
+            case _:
+                pass
+        return self.revision != before
+
+    def replay(self, events: list[Event]) -> FlowModel:
+        for event in events:
+            self.apply(event)
+        return self
+
+    # ---- the steps' own events
+    @staticmethod
+    def _is_search_call(tool: str, tool_type: str) -> bool:
+        return tool_type == "mcp" or tool in SEARCH_TOOLS
+
+    def _follows(self, call_id: str) -> bool:
+        return self.call_id is None or not call_id or call_id == self.call_id
+
+    def _fail(self, key: str, reason: str) -> None:
+        self._set(key, state=StepState.FAILED, error=redact(reason))
+        failed = self.step(key).number
+        # Nothing after a failure lights up, and nothing after it is "under way" either.
+        for step in self.steps:
+            if step.number > failed and step.state is not StepState.PENDING:
+                self._set(step.key, state=StepState.PENDING)
+
+    def _on_server_step(self, event: ServerStep) -> None:
+        detail = event.detail or {}
+        if self.step("token").state is StepState.PENDING:
+            self._set("token", state=StepState.DONE)  # the server saw the call: the token got there
+        if event.step == "validate":
+            if event.status in ("error", "failed"):
+                self._fail("validation", str(detail.get("error") or "the token was rejected"))
+                return
+            self._set(
+                "validation",
+                state=StepState.DONE,
+                duration_ms=event.duration_ms,
+                add_facts=(("checked", "signature, issuer, audience, expiry, scope"), ("oid", detail.get("oid"))),
+            )
+            self._set("obo", state=StepState.ACTIVE)
+        elif event.step == "obo_exchange":
+            self._lit_before("obo")
+            if event.status in ("error", "failed"):
+                code = detail.get("aadsts") or _find_aadsts(str(detail.get("error") or ""))
+                self._fail("obo", explain_aadsts(code, str(detail.get("error") or "") or None))
+                return
+            hit = event.status == "cache_hit" or detail.get("cache") in ("hit", "joined")
+            self._set(
+                "obo",
+                state=StepState.CACHE_HIT if hit else StepState.DONE,
+                duration_ms=event.duration_ms,
+                add_facts=(("exchange", "cache hit (no call to the identity platform)" if hit else "exchanged"),),
+            )
+            self._set("search", state=StepState.ACTIVE)
+        elif event.step == "search":
+            self._lit_before("search")
+            if event.status in ("error", "failed"):
+                self._fail("search", str(detail.get("error") or "the search failed"))
+                return
+            self._set(
+                "search",
+                state=StepState.DONE,
+                duration_ms=event.duration_ms,
+                add_facts=(("documents", _count(detail.get("hits"))),),
+            )
+
+    def _lit_before(self, key: str) -> None:
+        """Steps before ``key`` that are still under way are done (their own events may come later, via _meta)."""
+        number = self.step(key).number
+        for step in self.steps:
+            if 1 < step.number < number and step.state in (StepState.PENDING, StepState.ACTIVE):
+                self._set(step.key, state=StepState.DONE)
+
+    def _on_results(self, event: SearchResults) -> None:
+        ran_as = event.ran_as or {}
+        who = ran_as.get("name") or ran_as.get("preferred_username") or ran_as.get("oid")
+        if event.obo_claims:
+            self._set(
+                "obo",
+                add_facts=(
+                    ("audience before", self.step("token").fact("audience")),
+                    ("audience after", _audience(event.obo_claims)),
+                ),
+            )
+        if event.aadsts or event.error:
+            # What the result proves got done: claims of an OBO token mean the exchange worked; "ran as" means
+            # the token was validated (the _meta may arrive without the live progress steps).
+            if event.obo_claims and not event.aadsts:
+                self._lit_before("search")
+                if not self.step("obo").lit:
+                    self._set("obo", state=StepState.CACHE_HIT if event.cache_hit else StepState.DONE)
+            elif ran_as:
+                self._lit_before("obo")
+            self._on_tool_error(" ".join(filter(None, (event.aadsts, event.error))))
+            return
+        self._lit_before("search")
+        if event.cache_hit and self.step("obo").state is StepState.DONE:
+            self._set("obo", state=StepState.CACHE_HIT)
+        self.documents = len(event.documents)
+        self._set(
+            "search",
+            state=StepState.DONE,
+            add_facts=(
+                ("ran as", _ran_as(who, ran_as)),
+                ("groups", _short_list(ran_as.get("groups"), 2) if ran_as.get("groups") is not None else None),
+                ("documents", f"{len(event.documents)} visible"),
+            ),
+        )
+
+    def _on_tool_error(self, error: str) -> None:
+        if any(s.state is StepState.FAILED for s in self.steps):
+            return
+        code = _find_aadsts(error)
+        if code:
+            self._lit_before("obo")
+            self._fail("obo", explain_aadsts(code, _first_line(error)))
+        elif _UNAUTHORIZED.search(error):
+            self._fail("validation", "HTTP 401: the MCP server rejected the user's token")
+            self._set("validation", add_facts=(("server said", _clip(_first_line(error))),))
+        else:
+            # The first step still under way is where it stopped.
+            current = next((s for s in self.steps[2:] if not s.lit), None)
+            if current is not None:
+                self._fail(current.key, _first_line(error))
+
+
+def _ran_as(who: Any, ran_as: dict[str, Any]) -> str | None:
+    if not who:
+        return None
+    oid = ran_as.get("oid")
+    return f"{who} ({oid})" if oid and oid != who else str(who)
+
+
+def _count(value: Any) -> str | None:
+    return f"{value} visible" if isinstance(value, int) else None
+
+
+def _find_aadsts(text: str) -> str | None:
+    match = _AADSTS.search(text)
+    return match.group(0) if match else None
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text

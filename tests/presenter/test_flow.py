@@ -1,0 +1,153 @@
+"""The presenter's flow model on event sequences: what lights up, what stops where, and which claims show."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.core.events import AccountChanged, Notice, ServerStep, ToolStarted, TurnStarted
+from console.core.flow import FlowModel, StepState
+from tests.presenter import scenarios as sc
+
+DONE, HIT, FAILED, PENDING, ACTIVE = (StepState.DONE, StepState.CACHE_HIT, StepState.FAILED, StepState.PENDING,
+                                      StepState.ACTIVE)
+
+
+def run(events: list) -> FlowModel:
+    model = FlowModel()
+    model.signed_in(sc.ALICE, sc.USER_CLAIMS)
+    return model.replay(events)
+
+
+def states(model: FlowModel) -> list[StepState]:
+    return [s.state for s in model.steps]
+
+
+def test_steps_light_up_one_by_one_as_their_events_arrive() -> None:
+    model = FlowModel()
+    assert states(model) == [PENDING] * 5
+    seen = []
+    for event in sc.success():
+        model.apply(event)
+        seen.append(tuple(states(model)))
+    # each step lit only once the event proving it had arrived
+    assert seen[0] == (DONE, PENDING, PENDING, PENDING, PENDING)  # AccountChanged: signed in
+    assert seen[2] == (DONE, DONE, ACTIVE, PENDING, PENDING)  # ToolStarted(mcp): token on its way
+    assert seen[3] == (DONE, DONE, DONE, ACTIVE, PENDING)  # validate ok
+    assert seen[4] == (DONE, DONE, DONE, DONE, ACTIVE)  # obo_exchange ok
+    assert seen[5] == (DONE,) * 5  # search ok
+    assert model.complete and model.stopped_at is None
+
+
+def test_success_shows_the_claims_that_matter_at_each_step() -> None:
+    model = run(sc.success())
+    sign_in, token, validation, obo, search = model.steps
+    assert sign_in.fact("user") == "Alice Adams" and sign_in.fact("audience") == sc.API_CLIENT_ID
+    assert token.fact("audience") == sc.API_CLIENT_ID and token.fact("tool") == "get_documents"
+    assert validation.fact("oid") == sc.ALICE_OID and validation.duration_ms == 1.8
+    assert obo.fact("audience before") == sc.API_CLIENT_ID
+    assert obo.fact("audience after") == "https://search.azure.com"
+    assert obo.fact("exchange") == "exchanged" and obo.duration_ms == 38.5
+    assert search.fact("ran as") == f"Alice Adams ({sc.ALICE_OID})"
+    assert search.fact("documents") == "3 visible" and model.documents == 3
+    assert search.fact("groups") == sc.ALICE_GROUP
+
+
+def test_cache_hit_lights_the_obo_step_as_a_cache_hit() -> None:
+    model = run(sc.SCENARIOS["cache_hit"]())
+    assert states(model) == [DONE, DONE, DONE, HIT, DONE]
+    assert model.step("obo").fact("exchange") == "cache hit (no call to the identity platform)"
+    assert model.step("obo").lit and model.complete
+
+
+def test_cache_hit_reported_only_in_the_results_still_shows() -> None:
+    events = [e for e in sc.success(cache_hit=True) if not (isinstance(e, ServerStep) and e.step == "obo_exchange")]
+    assert states(run(events)) == [DONE, DONE, DONE, HIT, DONE]
+
+
+def test_wrong_client_secret_stops_at_the_obo_step_with_aadsts7000215_and_search_never_lights() -> None:
+    model = run(sc.wrong_client_secret())
+    assert states(model) == [DONE, DONE, DONE, FAILED, PENDING]
+    assert model.stopped_at is model.step("obo")
+    assert model.step("obo").error == "AADSTS7000215: the MCP server's client secret is wrong"
+    assert not model.step("search").lit and model.step("search").facts == ()
+
+
+def test_consent_missing_stops_at_the_obo_step_with_aadsts65001() -> None:
+    model = run(sc.consent_missing())
+    assert states(model) == [DONE, DONE, DONE, FAILED, PENDING]
+    assert model.step("obo").error == "AADSTS65001: consent is missing for the API to call Azure AI Search"
+
+
+def test_invalid_token_401_stops_at_validation() -> None:
+    model = run(sc.invalid_token())
+    assert states(model) == [DONE, DONE, FAILED, PENDING, PENDING]
+    assert model.step("validation").error == "HTTP 401: the MCP server rejected the user's token"
+    assert "401 Unauthorized" in (model.step("validation").fact("server said") or "")
+
+
+def test_validation_error_reported_as_a_server_step_stops_at_validation() -> None:
+    events = [*sc.sign_in(), *sc.call_start(),
+              ServerStep(account=sc.ALICE, call_id=sc.CALL, step="validate", status="error",
+                         detail={"error": "token expired"})]
+    model = run(events)
+    assert states(model) == [DONE, DONE, FAILED, PENDING, PENDING]
+    assert model.step("validation").error == "token expired"
+
+
+def test_search_outage_stops_at_the_search_step_after_a_good_exchange() -> None:
+    model = run(sc.search_outage())
+    assert states(model) == [DONE, DONE, DONE, DONE, FAILED]
+    assert model.step("search").error == "the search service is unavailable (503)"
+    assert model.step("obo").fact("audience after") == "https://search.azure.com"
+
+
+def test_failure_known_only_from_the_results_meta_is_placed_at_the_right_step() -> None:
+    """No progress notifications (only the final _meta): the results still say where it stopped."""
+    only_results = [e for e in sc.wrong_client_secret() if not isinstance(e, ServerStep)]
+    assert states(run(only_results)) == [DONE, DONE, DONE, FAILED, PENDING]
+    outage = [e for e in sc.search_outage() if not isinstance(e, ServerStep)]
+    assert states(run(outage)) == [DONE, DONE, DONE, DONE, FAILED]
+
+
+def test_a_new_turn_starts_the_tool_steps_over_but_keeps_the_sign_in() -> None:
+    model = run(sc.wrong_client_secret())
+    model.apply(TurnStarted(account=sc.ALICE, turn_id="t2", text="again"))
+    assert states(model) == [DONE, PENDING, PENDING, PENDING, PENDING]
+    assert model.step("token").fact("audience") == sc.API_CLIENT_ID  # known from the sign-in
+    model.replay(sc.success()[1:])
+    assert model.complete
+
+
+def test_switching_account_starts_everything_over_and_signing_out_clears_it() -> None:
+    model = run(sc.success())
+    model.apply(AccountChanged(account="bob@contoso.example", previous=sc.ALICE))
+    assert model.account == "bob@contoso.example"
+    assert states(model) == [DONE, PENDING, PENDING, PENDING, PENDING]
+    assert model.step("sign_in").fact("user") == "bob@contoso.example"  # nothing of alice's
+    assert all(sc.ALICE_OID not in value for step in model.steps for _, value in step.facts)
+    model.apply(AccountChanged(account=None, previous="bob@contoso.example"))
+    assert states(model) == [PENDING] * 5
+
+
+def test_non_mcp_tools_do_not_touch_the_flow() -> None:
+    model = run(sc.sign_in())
+    changed = model.apply(ToolStarted(account=sc.ALICE, tool="get_time", call_id="c9", tool_type="function"))
+    assert not changed and states(model) == [DONE, PENDING, PENDING, PENDING, PENDING]
+
+
+@pytest.mark.parametrize("name", sorted(sc.SCENARIOS))
+def test_no_step_after_a_failure_is_lit_or_under_way(name: str) -> None:
+    model = run(sc.SCENARIOS[name]())
+    stopped = model.stopped_at
+    if stopped is not None:
+        assert all(s.state is PENDING for s in model.steps if s.number > stopped.number)
+        assert all(s.lit for s in model.steps if s.number < stopped.number)
+
+
+def test_an_mcp_server_that_cannot_be_reached_stops_at_the_token_step() -> None:
+    model = run([*sc.sign_in(), Notice(account=sc.ALICE, level="error", source="agents",
+                                       message="The MCP server at http://127.0.0.1:9/mcp is not reachable "
+                                               "(ConnectError: connection refused). Its tools are unavailable.")])
+    assert states(model) == [DONE, FAILED, PENDING, PENDING, PENDING]
+    assert model.step("token").error == "the MCP server did not take the call"
+    assert "connection refused" in (model.step("token").fact("server said") or "")

@@ -1,0 +1,92 @@
+"""The flow model on REAL event streams: agent turns (offline model) against the real local stack's MCP server —
+the normal server, one with a wrong client secret (the identity platform answers AADSTS7000215), and a token the
+server refuses (401). What the presenter would show is derived from the events the console really receives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from console.core.agents.mcp_link import McpTarget
+from console.core.agents.runner import AgentRunner
+from console.core.claims import decode_claims
+from console.core.events import Event, EventBus
+from console.core.flow import FlowModel, StepState
+from console.core.settings import Settings
+from mcp_server.localcloud.serve import ThreadedServer
+from mcp_server.server import create_server
+from mcp_server.server.runner import serve_threaded
+from mcp_server.stack import LocalStack
+from tests.agents.helpers import agent, load_configs, write_configs
+from tests.fixtures.stack import api_token
+
+DONE, HIT, FAILED, PENDING = StepState.DONE, StepState.CACHE_HIT, StepState.FAILED, StepState.PENDING
+
+
+@pytest.fixture
+def settings(tmp_path: Path, use_local_stack: LocalStack) -> Settings:
+    directory = write_configs(tmp_path / "configs", {"library": agent("Library Agent", mcp_servers=["documents"])})
+    return Settings(configs_dir=directory)
+
+
+@pytest.fixture
+def wrong_secret_server(local_stack: LocalStack) -> Iterator[str]:
+    threaded: ThreadedServer = serve_threaded(create_server(local_stack.server_config(
+        port=0, api_client_secret=SecretStr("not-the-secret"))))
+    try:
+        yield f"{threaded.base_url}/mcp"
+    finally:
+        threaded.stop()
+
+
+async def flow_of_a_turn(settings: Settings, token: str, target: McpTarget | None = None) -> tuple[FlowModel, str]:
+    bus = EventBus()
+    events: list[Event] = []
+    bus.subscribe(events.append)
+    runner = AgentRunner(settings=settings, configs=load_configs(settings), bus=bus, account="alice",
+                         token_provider=lambda: token, mcp_target=target)
+    try:
+        result = await runner.run_turn("show my documents")
+    finally:
+        runner.close()
+    model = FlowModel()
+    model.signed_in("alice", decode_claims(token))
+    return model.replay(events), result.output
+
+
+async def test_real_success_lights_every_step_with_the_audience_change(settings: Settings,
+                                                                        local_stack: LocalStack) -> None:
+    assert local_stack.state is not None
+    model, _ = await flow_of_a_turn(settings, api_token(local_stack, "alice"))
+    assert [s.state for s in model.steps][:3] == [DONE, DONE, DONE]
+    assert model.step("obo").state in (DONE, HIT) and model.step("search").state is DONE
+    obo = model.step("obo")
+    assert obo.fact("audience before") == local_stack.state.api_client_id
+    assert "search.azure.com" in (obo.fact("audience after") or "")
+    alice = next(u for u in local_stack.state.users if u.username.startswith("alice@"))
+    assert alice.oid in (model.step("search").fact("ran as") or "")
+    assert model.documents and model.step("search").fact("documents") == f"{model.documents} visible"
+
+
+async def test_real_wrong_client_secret_stops_at_the_obo_step(settings: Settings, local_stack: LocalStack,
+                                                              wrong_secret_server: str) -> None:
+    model, _ = await flow_of_a_turn(settings, api_token(local_stack, "alice"), McpTarget(wrong_secret_server))
+    assert [s.state for s in model.steps] == [DONE, DONE, DONE, FAILED, PENDING]
+    assert (model.step("obo").error or "").startswith("AADSTS7000215")
+    assert model.documents is None
+
+
+async def test_real_refused_token_stops_before_any_exchange(settings: Settings, local_stack: LocalStack) -> None:
+    """A token for another audience: the server answers 401 on connect. The MCP client library reports only
+    "Server returned an error response" (not the status), so today the flow stops at step 2 with the server's
+    words; once the runner reports the 401 it stops at step 3 (validation) — see test_flow.py for that shape."""
+    foreign = local_stack.identity.issue_access_token("alice", audience="https://graph.microsoft.com")
+    model, _ = await flow_of_a_turn(settings, foreign)
+    stopped = model.stopped_at
+    assert stopped is not None and stopped.key in ("token", "validation")
+    assert all(s.state is PENDING for s in model.steps if s.number > stopped.number)
+    assert model.step("obo").state is PENDING and model.step("search").state is PENDING
+    assert "MCP server" in (stopped.fact("server said") or "")

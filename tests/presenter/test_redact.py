@@ -1,0 +1,69 @@
+"""The one masker: JWT-shaped strings, bearer tokens, secret pairs, secret-named fields and remembered secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from console.core.redact import MASK, contains_secret, forget_secrets, redact, redact_value, remember_secret
+
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
+
+
+@pytest.fixture(autouse=True)
+def clean_registry() -> Iterator[None]:
+    forget_secrets()
+    yield
+    forget_secrets()
+
+
+def test_token_shapes_are_masked_in_free_text() -> None:
+    assert redact(f"token={JWT} and more") == "token=*** and more"
+    assert redact(f"Authorization: Bearer {JWT}") == "Authorization: Bearer ***"
+    assert redact("Bearer abcdefgh12345678 ok") == "Bearer *** ok"
+    assert redact('{"client_secret": "hunter2-x", "user_code": "ABCD-EFGH"}') == (
+        '{"client_secret": "***", "user_code": "***"}')
+    assert redact("key sk-abcdefghijklmnop1234") == "key ***"
+    assert redact(f"x{JWT}") == "x***"  # glued to a word: still a token
+    assert redact("an ordinary sentence about eyJ and tokens") == "an ordinary sentence about eyJ and tokens"
+
+
+def test_remembered_secrets_are_masked_everywhere_from_then_on() -> None:
+    assert redact("the api key is Zq8vK3pL0s") == "the api key is Zq8vK3pL0s"
+    remember_secret(SecretStr("Zq8vK3pL0s"))
+    remember_secret("abc")  # too short to mask safely: ignored
+    assert redact("the api key is Zq8vK3pL0s") == f"the api key is {MASK}"
+    assert redact("abc stays") == "abc stays"
+    assert redact("code WXYZ-1234 here", known=["WXYZ-1234"]) == "code *** here"
+    assert contains_secret("…Zq8vK3pL0s…") and contains_secret(JWT) and not contains_secret("plain")
+
+
+def test_nested_values_are_masked_by_key_and_by_shape() -> None:
+    value = {
+        "access_token": "opaque-value",
+        "input_tokens": 12,
+        "note": f"copied {JWT}",
+        "list": [JWT, {"password": "p@ss", "name": "Alice"}],
+        "held": SecretStr("never shown"),
+        "aud": "https://search.azure.com",
+    }
+    assert redact_value(value) == {
+        "access_token": MASK,
+        "input_tokens": 12,
+        "note": "copied ***",
+        "list": [MASK, {"password": MASK, "name": "Alice"}],
+        "held": MASK,
+        "aud": "https://search.azure.com",
+    }
+    assert value["access_token"] == "opaque-value"  # a copy: the original is untouched
+
+
+def test_agrees_with_the_tracing_masker_on_what_both_mask() -> None:
+    """console.core.agents.tracing keeps its own copy for now; nothing it masks may pass through redact()."""
+    from console.core.agents.tracing import mask_text
+
+    samples = [f"t {JWT}", f"Bearer {JWT}", "client_secret=abc123456", "sk-abcdefghijklmnop1234", "user_code: ABCD-EF"]
+    for sample in samples:
+        assert "***" in mask_text(sample) and redact(sample) == mask_text(sample), sample

@@ -1,0 +1,213 @@
+"""The console end to end: the real Workspace, the real local stack (identity platform, search service, MCP
+server) and the offline model, driven through the UI with Pilot."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from console.core.clock import FixedClock
+from console.core.server_link import LinkState, LinkTimings, pid_alive
+from console.core.settings import Settings
+from console.core.workspace import Workspace
+from console.ui.app import OboConsoleApp
+from console.ui.screens.configs import ConfigsScreen
+from console.ui.screens.sign_in import SignInScreen
+from console.ui.widgets.agent_pane import AgentPane
+from console.ui.widgets.chat_pane import ChatPane
+from console.ui.widgets.claims_pane import ClaimsPane
+from console.ui.widgets.events_pane import EventsPane
+from console.ui.widgets.results_pane import ResultsPane
+from console.ui.widgets.status_bar import StatusBar
+from mcp_server.stack import LocalStack
+from tests.ui.helpers import until
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8)
+SIZE = (160, 45)
+TURN = 60.0  # seconds a turn may take on a loaded machine
+
+
+@pytest.fixture
+def configs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped configs the test may edit (live reload watches it)."""
+    folder = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", folder)
+    monkeypatch.setenv("OBO_CONSOLE_CONFIGS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def workspace(use_local_stack: LocalStack, configs_dir: Path) -> Iterator[Workspace]:
+    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def _oid(stack: LocalStack, login: str) -> str:
+    assert stack.state is not None
+    return next(u.oid for u in stack.state.users if u.username.startswith(login + "@"))
+
+
+async def _sign_in_as(pilot: Pilot, digit: str) -> None:
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, SignInScreen) and app.screen.flow is not None, 60,
+                "the device code on the sign-in screen")
+    await pilot.press(digit)
+    await until(pilot, lambda: not isinstance(app.screen, SignInScreen), 60, "sign-in to complete")
+
+
+async def _ask(pilot: Pilot, text: str) -> None:
+    app: OboConsoleApp = pilot.app  # type: ignore[assignment]
+    chat = app.main_screen.query_one(ChatPane)
+    before = len(chat.entries)
+    app.main_screen.query_one("#prompt").focus()
+    await pilot.press(*text, "enter")
+    await until(pilot, lambda: len(chat.entries) > before and not app.main_screen.turn_running
+                and chat.entries[-1].role != "user", TURN, f"the answer to {text!r}")
+    await pilot.pause()
+
+
+def _screen_text(app: OboConsoleApp) -> str:
+    """Everything the panes hold as text (what a person could read on screen)."""
+    screen = app.main_screen
+    parts = [e.text for e in screen.query_one(ChatPane).entries]
+    for table in screen.query(DataTable):
+        parts += [str(cell) for row in table.rows for cell in table.get_row(row)]
+    parts += [str(w.render()) for w in screen.query(Static)]
+    return "\n".join(parts)
+
+
+async def test_alice_then_bob_handoff_and_an_invalid_config_edit(
+    workspace: Workspace, local_stack: LocalStack, configs_dir: Path
+) -> None:
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.main_screen
+        # Nobody signed in: the sign-in screen opens by itself; "1" completes the page as alice.
+        await _sign_in_as(pilot, "1")
+        assert workspace.current_account is not None and workspace.current_account.username.startswith("alice@")
+        await until(pilot, lambda: "alice@" in str(screen.query_one(StatusBar).render()))
+        assert "● ready" in str(screen.query_one(StatusBar).render())
+
+        await _ask(pilot, "show my documents")
+        results = screen.query_one(ResultsPane)
+        await until(pilot, lambda: results.results is not None, 10, "the results pane")
+        assert results.results is not None and results.results.error is None
+        alice_docs = set(results.document_names)
+        assert alice_docs
+        assert results.results.ran_as.get("oid") == _oid(local_stack, "alice")
+        summary = str(results.query_one("#results-summary", Static).render())
+        assert "ran as" in summary and f"{len(alice_docs)} visible" in summary
+        reasons = [str(results.query_one(DataTable).get_cell(r, "why")) for r in results.query_one(DataTable).rows]
+        assert all(reasons) and any("public" in r or "your object id" in r or "group" in r for r in reasons)
+        # The OBO token's claims beside the user's: the audience changes in the exchange, the user does not.
+        claims = screen.query_one(ClaimsPane)
+        await until(pilot, lambda: bool(claims.obo), 10, "the OBO claims")
+        assert claims.user["oid"] == claims.obo["oid"] == _oid(local_stack, "alice")
+        assert claims.user["aud"] != claims.obo["aud"] and "search.azure.com" in str(claims.obo["aud"])
+        table = claims.query_one(DataTable)
+        assert "search.azure.com" in str(table.get_cell("aud", "obo"))
+        assert "eyJ" not in _screen_text(app)  # claims only, never a token
+        whats = [r.what for r in screen.query_one(EventsPane).rows]
+        assert "search" in whats and any("get_documents" in w for w in whats)
+
+        # A handoff: the agent pane shows the simulator and the way back; ctrl+b returns to the main agent.
+        main_name = workspace.agent_info(workspace.main_agent).name  # type: ignore[arg-type,union-attr]
+        await _ask(pilot, "I want to run a simulation")
+        agent = screen.query_one(AgentPane)
+        await until(pilot, lambda: "Simulator" in str(agent.render()), 10, "the simulator in the agent pane")
+        text = str(agent.render())
+        assert f"{main_name} → Simulator Agent" in text and "ctrl+b: back to" in text
+        assert "handoff" in [r.what for r in screen.query_one(EventsPane).rows]
+        await pilot.press("ctrl+b")
+        await until(pilot, lambda: "Simulator" not in str(agent.render()), 10, "back to the main agent")
+        assert main_name in str(agent.render())
+
+        # bob signs in (F2): nothing of alice's stays on screen; his own documents come back.
+        await pilot.press("f2")
+        await _sign_in_as(pilot, "2")
+        assert workspace.current_account.username.startswith("bob@")  # type: ignore[union-attr]
+        await until(pilot, lambda: not screen.query_one(ChatPane).entries and results.results is None, 10,
+                    "bob's empty panes")
+        await _ask(pilot, "show my documents")
+        await until(pilot, lambda: results.results is not None, 10)
+        bob_docs = set(results.document_names)
+        assert bob_docs and bob_docs != alice_docs
+        assert results.results.ran_as.get("oid") == _oid(local_stack, "bob")  # type: ignore[union-attr]
+        on_screen = _screen_text(app)
+        for name in alice_docs - bob_docs:
+            assert name not in on_screen, f"alice's document {name!r} is on bob's screen"
+        assert _oid(local_stack, "alice") not in on_screen
+
+        # An invalid edit of a config: the configs screen shows its errors, the last good version keeps serving.
+        path = configs_dir / "weather.json"
+        config = json.loads(path.read_text())
+        config["model"] = 42
+        path.write_text(json.dumps(config))
+        await until(pilot, lambda: any(c.key == "weather" and not c.valid for c in workspace.configs()), 20,
+                    "the reload of the invalid edit")
+        await pilot.press("f5")
+        await until(pilot, lambda: isinstance(app.screen, ConfigsScreen))
+        configs = app.screen.query_one(DataTable)
+        status = str(configs.get_cell("weather", "status"))
+        assert status.startswith("INVALID edit") and "last good version serving" in status
+        configs.move_cursor(row=configs.get_row_index("weather"))
+        await pilot.pause()
+        assert "model" in str(app.screen.query_one("#configs-detail", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        await _ask(pilot, "what is the weather in Paris")
+        last = screen.query_one(ChatPane).entries[-1]
+        assert last.role == "assistant" and last.text, "the last good weather agent still answers"
+
+
+async def test_server_stopped_and_restarted_under_the_console(configs_dir: Path) -> None:
+    settings = Settings(mode="local", mcp_port=0, identity_port=0, search_port=0, calculator_port=0)
+    workspace = Workspace(settings, clock=FixedClock(), link_timings=FAST)
+    app = OboConsoleApp(workspace=workspace)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.main_screen
+            bar = screen.query_one(StatusBar)
+            await _sign_in_as(pilot, "1")
+            assert bar.server_launched and bar.server_state == "ready"
+            await _ask(pilot, "show my documents")
+            first = set(screen.query_one(ResultsPane).document_names)
+            errors = [(r.what, r.details) for r in screen.query_one(EventsPane).rows if r.status == "error"]
+            assert first, f"no documents; errors on the events pane: {errors}"
+            log = screen.query_one(EventsPane).server_log
+            assert log.line_count > 0, "the launched server's log is in the server log tab"
+
+            pid = workspace.link.server_pid
+            assert pid is not None
+            os.killpg(pid, signal.SIGKILL)
+            await until(pilot, lambda: bar.server_state in ("down", "reconnecting"), 15, "the console to notice")
+            await until(pilot, lambda: bar.server_state == "ready", 90, "the server to come back")
+            assert workspace.link.server_pid not in (None, pid)
+            assert any(r.what.startswith("server ") and r.status != "ok" for r in screen.query_one(EventsPane).rows)
+
+            results = screen.query_one(ResultsPane)
+            before = results.results
+            await _ask(pilot, "show my documents")
+            chat = [e.text for e in screen.query_one(ChatPane).entries if e.role == "user"]
+            assert chat == ["show my documents", "show my documents"]  # the conversation survived
+            await until(pilot, lambda: results.results is not before, 10, "the new search results")
+            assert results.results is not None and results.results.error is None, results.results
+            assert set(results.document_names) == first
+            last_pid = workspace.link.server_pid
+            await pilot.press("ctrl+q")
+        assert last_pid is not None and not pid_alive(last_pid)  # ctrl+q stops what the console launched
+        assert workspace.link.status.state is LinkState.STOPPED or not settings.effective_state_file().exists()
+    finally:
+        workspace.close()

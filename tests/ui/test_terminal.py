@@ -1,0 +1,53 @@
+"""The real `obo-console` in a pseudo-terminal (160×45, xterm-256color, its own OBO_CONSOLE_HOME), read through
+pyte as a person would read it: the title and panes, the local stack it launches, the sign-in prompt; then
+ctrl+q quits cleanly and nothing it started is left running."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from tests.ui.terminal import Terminal, alive
+
+OBO_CONSOLE = str(Path(sys.executable).with_name("obo-console"))
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
+    env.update(TERM="xterm-256color", COLUMNS="160", LINES="45", OBO_CONSOLE_HOME=str(home),
+               # free ports: never collide with a developer's stack or another test
+               OBO_CONSOLE_MCP_PORT="0", OBO_CONSOLE_IDENTITY_PORT="0", OBO_CONSOLE_SEARCH_PORT="0",
+               OBO_CONSOLE_CALCULATOR_PORT="0")
+    env.pop("TEXTUAL", None)
+    return env
+
+
+def test_real_console_in_a_terminal_shows_panes_and_sign_in_then_quits_cleanly(isolated_home: Path) -> None:
+    term = Terminal([OBO_CONSOLE], _env(isolated_home), size=(160, 45), cwd=str(isolated_home))
+    try:
+        panes = ("OBO Console", "Chat", "Claims", "Agent", "Search results", "Events", "Server log")
+        screen = term.wait_for(lambda s: all(p in s for p in panes), timeout=30)
+        assert "not signed in (F2)" in screen and "server" in screen
+        # The console launches the local stack, then (nobody signed in yet) opens the device-code sign-in.
+        screen = term.wait_for("Sign in to OBO Console", timeout=90)
+        screen = term.wait_for(lambda s: "Waiting for you to approve" in s, timeout=30)
+        assert "Enter this code" in screen and "https://127.0.0.1:" in screen
+        for user in ("alice@", "bob@", "carol@"):
+            assert user in screen, user
+        launched = set(term.descendants)
+        assert launched, "the console should have launched the local stack"
+        term.press(b"\x1b")  # esc: cancel the sign-in, back to the main screen
+        screen = term.wait_for(lambda s: "Sign in to OBO Console" not in s, timeout=10)
+        screen = term.wait_for("● ready", timeout=10)
+        assert "(launched)" in screen
+        term.press(b"\x11")  # ctrl+q
+        assert term.wait_exit(timeout=30) == 0
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in term.descendants) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in term.descendants if alive(pid)], "the launched stack is still running"
+        assert not (isolated_home / "local-stack.json").exists()
+    finally:
+        term.kill()
