@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from console.core.atomic import write_private
 from console.core.errors import UserError
 from console.core.paths import data_dir
+from console.core.redact import remember_secret
 from console.core.stack_state import (
     DemoUser,
     StackState,
@@ -288,6 +289,9 @@ class LocalStack:
 
     def _state(self) -> StackState:
         api = self.tenant.api_app
+        # The stack's own secrets: masked in every log line and error this process writes from now on.
+        remember_secret(api.client_secret)
+        remember_secret(self.search_key)
         return StackState(
             mcp_url=self.mcp_url,
             authority=self.identity.authority,

@@ -30,5 +30,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc), hint="Fix or delete the keymap file; `obo-console` lists binding ids on F1.") from exc
     app = OboConsoleApp(workspace_factory=_workspace_factory(args), keymap=keymap)
-    result = app.run()
+    try:
+        result = app.run()
+    finally:
+        # ctrl+q closes the workspace itself; after a crash this still stops a server the console launched.
+        if app.workspace is not None:
+            app.workspace.close()
     return int(result or 0)

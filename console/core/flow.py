@@ -8,7 +8,7 @@ Which event lights which step:
 
 1. sign-in — ``AccountChanged`` to an account (plus the user token's claims from :meth:`FlowModel.signed_in`);
 2. token to the MCP server — ``ToolStarted`` for an MCP tool (the bearer token travels with the call);
-3. validation — ``ServerStep`` ``validate`` (or the server's 401, reported as an error notice or tool error);
+3. validation — ``ServerStep`` ``validate`` (or the server's 401/403, reported as an error notice or tool error);
 4. OBO exchange — ``ServerStep`` ``obo_exchange`` (``cache_hit`` when the server reused a cached OBO token);
 5. trimmed search — ``ServerStep`` ``search`` and ``SearchResults`` (as whom it ran, how many documents).
 
@@ -50,7 +50,17 @@ AADSTS_MEANINGS: dict[str, str] = {
     "AADSTS90009": "the API asked for a token for itself",
 }
 
-_UNAUTHORIZED = re.compile(r"\b401\b|unauthori[sz]ed|invalid_token", re.IGNORECASE)
+_UNAUTHORIZED = re.compile(
+    r"\b40[13]\b|unauthori[sz]ed|invalid_token|insufficient_scope|refused the token", re.IGNORECASE
+)
+_FORBIDDEN = re.compile(r"\b403\b|insufficient_scope", re.IGNORECASE)
+
+
+def _refusal(message: str) -> str:
+    """Why validation failed, from what the server (or the runner) said: 401 unless it was a 403."""
+    if _FORBIDDEN.search(message) and not re.search(r"\b401\b", message):
+        return "HTTP 403: the user's token lacks the scope the MCP server requires"
+    return "HTTP 401: the MCP server rejected the user's token"
 _AADSTS = re.compile(r"AADSTS\d+")
 _MCP_UNREACHABLE = re.compile(r"MCP server .*not reachable", re.IGNORECASE)
 
@@ -211,7 +221,7 @@ class FlowModel:
             case Notice() if event.level == "error" and _UNAUTHORIZED.search(event.message):
                 # The server refused the token before any tool ran (HTTP 401 on connect).
                 self._set("token", state=StepState.DONE, error=None)
-                self._fail("validation", "HTTP 401: the MCP server rejected the user's token")
+                self._fail("validation", _refusal(event.message))
                 self._set("validation", add_facts=(("server said", _clip(_first_line(event.message))),))
             case Notice() if event.level == "error" and _MCP_UNREACHABLE.search(event.message):
                 # Connecting failed without saying why (down, or a refusal the client library did not report):
@@ -335,7 +345,7 @@ class FlowModel:
             self._lit_before("obo")
             self._fail("obo", explain_aadsts(code, _first_line(error)))
         elif _UNAUTHORIZED.search(error):
-            self._fail("validation", "HTTP 401: the MCP server rejected the user's token")
+            self._fail("validation", _refusal(error))
             self._set("validation", add_facts=(("server said", _clip(_first_line(error))),))
         else:
             # The first step still under way is where it stopped.

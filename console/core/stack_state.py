@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from console.core.atomic import write_private
 from console.core.paths import default_state_file
+from console.core.redact import remember_secret
 
 
 class DemoUser(BaseModel):
@@ -67,12 +68,16 @@ def read_state(path: Path | None = None) -> StackState | None:
     except FileNotFoundError:
         return None
     try:
-        return StackState.model_validate_json(raw)
+        state = StackState.model_validate_json(raw)
     except ValidationError as exc:
         raise StateFileError(
             f"The local stack state file {target} is not valid ({exc.error_count()} errors). "
             "Stop the stack and start it again with `obo-console server`."
         ) from exc
+    # Values no pattern recognises: from now on every redaction in this process masks them.
+    remember_secret(state.api_client_secret)
+    remember_secret(state.search_api_key)
+    return state
 
 
 def remove_state(path: Path | None = None) -> None:

@@ -19,10 +19,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
@@ -39,6 +41,7 @@ from console.core.events import (
     TurnEnded,
 )
 from console.core.server_link import LinkState, LinkStatus, LinkTimings, ServerLink
+from console.core.sessions import LoadedSession, SessionStore, SessionSummary
 from console.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ class ChatEntry:
     ts: float = 0.0
     turn_id: str | None = None
     error: bool = False
+    interrupted: bool = False  # an answer cut off when the console stopped mid-stream (from a saved session)
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,10 @@ class _LoopThread:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
@@ -226,9 +234,64 @@ class AccountSession:
         self.active_agent_name: str | None = None
         self.runner: Any = None  # built on the first turn, on the workspace loop
         self.runner_url: str | None = None  # the MCP URL the runner's connection was built for
+        # A resumed conversation's agent input (user and assistant messages), given to the runner when it is built.
+        self.pending_input: list[dict[str, Any]] | None = None
         self._lock = threading.RLock()
         self._task: asyncio.Task[Any] | None = None
+        self.store: SessionStore | None = None
+        self._store_failed = False
+        self._open_store()
         self._unsubscribe = self.bus.subscribe(self._on_event)
+
+    # -- the saved conversation ---------------------------------------------------------------------------------
+
+    def _open_store(self) -> None:
+        """Open this account's session database; resume its latest conversation, or start one."""
+        try:
+            store = SessionStore(self.account)
+            latest = store.latest()
+            if latest is not None:
+                self.load(store.resume(latest.id), store)
+            else:
+                store.new_session(self.workspace.main_agent)
+        except (sqlite3.Error, OSError) as exc:
+            self._store_broken(exc)
+            return
+        self.store = store
+
+    def load(self, loaded: LoadedSession, store: SessionStore) -> None:
+        """Show a saved conversation: its messages (cut-off answers marked) and, from the next turn, the model
+        continues it. Results and events of the conversation shown before are dropped."""
+        obo = _last_obo_claims(store, loaded.summary.id)
+        with self._lock:
+            self.history[:] = [
+                ChatEntry(m.role, m.text, m.agent, m.ts, m.turn_id, error=m.error, interrupted=not m.complete)
+                for m in loaded.messages
+            ]
+            self.events.clear()
+            self.last_search = None
+            self.obo_claims = obo
+            self.handoff_chain.clear()
+            self.active_agent_name = None
+            self.pending_input = list(loaded.input_list)
+
+    def _record(self, event: Event) -> None:
+        store = self.store
+        if store is None:
+            return
+        try:
+            store.record(event)  # committed before any view sees the event: a kill loses no completed message
+        except (sqlite3.Error, OSError, RuntimeError) as exc:  # RuntimeError: the store closed (signed out)
+            self._store_broken(exc)
+
+    def _store_broken(self, exc: BaseException) -> None:
+        if self._store_failed:
+            return
+        self._store_failed = True
+        self.workspace.bus.publish(Notice(
+            level="warning", source="sessions", account=self.username,
+            message=f"this conversation is not being saved ({type(exc).__name__}: {exc}); it lives on until the "
+                    "console exits"))
 
     # -- events -------------------------------------------------------------------------------------------------
 
@@ -252,6 +315,7 @@ class AccountSession:
                     self.history.append(ChatEntry("notice", event.error, event.last_agent, now, event.turn_id, error=True))
                 elif event.output:
                     self.history.append(ChatEntry("assistant", event.output, event.last_agent, now, event.turn_id))
+        self._record(event)
         self.workspace.bus.publish(event)
 
     def snapshot_events(self) -> list[Event]:
@@ -269,6 +333,19 @@ class AccountSession:
 
     def close(self) -> None:
         self._unsubscribe()
+        store, self.store = self.store, None
+        if store is not None:
+            with contextlib.suppress(sqlite3.Error, RuntimeError):
+                store.flush_partial()  # an answer still streaming is kept, marked interrupted
+            store.close()
+
+
+def _last_obo_claims(store: SessionStore, session_id: str) -> dict[str, Any] | None:
+    """The OBO token's claims of the session's last search (decoded claims, as recorded), for export after resume."""
+    for event in reversed(store.events(session_id)):
+        if event.get("kind") == "search_results" and isinstance(event.get("obo_claims"), dict):
+            return dict(event["obo_claims"])
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -588,10 +665,16 @@ class Workspace:
         return True
 
     def reset_conversation(self) -> None:
-        """Forget the current account's conversation, results and events (its sign-in stays)."""
+        """Start a new conversation for the current account: the screen, the model's history, results and events
+        start empty, and a new saved session begins (the previous one stays saved; ``resume_session`` brings it
+        back). Its sign-in stays."""
+        self.new_conversation()
+
+    def new_conversation(self) -> str | None:
+        """``reset_conversation``, returning the new saved session's id (None when saving is unavailable)."""
         session = self._current_session()
         assert session is not None
-        self.stop_turn()
+        self._finish_turn(session)  # a stopped turn's last events belong to the conversation it was part of
         with session._lock:
             session.history.clear()
             session.events.clear()
@@ -599,9 +682,102 @@ class Workspace:
             session.obo_claims = None
             session.handoff_chain.clear()
             session.active_agent_name = None
+            session.pending_input = None
         if session.runner is not None:
             self._on_loop(session.runner.reset)
+        session_id = None
+        if session.store is not None:
+            try:
+                session_id = session.store.new_session(self.main_agent)
+            except (sqlite3.Error, RuntimeError) as exc:
+                session._store_broken(exc)
         self.bus.publish(Notice(message="conversation reset", source="workspace", account=session.username))
+        return session_id
+
+    def sessions(self) -> list[SessionSummary]:
+        """The current account's saved conversations, the most recently active first (no other account's)."""
+        session = self._current_session(required=False)
+        if session is None or session.store is None:
+            return []
+        return session.store.list_sessions()
+
+    def current_session_id(self) -> str | None:
+        session = self._current_session(required=False)
+        return session.store.current_id if session is not None and session.store is not None else None
+
+    def resume_session(self, session_id: str) -> SessionSummary:
+        """Continue a saved conversation of the current account: its messages come back (cut-off answers marked
+        interrupted) and the model receives its user and assistant messages from the next turn on."""
+        session = self._current_session()
+        assert session is not None
+        store = self._store_of(session)
+        known = {s.id for s in store.list_sessions()}
+        if session_id not in known:
+            raise UserError(f"There is no saved conversation {session_id!r} for {session.username}.",
+                            hint="Pick one from the list of saved conversations (Workspace.sessions()).")
+        self._finish_turn(session)
+        loaded = store.resume(session_id)
+        session.load(loaded, store)
+        if session.runner is not None:
+            runner = session.runner
+
+            def continue_it() -> None:
+                runner.reset()
+                runner.history = list(loaded.input_list)
+
+            self._on_loop(continue_it)
+            session.pending_input = None
+        title = loaded.summary.title or "untitled"
+        self.bus.publish(Notice(message=f"conversation resumed: {title}", source="workspace",
+                                account=session.username))
+        return loaded.summary
+
+    def export(self, path_dir: str | Path | None = None) -> tuple[Path, Path]:
+        """Write the current conversation as Markdown (messages, decoded claims masked, events) and its trace as
+        JSON lines; both 0600, in ``path_dir`` or ``<data dir>/exports``. Returns (markdown, trace)."""
+        from console.core.export import export_session
+
+        session = self._current_session()
+        assert session is not None
+        store = self._store_of(session)
+        target = Path(path_dir).expanduser() if path_dir is not None else None
+        try:
+            store.flush_partial()  # an answer still streaming is exported as far as it got, marked interrupted
+            if target is not None:
+                target.mkdir(parents=True, exist_ok=True, mode=0o700)
+            session_id = store.current_id
+            assert session_id is not None  # a store is opened on a resumed or a new session
+            paths = export_session(store, session_id, target, user_claims=session.user_claims,
+                                   obo_claims=session.obo_claims)
+        except OSError as exc:
+            raise UserError(f"Could not write the export to {target or 'the exports folder'}: {exc.strerror or exc}.",
+                            hint="Choose a folder you can write to.") from exc
+        return paths.markdown, paths.trace
+
+    def _store_of(self, session: AccountSession) -> SessionStore:
+        if session.store is None:
+            raise UserError(f"Conversations of {session.username} are not being saved (see the log).",
+                            hint="Check that the data directory is writable, then restart the console.")
+        return session.store
+
+    def _finish_turn(self, session: AccountSession, timeout: float = 10.0) -> None:
+        """Stop the account's running turn and wait until it has ended (its TurnEnded recorded)."""
+        task = session._task
+        if task is None or task.done() or self._loop is None:
+            return
+        runner = session.runner
+        if runner is not None and runner.running:
+            self._loop.call(runner.cancel)
+        else:
+            self._loop.call(task.cancel)
+        if threading.current_thread() is self._loop.thread:
+            return  # on the loop itself: cannot wait here; the turn ends right after
+
+        async def ended() -> None:
+            await asyncio.wait({task}, timeout=timeout)
+
+        with contextlib.suppress(Exception):
+            self._loop.submit(ended()).result(timeout + 1)
 
     def back_to_main(self) -> None:
         """Return the current account's conversation to the main agent (the seed's ``exit``)."""
@@ -755,6 +931,9 @@ class Workspace:
             try:
                 runner = await self._ensure_runner(session)
             except UserError as exc:  # no turn started: say why in this account's chat
+                if session.store is not None:  # the runner never saw the message: save it here
+                    with contextlib.suppress(sqlite3.Error, RuntimeError):
+                        session.store.append_message("user", text)
                 session.bus.publish(Notice(level="error", message=exc.message, source="workspace"))
                 with session._lock:
                     session.history.append(ChatEntry("notice", str(exc), None, self.clock.time(), error=True))
@@ -785,7 +964,10 @@ class Workspace:
         if old is not None and session.runner_url == url and old.main_key == main:
             return old
         runner = await asyncio.to_thread(self._build_runner, session, url, main)
-        if old is not None:
+        if session.pending_input is not None:  # a resumed conversation: the model continues it
+            runner.history = list(session.pending_input)
+            session.pending_input = None
+        elif old is not None:
             runner.history = list(old.history)  # the conversation survives a server move or a new main agent
             if old.main_key == runner.main_key and old.active_key in runner.graph.agents:
                 runner.active_key = old.active_key

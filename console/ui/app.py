@@ -19,19 +19,29 @@ from textual.screen import Screen
 from console.core.clock import Clock, SystemClock
 from console.core.events import Event
 from console.ui.calls import call
-from console.ui.commands import AccountCommands, ActionCommands, ConfigCommands
 from console.ui.protocols import Account, WorkspaceLike
-from console.ui.screens.main import BusEvent, MainScreen
+from console.ui.screens.main import BusEvent, MainScreen, ServerLogLine
 from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.status_bar import StatusBar
 
 WorkspaceFactory = Callable[[], WorkspaceLike]
 
 
+def _provider(name: str) -> Callable[[], type]:
+    """A command-palette provider imported when the palette first opens (textual.command is not light)."""
+
+    def load() -> type:
+        from console.ui import commands
+
+        return getattr(commands, name)
+
+    return load
+
+
 class OboConsoleApp(App[int]):
     TITLE = "OBO Console"
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {ActionCommands, AccountCommands, ConfigCommands}
+    COMMANDS = App.COMMANDS | {_provider("ActionCommands"), _provider("AccountCommands"), _provider("ConfigCommands")}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("f1", "help", "Help", id="app.help"),
@@ -39,6 +49,7 @@ class OboConsoleApp(App[int]):
         Binding("f3", "switch_account", "Switch account", id="account.switch"),
         Binding("f4", "sign_out", "Sign out", id="account.sign_out"),
         Binding("f5", "configs", "Configs", id="configs.show"),
+        Binding("f7", "presenter", "Presenter", id="view.presenter", priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="app.theme", show=False),
     ]
 
@@ -59,6 +70,8 @@ class OboConsoleApp(App[int]):
         self._start_workspace = start_workspace
         self._unsubscribe: Callable[[], None] | None = None
         self._log_seen = 0
+        self._log_hint_shown = False
+        self._log_follow: Callable[[], object] | None = None
         self.startup_error: str | None = None
         if keymap:
             self.set_keymap(keymap)
@@ -69,13 +82,16 @@ class OboConsoleApp(App[int]):
         self.set_interval(1.0, self.refresh_status, name="status-tick")
         if self._given_workspace is not None:
             await self.attach(self._given_workspace)
-        else:
-            self.call_after_refresh(self._main.build_panes)
         self.refresh_status()
 
-    def on_ready(self) -> None:
-        """The first frame is on screen: now import and start the heavy core (in a thread, but it holds the GIL
-        for most of a second, so it must not start before the first frame)."""
+    async def on_ready(self) -> None:
+        """The first frame is on screen: mount the rest of the UI (prompt, keys, tables), then import and start
+        the heavy core (in a thread, but it holds the GIL for most of a second, so it waits for the UI)."""
+        await self._main.build_panes(essentials_only=True)
+        self.call_after_refresh(self._build_rest)
+
+    async def _build_rest(self) -> None:
+        await self._main.build_tables()
         if self._given_workspace is None and self._factory is not None and self.workspace is None:
             self._load_workspace()
 
@@ -105,6 +121,10 @@ class OboConsoleApp(App[int]):
         self.workspace = workspace
         self.clock = workspace.clock
         self._unsubscribe = workspace.bus.subscribe(self._deliver)
+        link = getattr(workspace, "link", None)
+        if link is not None and hasattr(link, "subscribe_log"):
+            # Pushed line by line (the link keeps only a bounded tail, so polling its length would stall).
+            self._log_follow = link.subscribe_log(lambda line: self._main.post_message(ServerLogLine(line.text)))
         self.main_screen.refresh_from_workspace()
         if self._start_workspace:
             self._start()
@@ -148,11 +168,15 @@ class OboConsoleApp(App[int]):
         bar.server_detail = status.detail
         bar.server_launched = status.launched
         bar.main_agent = workspace.main_agent or ""
-        lines = list(workspace.server_log())
+        events = self.main_screen.query_one(EventsPane)
+        lines = [] if self._log_follow is not None else list(workspace.server_log())
+        if not lines and not status.launched and not self._log_hint_shown and events.built:
+            self._log_hint_shown = True
+            events.write_server_log(["(the console did not launch this server: its log is where it runs)"])
         if len(lines) < self._log_seen:
             self._log_seen = 0
         if len(lines) > self._log_seen:
-            self.main_screen.query_one(EventsPane).write_server_log(lines[self._log_seen:])
+            events.write_server_log(lines[self._log_seen:])
             self._log_seen = len(lines)
 
     # ---- actions
@@ -165,6 +189,9 @@ class OboConsoleApp(App[int]):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._log_follow is not None:
+            self._log_follow()
+            self._log_follow = None
         if workspace is not None:
             try:
                 await call(workspace.close)
@@ -176,6 +203,15 @@ class OboConsoleApp(App[int]):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_presenter(self) -> None:
+        """The presenter view (issue 7): the flow as numbered steps, debug detail hidden."""
+        from console.ui.screens.presenter import PresenterScreen
+
+        if isinstance(self.screen, PresenterScreen):
+            self.pop_screen()  # the same key toggles back to the console
+        else:
+            self.push_screen(PresenterScreen())
 
     def action_sign_in(self) -> None:
         from console.ui.screens.sign_in import SignInScreen

@@ -44,6 +44,7 @@ class ActionCommands(_ListProvider):
         screen = app.main_screen
         return [
             ("console: help — keys and actions", app.action_help, "Every binding with its id"),
+            ("view: presenter — the flow as numbered steps", app.action_presenter, "F7; esc returns"),
             ("account: sign in", app.action_sign_in, "Device-code sign-in (F2)"),
             ("account: sign out", app.action_sign_out, "Sign out the current account (F4)"),
             ("configs: show agents and validation", app.action_configs, "The configs screen (F5)"),

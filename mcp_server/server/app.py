@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
+from console.core.redact import remember_secret
 from mcp_server.server.auth import (
     AuthFailureCounter,
     EntraTokenVerifier,
@@ -39,6 +40,9 @@ class OboServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
+        # The secrets this server holds: masked in every log line and error it may write from now on.
+        remember_secret(config.api_client_secret)
+        remember_secret(config.search_api_key)
         self.metrics = ServerMetrics()
         self.exchanger = OboExchanger(config)
         self.cache = OboCache(margin=config.obo_expiry_margin)

@@ -81,12 +81,21 @@ async def test_real_wrong_client_secret_stops_at_the_obo_step(settings: Settings
 
 async def test_real_refused_token_stops_before_any_exchange(settings: Settings, local_stack: LocalStack) -> None:
     """A token for another audience: the server answers 401 on connect. The MCP client library reports only
-    "Server returned an error response" (not the status), so today the flow stops at step 2 with the server's
-    words; once the runner reports the 401 it stops at step 3 (validation) — see test_flow.py for that shape."""
+    "Server returned an error response"; the runner reports the status and the WWW-Authenticate error it saw, so
+    the flow stops at step 3 (validation) with the server's words."""
     foreign = local_stack.identity.issue_access_token("alice", audience="https://graph.microsoft.com")
     model, _ = await flow_of_a_turn(settings, foreign)
-    stopped = model.stopped_at
-    assert stopped is not None and stopped.key in ("token", "validation")
-    assert all(s.state is PENDING for s in model.steps if s.number > stopped.number)
-    assert model.step("obo").state is PENDING and model.step("search").state is PENDING
-    assert "MCP server" in (stopped.fact("server said") or "")
+    assert [s.state for s in model.steps] == [DONE, DONE, FAILED, PENDING, PENDING]
+    assert model.stopped_at is not None and model.stopped_at.key == "validation"
+    assert model.step("validation").error == "HTTP 401: the MCP server rejected the user's token"
+    said = model.step("validation").fact("server said") or ""
+    assert "refused the token: HTTP 401 invalid_token" in said and foreign not in said
+
+
+async def test_real_token_without_the_scope_stops_at_validation_with_403(settings: Settings,
+                                                                          local_stack: LocalStack) -> None:
+    unscoped = local_stack.identity.issue_access_token("alice", scopes=("profile",))
+    model, _ = await flow_of_a_turn(settings, unscoped)
+    assert [s.state for s in model.steps] == [DONE, DONE, FAILED, PENDING, PENDING]
+    assert model.step("validation").error == "HTTP 403: the user's token lacks the scope the MCP server requires"
+    assert "insufficient_scope" in (model.step("validation").fact("server said") or "")

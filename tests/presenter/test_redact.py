@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -60,10 +62,15 @@ def test_nested_values_are_masked_by_key_and_by_shape() -> None:
     assert value["access_token"] == "opaque-value"  # a copy: the original is untouched
 
 
-def test_agrees_with_the_tracing_masker_on_what_both_mask() -> None:
-    """console.core.agents.tracing keeps its own copy for now; nothing it masks may pass through redact()."""
-    from console.core.agents.tracing import mask_text
+def test_tracing_uses_the_one_masker_including_remembered_secrets(tmp_path: Path) -> None:
+    """console.core.agents.tracing masks with redact() itself, so what it writes is masked like everything else
+    — remembered secrets too, which no pattern recognises."""
+    from console.core.agents import tracing
 
-    samples = [f"t {JWT}", f"Bearer {JWT}", "client_secret=abc123456", "sk-abcdefghijklmnop1234", "user_code: ABCD-EF"]
-    for sample in samples:
-        assert "***" in mask_text(sample) and redact(sample) == mask_text(sample), sample
+    assert tracing.mask_text is redact and tracing.mask is redact_value and tracing.MASK == MASK
+    remember_secret("Zq8vK3pL0s-search-key")
+    processor = tracing.LocalJsonlProcessor(tmp_path)
+    processor._write({"span_data": {"output": f"Bearer {JWT} key=Zq8vK3pL0s-search-key", "client_secret": "s3cr3t!"}})
+    written = processor.path.read_text()
+    assert JWT not in written and "Zq8vK3pL0s-search-key" not in written and "s3cr3t!" not in written
+    assert json.loads(written) == {"span_data": {"output": "Bearer *** key=***", "client_secret": MASK}}

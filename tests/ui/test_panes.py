@@ -371,3 +371,17 @@ async def test_layouts_rearrange_on_smaller_terminals() -> None:
         await pilot.pause()
         assert [p for p in panes if screen.query_one(p).region.area] == ["#chat"]
         assert screen.query_one(StatusBar).region.area  # the server status stays visible
+
+
+async def test_f7_opens_the_presenter_view_and_esc_returns() -> None:
+    from console.ui.screens.main import MainScreen
+    from console.ui.screens.presenter import PresenterScreen
+
+    app = OboConsoleApp(workspace=FakeWorkspace())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f7")
+        await until(pilot, lambda: isinstance(app.screen, PresenterScreen), what="the presenter view")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="back to the console")
+        await pilot.press("f7", "f7")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="f7 toggles back")

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import inspect
 import json
+import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -28,6 +29,7 @@ from pydantic import SecretStr
 
 from console.core.agents.hooks import McpEventBridge
 from console.core.agents.tools import tool_error
+from console.core.redact import redact
 from console.core.server_link import validate_mcp_url
 from console.core.settings import Settings
 from console.core.stack_state import StateFileError, read_state
@@ -52,6 +54,45 @@ def _secret(value: Any) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+@dataclass(frozen=True)
+class TokenRefusal:
+    """The MCP server refused the bearer token: HTTP 401 (missing/invalid/expired) or 403 (insufficient scope)."""
+
+    status: int
+    error: str | None = None  # the WWW-Authenticate ``error`` (invalid_token, insufficient_scope)
+    description: str | None = None  # its ``error_description``, masked
+
+    @classmethod
+    def from_response(cls, response: httpx2.Response) -> TokenRefusal:
+        params = parse_bearer_challenge(response.headers.get("www-authenticate", ""))
+        description = params.get("error_description")
+        return cls(response.status_code, params.get("error"), redact(description) if description else None)
+
+    def detail(self) -> str:
+        """E.g. ``HTTP 401 invalid_token (Authentication failed. The provided bearer token is invalid, ...)``."""
+        text = f"HTTP {self.status}"
+        if self.error:
+            text += f" {self.error}"
+        if self.description:
+            text += f" ({self.description})"
+        return text
+
+    def describe(self) -> str:
+        return f"the MCP server refused the token: {self.detail()}"
+
+
+def parse_bearer_challenge(header: str) -> dict[str, str]:
+    """The auth-params of a ``WWW-Authenticate: Bearer k="v", ...`` challenge (RFC 6750 §3)."""
+    value = header.strip()
+    if value[:6].lower() == "bearer":
+        value = value[6:]
+    return {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+            for m in _CHALLENGE_PARAM.finditer(value)}
+
+
 class BearerTokenAuth(httpx2.Auth):
     """``Authorization: Bearer <token>`` on every request, the token fetched from ``provider`` and reused until
     ``refresh_margin`` seconds before its ``exp`` (then fetched again, so a long session never sends a stale one)."""
@@ -62,6 +103,7 @@ class BearerTokenAuth(httpx2.Auth):
         self._token: SecretStr | None = None
         self._exp: float | None = None
         self.fetches = 0  # how many times the provider was asked (tests, diagnostics)
+        self.refusal: TokenRefusal | None = None  # the server's last 401/403, until a request succeeds
 
     async def current_token(self) -> str:
         if self._token is not None and self._exp is not None and self._exp - time.time() > self._margin:
@@ -79,7 +121,13 @@ class BearerTokenAuth(httpx2.Auth):
 
     async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         request.headers["Authorization"] = f"Bearer {await self.current_token()}"
-        yield request
+        response = yield request
+        # The MCP client library turns a 401/403 into a bare "Server returned an error response": keep what the
+        # server said (status and WWW-Authenticate error, never the token) so the turn can report a refusal.
+        if response.status_code in (401, 403):
+            self.refusal = TokenRefusal.from_response(response)
+        elif response.status_code < 400:
+            self.refusal = None
 
     def sync_auth_flow(self, request: httpx2.Request) -> Any:
         raise RuntimeError("BearerTokenAuth is async-only")
@@ -200,7 +248,14 @@ class McpLink:
     def servers(self) -> list[MCPServerStreamableHttp]:
         return list(self._servers.values())
 
+    @property
+    def refusal(self) -> TokenRefusal | None:
+        """The server's refusal of the token (401/403) since the last ``connect``, if any."""
+        return self.auth.refusal if self.auth is not None else None
+
     async def connect(self) -> None:
+        if self.auth is not None:
+            self.auth.refusal = None  # report only what this connection attempt met
         for server in self.servers:
             await server.connect()
 

@@ -218,9 +218,16 @@ class AgentRunner:
                     connected = True
                 except Exception as exc:
                     await self._safe_cleanup()
-                    message = f"The MCP server at {self.mcp.target.url} is not reachable ({_short(exc)})."
+                    refusal = self.mcp.refusal  # the library says only "Server returned an error response"
+                    if refusal is not None:
+                        message = f"The MCP server at {self.mcp.target.url} refused the token: {refusal.detail()}."
+                        hint = ("Sign in again (the token may have expired), and check that the account may use "
+                                "the API (its scope).")
+                    else:
+                        message = f"The MCP server at {self.mcp.target.url} is not reachable ({_short(exc)})."
+                        hint = "Start it with `obo-console server`, then try again."
                     if self.require_mcp:
-                        raise UserError(message, hint="Start it with `obo-console server`, then try again.") from exc
+                        raise UserError(message, hint=hint) from exc
                     self.bus.publish(Notice(account=self.account, level="error", message=message + " Its tools are unavailable this turn.", source=SOURCE))
                     graph = self._build(self._current_configs(), mcp=False)
                     agent = graph.agents.get(self.active_key, graph.main)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,39 +17,13 @@ from agents import set_trace_processors
 from agents.tracing import Span, Trace, TracingProcessor
 
 from console.core.paths import data_dir
+from console.core.redact import MASK
+from console.core.redact import redact as mask_text
+from console.core.redact import redact_value as mask
 from console.core.settings import Settings
 
-MASK = "***"
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
-_API_KEY = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{12,}")
-_SECRET_FIELD = re.compile(r"(?i)(token|secret|password|api[_-]?key|authorization|assertion|client_assertion|user_code|cookie)")
-_SECRET_VALUE = re.compile(
-    r"""(?ix)(["']?(?:access_token|refresh_token|id_token|client_secret|api[_-]?key|password|assertion|user_code)["']?\s*[:=]\s*["']?)[^"'\s,&}]+"""
-)
-
-
-def mask_text(text: str) -> str:
-    """Mask JWT-shaped strings, bearer tokens, API keys and ``secret=value`` pairs in free text."""
-    text = _JWT.sub(MASK, text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    text = _API_KEY.sub(MASK, text)
-    return _SECRET_VALUE.sub(lambda m: m.group(1) + MASK, text)
-
-
-def mask(value: Any) -> Any:
-    """A deep copy of ``value`` with secrets masked (by field name and by shape)."""
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            secret_key = isinstance(key, str) and _SECRET_FIELD.search(key) and not key.endswith(("_count", "_tokens", "tokens"))
-            out[key] = MASK if secret_key and isinstance(item, str) and item else mask(item)
-        return out
-    if isinstance(value, list | tuple):
-        return [mask(item) for item in value]
-    return value
+# mask_text / mask are the one masker (console.core.redact) under the names the agent modules use.
+__all__ = ["MASK", "LocalJsonlProcessor", "active_processors", "ensure_tracing", "install_tracing", "mask", "mask_text"]
 
 
 class LocalJsonlProcessor(TracingProcessor):

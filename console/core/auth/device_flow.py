@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from console.core.auth.accounts import SignedInAccount
 from console.core.auth.errors import DeviceFlowCancelled, DeviceFlowError
+from console.core.redact import remember_secret
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class DeviceFlow:
         self._future: Future[SignedInAccount] = Future()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        remember_secret(str(flow["user_code"]))  # masked in every log, event and export from now on
         self.prompt = DeviceCodePrompt(
             user_code=SecretStr(str(flow["user_code"])),
             verification_uri=str(flow["verification_uri"]),

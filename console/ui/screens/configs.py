@@ -7,7 +7,8 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.containers import Vertical
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from console.ui.protocols import ConfigView, WorkspaceLike
@@ -23,7 +24,7 @@ def _status(config: ConfigView) -> Text:
     return Text(f"INVALID ({len(config.errors)})", style="bold red")
 
 
-class ConfigsScreen(Screen[None]):
+class ConfigsScreen(ModalScreen[None]):
     CSS_PATH = "configs.tcss"
     BINDINGS = [
         Binding("escape", "close", "Back", id="configs.close"),
@@ -37,9 +38,10 @@ class ConfigsScreen(Screen[None]):
         self.configs: list[ConfigView] = []
 
     def compose(self) -> ComposeResult:
-        yield Label("Agent configs", id="configs-title")
-        yield DataTable(id="configs-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="configs-detail")
+        with Vertical(id="configs-box"):
+            yield Label("Agent configs — enter: use as the main agent · esc: back", id="configs-title")
+            yield DataTable(id="configs-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="configs-detail")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -55,6 +55,14 @@ class BusEvent(Message):
         self.event = event
 
 
+class ServerLogLine(Message):
+    """A line the launched MCP server printed, delivered on the UI's loop."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class MainScreen(Screen):
     CSS_PATH = "main.tcss"
     AUTO_FOCUS = None  # the prompt takes focus once it is mounted (build_panes)
@@ -96,12 +104,11 @@ class MainScreen(Screen):
                 yield AgentPane(id="agent")
                 yield ResultsPane(id="results")
                 yield EventsPane(id="events")
-        yield Footer()
 
     def on_mount(self) -> None:
         self.show_pane(self.current_pane, focus=False, force=True)
 
-    async def build_panes(self) -> None:
+    async def build_panes(self, *, essentials_only: bool = False) -> None:
         """Mount the prompt, the pane tabs and the panes' tables (after the first frame when the console
         starts, so the first screen appears as fast as a minimal app's). Idempotent."""
         if not self.query("#pane-tabs"):
@@ -111,9 +118,15 @@ class MainScreen(Screen):
                       ("results", "Results"))
             await self.mount(Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs"),
                              before="#body")
+        if not self.query(Footer):
+            await self.mount(Footer())
         await self.query_one(ChatPane).build()
         self.show_pane(self.current_pane, focus=False, force=True)
         self.query_one("#prompt").focus()
+        if not essentials_only:
+            await self.build_tables()
+
+    async def build_tables(self) -> None:
         for pane in self.query(StagedPane):
             await pane.build()
 
@@ -259,6 +272,9 @@ class MainScreen(Screen):
         self.query_one(EventsPane).action_toggle_log()
 
     # ---- the core's events
+    def on_server_log_line(self, message: ServerLogLine) -> None:
+        self.query_one(EventsPane).write_server_log([message.text])
+
     async def on_bus_event(self, message: BusEvent) -> None:
         event = message.event
         workspace = self.workspace
