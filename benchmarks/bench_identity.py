@@ -10,7 +10,6 @@ against a full device-code flow (approved through the device-login form POST), a
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import msal
 
+from benchmarks._common import timed
 from mcp_server.localcloud.ca import trusting_session
 from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.identity.device_page import complete_device_code
@@ -33,15 +33,6 @@ def rate(label: str, call: Callable[[], None], seconds: float) -> float:
     per_second = count / elapsed
     print(f"  {label:<44} {per_second:8.1f} /s  ({count} in {elapsed:.2f} s)")
     return per_second
-
-
-def timed(call: Callable[[], object], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main() -> None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
+
+from benchmarks._common import timed
 
 
 class LimitedKeyring(KeyringBackend):
@@ -43,16 +42,6 @@ class LimitedKeyring(KeyringBackend):
     def delete_password(self, service: str, username: str) -> None:
         if self.values.pop((service, username), None) is None:
             raise PasswordDeleteError(username)
-
-
-def timed(call: Callable[[], object], repeat: int) -> float:
-    call()  # warm up
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -81,7 +70,7 @@ def main() -> None:
             print(f"sign-in against {idp.authority} (median of {args.repeat})")
             for label, backend in (("file keyring", None), ("2,560-byte chunked keyring", LimitedKeyring())):
                 manager = AuthManager.from_settings(backend=backend)
-                full = timed(lambda manager=manager: manager.sign_in_as("alice"), args.repeat)
+                full = timed(lambda manager=manager: manager.sign_in_as("alice"), args.repeat, warm_up=True)
                 manager.sign_in_as("bob")
                 manager.sign_in_as("carol")  # a realistic cache: three accounts
                 alice = manager.find_account("alice")
@@ -93,8 +82,8 @@ def main() -> None:
                     with AuthManager.from_settings(backend=backend) as new:
                         assert new.acquire_token(alice).source == "cache"
 
-                silent_warm = timed(warm, args.repeat)
-                silent_fresh = timed(fresh, args.repeat)
+                silent_warm = timed(warm, args.repeat, warm_up=True)
+                silent_fresh = timed(fresh, args.repeat, warm_up=True)
                 print(f"  [{label}]")
                 print(f"    full device-code flow (form POST)        {full * 1000:8.1f} ms")
                 print(f"    silent, running console                  {silent_warm * 1000:8.2f} ms"

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from console.core.atomic import write_private
 from console.core.errors import UserError
 from console.core.paths import data_dir
+from console.core.processes import pid_alive
 from console.core.redact import remember_secret
 from console.core.stack_state import (
     DemoUser,
@@ -64,18 +65,6 @@ def search_api_key(directory: Path) -> SecretStr:
     key = secrets.token_urlsafe(32)
     write_private(path, key)
     return SecretStr(key)
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def running_stack(state_file: Path) -> StackState | None:

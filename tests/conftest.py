@@ -33,4 +33,5 @@ pytest_plugins = [
     "tests.fixtures.search",
     "tests.fixtures.stack",
     "tests.fixtures.redis",
+    "tests.fixtures.workspace",
 ]

@@ -6,11 +6,11 @@ Local mode reads the state file the local stack writes (``obo-console server``);
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.core.errors import StackNotRunning, UserError
+from console.core.processes import pid_alive
 from console.core.settings import Mode, Settings, load_settings
 from console.core.stack_state import DemoUser, StateFileError, read_state
 
@@ -43,16 +43,6 @@ class Endpoints:
         raise UserError(f"There is no demo user {login!r} in the local tenant.", hint=f"Demo users: {known}.")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def local_endpoints(settings: Settings) -> Endpoints:
     path = settings.effective_state_file()
     try:
@@ -61,7 +51,7 @@ def local_endpoints(settings: Settings) -> Endpoints:
         raise UserError(str(exc)) from exc
     if state is None:
         raise StackNotRunning(f"no state file at {path}")
-    if state.pid is not None and not _pid_alive(state.pid):
+    if state.pid is not None and not pid_alive(state.pid):
         raise StackNotRunning(f"{path} was left by a stack that stopped (pid {state.pid})")
     missing = [
         name

@@ -37,6 +37,7 @@ import requests
 from console.core.clock import Clock, SystemClock
 from console.core.errors import UserError
 from console.core.events import EventBus, Notice, ServerStatusChanged
+from console.core.processes import pid_alive
 from console.core.settings import Settings
 from console.core.stack_state import StackState, StateFileError, read_state
 
@@ -258,18 +259,6 @@ def _health_detail(response: requests.Response) -> str:
     except ValueError:
         return response.text[:200]
     return json.dumps(body, separators=(",", ":"))[:200]
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 # ---------------------------------------------------------------------------------------------------------------

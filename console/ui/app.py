@@ -21,6 +21,7 @@ from console.core.events import Event
 from console.ui.calls import call
 from console.ui.protocols import Account, WorkspaceLike
 from console.ui.screens.main import BusEvent, MainScreen, ServerLogLine
+from console.ui.widgets.claims_pane import ClaimsPane
 from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.status_bar import StatusBar
 
@@ -46,8 +47,8 @@ class OboConsoleApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("f2", "sign_in", "Sign in", id="account.sign_in"),
-        Binding("f3", "switch_account", "Switch account", id="account.switch"),
-        Binding("f4", "sign_out", "Sign out", id="account.sign_out"),
+        Binding("f3", "switch_account", "Switch account", id="account.switch", show=False),
+        Binding("f4", "sign_out", "Sign out", id="account.sign_out", show=False),
         Binding("f5", "configs", "Configs", id="configs.show"),
         Binding("f7", "presenter", "Presenter", id="view.presenter", priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="app.theme", show=False),
@@ -120,6 +121,7 @@ class OboConsoleApp(App[int]):
         await self.main_screen.build_panes()
         self.workspace = workspace
         self.clock = workspace.clock
+        self.main_screen.query_one(ClaimsPane).clock = workspace.clock
         self._unsubscribe = workspace.bus.subscribe(self._deliver)
         link = getattr(workspace, "link", None)
         if link is not None and hasattr(link, "subscribe_log"):
@@ -165,7 +167,8 @@ class OboConsoleApp(App[int]):
         status = workspace.server_status()
         bar.server_state = status.state
         bar.server_url = status.url or ""
-        bar.server_detail = status.detail
+        describe = getattr(status, "describe", None)  # the core's own wording, with the retry countdown
+        bar.server_detail = describe() if callable(describe) and status.state not in ("ready", "up") else status.detail
         bar.server_launched = status.launched
         bar.main_agent = workspace.main_agent or ""
         events = self.main_screen.query_one(EventsPane)

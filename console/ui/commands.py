@@ -51,6 +51,9 @@ class ActionCommands(_ListProvider):
             ("chat: new conversation", screen.action_reset_conversation, "Forget this account's conversation"),
             ("chat: stop the running turn", screen.action_stop_turn, "esc"),
             ("agent: back to the main agent", screen.action_back_to_main, "After a handoff (ctrl+b)"),
+            ("chat: load earlier messages", screen.action_load_earlier, "ctrl+g"),
+            ("pane: next", screen.action_next_pane, "F6 (shift+F6: previous)"),
+            ("account: switch to the next signed-in account", app.action_switch_account, "F3"),
             ("events: filter", screen.action_filter_events, "ctrl+f"),
             ("events: show the server log", screen.action_server_log, "ctrl+l"),
         ]

@@ -4,7 +4,6 @@ conversation, MCP connection, results and events; switching shows nothing of the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,12 +13,11 @@ from console.core.auth import DeviceFlowCancelled
 from console.core.clock import FixedClock
 from console.core.errors import UserError
 from console.core.events import AccountChanged, Event, SearchResults, ToolStarted, TurnEnded, TurnStarted
-from console.core.server_link import LinkState, LinkTimings
+from console.core.server_link import LinkState
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from mcp_server.stack import LocalStack
-
-FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8)
+from tests.fixtures.workspace import FAST, user_oid
 
 
 class ModelInputs:
@@ -46,21 +44,6 @@ def model_inputs(monkeypatch: pytest.MonkeyPatch) -> ModelInputs:
 
     monkeypatch.setattr(offline_model.OfflineModel, "_output", spy)
     return record
-
-
-@pytest.fixture
-def workspace(use_local_stack: LocalStack) -> Iterator[Workspace]:
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    ws.start()
-    try:
-        yield ws
-    finally:
-        ws.close()
-
-
-def user_oid(stack: LocalStack, login: str) -> str:
-    assert stack.state is not None
-    return next(u.oid for u in stack.state.users if u.username.startswith(login + "@"))
 
 
 def doc_names(results: SearchResults | None) -> set[str]:

@@ -8,11 +8,10 @@ import signal
 
 from console.core.clock import FixedClock
 from console.core.events import Event, Notice, SearchResults, ServerStatusChanged
-from console.core.server_link import LinkState, LinkTimings, pid_alive
+from console.core.server_link import LinkState, pid_alive
 from console.core.settings import Settings
 from console.core.workspace import Workspace
-
-FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8)
+from tests.fixtures.workspace import FAST
 
 
 def test_server_killed_and_restarted_under_the_workspace_keeps_the_conversation() -> None:

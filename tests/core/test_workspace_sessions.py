@@ -25,7 +25,7 @@ from console.core.sessions import SessionStore, sessions_dir
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from mcp_server.stack import LocalStack
-from tests.core.test_workspace import FAST, user_oid
+from tests.fixtures.workspace import FAST, user_oid
 
 ZEPPELIN = "hello, this is alice speaking about the zeppelin budget"
 

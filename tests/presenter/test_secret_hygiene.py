@@ -23,14 +23,11 @@ from textual.widgets import Static
 from console.core.agents.tracing import active_processors
 from console.core.auth import device_page
 from console.core.auth.keyring_backend import FILE_KEYRING_NAME
-from console.core.clock import FixedClock
 from console.core.events import Event, HandoffOccurred, SearchResults
 from console.core.export import export_session
 from console.core.flow import StepState
 from console.core.paths import data_dir
-from console.core.server_link import LinkTimings
 from console.core.sessions import SessionStore
-from console.core.settings import Settings
 from console.core.stack_state import read_state
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
@@ -39,7 +36,6 @@ from mcp_server.stack import LocalStack
 from tests.presenter.screen_text import screen_text
 
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
-FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8)
 # Where tokens legitimately rest: the keyring's file store (DESIGN.md: tokens at rest only in the OS keyring;
 # tests use the explicit file backend) and its lock.
 KEYRING_FILES = re.compile(rf"^{re.escape(FILE_KEYRING_NAME)}(\.lock)?$")
@@ -81,16 +77,6 @@ def user_codes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(device_page, "complete_device_page", spy)
     return codes
-
-
-@pytest.fixture
-def workspace(use_local_stack: LocalStack) -> Iterator[Workspace]:
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    ws.start()
-    try:
-        yield ws
-    finally:
-        ws.close()
 
 
 class Leaks:

@@ -1,6 +1,6 @@
 """The real `obo-console` in a pseudo-terminal (160×45, xterm-256color, its own OBO_CONSOLE_HOME), read through
-pyte as a person would read it: the title and panes, the local stack it launches, the sign-in prompt; then
-ctrl+q quits cleanly and nothing it started is left running."""
+pyte as a person would read it: the title and panes, the local stack it launches, the sign-in prompt, signing in
+as alice and asking for her documents; then ctrl+q quits cleanly and nothing it started is left running."""
 
 from __future__ import annotations
 
@@ -38,10 +38,15 @@ def test_real_console_in_a_terminal_shows_panes_and_sign_in_then_quits_cleanly(i
             assert user in screen, user
         launched = set(term.descendants)
         assert launched, "the console should have launched the local stack"
-        term.press(b"\x1b")  # esc: cancel the sign-in, back to the main screen
-        screen = term.wait_for(lambda s: "Sign in to OBO Console" not in s, timeout=10)
-        screen = term.wait_for("● ready", timeout=10)
-        assert "(launched)" in screen
+        term.press(b"1")  # the presenter's choice: complete the sign-in page as alice
+        screen = term.wait_for(lambda s: "Sign in to OBO Console" not in s and "<alice@" in s, timeout=60)
+        assert "● ready" in screen and "(launched)" in screen
+        term.press(b"show my documents")
+        term.wait_for("▊ show my documents", timeout=10)  # typed into the prompt (a burst with enter is a paste)
+        term.press(b"\r")
+        screen = term.wait_for(lambda s: "ran as" in s and "visible" in s, timeout=90)
+        assert "search.azure.com" in screen  # the OBO token's audience, beside the user token's
+        assert "eyJ" not in screen  # claims, never a token
         term.press(b"\x11")  # ctrl+q
         assert term.wait_exit(timeout=30) == 0
         deadline = time.monotonic() + 10

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +53,6 @@ class FileStore(ReconcilingStore):
         super().__init__(ctx)
         self.step_ms = step_ms
         self.debounce_ms = debounce_ms
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
     def _check_dir(self) -> None:
         if not self.directory.is_dir():
@@ -97,11 +93,7 @@ class FileStore(ReconcilingStore):
     # -- live reload ---------------------------------------------------------------------------------------
     def _start_watching(self) -> None:
         self._check_dir()
-        self._stop.clear()
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._watch_loop, name="configs-file-watcher", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=5)
+        self._start_watcher("configs-file-watcher")
 
     def _watch_loop(self) -> None:
         # RustNotify (what watchfiles.watch() wraps) registers the OS watch when constructed, so readiness is
@@ -149,9 +141,3 @@ class FileStore(ReconcilingStore):
         except Exception:
             log.exception("config resync failed")
 
-    def close(self) -> None:
-        super().close()
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -125,9 +124,6 @@ class RedisStore(ReconcilingStore):
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self._client = connect(url)
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
         self.online = True
         self.keyspace_events = False  # whether the watcher gets keyspace notifications (else channel only)
 
@@ -158,11 +154,7 @@ class RedisStore(ReconcilingStore):
 
     # -- live reload ---------------------------------------------------------------------------------------
     def _start_watching(self) -> None:
-        self._stop.clear()
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._watch_loop, name="configs-redis-watcher", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=5)
+        self._start_watcher("configs-redis-watcher")
 
     def wait_until_watching(self, timeout: float = 5.0) -> bool:
         """True once the watcher is subscribed (after a reconnect too)."""
@@ -239,9 +231,5 @@ class RedisStore(ReconcilingStore):
 
     def close(self) -> None:
         super().close()
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
         with contextlib.suppress(Exception):
             self._client.close()

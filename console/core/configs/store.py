@@ -94,6 +94,10 @@ class ReconcilingStore:
         self._set = ConfigSet(backend=self.backend)
         self._callbacks: dict[int, ChangeCallback] = {}
         self._next_id = 0
+        # The backend's watcher thread: started with the first subscriber, stopped by close().
+        self._stop = threading.Event()
+        self._ready = threading.Event()  # set by _watch_loop once it cannot miss a change
+        self._thread: threading.Thread | None = None
 
     # -- backend hooks ---------------------------------------------------------------------------------
     def _read_all(self) -> dict[str, RawConfig]:
@@ -107,6 +111,10 @@ class ReconcilingStore:
 
     def _start_watching(self) -> None:
         """Start the backend's watcher (called once, when the first subscriber arrives)."""
+
+    def _watch_loop(self) -> None:
+        """The backend's watcher (run by ``_start_watcher``): set ``_ready`` once watching, end when ``_stop``."""
+        raise NotImplementedError
 
     # -- the interface ---------------------------------------------------------------------------------
     def load_all(self) -> ConfigSet:
@@ -187,6 +195,22 @@ class ReconcilingStore:
     def close(self) -> None:
         with self._lock:
             self._callbacks.clear()
+        self._stop_watcher()
+
+    # -- the watcher thread ----------------------------------------------------------------------------
+    def _start_watcher(self, name: str) -> None:
+        """Run ``_watch_loop`` on a daemon thread and wait (5 s at most) until it is watching."""
+        self._stop.clear()
+        self._ready.clear()
+        self._thread = threading.Thread(target=self._watch_loop, name=name, daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=5)
+
+    def _stop_watcher(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
 
     # -- shared machinery ------------------------------------------------------------------------------
     def _source_for(self, key: str) -> str:

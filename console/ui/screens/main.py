@@ -73,7 +73,7 @@ class MainScreen(Screen):
         Binding("ctrl+b", "back_to_main", "Main agent", id="agent.back"),
         Binding("ctrl+f", "filter_events", "Filter events", id="events.filter", show=False),
         Binding("ctrl+l", "server_log", "Server log", id="events.server_log", show=False),
-        Binding("f6", "next_pane", "Next pane", id="pane.next", priority=True),
+        Binding("f6", "next_pane", "Next pane", id="pane.next", priority=True, show=False),
         Binding("shift+f6", "previous_pane", "Previous pane", id="pane.previous", show=False, priority=True),
     ]
 
@@ -111,13 +111,8 @@ class MainScreen(Screen):
     async def build_panes(self, *, essentials_only: bool = False) -> None:
         """Mount the prompt, the pane tabs and the panes' tables (after the first frame when the console
         starts, so the first screen appears as fast as a minimal app's). Idempotent."""
-        if not self.query("#pane-tabs"):
-            from textual.widgets import Tab, Tabs
-
-            titles = (("chat", "Chat"), ("agent", "Agent"), ("events", "Events"), ("claims", "Claims"),
-                      ("results", "Results"))
-            await self.mount(Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs"),
-                             before="#body")
+        if self._layout != "wide":
+            await self._ensure_tabs()
         if not self.query(Footer):
             await self.mount(Footer())
         await self.query_one(ChatPane).build()
@@ -131,12 +126,26 @@ class MainScreen(Screen):
             await pane.build()
 
     # ---- layout
-    def on_resize(self, event: Resize) -> None:
+    async def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
+        if self._layout != "wide" and self.query("#prompt"):  # built already: the tabs are needed now
+            await self._ensure_tabs()
 
     @property
     def layout_name(self) -> str:
         return self._layout
+
+    async def _ensure_tabs(self) -> None:
+        """The pane tabs of the smaller layouts (not mounted while every pane fits)."""
+        if self.query("#pane-tabs"):
+            return
+        from textual.widgets import Tab, Tabs
+
+        titles = (("chat", "Chat"), ("agent", "Agent"), ("events", "Events"), ("claims", "Claims"),
+                  ("results", "Results"))
+        await self.mount(Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs"),
+                         before="#body")
+        self.show_pane(self.current_pane, focus=False, force=True)
 
     @staticmethod
     def _layout_for(width: int, height: int) -> str:

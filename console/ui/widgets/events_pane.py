@@ -90,7 +90,7 @@ class EventsPane(StagedPane):
 
     def after_build(self) -> None:
         table = self.table
-        for label, key, width in (("time", "time", 8), ("agent", "agent", 12), ("event", "what", 18),
+        for label, key, width in (("time", "time", 8), ("agent", "agent", 16), ("event", "what", 18),
                                   ("details", "summary", 30), ("status", "status", 8), ("ms", "ms", 5)):
             table.add_column(label, key=key, width=width)
         self.query_one("#events-filter").display = False

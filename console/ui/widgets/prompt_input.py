@@ -10,7 +10,7 @@ from textual.widgets import TextArea
 class PromptInput(TextArea):
     BINDINGS = [
         Binding("enter", "submit", "Send", id="chat.send", priority=True),
-        Binding("ctrl+j,shift+enter", "newline", "Newline", id="chat.newline", priority=True, key_display="^j"),
+        Binding("ctrl+j,shift+enter", "newline", "Newline", id="chat.newline", priority=True, show=False),
         Binding("up", "history_previous", "History", id="chat.history_previous", priority=True, show=False),
         Binding("down", "history_next", "History", id="chat.history_next", priority=True, show=False),
     ]

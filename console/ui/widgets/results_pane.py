@@ -73,7 +73,7 @@ class ResultsPane(StagedPane):
     def after_build(self) -> None:
         table = self.query_one("#results-table")
         table.add_column("document", key="name", width=26)
-        table.add_column("why you can see it", key="why", width=32)
+        table.add_column("why you can see it", key="why", width=28)
         table.add_column("score", key="score", width=5)
         table.add_column("admitted by", key="entries")
 

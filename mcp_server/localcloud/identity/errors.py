@@ -82,12 +82,17 @@ def resource_parameter() -> EntraError:
     return EntraError("invalid_request", 901002, "The 'resource' request parameter is not supported.")
 
 
+# Entra's explanation after "not found" for an unknown application or resource principal.
+_NOT_INSTALLED = (
+    "This can happen if the application has not been installed by the administrator of the tenant or consented to "
+    "by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+)
+
+
 def unknown_client(client_id: str, tenant_id: str) -> EntraError:
     return EntraError(
         "unauthorized_client", 700016,
-        f"Application with identifier '{client_id}' was not found in the directory '{tenant_id}'. This can happen "
-        "if the application has not been installed by the administrator of the tenant or consented to by any user "
-        "in the tenant. You might have sent your authentication request to the wrong tenant.",
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant_id}'. {_NOT_INSTALLED}",
     )
 
 
@@ -123,9 +128,7 @@ def invalid_scope(scope: str, detail: str = "") -> EntraError:
 def unknown_resource(resource: str, tenant_id: str) -> EntraError:
     return EntraError(
         "invalid_resource", 500011,
-        f"The resource principal named {resource} was not found in the tenant named {tenant_id}. This can happen "
-        "if the application has not been installed by the administrator of the tenant or consented to by any user "
-        "in the tenant. You might have sent your authentication request to the wrong tenant.",
+        f"The resource principal named {resource} was not found in the tenant named {tenant_id}. {_NOT_INSTALLED}",
     )
 
 

@@ -432,6 +432,14 @@ class OrderItem:
     descending: bool
 
 
+def _named_field(schema: IndexSchema, name: str, parameter: str) -> Field:
+    """The index field ``name`` names in ``parameter``; an unknown name is the service's invalid-expression error."""
+    field = schema.field(name)
+    if field is None:
+        raise invalid_expression(f"Could not find a property named '{name}' on type 'search.document'.", parameter)
+    return field
+
+
 def parse_orderby(text: str | None, schema: IndexSchema) -> list[OrderItem]:
     if text is None or not text.strip():
         return []
@@ -444,11 +452,7 @@ def parse_orderby(text: str | None, schema: IndexSchema) -> list[OrderItem]:
         if parts[0] == "search.score()":
             items.append(OrderItem(None, descending))
             continue
-        field = schema.field(parts[0])
-        if field is None:
-            raise invalid_expression(
-                f"Could not find a property named '{parts[0]}' on type 'search.document'.", "$orderby"
-            )
+        field = _named_field(schema, parts[0], "$orderby")
         if not field.sortable:
             raise invalid_expression(
                 f"The field '{field.name}' is not sortable; only sortable fields can be used in $orderby.",
@@ -466,11 +470,7 @@ def parse_select(text: str | None, schema: IndexSchema) -> list[Field]:
         return [f for f in schema.fields if f.retrievable]
     out: list[Field] = []
     for name in (n.strip() for n in text.split(",")):
-        field = schema.field(name)
-        if field is None:
-            raise invalid_expression(
-                f"Could not find a property named '{name}' on type 'search.document'.", "$select"
-            )
+        field = _named_field(schema, name, "$select")
         if field.retrievable and field not in out:
             out.append(field)
     return out
@@ -481,11 +481,7 @@ def parse_search_fields(text: str | None, schema: IndexSchema) -> list[Field]:
         return schema.searchable
     out: list[Field] = []
     for name in (n.strip() for n in text.split(",")):
-        field = schema.field(name)
-        if field is None:
-            raise invalid_expression(
-                f"Could not find a property named '{name}' on type 'search.document'.", "searchFields"
-            )
+        field = _named_field(schema, name, "searchFields")
         if not field.searchable:
             raise invalid_expression(
                 f"The field '{name}' in the search field list is not searchable.", "searchFields"
