@@ -54,17 +54,17 @@ def main() -> None:
         os.environ["OBO_CONSOLE_MODE"] = "local"
         os.environ["OBO_CONSOLE_KEYRING_BACKEND"] = "file"
         from console.core.auth import AuthManager
-        from console.core.stack_state import DemoUser, StackState, write_state
+        from console.core.stack_state import StackState, write_state
         from mcp_server.localcloud.identity import IdentityPlatform
         from mcp_server.localcloud.tenant import load_demo_tenant
+        from mcp_server.stack import demo_users
 
         tenant = load_demo_tenant()
         with IdentityPlatform(tenant, home=Path(home) / "localcloud") as idp:
             write_state(StackState(
                 authority=idp.authority, tenant_id=tenant.tenant_id, console_client_id=idp.console_client_id,
                 api_client_id=idp.api_client_id, api_scope=idp.api_scope, ca_cert=str(idp.ca_cert_path),
-                users=[DemoUser(username=u.username, oid=u.oid, name=u.name, groups=list(u.groups))
-                       for u in tenant.users],
+                users=demo_users(tenant),
                 pid=os.getpid(),
             ))
             print(f"sign-in against {idp.authority} (median of {args.repeat})")

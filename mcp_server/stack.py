@@ -67,6 +67,11 @@ def search_api_key(directory: Path) -> SecretStr:
     return SecretStr(key)
 
 
+def demo_users(tenant: Tenant) -> list[DemoUser]:
+    """The tenant's users as the state file lists them (for sign-in by name in local mode)."""
+    return [DemoUser(username=u.username, oid=u.oid, name=u.name, groups=list(u.groups)) for u in tenant.users]
+
+
 def running_stack(state_file: Path) -> StackState | None:
     """The state of a stack that is really running (state file + live pid + healthz answering), else None."""
     try:
@@ -293,8 +298,7 @@ class LocalStack:
             search_index=self.index_name,
             search_api_key=self.search_key,
             ca_cert=str(self.identity.ca_cert_path),
-            users=[DemoUser(username=u.username, oid=u.oid, name=u.name, groups=list(u.groups))
-                   for u in self.tenant.users],
+            users=demo_users(self.tenant),
             pid=os.getpid(),
             calculator_url=self.calculator.base_url if self.calculator is not None else None,
         )

@@ -42,7 +42,8 @@ def _provider(name: str) -> Callable[[], type]:
 class OboConsoleApp(App[int]):
     TITLE = "OBO Console"
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {_provider("ActionCommands"), _provider("AccountCommands"), _provider("ConfigCommands")}
+    COMMANDS = App.COMMANDS | {_provider("ActionCommands"), _provider("AccountCommands"), _provider("ConfigCommands"),
+                               _provider("SessionCommands")}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("f1", "help", "Help", id="app.help"),

@@ -12,11 +12,13 @@ def all_bindings() -> Iterator[tuple[str, Binding]]:
     from console.ui.screens.configs import ConfigsScreen
     from console.ui.screens.help import HelpScreen
     from console.ui.screens.main import MainScreen
+    from console.ui.screens.sessions import SessionsScreen
     from console.ui.screens.sign_in import SignInScreen
     from console.ui.widgets.prompt_input import PromptInput
 
     for where, owner in (("anywhere", OboConsoleApp), ("main", MainScreen), ("prompt", PromptInput),
-                         ("sign-in", SignInScreen), ("configs", ConfigsScreen), ("help", HelpScreen)):
+                         ("sign-in", SignInScreen), ("configs", ConfigsScreen), ("sessions", SessionsScreen),
+                         ("help", HelpScreen)):
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding):
                 yield where, binding

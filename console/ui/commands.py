@@ -48,7 +48,11 @@ class ActionCommands(_ListProvider):
             ("account: sign in", app.action_sign_in, "Device-code sign-in (F2)"),
             ("account: sign out", app.action_sign_out, "Sign out the current account (F4)"),
             ("configs: show agents and validation", app.action_configs, "The configs screen (F5)"),
-            ("chat: new conversation", screen.action_reset_conversation, "Forget this account's conversation"),
+            ("chat: new conversation", screen.action_reset_conversation,
+             "ctrl+n: a new saved session (the current one stays saved)"),
+            ("session: export the conversation (Markdown + JSON-lines trace)", screen.action_export,
+             "ctrl+e: claims masked, never a token"),
+            ("session: list saved conversations", screen.action_sessions, "F8: enter resumes one"),
             ("chat: stop the running turn", screen.action_stop_turn, "esc"),
             ("agent: back to the main agent", screen.action_back_to_main, "After a handoff (ctrl+b)"),
             ("chat: load earlier messages", screen.action_load_earlier, "ctrl+g"),
@@ -87,3 +91,32 @@ class ConfigCommands(_ListProvider):
                 found.append((f"agent: use {config.key} as the main agent", partial(app.use_main_agent, config.key),
                                f"{config.source} — {status}"))
         return found
+
+
+class SessionCommands(_ListProvider):
+    """One "resume" command per saved conversation of the current account (read when the palette opens)."""
+
+    async def startup(self) -> None:
+        from console.ui.calls import call
+
+        self._found: list[Command] = []
+        app = self.console_app
+        workspace = app.workspace
+        if workspace is None or workspace.current_account is None:
+            return
+        try:
+            summaries = await call(workspace.sessions)  # SQLite: off the UI's loop
+            current = await call(workspace.current_session_id)
+        except Exception:  # noqa: BLE001 - the palette still opens; F8 shows the error
+            return
+        screen = app.main_screen
+        for summary in summaries:
+            if summary.id == current:
+                continue
+            state = ", interrupted" if summary.interrupted else ""
+            self._found.append((f"session: resume \"{summary.title or 'untitled'}\"",
+                                partial(screen.resume_session, summary.id),
+                                f"{summary.messages} messages{state}"))
+
+    def commands(self) -> list[Command]:
+        return getattr(self, "_found", [])

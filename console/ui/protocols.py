@@ -129,6 +129,8 @@ class ChatEntry(Protocol):
     @property
     def agent(self) -> str | None: ...
 
+    # Optional: ``interrupted`` (an answer cut off mid-stream, from a saved session) is read with getattr.
+
 
 @runtime_checkable
 class WorkspaceLike(Protocol):
@@ -173,6 +175,18 @@ class WorkspaceLike(Protocol):
 
     def events(self) -> Sequence[Event]:
         """The current account's events so far (to rebuild the events pane after a switch)."""
+        ...
+
+    # saved conversations (console.core.sessions.SessionSummary: id, title, messages, updated, main_agent,
+    # interrupted) and export
+    def sessions(self) -> Sequence[Any]: ...
+
+    def current_session_id(self) -> str | None: ...
+
+    def resume_session(self, session_id: str) -> Any: ...
+
+    def export(self, path_dir: Any = None) -> tuple[Any, Any]:
+        """Blocking (SQLite, disk): (markdown path, JSON-lines trace path)."""
         ...
 
     # agents and configs

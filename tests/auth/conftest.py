@@ -15,9 +15,10 @@ import pytest
 from pydantic import SecretStr
 
 from console.core.auth import AuthManager
-from console.core.stack_state import DemoUser, StackState, write_state
+from console.core.stack_state import StackState, write_state
 from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
+from mcp_server.stack import demo_users
 from tests.auth.helpers import JWT_SHAPE
 
 CLI = Path(sys.executable).with_name("obo-console")
@@ -63,7 +64,7 @@ def auth_stack(identity_platform: IdentityPlatform, demo_tenant: Tenant, isolate
         api_scope=identity_platform.api_scope,
         search_api_key=SecretStr(FAKE_SEARCH_KEY),
         ca_cert=str(identity_platform.ca_cert_path),
-        users=[DemoUser(username=u.username, oid=u.oid, name=u.name, groups=list(u.groups)) for u in demo_tenant.users],
+        users=demo_users(demo_tenant),
         pid=os.getpid(),
     )
     write_state(state)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from console.core.clock import FixedClock
@@ -109,6 +110,19 @@ class FakeEntry:
     role: str
     text: str
     agent: str | None = None
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class FakeSummary:
+    """Shaped like console.core.sessions.SessionSummary."""
+
+    id: str
+    title: str
+    messages: int
+    updated: float
+    main_agent: str | None = "conversation"
+    interrupted: bool = False
 
 
 class FakeWorkspace:
@@ -138,6 +152,10 @@ class FakeWorkspace:
                        errors=["$.model: 42 is not of type 'string'"], serving=True),
         ]
         self._stop = asyncio.Event()
+        # Saved conversations per account: session id → its messages (the current one is self._history's).
+        self.saved: dict[str, dict[str, list[FakeEntry]]] = {}
+        self._session_id: dict[str, str] = {}
+        self.exported_to: list[Path] = []
         self._events: list = []
         self.bus.subscribe(self._events.append)
         if signed_in:
@@ -250,8 +268,60 @@ class FakeWorkspace:
     def reset_conversation(self) -> None:
         self.calls.append("reset")
         if self._current:
+            self._save_current()
             self._history[self._current] = []
             self._search.pop(self._current, None)
+            self._session_id[self._current] = f"s{len(self.saved.get(self._current, {})) + 1}"
+
+    # ---- saved conversations and export
+    def _save_current(self) -> None:
+        user = self._current
+        assert user is not None
+        sid = self._session_id.setdefault(user, "s1")
+        self.saved.setdefault(user, {})[sid] = list(self._history.get(user, []))
+
+    def save_session(self, session_id: str, entries: list[FakeEntry]) -> None:
+        """A conversation saved earlier (e.g. by a console that was killed mid-answer)."""
+        assert self._current is not None
+        self.saved.setdefault(self._current, {})[session_id] = list(entries)
+
+    def sessions(self) -> list[FakeSummary]:
+        if self._current is None:
+            return []
+        self._save_current()
+        found = []
+        for n, (sid, entries) in enumerate(self.saved.get(self._current, {}).items()):
+            title = next((e.text for e in entries if e.role == "user"), "")
+            found.append(FakeSummary(sid, title, len(entries), T0 - 3600 + 60 * n,
+                                     interrupted=any(e.interrupted for e in entries)))
+        return sorted(found, key=lambda s: s.id == self.current_session_id(), reverse=True)
+
+    def current_session_id(self) -> str | None:
+        return self._session_id.setdefault(self._current, "s1") if self._current else None
+
+    def resume_session(self, session_id: str) -> FakeSummary:
+        self.calls.append(f"resume:{session_id}")
+        summary = next((s for s in self.sessions() if s.id == session_id), None)
+        if summary is None:
+            raise ValueError(f"There is no saved conversation {session_id!r}.")
+        assert self._current is not None
+        self._history[self._current] = list(self.saved[self._current][session_id])
+        self._session_id[self._current] = session_id
+        return summary
+
+    def export(self, path_dir: str | Path | None = None) -> tuple[Path, Path]:
+        """Writes the transcript (the real format is tested against the real Workspace in test_flow.py)."""
+        from console.core.atomic import write_private
+        from console.core.paths import data_dir
+
+        target = Path(path_dir) if path_dir is not None else data_dir() / "exports"
+        target.mkdir(parents=True, exist_ok=True)
+        sid = self.current_session_id()
+        markdown, trace = target / f"session-{sid}.md", target / f"session-{sid}.trace.jsonl"
+        write_private(markdown, "\n".join(f"{e.role}: {e.text}" for e in self.history()) + "\n")
+        write_private(trace, "")
+        self.exported_to.append(target)
+        return markdown, trace
 
     def events(self) -> list:
         return [e for e in self._events if e.account == self._current and not isinstance(e, AccountChanged)]

@@ -20,6 +20,7 @@ from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
 from console.ui.screens.configs import ConfigsScreen
+from console.ui.screens.sessions import SessionsScreen
 from console.ui.screens.sign_in import SignInScreen
 from console.ui.widgets.agent_pane import AgentPane
 from console.ui.widgets.chat_pane import ChatPane
@@ -28,6 +29,7 @@ from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.results_pane import ResultsPane
 from console.ui.widgets.status_bar import StatusBar
 from mcp_server.stack import LocalStack
+from tests.auth.helpers import JWT_SHAPE
 from tests.ui.helpers import until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,3 +213,55 @@ async def test_server_stopped_and_restarted_under_the_console(configs_dir: Path)
         assert workspace.link.status.state is LinkState.STOPPED or not settings.effective_state_file().exists()
     finally:
         workspace.close()
+
+
+async def test_export_new_session_and_resume_with_the_real_workspace(
+    workspace: Workspace, local_stack: LocalStack
+) -> None:
+    """ctrl+e writes the real export (claims masked, no token), ctrl+n starts a new saved session, F8 resumes the
+    first one and the model continues it."""
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.main_screen
+        await _sign_in_as(pilot, "1")
+        await _ask(pilot, "show my documents")
+        results = screen.query_one(ResultsPane)
+        await until(pilot, lambda: results.results is not None, 10, "the results pane")
+        docs = set(results.document_names)
+        assert docs
+        first_session = workspace.current_session_id()
+
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: screen.last_export is not None, 30, "the export")
+        markdown, trace = screen.last_export  # type: ignore[misc]
+        notes = [f"{n.title}: {n.message}" for n in app._notifications]
+        assert any(str(markdown) in n and str(trace) in n for n in notes), notes
+        md = markdown.read_text()
+        assert (markdown.stat().st_mode & 0o777) == 0o600 and (trace.stat().st_mode & 0o777) == 0o600
+        assert "## Conversation" in md and "show my documents" in md and any(name in md for name in docs)
+        alice = _oid(local_stack, "alice")
+        assert f"| oid | {alice} |" in md  # the decoded claims, each on its own row
+        assert "search.azure.com" in md.split("### OBO token", 1)[1]  # the OBO token's audience
+        lines = [json.loads(line) for line in trace.read_text().splitlines()]
+        assert lines and any(e.get("kind") == "search_results" or "search" in json.dumps(e) for e in lines)
+        for text in (md, trace.read_text()):
+            assert not JWT_SHAPE.search(text), "a JWT-shaped string in the export"
+            assert "Bearer " not in text
+
+        await pilot.press("ctrl+n")
+        chat = screen.query_one(ChatPane)
+        await until(pilot, lambda: not chat.entries, 10, "the new conversation")
+        second_session = workspace.current_session_id()
+        assert second_session not in (None, first_session)
+        assert {s.id for s in workspace.sessions()} >= {first_session, second_session}
+
+        await pilot.press("f8")
+        await until(pilot, lambda: isinstance(app.screen, SessionsScreen) and app.screen.loaded, 10, "the list")
+        table = app.screen.query_one(DataTable)
+        assert "show my documents" in str(table.get_cell(first_session, "title"))
+        table.move_cursor(row=table.get_row_index(first_session))
+        await pilot.press("enter")
+        await until(pilot, lambda: [e.text for e in chat.entries][:1] == ["show my documents"], 10, "resumed")
+        assert workspace.current_session_id() == first_session
+        await _ask(pilot, "show my documents again")
+        assert [e.text for e in chat.entries if e.role == "user"] == ["show my documents", "show my documents again"]

@@ -11,7 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,8 @@ class DeviceFlow:
         self._on_token = on_token
         self._cancelled = threading.Event()
         self._future: Future[SignedInAccount] = Future()
+        # Whoever awaited wait() may be cancelled: asyncio then cancels this future too; polling stops with it.
+        self._future.add_done_callback(self._stop_if_cancelled)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         remember_secret(str(flow["user_code"]))  # masked in every log, event and export from now on
@@ -80,14 +82,31 @@ class DeviceFlow:
             if self._cancelled.is_set():
                 raise DeviceFlowCancelled()
             if "access_token" in result:
-                self._future.set_result(self._on_token(result))
+                self._settle(result=self._on_token(result))
                 return
             error = str(result.get("error", "unknown_error"))
             if error in ("authorization_pending", "slow_down"):  # the loop ended on our clock, not the IdP's
                 error = "expired_token"
             raise DeviceFlowError(error, str(result.get("error_description", "")))
         except BaseException as exc:  # handed to whoever waits, never lost in the thread
-            self._future.set_exception(exc)
+            self._settle(error=exc)
+
+    def _settle(self, *, result: SignedInAccount | None = None, error: BaseException | None = None) -> None:
+        """Complete the future unless it is already done (cancelled by a waiter that went away, or by cancel())."""
+        if self._future.done():
+            return
+        try:
+            if error is not None:
+                self._future.set_exception(error)
+            else:
+                self._future.set_result(result)  # type: ignore[arg-type]
+        except InvalidStateError:  # completed by another thread between the check and the set
+            pass
+
+    def _stop_if_cancelled(self, future: Future[SignedInAccount]) -> None:
+        if future.cancelled():
+            self._cancelled.set()
+            self._flow["expires_at"] = 0
 
     # -- waiting -----------------------------------------------------------------------------------
     @property
@@ -110,8 +129,8 @@ class DeviceFlow:
         self._cancelled.set()
         self._flow["expires_at"] = 0  # MSAL's documented way to end its polling loop
         with self._start_lock:
-            if self._thread is None and not self._future.done():
-                self._future.set_exception(DeviceFlowCancelled())
+            if self._thread is None:
+                self._settle(error=DeviceFlowCancelled())
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -69,6 +70,9 @@ class MainScreen(Screen):
     BINDINGS = [
         Binding("escape", "stop_turn", "Stop", id="chat.stop"),
         Binding("ctrl+n", "reset_conversation", "New chat", id="chat.reset"),
+        # priority: the prompt (a TextArea) would take ctrl+e as "end of line" (the end key still does that).
+        Binding("ctrl+e", "export", "Export", id="session.export", priority=True),
+        Binding("f8", "sessions", "Sessions", id="session.list"),
         Binding("ctrl+g", "load_earlier", "Earlier msgs", id="chat.load_earlier", show=False),
         Binding("ctrl+b", "back_to_main", "Main agent", id="agent.back"),
         Binding("ctrl+f", "filter_events", "Filter events", id="events.filter", show=False),
@@ -82,6 +86,7 @@ class MainScreen(Screen):
         self.current_pane = "chat"
         self._layout = ""
         self.turn_running = False
+        self.last_export: tuple[Path, Path] | None = None
 
     @property
     def console_app(self) -> OboConsoleApp:
@@ -259,8 +264,62 @@ class MainScreen(Screen):
             return
         await call(self.workspace.reset_conversation)
         await self.query_one(ChatPane).clear()
+        self.query_one(EventsPane).clear()
         self.refresh_from_workspace(chat=False)
-        self.notify("New conversation.")
+        self.notify("New conversation (the previous one stays saved: F8).")
+
+    # ---- saved sessions and export
+    def action_export(self) -> None:
+        if self.workspace is None or self.workspace.current_account is None:
+            self.notify("Sign in first (F2): there is no conversation to export.", severity="warning")
+            return
+        self._export(self.workspace)
+
+    @work(thread=True, group="export", exclusive=True, exit_on_error=False)
+    def _export(self, workspace: WorkspaceLike) -> None:
+        """Writing the files (SQLite, disk) happens in a worker thread: the UI keeps drawing."""
+        try:
+            markdown, trace = workspace.export()
+        except Exception as exc:  # noqa: BLE001 - e.g. an unwritable folder: the UserError says what to do
+            hint = getattr(exc, "hint", "")
+            self.app.call_from_thread(self.notify, f"{exc} {hint}".strip(), title="Export failed",
+                                      severity="error", timeout=20, markup=False)
+            return
+        self.app.call_from_thread(self._exported, Path(markdown), Path(trace))
+
+    def _exported(self, markdown: Path, trace: Path) -> None:
+        self.last_export = (markdown, trace)
+        self.notify(f"{markdown}\n{trace}", title="Conversation exported (claims masked)", timeout=20, markup=False)
+
+    def action_sessions(self) -> None:
+        from console.ui.screens.sessions import SessionsScreen
+
+        workspace = self.workspace
+        if workspace is None or workspace.current_account is None:
+            self.notify("Sign in first (F2): saved conversations belong to an account.", severity="warning")
+            return
+        self.app.push_screen(SessionsScreen(workspace), callback=self._session_chosen)
+
+    async def _session_chosen(self, session_id: str | None) -> None:
+        if session_id is not None:
+            await self.resume_session(session_id)
+
+    async def resume_session(self, session_id: str) -> None:
+        """Bring a saved conversation back on screen; the model continues it from the next turn."""
+        workspace = self.workspace
+        if workspace is None:
+            return
+        if self.turn_running:
+            self.notify("A turn is running: wait for it or stop it (esc) first.", severity="warning")
+            return
+        try:
+            summary = await call(workspace.resume_session, session_id)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unknown id: say why, keep the current conversation
+            self.notify(str(exc), title="Cannot resume", severity="error", markup=False)
+            return
+        await self.rebuild_for_account()
+        title = getattr(summary, "title", "") or "untitled"
+        self.notify(f"Resumed: {title}", markup=False)
 
     async def action_load_earlier(self) -> None:
         await self.query_one(ChatPane).action_load_earlier()
@@ -329,7 +388,8 @@ class MainScreen(Screen):
         workspace = self.workspace
         entries: list[Entry] = []
         if workspace is not None and workspace.current_account is not None:
-            entries = [Entry(e.role, e.text, e.agent) for e in workspace.history()]
+            entries = [Entry(e.role, e.text, e.agent, interrupted=getattr(e, "interrupted", False))
+                       for e in workspace.history()]
         await self.query_one(ChatPane).set_entries(entries)
 
     def refresh_from_workspace(self, *, chat: bool = True) -> None:

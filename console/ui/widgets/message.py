@@ -28,13 +28,17 @@ class Entry:
     text: str = ""
     agent: str | None = None
     streaming: bool = field(default=False, compare=False)
+    interrupted: bool = False  # an answer cut off when a console stopped mid-stream (from a saved session)
+
+
+INTERRUPTED_MARK = "⚠ interrupted — the answer stopped here"
 
 
 class MessageView(Vertical):
     """Shows one ``Entry``; an assistant answer can be streamed into it."""
 
     def __init__(self, entry: Entry) -> None:
-        super().__init__(classes=f"message -{entry.role}")
+        super().__init__(classes=f"message -{entry.role}" + (" -interrupted" if entry.interrupted else ""))
         self.entry = entry
         self._stream: MarkdownStream | None = None
 
@@ -47,6 +51,8 @@ class MessageView(Vertical):
         else:
             yield Label(self.entry.agent or "assistant", classes="who")
             yield _markdown_class()(self.entry.text, classes="body")
+            if self.entry.interrupted:
+                yield Label(INTERRUPTED_MARK, classes="interrupted-mark")
 
     async def write(self, delta: str) -> None:
         """Stream a fragment of the answer (batched by Textual's MarkdownStream)."""
