@@ -75,8 +75,20 @@ async def _poll(condition: Callable[[], bool], timeout: float, what: str) -> flo
     return time.perf_counter() - start
 
 
-async def _drive(runs: int, keys: int) -> InteractionFigures:
+def press(app: object, key: str) -> None:
+    """What ``pilot.press`` does first: a Key event into the app's queue, as the terminal driver sends it.
+
+    ``pilot.press`` then also waits until the *process* looks idle (CPU time, up to 1 s, twice); with the core and
+    the local stack working in this process that wait, not the console, would be measured.
+    """
     from textual import events
+
+    event = events.Key(key, key if len(key) == 1 else None)
+    event.set_sender(app)  # type: ignore[arg-type]
+    app._driver.send_message(event)  # type: ignore[attr-defined]
+
+
+async def _drive(runs: int, keys: int) -> InteractionFigures:
     from textual.widgets import DataTable
 
     from console.core.clock import FixedClock
@@ -119,7 +131,7 @@ async def _drive(runs: int, keys: int) -> InteractionFigures:
                 await pilot.press(*"show my documents")
                 published.clear()
                 start = time.perf_counter()
-                await pilot.press("enter")
+                press(app, "enter")
                 await _poll(lambda: table.row_count > 0, 60, "the document rows")
                 took = time.perf_counter() - start
                 await _until(pilot, lambda: not screen.turn_running, 60, "the end of the turn")
@@ -134,16 +146,10 @@ async def _drive(runs: int, keys: int) -> InteractionFigures:
             await pilot.press("ctrl+n")
             await _until(pilot, lambda: not chat.entries, 10, "the reset")
             prompt.focus()
-            driver = app._driver
-            assert driver is not None
 
             async def keystroke(char: str) -> float:
-                # What pilot.press does first (a Key event into the app's queue), then poll the prompt's text:
-                # pilot.press itself also waits for every widget to go idle, which a streaming chat never does.
                 before = prompt.text
-                event = events.Key(char, char)
-                event.set_sender(app)
-                driver.send_message(event)
+                press(app, char)
                 return await _poll(lambda: prompt.text == before + char, 10, f"{char!r} in the prompt")
 
             for i in range(keys):

@@ -14,6 +14,7 @@ from datetime import UTC
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from console.core.clock import Clock, SystemClock
@@ -86,16 +87,33 @@ class OboConsoleApp(App[int]):
             await self.attach(self._given_workspace)
         self.refresh_status()
 
-    async def on_ready(self) -> None:
-        """The first frame is on screen: mount the rest of the UI (prompt, keys, tables), then import and start
-        the heavy core (in a thread, but it holds the GIL for most of a second, so it waits for the UI)."""
-        await self._main.build_panes(essentials_only=True)
+    def on_ready(self) -> None:
+        """Ready comes before the first frame is written: once it is on screen (with light stand-ins for the
+        prompt and the footer), mount the real prompt and footer, then the tables, then import and start the heavy
+        core (in a thread, but it holds the GIL for most of a second, so it waits for the UI)."""
+        self.call_after_refresh(self._build_essentials)
+
+    async def _build_essentials(self) -> None:
+        try:
+            await self._main.build_panes(essentials_only=True)
+        except NoMatches:
+            if not self._quitting():
+                raise
+            return  # quit before the UI was complete (e.g. ctrl+q in the first frame)
         self.call_after_refresh(self._build_rest)
 
     async def _build_rest(self) -> None:
-        await self._main.build_tables()
+        try:
+            await self._main.build_tables()
+        except NoMatches:
+            if not self._quitting():
+                raise
+            return
         if self._given_workspace is None and self._factory is not None and self.workspace is None:
             self._load_workspace()
+
+    def _quitting(self) -> bool:
+        return bool(getattr(self, "_exit", False) or not self.is_running or self._closing or self._closed)
 
     @property
     def main_screen(self) -> MainScreen:

@@ -30,6 +30,7 @@ from console.ui.widgets.agent_pane import AgentPane
 from console.ui.widgets.chat_pane import ChatPane
 from console.ui.widgets.claims_pane import ClaimsPane
 from console.ui.widgets.events_pane import EventsPane
+from console.ui.widgets.key_hints import KeyHints
 from console.ui.widgets.message import Entry
 from console.ui.widgets.results_pane import ResultsPane
 from console.ui.widgets.staged_pane import StagedPane
@@ -72,7 +73,7 @@ class MainScreen(Screen):
         Binding("ctrl+n", "reset_conversation", "New chat", id="chat.reset"),
         # priority: the prompt (a TextArea) would take ctrl+e as "end of line" (the end key still does that).
         Binding("ctrl+e", "export", "Export", id="session.export", priority=True),
-        Binding("f8", "sessions", "Sessions", id="session.list"),
+        Binding("f8", "sessions", "Sessions", id="session.list", show=False),  # palette + help list it
         Binding("ctrl+g", "load_earlier", "Earlier msgs", id="chat.load_earlier", show=False),
         Binding("ctrl+b", "back_to_main", "Main agent", id="agent.back"),
         Binding("ctrl+f", "filter_events", "Filter events", id="events.filter", show=False),
@@ -102,6 +103,8 @@ class MainScreen(Screen):
         self.current_pane = "agent" if self._layout == "medium" else "chat"
         self.set_classes({f"-{self._layout}"} | ({"-show-chat"} if self.current_pane == "chat" else set()))
         yield StatusBar(id="status-bar")
+        # The keys are on screen from the first frame: a light line of text, replaced by the Footer right after.
+        yield KeyHints(self.app, [*self.BINDINGS, *self.app.BINDINGS], id="key-hints")
         with Horizontal(id="body"):
             yield ChatPane(id="chat")
             with Container(id="side"):
@@ -112,6 +115,7 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self.show_pane(self.current_pane, focus=False, force=True)
+        self.query_one("#prompt-placeholder").focus()  # keys typed before the real prompt mounts are kept
 
     async def build_panes(self, *, essentials_only: bool = False) -> None:
         """Mount the prompt, the pane tabs and the panes' tables (after the first frame when the console
@@ -120,6 +124,7 @@ class MainScreen(Screen):
             await self._ensure_tabs()
         if not self.query(Footer):
             await self.mount(Footer())
+            await self.query("#key-hints").remove()
         await self.query_one(ChatPane).build()
         self.show_pane(self.current_pane, focus=False, force=True)
         self.query_one("#prompt").focus()

@@ -13,6 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from console.ui.widgets.message import Entry, MessageView
+from console.ui.widgets.prompt_placeholder import PromptPlaceholder
 
 WINDOW = 40
 
@@ -28,13 +29,25 @@ class ChatPane(Vertical):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="chat-log"):
             yield Static("", id="chat-earlier")
+        yield PromptPlaceholder(id="prompt-placeholder")
 
     async def build(self) -> None:
-        """Mount the prompt (after the first frame: TextArea costs start-up time)."""
-        if not self.query("#prompt"):
-            from console.ui.widgets.prompt_input import PromptInput
+        """Swap the first frame's placeholder for the real prompt (TextArea costs start-up time), handing over
+        what was typed meanwhile."""
+        if self.query("#prompt"):
+            return
+        from console.ui.widgets.prompt_input import PromptInput
 
-            await self.mount(PromptInput(id="prompt"))
+        prompt = PromptInput(id="prompt")
+        await self.mount(prompt)
+        for placeholder in self.query(PromptPlaceholder):
+            typed, submit = placeholder.typed, placeholder.submit_pending
+            await placeholder.remove()
+            if typed:
+                prompt.load_text(typed)
+                prompt.move_cursor(prompt.document.end)
+            if submit:
+                prompt.action_submit()
 
     @property
     def log_view(self) -> VerticalScroll:

@@ -6,6 +6,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from console.ui.widgets.prompt_placeholder import PLACEHOLDER
+
 
 class PromptInput(TextArea):
     BINDINGS = [
@@ -24,7 +26,7 @@ class PromptInput(TextArea):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
             "", id=id, soft_wrap=True, tab_behavior="focus", show_line_numbers=False,
-            placeholder="Ask something… (enter sends, ctrl+j newline, ↑↓ history)",
+            placeholder=PLACEHOLDER,
         )
         self.sent: list[str] = []
         self._history_index: int | None = None  # None: editing a fresh draft
