@@ -1008,7 +1008,10 @@ class Workspace:
             with contextlib.suppress(BaseException):
                 await task
         if runner is not None:
-            runner.close()
+            try:
+                await asyncio.wait_for(runner.aclose(), 5)  # closes the account's MCP connection in its own task
+            except Exception:
+                runner.close()  # at least signal the connection's task to clean up
         session.runner = None
 
     def _on_link_status(self, status: LinkStatus) -> None:

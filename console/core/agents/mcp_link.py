@@ -7,12 +7,20 @@ that must equal that same server's URL. Any other name resolves to nothing: no c
 Each account has its own ``McpLink`` (its own connection and token provider). The token is fetched per HTTP
 request through ``BearerTokenAuth`` and re-fetched shortly before it expires; it never sits in headers, configs
 or events.
+
+The connection persists across turns: one long-lived task per link connects (initialize, then the tool list once,
+cached), waits for a close signal and cleans up — the MCP client's anyio task groups must be entered and exited in
+the same task. Turns only ``ensure_connected()``. A transport failure marks the connection stale, so the next use
+reconnects (tool cache invalidated); a call that met a gone session or a refused connection (it never ran on the
+server) reconnects and is retried once, so a server restart between turns goes unnoticed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import contextvars
 import inspect
 import json
 import re
@@ -23,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx2
 from agents.mcp import MCPServerStreamableHttp
 from pydantic import SecretStr
@@ -187,6 +196,51 @@ def _client_factory(verify: bool | str) -> Callable[..., httpx2.AsyncClient]:
     return create
 
 
+# What a call meets when the server's session is gone (a restart: 404 -> "Session terminated") or nobody listens:
+# the request never ran there, so reconnecting and sending it again is safe.
+_GONE_MARKERS = ("session terminated", "session not found", "connection lost", "connection refused", "connecterror")
+
+
+def _session_gone(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_session_gone(e) for e in exc.exceptions)
+    if isinstance(exc, (httpx2.ConnectError, anyio.ClosedResourceError, anyio.BrokenResourceError)):
+        return True
+    if exc.__cause__ is not None and exc.__cause__ is not exc and _session_gone(exc.__cause__):
+        return True
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return any(marker in text for marker in _GONE_MARKERS)
+
+
+class LinkedServer(MCPServerStreamableHttp):
+    """The SDK's server object, owned by an ``McpLink``: failures mark the link stale; a call that met a gone
+    session reconnects (through the link's owner task) and is retried once."""
+
+    def __init__(self, link: McpLink, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._link = link
+
+    async def list_tools(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._guarded(lambda: super(LinkedServer, self).list_tools(*args, **kwargs))
+
+    async def call_tool(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._guarded(lambda: super(LinkedServer, self).call_tool(*args, **kwargs))
+
+    async def _guarded(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await call()
+        except Exception as exc:
+            self._link.mark_stale()
+            if not _session_gone(exc):
+                raise
+            await self._link.ensure_connected()  # a failure here surfaces as the call's failure
+            try:
+                return await call()
+            except Exception:
+                self._link.mark_stale()
+                raise
+
+
 class McpLink:
     """One account's MCP connection(s). ``server_for(name)`` gives the SDK server object a config's name stands
     for (all names of the bundled server share one connection), or None."""
@@ -206,6 +260,12 @@ class McpLink:
         self._target = target
         self._timeout = timeout_seconds
         self._servers: dict[str, MCPServerStreamableHttp] = {}
+        self._owner: asyncio.Task[None] | None = None  # the task holding the connection (see module doc)
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stale = False
+        self._ready: asyncio.Future[None] | None = None
+        self.connects = 0  # successful connections so far (tests, diagnostics)
         self.auth = BearerTokenAuth(token_provider) if token_provider is not None else None
         self.refused: set[str] = set()  # names that resolved to nothing (reported as notices)
 
@@ -225,7 +285,8 @@ class McpLink:
             return None
         server = self._servers.get(target.url)
         if server is None:
-            server = MCPServerStreamableHttp(
+            server = LinkedServer(
+                self,
                 params={
                     "url": target.url,
                     "auth": self.auth,
@@ -253,15 +314,99 @@ class McpLink:
         """The server's refusal of the token (401/403) since the last ``connect``, if any."""
         return self.auth.refusal if self.auth is not None else None
 
-    async def connect(self) -> None:
+    @property
+    def connected(self) -> bool:
+        ready = self._ready
+        return (self._owner is not None and not self._owner.done() and not self._stale and ready is not None
+                and ready.done() and not ready.cancelled() and ready.exception() is None
+                and self._loop is _running_loop())
+
+    def mark_stale(self) -> None:
+        """The connection failed: the next ``ensure_connected`` reconnects."""
+        self._stale = True
+
+    async def ensure_connected(self) -> None:
+        """Connect once and reuse it; reconnect when it went stale, its owner ended, or on another event loop.
+        Raises what connecting raised (``refusal`` tells a refused token)."""
+        if self.connected:
+            return
+        ready = self._ready
+        if (ready is not None and not ready.done() and self._owner is not None and not self._owner.done()
+                and self._loop is _running_loop()):
+            await asyncio.shield(ready)  # another caller is connecting already
+            return
+        await self._close_owner()
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        stop = asyncio.Event()
         if self.auth is not None:
             self.auth.refusal = None  # report only what this connection attempt met
-        for server in self.servers:
-            await server.connect()
+        self._loop, self._stop, self._stale, self._ready = loop, stop, False, ready
+        # A fresh context: the connection outlives this turn and must not carry its trace/span variables.
+        self._owner = loop.create_task(self._own(ready, stop), name="mcp-link", context=contextvars.Context())
+        await asyncio.shield(ready)
+
+    async def connect(self) -> None:
+        await self.ensure_connected()
+
+    async def _own(self, ready: asyncio.Future[None], stop: asyncio.Event) -> None:
+        servers = self.servers
+        try:
+            try:
+                for server in servers:
+                    server.invalidate_tools_cache()  # a new session: its tools are fetched again, once
+                    await server.connect()
+            except BaseException as exc:
+                if not ready.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        ready.cancel()
+                    else:
+                        ready.set_exception(exc)
+                        ready.exception()  # retrieved: the caller may have gone (cancelled) meanwhile
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            self.connects += 1
+            if not ready.done():
+                ready.set_result(None)
+            await stop.wait()
+        finally:
+            for server in reversed(servers):
+                with contextlib.suppress(Exception):  # a broken connection's cleanup: nothing more to do with it
+                    await server.cleanup()
+
+    async def _close_owner(self) -> None:
+        owner, stop, loop = self._owner, self._stop, self._loop
+        self._owner = self._stop = None
+        if owner is None or owner.done() or loop is not _running_loop():
+            return  # nothing running here (another loop's task went with its loop)
+        assert stop is not None
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(owner)
 
     async def cleanup(self) -> None:
-        for server in reversed(self.servers):
-            await server.cleanup()
+        """Close the connection and wait until it is closed."""
+        await self._close_owner()
+
+    def close(self) -> None:
+        """Signal the owner task to close the connection (from any thread; it cleans up on its own loop)."""
+        owner, stop, loop = self._owner, self._stop, self._loop
+        self._owner = self._stop = None
+        if owner is None or stop is None or loop is None or owner.done() or loop.is_closed():
+            return
+        if loop is _running_loop():
+            stop.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(stop.set)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 AsyncTokenProvider = Callable[[], Awaitable[Any]]

@@ -4,6 +4,9 @@ It holds the history (``to_input_list``), the main agent and the active agent (t
 after a handoff the next turn goes to the agent that took over), runs a turn streamed and publishes every step
 on its ``EventBus``, and can cancel a running turn, reset, or go back to the main agent. With ``LiveConfigs`` it
 rebuilds the graph whenever the configs change; the rebuilt graph serves from the next turn on.
+
+The account's MCP connection (``McpLink``) is opened by the first turn that needs it and kept for the next ones;
+``close()`` / ``aclose()`` end it.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class AgentRunner:
         runner = AgentRunner(settings=settings, configs=live, bus=bus, account="alice@...", token_provider=get)
         result = await runner.run_turn("what's the weather in Paris?")   # events go to bus meanwhile
         runner.active_key            # "conversation", or e.g. "simulator" after a handoff
-        runner.back_to_main(); runner.reset(); runner.cancel(); runner.close()
+        runner.back_to_main(); runner.reset(); runner.cancel(); runner.close()   # or: await runner.aclose()
     """
 
     def __init__(
@@ -184,6 +187,16 @@ class AgentRunner:
         return False
 
     def close(self) -> None:
+        """Stop following config changes and close the MCP connection (its own task cleans up, on its loop)."""
+        self._stop_following_configs()
+        self.mcp.close()
+
+    async def aclose(self) -> None:
+        """``close``, waiting until the MCP connection is closed."""
+        self._stop_following_configs()
+        await self._safe_cleanup()
+
+    def _stop_following_configs(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -209,15 +222,12 @@ class AgentRunner:
         started = time.perf_counter()
         self.bus.publish(TurnStarted(turn_id=turn_id, agent=agent.name, account=self.account, text=text))
         context = AgentContext(bus=self.bus, turn_id=turn_id, account=self.account, calculator_url=self.calculator_url)
-        connected = False
         output, error, cancelled, last = "", None, False, agent
         try:
             if self.mcp.servers:
                 try:
-                    await self.mcp.connect()
-                    connected = True
+                    await self.mcp.ensure_connected()  # the account's connection, kept across turns
                 except Exception as exc:
-                    await self._safe_cleanup()
                     refusal = self.mcp.refusal  # the library says only "Server returned an error response"
                     if refusal is not None:
                         message = f"The MCP server at {self.mcp.target.url} refused the token: {refusal.detail()}."
@@ -267,8 +277,6 @@ class AgentRunner:
             error = f"{type(exc).__name__}: {mask_text(str(exc))}"
         finally:
             self._streaming = None
-            if connected:
-                await self._safe_cleanup()
             duration = (time.perf_counter() - started) * 1000
             self.bus.publish(
                 TurnEnded(turn_id=turn_id, account=self.account, agent=last.name, output=output, duration_ms=duration, error=error, last_agent=last.name)
