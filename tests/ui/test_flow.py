@@ -63,8 +63,12 @@ def _oid(stack: LocalStack, login: str) -> str:
 
 async def _sign_in_as(pilot: Pilot, digit: str) -> None:
     app = pilot.app
-    await until(pilot, lambda: isinstance(app.screen, SignInScreen) and app.screen.flow is not None, 60,
-                "the device code on the sign-in screen")
+    try:
+        await until(pilot, lambda: isinstance(app.screen, SignInScreen) and app.screen.flow is not None, 60,
+                    "the device code on the sign-in screen")
+    except AssertionError as exc:  # say what the screen said (an error from the core, or still requesting)
+        status = str(app.screen.query_one("#sign-in-status").render()) if isinstance(app.screen, SignInScreen) else ""
+        raise AssertionError(f"{exc}; screen {type(app.screen).__name__}: {status!r}") from None
     await pilot.press(digit)
     await until(pilot, lambda: not isinstance(app.screen, SignInScreen), 60, "sign-in to complete")
 
