@@ -5,13 +5,13 @@ of them answer; Azure mode runs only the MCP server against Entra ID and Azure A
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 from typing import Any
 
 from console.core.errors import UserError
+from console.core.processes import pid_alive
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
@@ -29,16 +29,9 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _parent_gone(parent_pid: int | None) -> bool:
-    """True once the console that launched this server has died (even by SIGKILL, which it cannot trap)."""
-    if parent_pid is None:
-        return False
-    try:
-        os.kill(parent_pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    """True once the console that launched this server has died (even by SIGKILL, which it cannot trap).
+    No parent pid (unset, or not a real pid) means nobody is watched."""
+    return parent_pid is not None and parent_pid > 0 and not pid_alive(parent_pid)
 
 
 def _wait_for_signal(parent_pid: int | None = None) -> int:
