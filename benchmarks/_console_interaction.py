@@ -1,5 +1,6 @@
 """In-process console timings for bench_console: the real OboConsoleApp (Textual's headless driver) over the real
-Workspace, a real local stack on free ports in a temporary home, and the offline model, signed in as alice.
+Workspace, the real local stack on free ports in a temporary home (launched by the console in its own process),
+and the offline model, signed in as alice.
 
 * Enter on "show my documents" → the document rows in the results pane, beside the moment the core published the
   search results on its bus in the same turn (so the UI's share is visible);
@@ -34,25 +35,18 @@ class InteractionFigures:
 
 
 @contextmanager
-def local_environment(home: Path) -> Iterator[Path]:
-    """A clean settings environment in ``home`` with a local stack on free ports; yields its state file."""
-    from mcp_server.stack import LocalStack, StackPorts
-
+def local_environment(home: Path) -> Iterator[None]:
+    """A clean settings environment in ``home`` on free ports: the console launches the local stack itself, in its
+    own process, as ``obo-console`` does."""
     saved = dict(os.environ)
     for name in [n for n in os.environ if n.startswith("OBO_CONSOLE_")] + ["OPENAI_API_KEY", "USE_REDIS",
                                                                            "REDIS_URL", "PYTHON_KEYRING_BACKEND"]:
         os.environ.pop(name, None)
-    os.environ.update(OBO_CONSOLE_HOME=str(home), OBO_CONSOLE_KEYRING_BACKEND="file")
-    stack_home = home / "stack"
-    stack_home.mkdir()
-    stack = LocalStack(home=stack_home, ports=StackPorts(identity=0, search=0, mcp=0, calculator=0),
-                       state_file=stack_home / "local-stack.json")
-    stack.start()
-    os.environ["OBO_CONSOLE_STATE_FILE"] = str(stack.state_file)
+    os.environ.update(OBO_CONSOLE_HOME=str(home), OBO_CONSOLE_KEYRING_BACKEND="file", OBO_CONSOLE_MCP_PORT="0",
+                      OBO_CONSOLE_IDENTITY_PORT="0", OBO_CONSOLE_SEARCH_PORT="0", OBO_CONSOLE_CALCULATOR_PORT="0")
     try:
-        yield stack.state_file
+        yield
     finally:
-        stack.stop()
         os.environ.clear()
         os.environ.update(saved)
 

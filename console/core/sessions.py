@@ -153,6 +153,18 @@ def to_input_item(message: StoredMessage) -> dict[str, Any] | None:
     return {"role": message.role, "content": message.text}
 
 
+def writes_message(event: Event) -> bool:
+    """Whether recording ``event`` stores a message (the question, the answer or a fragment of it being streamed,
+    a console-wide error), which is committed before anyone sees it."""
+    if isinstance(event, TextDelta):
+        return True
+    if isinstance(event, TurnStarted):
+        return bool(event.text)
+    if isinstance(event, Notice):
+        return event.level == "error" and event.turn_id is None
+    return isinstance(event, TurnEnded)
+
+
 class SessionStore:
     """One account's conversations. Thread-safe: events arrive on the workspace's loop, the UI reads on its own."""
 
@@ -345,11 +357,13 @@ class SessionStore:
             self._on_delta(session_id, event)
             return
         self.append_event(event, session_id=session_id)
-        if isinstance(event, TurnStarted) and event.text:
+        if not writes_message(event):
+            return  # an event only: nothing of the conversation's messages changes
+        if isinstance(event, TurnStarted):
             self.append_message("user", event.text, session_id=session_id, ts=event.ts, turn_id=event.turn_id)
         elif isinstance(event, TurnEnded):
             self._on_turn_ended(session_id, event)
-        elif isinstance(event, Notice) and event.level == "error" and event.turn_id is None:
+        elif isinstance(event, Notice):
             self.append_message("notice", event.message, session_id=session_id, ts=event.ts, error=True)
 
     def _on_delta(self, session_id: str, event: TextDelta) -> None:

@@ -41,7 +41,7 @@ from console.core.events import (
     TurnEnded,
 )
 from console.core.server_link import LinkState, LinkStatus, LinkTimings, ServerLink
-from console.core.sessions import LoadedSession, SessionStore, SessionSummary
+from console.core.sessions import LoadedSession, SessionStore, SessionSummary, writes_message
 from console.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -315,8 +315,14 @@ class AccountSession:
                     self.history.append(ChatEntry("notice", event.error, event.last_agent, now, event.turn_id, error=True))
                 elif event.output:
                     self.history.append(ChatEntry("assistant", event.output, event.last_agent, now, event.turn_id))
-        self._record(event)
-        self.workspace.bus.publish(event)
+        # A message (the question, the answer as it streams, an error) is committed before any view sees it: a kill
+        # loses no completed message. Every other event reaches the views first and is saved right after.
+        if writes_message(event):
+            self._record(event)
+            self.workspace.bus.publish(event)
+        else:
+            self.workspace.bus.publish(event)
+            self._record(event)
 
     def snapshot_events(self) -> list[Event]:
         with self._lock:

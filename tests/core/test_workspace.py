@@ -278,3 +278,31 @@ def test_next_start_signs_in_silently_from_the_keyring(use_local_stack: LocalSta
         assert again.history() == [] and again.last_search() is None  # conversations are not kept on disk
     finally:
         again.close()
+
+
+def test_messages_are_saved_before_any_view_sees_them_other_events_reach_views_first(workspace: Workspace) -> None:
+    ws = workspace
+    ws.sign_in_as("alice")
+    session = ws.session()
+    assert session is not None and session.store is not None
+    store = session.store
+    seen: list[tuple[str, list[str], int]] = []  # (event, messages saved, events saved) when a view got it
+
+    def view(event: Event) -> None:
+        assert store.current_id is not None
+        saved = [m.role for m in store.load(store.current_id).messages if m.complete]
+        seen.append((type(event).__name__, saved, len(store.events(store.current_id))))
+
+    unsubscribe = ws.bus.subscribe(view)
+    ws.send_sync("show my documents", timeout=60)
+    unsubscribe()
+    kinds = [kind for kind, _, _ in seen]
+    started = kinds.index("TurnStarted")
+    assert seen[started][1] == ["user"]  # the question is on disk before anyone sees the turn start
+    ended = kinds.index("TurnEnded")
+    assert seen[ended][1] == ["user", "assistant"]  # and the answer before anyone sees it
+    results = kinds.index("SearchResults")
+    # The search results reach the views before they are written (nothing waits on the disk for them) ...
+    assert seen[results][2] == len([k for k in kinds[:results] if k != "TextDelta"])
+    # ... and are saved right after.
+    assert "search_results" in [e["kind"] for e in store.events(store.current_id)]  # type: ignore[arg-type]

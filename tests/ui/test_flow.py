@@ -87,6 +87,7 @@ async def _ask(pilot: Pilot, text: str) -> None:
 def _screen_text(app: OboConsoleApp) -> str:
     """Everything the panes hold as text (what a person could read on screen)."""
     screen = app.main_screen
+    screen.query_one(EventsPane).flush_rows()  # rows still waiting for the table's next update count too
     parts = [e.text for e in screen.query_one(ChatPane).entries]
     for table in screen.query(DataTable):
         parts += [str(cell) for row in table.rows for cell in table.get_row(row)]

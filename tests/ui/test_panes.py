@@ -12,7 +12,7 @@ from console.ui.screens.sign_in import SignInScreen
 from console.ui.widgets.agent_pane import AgentPane
 from console.ui.widgets.chat_pane import WINDOW, ChatPane
 from console.ui.widgets.claims_pane import ClaimsPane
-from console.ui.widgets.events_pane import EventsPane
+from console.ui.widgets.events_pane import ROWS_EVERY, EventsPane
 from console.ui.widgets.message import Entry, MessageView
 from console.ui.widgets.prompt_input import PromptInput
 from console.ui.widgets.results_pane import ResultsPane
@@ -61,6 +61,9 @@ async def test_ask_for_documents_fills_results_claims_events_and_chat() -> None:
         assert whats == ["turn", "mcp get_documents", "  ↳ validate", "  ↳ obo_exchange", "search", "turn end"]
         tool_row = events.rows[1]
         assert tool_row.status == "ok" and tool_row.duration_ms == 31.0
+        # The turn's events are handled after its worker ended (the turn is that quick): the pane follows them.
+        agent = app.main_screen.query_one(AgentPane)
+        assert not agent.running and "running" not in str(agent.render())
 
 
 async def test_claims_show_countdowns_from_the_clock_and_never_a_raw_token() -> None:
@@ -212,6 +215,37 @@ async def test_events_filter_expand_and_server_log_tab() -> None:
         workspace.log_lines.append("INFO  a new line")
         app.refresh_status()
         assert log.lines[-1] == "INFO  a new line"
+
+
+async def test_a_burst_of_events_reaches_the_table_in_one_update_following_the_newest() -> None:
+    app = OboConsoleApp(workspace=FakeWorkspace())
+    async with app.run_test(size=SIZE) as pilot:
+        events = app.main_screen.query_one(EventsPane)
+        await until(pilot, lambda: events.built, what="the events pane")
+        await pilot.pause(ROWS_EVERY * 2)
+        before = events.table.row_count
+        sizes: list[int] = []
+        original = events.table.add_row
+
+        def add_row(*cells, **kwargs):  # noqa: ANN002, ANN003, ANN202 - DataTable.add_row's own signature
+            sizes.append(events.table.row_count)
+            return original(*cells, **kwargs)
+
+        events.table.add_row = add_row  # type: ignore[method-assign]
+        for n in range(12):
+            events.add_event(Notice(message=f"burst {n}", source="test", ts=1.0 + n))
+        assert [r.summary for r in events.rows[-12:]] == [f"burst {n}" for n in range(12)]  # kept at once
+        assert events.table.row_count == before  # ... shown together, not one layout per row
+        await until(pilot, lambda: events.table.row_count == before + 12, what="the burst in the table")
+        assert sizes == list(range(before, before + 12))  # in order, in one update
+        assert events.table.cursor_row == before + 11  # following the newest
+        assert str(events.table.get_row_at(before + 11)[3]) == "burst 11"
+        events.add_event(Notice(message="filtered away", source="test", ts=20.0))
+        await pilot.press("ctrl+f", *"burst 3")  # a filter change rebuilds from the rows, pending ones included
+        await pilot.pause()
+        assert events.table.row_count == 1 and str(events.table.get_row_at(0)[3]) == "burst 3"
+        await pilot.pause(ROWS_EVERY * 2)
+        assert events.table.row_count == 1  # the row still pending before the rebuild was not added twice
 
 
 async def test_server_status_is_always_visible_and_follows_the_link() -> None:

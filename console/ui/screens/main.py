@@ -238,8 +238,9 @@ class MainScreen(Screen):
         if self.turn_running:
             self.notify("A turn is running: wait for it or stop it (esc).", severity="warning")
             return
-        await chat.add_user(event.text)
+        # The core starts first: drawing the question overlaps the agents' work instead of delaying it.
         self._run_turn(event.text)
+        await chat.add_user(event.text)
 
     @work(group="turn", exclusive=True, exit_on_error=False)
     async def _run_turn(self, text: str) -> None:
@@ -368,6 +369,8 @@ class MainScreen(Screen):
             case TurnStarted():
                 self.query_one(AgentPane).set_running(True)
             case TurnEnded():
+                # Events can be handled after the turn's worker finished: the pane follows them, in their order.
+                self.query_one(AgentPane).set_running(False)
                 await chat.end_turn(event.output, event.last_agent or event.agent, event.error)
                 self.refresh_from_workspace(chat=False)
             case HandoffOccurred():
@@ -384,6 +387,7 @@ class MainScreen(Screen):
         if workspace is not None and workspace.current_account is not None:
             for event in workspace.events():
                 events.add_event(event)
+            events.flush_rows()
         self.query_one(ResultsPane).show(None)
         self.query_one(ClaimsPane).show(None, None)
         self.refresh_from_workspace(chat=False)

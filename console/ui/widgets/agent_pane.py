@@ -24,6 +24,8 @@ class AgentPane(Static, can_focus=True):
         self.update(self._text())
 
     def set_running(self, running: bool) -> None:
+        if running == self.running:
+            return  # the screen and the TurnStarted event both say so: one update (each costs a layout)
         self.running = running
         self.update(self._text())
 

@@ -35,6 +35,11 @@ from console.core.events import (
 from console.ui.widgets.staged_pane import StagedPane, lazy_widget
 
 MAX_EVENTS = 10_000
+# New rows reach the table at most this often. Each added row grows the table's virtual size, and Textual answers
+# that with a layout of the whole screen: a turn's burst of a dozen events, one layout each, kept the interpreter
+# busy enough to double the time to the search results (benchmarks/bench_console.py). Ten updates a second still
+# reads as live.
+ROWS_EVERY = 0.1
 _STATUS_STYLE = {"ok": "green", "error": "bold red", "running": "yellow", "cache_hit": "cyan", "warning": "yellow"}
 
 
@@ -74,6 +79,7 @@ class EventsPane(StagedPane):
         self._by_call: dict[str, EventRow] = {}
         self._filter = ""
         self._seq = 0
+        self._pending: list[EventRow] = []  # rows kept, not yet in the table (see ROWS_EVERY)
 
     def contents(self) -> list[Widget]:
         return [lazy_widget("TabbedContent")(id="events-tabs")]
@@ -185,9 +191,22 @@ class EventsPane(StagedPane):
             dropped = self.rows.pop(0)
             if dropped.key in self.table.rows:
                 self.table.remove_row(dropped.key)
+            elif dropped in self._pending:
+                self._pending.remove(dropped)
         if row.matches(self._filter):
-            self.table.add_row(*self._cells(row), key=row.key)
-            self.table.move_cursor(row=self.table.row_count - 1, animate=False)
+            self._pending.append(row)
+            if len(self._pending) == 1:
+                self.set_timer(ROWS_EVERY, self.flush_rows, name="events-rows")
+
+    def flush_rows(self) -> None:
+        """Put the rows kept since the last update into the table, in one go, and follow the newest."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        table = self.table
+        for row in pending:
+            table.add_row(*self._cells(row), key=row.key)
+        table.move_cursor(row=table.row_count - 1, animate=False)
 
     def _cells(self, row: EventRow) -> tuple[str | Text, ...]:
         when = datetime.fromtimestamp(row.ts, UTC).strftime("%H:%M:%S")
@@ -203,6 +222,7 @@ class EventsPane(StagedPane):
         self.table.update_cell(row.key, "ms", cells[5])
 
     def _rebuild(self) -> None:
+        self._pending.clear()
         table = self.table
         table.clear()
         for row in self.rows:
@@ -210,6 +230,7 @@ class EventsPane(StagedPane):
                 table.add_row(*self._cells(row), key=row.key)
 
     def clear(self) -> None:
+        self._pending.clear()
         self.rows.clear()
         self._by_call.clear()
         self.table.clear()
