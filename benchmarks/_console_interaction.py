@@ -99,7 +99,7 @@ async def _drive(runs: int, keys: int) -> InteractionFigures:
     figures = InteractionFigures()
     timings = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8)
     workspace = Workspace(Settings(), clock=FixedClock(), link_timings=timings)
-    app = OboConsoleApp(workspace=workspace)
+    app = OboConsoleApp(workspace=workspace, settle_heap=True)  # as obo-console runs it
     try:
         async with app.run_test(size=(160, 45)) as pilot:
             screen = app.main_screen

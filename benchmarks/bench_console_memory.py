@@ -56,7 +56,7 @@ async def child(messages: int) -> dict[str, float]:
 
     workspace = FakeWorkspace()
     workspace._history[user] = [FakeEntry(m.role, m.text, m.agent) for m in loaded.messages]
-    app = OboConsoleApp(workspace=workspace)
+    app = OboConsoleApp(workspace=workspace, settle_heap=True)  # as obo-console runs it
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.pause()
         started = time.perf_counter()

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         keymap = load_keymap(data_dir() / "keymap.json")
     except ValueError as exc:
         raise UserError(str(exc), hint="Fix or delete the keymap file; `obo-console` lists binding ids on F1.") from exc
-    app = OboConsoleApp(workspace_factory=_workspace_factory(args), keymap=keymap)
+    app = OboConsoleApp(workspace_factory=_workspace_factory(args), keymap=keymap, settle_heap=True)
     try:
         result = app.run()
     finally:

@@ -19,6 +19,7 @@ from textual.screen import Screen
 
 from console.core.clock import Clock, SystemClock
 from console.core.events import Event
+from console.core.heap import HeapSettler
 from console.ui.calls import call
 from console.ui.protocols import Account, WorkspaceLike
 from console.ui.screens.main import BusEvent, MainScreen, ServerLogLine
@@ -27,6 +28,7 @@ from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.status_bar import StatusBar
 
 WorkspaceFactory = Callable[[], WorkspaceLike]
+HEAP_SETTLE_DELAY = 0.5  # seconds after a turn before the one-off collection: the answer is drawn by then
 
 
 def _provider(name: str) -> Callable[[], type]:
@@ -64,8 +66,12 @@ class OboConsoleApp(App[int]):
         clock: Clock | None = None,
         keymap: dict[str, str] | None = None,
         start_workspace: bool = True,
+        settle_heap: bool = False,
     ) -> None:
+        """``settle_heap``: freeze the long-lived heap once started (``console.core.heap``), as ``obo-console``
+        does; off by default, for test processes that run many apps."""
         super().__init__()
+        self.heap = HeapSettler(enabled=settle_heap)
         self.workspace: WorkspaceLike | None = None
         self._given_workspace = workspace
         self._factory = workspace_factory
@@ -165,9 +171,22 @@ class OboConsoleApp(App[int]):
             self.notify(str(exc), title="Start-up problem", severity="error", timeout=30)
             self.refresh_status()
             return
+        self.heap.core_started()
         await self.main_screen.rebuild_for_account()
         if workspace.current_account is None:
             self.action_sign_in()
+
+    def turn_finished(self) -> None:
+        """After the first turn, once its answer is drawn and no turn runs, collect and freeze the heap (a pause
+        of tens of milliseconds, once, between turns rather than inside one)."""
+        if self.heap.enabled:
+            self.set_timer(HEAP_SETTLE_DELAY, self._settle_heap, name="heap-settle")
+
+    def _settle_heap(self) -> None:
+        if self.main_screen.turn_running:
+            self.set_timer(HEAP_SETTLE_DELAY, self._settle_heap, name="heap-settle")
+            return
+        self.heap.between_turns()
 
     def refresh_status(self) -> None:
         try:

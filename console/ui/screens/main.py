@@ -255,6 +255,7 @@ class MainScreen(Screen):
         finally:
             self._set_running(False)
             self.refresh_from_workspace(chat=False)
+            self.console_app.turn_finished()
 
     def _set_running(self, running: bool) -> None:
         self.turn_running = running

@@ -1,0 +1,52 @@
+"""The heap settler: freezes the long-lived heap at its two moments (and only when enabled), and collects between
+turns, so that the collector's full passes visit only what was made since."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from console.core.heap import HeapSettler
+
+
+class Node:
+    def __init__(self) -> None:
+        self.me = self  # a cycle: only the collector frees it
+
+
+@pytest.fixture(autouse=True)
+def unfrozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()  # the rest of the test process keeps collecting everything
+
+
+def test_disabled_freezes_nothing() -> None:
+    settler = HeapSettler(enabled=False)
+    settler.core_started()
+    settler.first_turn_done()
+    settler.between_turns()
+    assert gc.get_freeze_count() == 0 and settler.frozen_at == []
+
+
+def test_freezes_at_start_then_after_the_first_turn_and_collects_between_turns() -> None:
+    settler = HeapSettler(enabled=True)
+    settler.core_started()
+    frozen = gc.get_freeze_count()
+    assert frozen > 1000 and settler.frozen_at == ["core started"]  # modules, classes, functions: out of sight
+    live = Node()
+    garbage = weakref.ref(Node())  # unreachable, in a cycle: waits for a full collection
+    assert garbage() is not None
+    settler.between_turns()  # the first: collect what the turn left, then freeze the rest
+    assert garbage() is None  # collected, not frozen for good
+    assert settler.frozen_at == ["core started", "first turn"] and gc.get_freeze_count() > frozen
+    assert gc.is_tracked(live) and live.me is live
+    frozen = gc.get_freeze_count()
+    later = weakref.ref(Node())
+    settler.between_turns()  # afterwards: a collection only, nothing more frozen
+    assert later() is None and gc.get_freeze_count() <= frozen
+    settler.core_started()  # each moment freezes once
+    assert settler.frozen_at == ["core started", "first turn"] and gc.get_freeze_count() <= frozen

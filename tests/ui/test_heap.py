@@ -1,0 +1,49 @@
+"""The console settles its heap (console.core.heap) as obo-console runs it: frozen once the core has started, then
+collected and frozen after the first turn, and collected between later turns, never while a turn runs."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from console.ui.app import HEAP_SETTLE_DELAY, OboConsoleApp
+from tests.ui.fake_workspace import FakeWorkspace
+from tests.ui.helpers import until
+
+
+@pytest.fixture(autouse=True)
+def unfrozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()  # the rest of the test process keeps collecting everything
+
+
+async def test_the_heap_is_frozen_once_started_and_after_the_first_turn_never_mid_turn() -> None:
+    app = OboConsoleApp(workspace=FakeWorkspace(), settle_heap=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(pilot, lambda: app.heap.frozen_at == ["core started"], what="the freeze once started")
+        assert gc.get_freeze_count() > 1000
+        screen = app.main_screen
+        screen.turn_running = True  # a turn runs: the settling waits for it
+        app.turn_finished()
+        await pilot.pause(HEAP_SETTLE_DELAY * 2.5)
+        assert app.heap.frozen_at == ["core started"]
+        screen.turn_running = False
+        await until(pilot, lambda: app.heap.frozen_at == ["core started", "first turn"], what="the settling")
+        frozen = gc.get_freeze_count()
+        await pilot.press(*"show my documents", "enter")  # a real turn ends with a collection, no new freeze
+        await app.workers.wait_for_complete()
+        await pilot.pause(HEAP_SETTLE_DELAY * 2)
+        # (frozen objects freed by their reference count leave the frozen set: it can only shrink here)
+        assert app.heap.frozen_at == ["core started", "first turn"] and gc.get_freeze_count() <= frozen
+
+
+async def test_apps_do_not_freeze_unless_asked() -> None:
+    app = OboConsoleApp(workspace=FakeWorkspace())
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press(*"show my documents", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause(HEAP_SETTLE_DELAY * 2)
+        assert app.heap.frozen_at == [] and gc.get_freeze_count() == 0
