@@ -16,6 +16,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.timer import Timer
 
 from console.core.clock import Clock, SystemClock
 from console.core.events import Event
@@ -72,6 +73,7 @@ class OboConsoleApp(App[int]):
         does; off by default, for test processes that run many apps."""
         super().__init__()
         self.heap = HeapSettler(enabled=settle_heap)
+        self._heap_timer: Timer | None = None
         self.workspace: WorkspaceLike | None = None
         self._given_workspace = workspace
         self._factory = workspace_factory
@@ -177,15 +179,20 @@ class OboConsoleApp(App[int]):
             self.action_sign_in()
 
     def turn_finished(self) -> None:
-        """After the first turn, once its answer is drawn and no turn runs, collect and freeze the heap (a pause
-        of tens of milliseconds, once, between turns rather than inside one)."""
-        if self.heap.enabled:
-            self.set_timer(HEAP_SETTLE_DELAY, self._settle_heap, name="heap-settle")
+        """Half a second after a turn, once its answer is drawn and no turn runs: a full collection (the first time,
+        collect and freeze the heap). A pause of tens of milliseconds between turns rather than inside one; turns in
+        quick succession share one."""
+        if not self.heap.enabled:
+            return
+        if self._heap_timer is not None:
+            self._heap_timer.stop()
+        self._heap_timer = self.set_timer(HEAP_SETTLE_DELAY, self._settle_heap, name="heap-settle")
 
     def _settle_heap(self) -> None:
         if self.main_screen.turn_running:
-            self.set_timer(HEAP_SETTLE_DELAY, self._settle_heap, name="heap-settle")
+            self._heap_timer = self.set_timer(HEAP_SETTLE_DELAY, self._settle_heap, name="heap-settle")
             return
+        self._heap_timer = None
         self.heap.between_turns()
 
     def refresh_status(self) -> None:

@@ -38,6 +38,14 @@ async def test_the_heap_is_frozen_once_started_and_after_the_first_turn_never_mi
         await pilot.pause(HEAP_SETTLE_DELAY * 2)
         # (frozen objects freed by their reference count leave the frozen set: it can only shrink here)
         assert app.heap.frozen_at == ["core started", "first turn"] and gc.get_freeze_count() <= frozen
+        settled: list[bool] = []
+        real = app.heap.between_turns
+        app.heap.between_turns = lambda: (settled.append(True), real())  # type: ignore[method-assign]
+        for _ in range(3):  # turns in quick succession share one collection
+            app.turn_finished()
+            await pilot.pause(HEAP_SETTLE_DELAY / 5)
+        await pilot.pause(HEAP_SETTLE_DELAY * 2)
+        assert settled == [True]
 
 
 async def test_apps_do_not_freeze_unless_asked() -> None:
