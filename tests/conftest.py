@@ -34,4 +34,5 @@ pytest_plugins = [
     "tests.fixtures.stack",
     "tests.fixtures.redis",
     "tests.fixtures.workspace",
+    "tests.fixtures.heap",
 ]

@@ -30,18 +30,15 @@ class HeapSettler:
         hold the interpreter (the sign-in screen's first frames) for ~200 ms."""
         self._freeze("core started", collect=False)
 
-    def first_turn_done(self) -> None:
-        """Collect what the first turn left (only what is not frozen yet is visited), then freeze the rest."""
-        if "first turn" not in self.frozen_at:
-            self._freeze("first turn", collect=True)
-
     def between_turns(self) -> None:
-        """A full collection now, while nothing runs, so that the collector's own comes later, not mid-turn."""
-        if self.enabled:
-            if "first turn" not in self.frozen_at:
-                self.first_turn_done()
-            else:
-                gc.collect()
+        """A full collection now, while nothing runs, so that the collector's own comes later, not mid-turn. After
+        the first turn it also freezes what survives (only what is not frozen yet is visited)."""
+        if not self.enabled:
+            return
+        if "first turn" in self.frozen_at:
+            gc.collect()
+        else:
+            self._freeze("first turn", collect=True)
 
     def _freeze(self, moment: str, *, collect: bool) -> None:
         if not self.enabled or moment in self.frozen_at:

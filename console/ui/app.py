@@ -29,7 +29,7 @@ from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.status_bar import StatusBar
 
 WorkspaceFactory = Callable[[], WorkspaceLike]
-HEAP_SETTLE_DELAY = 0.5  # seconds after a turn before the one-off collection: the answer is drawn by then
+HEAP_SETTLE_DELAY = 0.5  # seconds after a turn before its full collection: the answer is drawn by then
 
 
 def _provider(name: str) -> Callable[[], type]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,17 +16,13 @@ class Node:
         self.me = self  # a cycle: only the collector frees it
 
 
-@pytest.fixture(autouse=True)
-def unfrozen() -> Iterator[None]:
-    gc.unfreeze()
-    yield
-    gc.unfreeze()  # the rest of the test process keeps collecting everything
+pytestmark = pytest.mark.usefixtures("unfrozen_heap")
 
 
 def test_disabled_freezes_nothing() -> None:
     settler = HeapSettler(enabled=False)
     settler.core_started()
-    settler.first_turn_done()
+    settler.between_turns()
     settler.between_turns()
     assert gc.get_freeze_count() == 0 and settler.frozen_at == []
 

@@ -4,7 +4,6 @@ collected and frozen after the first turn, and collected between later turns, ne
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,12 +11,7 @@ from console.ui.app import HEAP_SETTLE_DELAY, OboConsoleApp
 from tests.ui.fake_workspace import FakeWorkspace
 from tests.ui.helpers import until
 
-
-@pytest.fixture(autouse=True)
-def unfrozen() -> Iterator[None]:
-    gc.unfreeze()
-    yield
-    gc.unfreeze()  # the rest of the test process keeps collecting everything
+pytestmark = pytest.mark.usefixtures("unfrozen_heap")
 
 
 async def test_the_heap_is_frozen_once_started_and_after_the_first_turn_never_mid_turn() -> None:
