@@ -16,3 +16,16 @@ async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         await pilot.pause(0.02)
+
+
+async def help_rows(pilot: Pilot) -> dict[str, list[object]]:
+    """Open the help screen (F1) and return its rows by binding id (the cells: keys first, the id fourth)."""
+    from textual.widgets import DataTable
+
+    from console.ui.screens.help import HelpScreen
+
+    await pilot.press("f1")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, HelpScreen)
+    table = pilot.app.screen.query_one(DataTable)
+    return {str(table.get_row_at(i)[3]): table.get_row_at(i) for i in range(table.row_count)}

@@ -9,12 +9,11 @@ from pathlib import Path
 from textual.widgets import DataTable, Label, OptionList
 
 from console.ui.app import OboConsoleApp
-from console.ui.screens.help import HelpScreen
 from console.ui.screens.sessions import SessionsScreen
 from console.ui.widgets.chat_pane import ChatPane
 from console.ui.widgets.message import INTERRUPTED_MARK, MessageView
 from tests.ui.fake_workspace import FakeEntry, FakeWorkspace
-from tests.ui.helpers import until
+from tests.ui.helpers import help_rows, until
 
 SIZE = (160, 45)
 
@@ -144,11 +143,7 @@ async def test_palette_resumes_a_session_exports_and_ctrl_n_starts_a_new_one() -
 async def test_help_lists_the_session_keys() -> None:
     app = OboConsoleApp(workspace=FakeWorkspace(), keymap={"session.export": "ctrl+x"})
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f1")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        table = app.screen.query_one(DataTable)
-        rows = {str(table.get_row_at(i)[3]): table.get_row_at(i) for i in range(table.row_count)}
+        rows = await help_rows(pilot)
         for wanted in ("session.export", "session.list", "sessions.resume", "sessions.close", "chat.reset"):
             assert wanted in rows, wanted
         assert str(rows["session.export"][1]) == "ctrl+x" and str(rows["session.list"][1]) == "f8"
