@@ -1,17 +1,22 @@
-"""Strict validation of the caller's Entra access token (FastMCP's JWTVerifier, tightened) and the RFC 9728
+"""Strict validation of the caller's Entra access token (own checks, FastMCP's JWKS cache) and the RFC 9728
 resource-server wiring: 401 with ``resource_metadata`` for a missing or invalid token, 403 ``insufficient_scope``
 for a valid token without the API's scope."""
 
 from __future__ import annotations
 
+import math
 import ssl
 import time
 from typing import Any
 
 import httpx2
-import jwt as pyjwt
 from fastmcp.server.auth import AccessToken, RemoteAuthProvider
 from fastmcp.server.auth.providers.jwt import JWTVerifier
+from fastmcp.utilities.auth import decode_jwt_header
+from joserfc import jwk as joserfc_jwk
+from joserfc import jwt as joserfc_jwt
+from joserfc.errors import BadSignatureError, JoseError
+from joserfc.jws import JWSRegistry
 from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +24,7 @@ from mcp_server.server.config import ServerConfig
 from mcp_server.server.metrics import ServerMetrics
 
 ALGORITHM = "RS256"
+CLOCK_SKEW = 30.0  # seconds an nbf or iat may lie ahead of this server's clock (FastMCP's tolerance for nbf)
 
 
 class ValidatedToken(AccessToken):
@@ -35,10 +41,35 @@ def authority_http_client(config: ServerConfig) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(timeout=httpx2.Timeout(10.0))
 
 
+class Refused(Exception):
+    """A token failed one check; ``reason`` is its ``auth_failures_total`` label. Never holds the token."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def is_numeric_date(value: Any) -> bool:
+    """A NumericDate (RFC 7519 §2): a finite JSON number. ``true``, ``"123"``, ``Infinity`` and ``NaN`` are not."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def delegated_scopes(claims: dict[str, Any]) -> list[str]:
+    """An Entra token's delegated scopes: ``scp`` alone. Entra access tokens carry no ``scope`` claim, so one that
+    does says nothing the API may trust (FastMCP would read it first)."""
+    scp = claims.get("scp")
+    return scp.split() if isinstance(scp, str) else []
+
+
 class EntraTokenVerifier(JWTVerifier):
-    """JWTVerifier (signature via JWKS, RS256 only, exact issuer, audience, exp/nbf) plus what Entra APIs need:
-    a tenant allowlist, v1/v2 issuer–audience pairing, and refusal of app-only tokens. Scope is NOT checked here,
-    so a valid token without ``execute`` reaches the route's scope check and gets 403 rather than 401."""
+    """Validates an Entra access token step by step; each refusal is counted under its own reason.
+
+    JWTVerifier supplies the JWKS cache and its rate-limited refresh. Its ``load_access_token`` is not used: it
+    skips ``exp``/``nbf`` when they are absent, reads ``scope`` before ``scp``, and cannot say why a token
+    failed. Checks: RS256 only, a known ``kid``, the signature, ``exp``/``iat``/``nbf`` present and numeric
+    (``nbf`` and ``iat`` at most ``CLOCK_SKEW`` seconds ahead), exact issuer and audience, a tenant allowlist, a
+    delegated user token (``scp``, ``oid``, not ``idtyp=app``) and the v1/v2 issuer–audience pairing. Scope is
+    NOT checked here, so a valid token without ``execute`` reaches the route's scope check and gets 403."""
 
     def __init__(self, config: ServerConfig, metrics: ServerMetrics, http_client: httpx2.AsyncClient) -> None:
         issuers = [config.issuer]
@@ -58,28 +89,98 @@ class EntraTokenVerifier(JWTVerifier):
         self._cache_ttl = config.jwks_cache_ttl  # JWTVerifier's JWKS cache lifetime (1 h by default)
         self.config = config
         self.metrics = metrics
+        self.issuers = tuple(issuers)
+        self.audiences = tuple(audiences)
+        self._jwks_unreachable = False  # the last JWKS fetch failed: an unknown kid may be a known one
 
     async def load_access_token(self, token: str) -> AccessToken | None:
         started = time.perf_counter()
-        result = await super().load_access_token(token)
-        if result is None:
-            self._fail(self._why_invalid(token))
-            return None
-        reason = self._policy_violation(result.claims)
-        if reason is not None:
-            self._fail(reason)
+        try:
+            claims = await self._verified_claims(token)
+            self._check_claims(claims, time.time())
+        except Refused as refused:
+            self.metrics.auth_failures.labels(reason=refused.reason).inc()
             return None
         return ValidatedToken(
-            **result.model_dump(), validation_ms=(time.perf_counter() - started) * 1000
+            token=token,
+            client_id=str(claims.get("azp") or claims.get("appid")),
+            scopes=delegated_scopes(claims),
+            expires_at=int(claims["exp"]),
+            subject=claims.get("sub"),
+            claims=claims,
+            validation_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def _fail(self, reason: str) -> None:
-        self.metrics.auth_failures.labels(reason=reason).inc()
+    async def _verified_claims(self, token: str) -> dict[str, Any]:
+        """The payload of a token whose header is acceptable and whose signature verifies with a JWKS key."""
+        try:
+            header = decode_jwt_header(token)  # exactly three segments, else ValueError
+        except (ValueError, TypeError, RecursionError):  # RecursionError: JSON nested a thousand deep
+            raise Refused("malformed") from None
+        if not isinstance(header, dict):
+            raise Refused("malformed")
+        if header.get("alg") != ALGORITHM:
+            raise Refused("wrong_algorithm")
+        if "crit" in header:  # Entra never sets it; an extension this server does not know must not be ignored
+            raise Refused("unsupported_header")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Refused("no_key_id")  # Entra always names the key; never guess one
+        try:
+            pem = await self._get_jwks_key(kid)
+        except ValueError:
+            raise Refused("jwks_unavailable" if self._jwks_unreachable else "unknown_key") from None
+        try:
+            decoded = joserfc_jwt.decode(
+                token,
+                joserfc_jwk.import_key(pem, "RSA"),
+                algorithms=[ALGORITHM],
+                registry=JWSRegistry(algorithms=[ALGORITHM], strict_check_header=False),
+            )
+        except BadSignatureError:
+            raise Refused("bad_signature") from None
+        except (JoseError, ValueError, TypeError, RecursionError):
+            raise Refused("malformed") from None
+        return dict(decoded.claims)
+
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        try:
+            data = await super()._fetch_jwks()
+        except Exception:
+            self._jwks_unreachable = True
+            raise
+        self._jwks_unreachable = False
+        return data
+
+    def _check_claims(self, claims: dict[str, Any], now: float) -> None:
+        """The checks after the signature, in order; raises ``Refused`` with the first failure's reason."""
+        for name in ("exp", "iat", "nbf"):  # Entra always issues all three
+            if name not in claims:
+                raise Refused("missing_claims")
+            if not is_numeric_date(claims[name]):
+                raise Refused("invalid_claims")
+        if claims["exp"] <= now:
+            raise Refused("expired")
+        if claims["nbf"] > now + CLOCK_SKEW or claims["iat"] > now + CLOCK_SKEW:
+            raise Refused("not_yet_valid")
+        for name in ("iss", "aud", "tid", "oid", "scp", "idtyp", "ver"):
+            if name in claims and not isinstance(claims[name], str):
+                raise Refused("invalid_claims")
+        groups = claims.get("groups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise Refused("invalid_claims")
+        if claims.get("iss") not in self.issuers:
+            raise Refused("wrong_issuer")
+        if claims.get("aud") not in self.audiences:
+            raise Refused("wrong_audience")
+        reason = self._policy_violation(claims)
+        if reason is not None:
+            raise Refused(reason)
 
     def _policy_violation(self, claims: dict[str, Any]) -> str | None:
         if claims.get("tid") not in self.config.tenants:
             return "tenant_not_allowed"
-        if claims.get("idtyp") == "app" or not claims.get("scp"):
+        if claims.get("idtyp") == "app" or not delegated_scopes(claims):
             return "app_only_token"
         if not claims.get("oid"):
             return "no_oid"
@@ -92,30 +193,6 @@ class EntraTokenVerifier(JWTVerifier):
         else:
             ok = False
         return None if ok else "wrong_token_version"
-
-    def _why_invalid(self, token: str) -> str:
-        """A label for the metrics; the checks themselves were done by JWTVerifier with the signature verified."""
-        try:
-            header = pyjwt.get_unverified_header(token)
-            claims = pyjwt.decode(token, options={"verify_signature": False})
-        except pyjwt.PyJWTError:
-            return "malformed"
-        now = time.time()
-        if header.get("alg") != ALGORITHM:
-            return "wrong_algorithm"
-        if isinstance(claims.get("exp"), int | float) and claims["exp"] < now:
-            return "expired"
-        if isinstance(claims.get("nbf"), int | float) and claims["nbf"] > now + 30:
-            return "not_yet_valid"
-        if claims.get("iss") not in (self.issuer if isinstance(self.issuer, list) else [self.issuer]):
-            return "wrong_issuer"
-        audiences = self.audience if isinstance(self.audience, list) else [self.audience]
-        aud = claims.get("aud")
-        if not any(a in (aud if isinstance(aud, list) else [aud]) for a in audiences):
-            return "wrong_audience"
-        if header.get("kid") not in self._jwks_cache:
-            return "unknown_key"
-        return "bad_signature"
 
 
 def build_auth_provider(
