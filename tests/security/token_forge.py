@@ -104,10 +104,13 @@ class Forge:
     def other_alg_real_key(self, alg: str) -> str:
         return jwt.encode(self.claims(), self.key.private_key, algorithm=alg, headers={"kid": self.key.kid})
 
-    def attacker_signed(self, *, kid: str | None = None, **header: Any) -> str:
+    def attacker_signed(
+        self, *, kid: str | None = None, claims: dict[str, Any] | None = None, **header: Any
+    ) -> str:
         attacker = SigningKey.generate(kid=kid or self.key.kid)
+        payload = self.claims() | (claims or {})
         return jwt.encode(
-            self.claims(), attacker.private_key, algorithm="RS256", headers={"kid": attacker.kid, **header}
+            payload, attacker.private_key, algorithm="RS256", headers={"kid": attacker.kid, **header}
         )
 
     def es256(self) -> str:
@@ -136,6 +139,14 @@ def _jwk_json(f: Forge) -> bytes:
 # Not validly signed by the platform (or not a JWS at all). Status 401 invalid_token unless said otherwise.
 FORGED: list[Case] = [
     Case("another_key_with_the_real_kid", lambda f: f.attacker_signed(), "bad_signature"),
+    # A forged token is a forgery whatever its claims say: counted as bad_signature, not by its claims.
+    Case("another_key_expired_claims", lambda f: f.attacker_signed(claims={"exp": 1}), "bad_signature"),
+    Case(
+        "another_key_other_issuer",
+        lambda f: f.attacker_signed(claims={"iss": "https://evil.example/v2.0"}),
+        "bad_signature",
+    ),
+    Case("another_key_no_exp", lambda f: f.attacker_signed(claims={"exp": None}), "bad_signature"),
     Case("another_key_unknown_kid", lambda f: f.attacker_signed(kid="attacker-key-1"), "unknown_key"),
     Case("kid_path_traversal", lambda f: f.attacker_signed(kid="../../signing-keys.json"), "unknown_key"),
     Case(
