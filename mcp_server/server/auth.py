@@ -163,7 +163,7 @@ class EntraTokenVerifier(JWTVerifier):
             raise Refused("expired")
         if claims["nbf"] > now + CLOCK_SKEW or claims["iat"] > now + CLOCK_SKEW:
             raise Refused("not_yet_valid")
-        for name in ("iss", "aud", "tid", "oid", "scp", "idtyp", "ver"):
+        for name in ("iss", "aud", "tid", "oid", "sub", "azp", "appid", "scp", "idtyp", "ver"):
             if name in claims and not isinstance(claims[name], str):
                 raise Refused("invalid_claims")
         groups = claims.get("groups", [])

@@ -345,6 +345,8 @@ WRONG_CLAIMS: list[Case] = [
     Case(
         "oid_list_of_two_users", lambda f: f.bent(lambda c: c.update(oid=[c["oid"], "x"])), "invalid_claims"
     ),
+    Case("sub_number", lambda f: f.with_claims(sub=7), "invalid_claims"),
+    Case("azp_list", lambda f: f.bent(lambda c: c.update(azp=[c["azp"]])), "invalid_claims"),
     Case("groups_a_string", lambda f: f.with_claims(groups="Finance"), "invalid_claims"),
     Case("ver_missing", lambda f: f.without("ver"), "wrong_token_version"),
     Case("ver_1_with_v2_issuer", lambda f: f.with_claims(ver="1.0"), "wrong_token_version"),
