@@ -34,6 +34,7 @@ class ThreadedServer:
     port: int = 0
     tls: TLSFiles | None = None
     log_level: str = "warning"
+    proxy_headers: bool = True  # uvicorn's default: trust X-Forwarded-For from loopback clients
     _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _sock: socket.socket | None = field(default=None, init=False, repr=False)
@@ -72,6 +73,7 @@ class ThreadedServer:
             ssl_keyfile=str(self.tls.keyfile) if self.tls else None,
             timeout_graceful_shutdown=2,
             access_log=False,
+            proxy_headers=self.proxy_headers,
         )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -19,9 +19,14 @@ from typing import Any
 
 from mcp_server.localcloud.ca import ensure_tls
 from mcp_server.localcloud.identity.app import Context, build_app
-from mcp_server.localcloud.identity.device_codes import DeviceCodeStore
+from mcp_server.localcloud.identity.device_codes import MAX_CODES_PER_CLIENT, DeviceCodeStore
 from mcp_server.localcloud.identity.errors import EntraError
 from mcp_server.localcloud.identity.grants import ConsentBook, TokenService
+from mcp_server.localcloud.identity.page_guard import (
+    WRONG_CODE_BURST,
+    WRONG_CODE_REFILL_SECONDS,
+    WrongCodeThrottle,
+)
 from mcp_server.localcloud.identity.scopes import Target, parse_scope
 from mcp_server.localcloud.identity.tokens import TokenMinter, v1_issuer
 from mcp_server.localcloud.serve import ThreadedServer
@@ -40,11 +45,18 @@ __all__ = ["IdentityPlatform", "SEARCH_RESOURCE", "SigningKey"]
 
 
 class IdentityPlatform:
-    """An Entra ID compatible identity platform for ``tenant`` on ``https://host:port`` (port 0: any free port)."""
+    """An Entra ID compatible identity platform for ``tenant`` on ``https://host:port`` (port 0: any free port).
+
+    Abuse limits (docs/identity.md): ``device_codes_per_client`` codes per client per code lifetime (then 429);
+    ``wrong_code_burst`` unknown codes per address on the device-login page, then one per
+    ``wrong_code_refill_seconds`` (then 429).
+    """
 
     def __init__(self, tenant: Tenant, home: Path | None = None, host: str = "127.0.0.1", port: int = 0,
                  device_code_lifetime: int = 900, key_grace_seconds: float = DEFAULT_GRACE_SECONDS,
-                 device_code_interval: int = 1) -> None:
+                 device_code_interval: int = 1, device_codes_per_client: int = MAX_CODES_PER_CLIENT,
+                 wrong_code_burst: int = WRONG_CODE_BURST,
+                 wrong_code_refill_seconds: float = WRONG_CODE_REFILL_SECONDS) -> None:
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"The local identity platform listens on loopback only (127.0.0.1), not {host!r}.")
         if home is None:
@@ -58,11 +70,16 @@ class IdentityPlatform:
         self._ca_cert, tls = ensure_tls(self.home)
         self.keys = SigningKeyStore(self.home / KEYS_FILE).ensure()
         self.minter = TokenMinter(tenant, self.keys, lambda: self.base_url)
-        self.devices = DeviceCodeStore(lifetime=device_code_lifetime, interval=device_code_interval)
+        self.devices = DeviceCodeStore(lifetime=device_code_lifetime, interval=device_code_interval,
+                                       max_per_client=device_codes_per_client)
         self.consent = ConsentBook(tenant)
         self.tokens = TokenService(tenant, self.minter, self.devices, self.consent, lambda: self.verification_uri)
-        app = build_app(Context(tenant, self.keys, self.minter, self.tokens, lambda: self.base_url))
-        self._server = ThreadedServer(app, name="identity", host=host, port=port, tls=tls)
+        self.wrong_codes = WrongCodeThrottle(wrong_code_burst, wrong_code_refill_seconds)
+        app = build_app(Context(tenant, self.keys, self.minter, self.tokens, lambda: self.base_url,
+                                self.wrong_codes))
+        # No proxy headers: uvicorn would take X-Forwarded-For from loopback clients as their address, letting a
+        # guesser pick a fresh address per request past the page's per-address throttle.
+        self._server = ThreadedServer(app, name="identity", host=host, port=port, tls=tls, proxy_headers=False)
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------

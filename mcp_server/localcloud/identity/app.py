@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -14,14 +14,16 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from mcp_server.localcloud.identity import errors, pages
-from mcp_server.localcloud.identity.device_codes import PageError
+from mcp_server.localcloud.identity.device_codes import PageError, UnknownUserCode
 from mcp_server.localcloud.identity.errors import NO_STORE, EntraError
 from mcp_server.localcloud.identity.grants import TokenService
+from mcp_server.localcloud.identity.page_guard import WrongCodeThrottle, cross_site_refusal, own_origins
 from mcp_server.localcloud.identity.tokens import TokenMinter, v1_issuer
 from mcp_server.localcloud.signing_keys import SigningKeyStore
 from mcp_server.localcloud.tenant import Tenant
 
 TENANT_INDEPENDENT = ("common", "organizations")
+OWN_HOST_NAMES = ("127.0.0.1", "localhost")  # the platform listens on loopback; its page may be opened as either
 DISCOVERY_HEADERS = {"Cache-Control": "max-age=86400, private", "Access-Control-Allow-Origin": "*"}
 # The sign-in page may not be framed (clickjacking an Approve button), cached, or post anywhere but here.
 PAGE_HEADERS = {
@@ -38,6 +40,7 @@ class Context:
     minter: TokenMinter
     tokens: TokenService
     base_url: Callable[[], str]
+    wrong_codes: WrongCodeThrottle = field(default_factory=WrongCodeThrottle)
 
 
 def build_app(ctx: Context) -> Starlette:
@@ -153,6 +156,18 @@ def build_app(ctx: Context) -> Starlette:
             return HTMLResponse(pages.sign_in_form(ctx.tenant, action_url,
                                                   user_code=request.query_params.get("code", "")),
                                 headers=PAGE_HEADERS)
+        # Refused before the form is even read: nothing from another site, nothing from a throttled address.
+        refusal = cross_site_refusal(request.headers.get("origin"), request.headers.get("sec-fetch-site"),
+                                     own_origins(ctx.base_url(), OWN_HOST_NAMES))
+        if refusal is not None:
+            return HTMLResponse(pages.sign_in_form(ctx.tenant, action_url, error=refusal), status_code=403,
+                                headers=PAGE_HEADERS)
+        address = request.client.host if request.client else "unknown"
+        if (wait := ctx.wrong_codes.retry_after(address)) is not None:
+            message = (f"Too many unknown codes were entered from your address. Wait {wait} seconds, then enter "
+                       "the code the app shows again. (HTTP 429)")
+            return HTMLResponse(pages.sign_in_form(ctx.tenant, action_url, error=message), status_code=429,
+                                headers={**PAGE_HEADERS, "Retry-After": str(wait)})
         form = await read_form(request)
         user_code, login, action = form.get("user_code", ""), form.get("login", ""), form.get("action", "approve")
 
@@ -176,6 +191,9 @@ def build_app(ctx: Context) -> Starlette:
                 return again(f"There is no demo user '{login}' in {ctx.tenant.display_name}. "
                              f"Use one of: {known} (username or the part before @).")
             ctx.tokens.devices.approve(user_code, user)
+        except UnknownUserCode as exc:
+            ctx.wrong_codes.wrong_code(address)  # a typo or a guess: each address gets a few
+            return again(f"{exc.message} (AADSTS{exc.code})")
         except PageError as exc:
             return again(f"{exc.message} (AADSTS{exc.code})")
         return HTMLResponse(pages.approved(app_name, user.name, user.username), headers=PAGE_HEADERS)

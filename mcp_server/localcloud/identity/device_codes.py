@@ -3,6 +3,8 @@ on the device-login page, redeemed by polling ``/token``."""
 
 from __future__ import annotations
 
+import heapq
+import math
 import secrets
 import threading
 import time
@@ -17,6 +19,9 @@ USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I/O: easy to read and type
 USER_CODE_LENGTH = 9
 KEEP_AFTER_EXPIRY = 600.0  # answer expired_token (not bad_verification_code) for a while after expiry
 POLL_TOLERANCE = 0.9  # a poll sooner than 90% of the interval after the previous one is "too fast"
+# At most this many codes per client within one code lifetime (15 min): far above what people and test runs need,
+# low enough that a flooding client is refused (429) long before the store grows large.
+MAX_CODES_PER_CLIENT = 1000
 
 Status = Literal["pending", "approved", "declined", "redeemed"]
 
@@ -43,31 +48,65 @@ class PageError(Exception):
         self.message = message
 
 
+class UnknownUserCode(PageError):
+    """A code no sign-in has: what a guess usually gets (the page throttles these per address)."""
+
+
 def normalize_user_code(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 class DeviceCodeStore:
-    def __init__(self, *, lifetime: int = 900, interval: int = 1) -> None:
+    """Codes indexed by device code and by user code (dict lookups); every operation touches only the codes it
+    names, plus the oldest entries of two expiry heaps. No operation scans the live codes."""
+
+    def __init__(self, *, lifetime: int = 900, interval: int = 1,
+                 max_per_client: int = MAX_CODES_PER_CLIENT) -> None:
+        if max_per_client < 1:
+            raise ValueError(f"max_per_client must be at least 1, not {max_per_client}.")
         self.lifetime = lifetime
         self.interval = interval
+        self.max_per_client = max_per_client
         self._lock = threading.Lock()
         self._by_device: dict[str, DeviceAuthorization] = {}
         self._by_user: dict[str, DeviceAuthorization] = {}
+        self._expiry: list[tuple[float, str]] = []  # heap of (expires_at, device_code): what to forget, oldest first
+        self._issued: dict[str, list[tuple[float, str]]] = {}  # per client (lower case): heap of unexpired codes
 
     def create(self, client_id: str, scope: ScopeRequest) -> DeviceAuthorization:
+        """A new pending sign-in, or EntraError 429 (AADSTS50196) when the client has its quota of codes."""
+        now = time.time()
         with self._lock:
-            self._purge()
+            self._purge(now)
+            issued = self._unexpired(client_id.lower(), now)
+            if len(issued) >= self.max_per_client:
+                wait = max(1, math.ceil(issued[0][0] - now))  # until the client's oldest code expires
+                raise errors.throttled(
+                    f"Too many device codes: this application requested {self.max_per_client} in the last "
+                    f"{self.lifetime} seconds, the limit of the local identity platform. Complete or let expire "
+                    "the sign-ins it started before starting more.", wait)
             user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
             while user_code in self._by_user:
                 user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
             auth = DeviceAuthorization(
                 device_code="DAQABIQEAAAD--" + secrets.token_urlsafe(96), user_code=user_code,
-                client_id=client_id, scope=scope, expires_at=time.time() + self.lifetime, interval=self.interval,
+                client_id=client_id, scope=scope, expires_at=now + self.lifetime, interval=self.interval,
             )
             self._by_device[auth.device_code] = auth
             self._by_user[user_code] = auth
+            heapq.heappush(self._expiry, (auth.expires_at, auth.device_code))
+            heapq.heappush(issued, (auth.expires_at, auth.device_code))
             return auth
+
+    def issued_count(self, client_id: str) -> int:
+        """Codes of ``client_id`` that have not expired yet (what the per-client limit counts)."""
+        with self._lock:
+            return len(self._unexpired(client_id.lower(), time.time()))
+
+    def count(self) -> int:
+        """Codes kept: unexpired ones, and expired ones for KEEP_AFTER_EXPIRY seconds."""
+        with self._lock:
+            return len(self._by_device)
 
     # -- the device-login page ---------------------------------------------------------------------------
     def lookup(self, user_code: str) -> DeviceAuthorization:
@@ -90,7 +129,7 @@ class DeviceCodeStore:
     def _pending(self, user_code: str) -> DeviceAuthorization:
         auth = self._by_user.get(normalize_user_code(user_code))
         if auth is None:
-            raise PageError(70018, "That code wasn't recognized. Check the code shown by the app and try again.")
+            raise UnknownUserCode(70018, "That code wasn't recognized. Check the code shown by the app and try again.")
         if time.time() >= auth.expires_at:
             raise PageError(70020, "That code has expired. Start the sign-in again in the app to get a new code.")
         if auth.status != "pending":
@@ -134,9 +173,18 @@ class DeviceCodeStore:
             auth.status = "redeemed"
             return auth
 
-    def _purge(self) -> None:
-        cutoff = time.time() - KEEP_AFTER_EXPIRY
-        for code, auth in list(self._by_device.items()):
-            if auth.expires_at < cutoff:
-                del self._by_device[code]
+    def _unexpired(self, client: str, now: float) -> list[tuple[float, str]]:
+        """The client's heap of unexpired codes, expired ones dropped from its front."""
+        issued = self._issued.setdefault(client, [])
+        while issued and issued[0][0] <= now:
+            heapq.heappop(issued)
+        return issued
+
+    def _purge(self, now: float) -> None:
+        """Forget codes expired more than KEEP_AFTER_EXPIRY ago: pops the heap's front, never scans."""
+        cutoff = now - KEEP_AFTER_EXPIRY
+        while self._expiry and self._expiry[0][0] < cutoff:
+            _, code = heapq.heappop(self._expiry)
+            auth = self._by_device.pop(code, None)
+            if auth is not None:
                 self._by_user.pop(auth.user_code, None)

@@ -19,7 +19,8 @@ class EntraError(Exception):
     """A protocol error answered with Entra's envelope."""
 
     def __init__(self, error: str, code: int, message: str, *, status: int = 400,
-                 suberror: str | None = None, extra: dict[str, Any] | None = None) -> None:
+                 suberror: str | None = None, extra: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(f"AADSTS{code}: {message}")
         self.error = error
         self.code = code
@@ -27,6 +28,7 @@ class EntraError(Exception):
         self.status = status
         self.suberror = suberror
         self.extra = extra or {}
+        self.headers = headers or {}  # e.g. Retry-After on a 429
 
     def body(self, *, correlation_id: str | None = None, error_uri_base: str | None = None) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC)
@@ -59,6 +61,7 @@ class EntraError(Exception):
             headers["client-request-id"] = correlation_id
         if self.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="local identity platform"'
+        headers.update(self.headers)
         return JSONResponse(body, status_code=self.status, headers=headers)
 
 
@@ -87,6 +90,15 @@ _NOT_INSTALLED = (
     "This can happen if the application has not been installed by the administrator of the tenant or consented to "
     "by any user in the tenant. You might have sent your authentication request to the wrong tenant."
 )
+
+
+def throttled(message: str, retry_after: int) -> EntraError:
+    """HTTP 429 + Retry-After, as Entra throttles an app that repeats a request too often. Entra documents the 429
+    and AADSTS50196 ("...encountered a loop...") for throttling; the `error` value here is a best guess."""
+    return EntraError("temporarily_unavailable", 50196,
+                      f"The server terminated an operation because it encountered a loop while processing a request. "
+                      f"{message} Retry after {retry_after} seconds.",
+                      status=429, headers={"Retry-After": str(retry_after)})
 
 
 def unknown_client(client_id: str, tenant_id: str) -> EntraError:
