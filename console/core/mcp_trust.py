@@ -14,6 +14,7 @@ Headless commands never ask: an origin not trusted yet is refused, naming the se
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -272,7 +273,8 @@ def require_trusted(
             hint=f"Start the console again and answer, or list the origin in {SETTING}.",
         )
     if not answer:
-        store.remember(origin, trusted=False, audience=audience)
+        with contextlib.suppress(OSError):  # refused either way; an unwritable file only means asking again
+            store.remember(origin, trusted=False, audience=audience)
         raise OriginRefused(
             f"Refusing to connect to {url}: you declined to send your token to {origin}. Nothing was sent.",
             rule="declined",

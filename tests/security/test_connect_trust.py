@@ -4,7 +4,8 @@ URL connected to, and its origin is trusted (the configured server, OBO_CONSOLE_
 remembered confirmation); a non-loopback origin must be https.
 
 Everything is real: the session's local stack (identity platform, search service, MCP server), MSAL sign-in, the
-console's Workspace, the CLI's main(), and an impostor HTTP listener on loopback that records every request."""
+console's Workspace, the CLI's main(), and an impostor HTTP listener on loopback that records every request
+(tests/security/connect_impostor.py); every impostor is checked for credentials when its test ends."""
 
 from __future__ import annotations
 
@@ -12,198 +13,50 @@ import json
 import os
 import shutil
 import stat
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
 from console.cli import main
 from console.core.clock import FixedClock
 from console.core.errors import UserError
-from console.core.mcp_trust import (
-    STORE_NAME,
-    OriginRefused,
-    TrustRequest,
-    TrustStore,
-    canonical_url,
-    origin_of,
-)
-from console.core.server_link import LinkState, ServerLink, metadata_url
+from console.core.mcp_trust import STORE_NAME, OriginRefused, TrustRequest, TrustStore, origin_of
+from console.core.server_link import LinkState, ServerLink
 from console.core.settings import Settings, load_settings
 from console.core.workspace import Workspace
-from mcp_server.localcloud.serve import ThreadedServer
 from mcp_server.stack import LocalStack
 from tests.agents.helpers import agent, write_configs
 from tests.fixtures.workspace import FAST, user_oid
+from tests.security.connect_impostor import (
+    METADATA_PATH,
+    Impostor,
+    Person,
+    api_identifier,
+    connect_workspace,
+    copied,
+    impostors,
+    refuses_to_be_asked,
+    sign_in_alice,
+    start_refused,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING = "OBO_CONSOLE_TRUSTED_MCP_URLS"
-METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The impostor
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Impostor:
-    """A real HTTP listener that answers like an MCP server and records every request it receives."""
-
-    metadata: dict[str, Any] = field(default_factory=dict)
-    seen: list[Seen] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    url: str = ""
-
-    def app(self) -> Starlette:
-        async def anything(request: Request) -> Response:
-            body = await request.body()
-            with self.lock:
-                self.seen.append(
-                    Seen(
-                        request.method,
-                        request.url.path,
-                        {k.lower(): v for k, v in request.headers.items()},
-                        body,
-                    )
-                )
-            path = request.url.path
-            if path == METADATA_PATH:
-                return JSONResponse(self.metadata)
-            if path == "/healthz":
-                return PlainTextResponse("ok")
-            if path.rstrip("/") == "/mcp":
-                return PlainTextResponse("", status_code=401, headers={"WWW-Authenticate": "Bearer"})
-            return PlainTextResponse("not found", status_code=404)
-
-        methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
-        return Starlette(routes=[Route("/{path:path}", anything, methods=methods)])
-
-    def requests(self) -> list[Seen]:
-        with self.lock:
-            return list(self.seen)
-
-    def credentials_received(self) -> list[str]:
-        """Every header or body that carried a bearer token or a JWT: must stay empty."""
-        found = []
-        for seen in self.requests():
-            for name, value in seen.headers.items():
-                if (
-                    name in ("authorization", "proxy-authorization")
-                    or "bearer" in value.lower()
-                    or "eyJ" in value
-                ):
-                    found.append(f"{seen.method} {seen.path} {name}")
-            if b"eyJ" in seen.body or b"earer " in seen.body:
-                found.append(f"{seen.method} {seen.path} body")
-        return found
 
 
 @pytest.fixture
 def impostor() -> Iterator[Callable[[], Impostor]]:
-    servers: list[tuple[ThreadedServer, Impostor]] = []
-
-    def start() -> Impostor:
-        fake = Impostor()
-        server = ThreadedServer(fake.app(), name="impostor").start()
-        fake.url = f"{server.base_url}/mcp"
-        servers.append((server, fake))
-        return fake
-
-    yield start
-    for server, fake in servers:
-        server.stop()
-        assert fake.credentials_received() == [], "a credential reached the impostor"
-
-
-def real_metadata(stack: LocalStack) -> dict[str, Any]:
-    """The real server's protected-resource metadata, as anyone may fetch it (no token)."""
-    assert stack.state is not None and stack.state.mcp_url
-    response = requests.get(metadata_url(stack.state.mcp_url), timeout=10)
-    assert response.status_code == 200
-    document = response.json()
-    assert canonical_url(document["resource"]) == canonical_url(
-        stack.state.mcp_url
-    )  # it names the real server
-    return dict(document)
-
-
-def copied(impostor: Impostor, stack: LocalStack, *, rewrite_resource: bool) -> Impostor:
-    """Serve the real metadata verbatim, or with ``resource`` rewritten to the impostor's own URL."""
-    impostor.metadata = real_metadata(stack)
-    if rewrite_resource:
-        impostor.metadata["resource"] = impostor.url
-    return impostor
-
-
-@dataclass
-class Person:
-    """Stands for the person at the console's confirmation screen: records what was shown and answers."""
-
-    answer: bool | None
-    watching: Impostor | None = None
-    asked: list[TrustRequest] = field(default_factory=list)
-    requests_before_asked: list[int] = field(default_factory=list)
-
-    def __call__(self, request: TrustRequest) -> bool | None:
-        self.asked.append(request)
-        if self.watching is not None:
-            self.requests_before_asked.append(len(self.watching.requests()))
-        return self.answer
-
-
-def refuses_to_be_asked(request: TrustRequest) -> bool:
-    raise AssertionError(f"asked about {request.origin}, but the answer was remembered")
+    """Start an impostor listener; the test fails if any of them received a credential."""
+    with impostors() as start:
+        yield start
 
 
 @pytest.fixture
 def alice_signed_in(use_local_stack: LocalStack) -> LocalStack:
-    """alice signed in (her tokens in this test's keyring): a token an impostor would want exists."""
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    ws.start()
-    try:
-        ws.sign_in_as("alice")
-    finally:
-        ws.close()
+    sign_in_alice()
     return use_local_stack
-
-
-def api_identifier(stack: LocalStack) -> str:
-    assert stack.state is not None and stack.state.api_scope
-    return stack.state.api_scope.rsplit("/", 1)[0]
-
-
-def connect_workspace(url: str, prompt: Any = None, **settings: Any) -> Workspace:
-    return Workspace(
-        Settings(**settings), connect=url, clock=FixedClock(), link_timings=FAST, trust_prompt=prompt
-    )
-
-
-def start_refused(ws: Workspace) -> OriginRefused:
-    try:
-        with pytest.raises(OriginRefused) as info:
-            ws.start()
-        assert ws.link.mcp_url is None and ws.link.status.state is LinkState.DOWN
-        with pytest.raises(UserError, match="not started yet"):
-            ws.auth  # noqa: B018 - nothing after the refusal ran: no sign-in, no token acquired
-    finally:
-        ws.close()
-    return info.value
 
 
 # ---------------------------------------------------------------------------------------------------------------
