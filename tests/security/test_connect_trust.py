@@ -333,6 +333,7 @@ def test_trusted_in_settings_reaches_the_real_server_and_its_documents(
             "server URL must not carry credentials",
         ),
     ],
+    ids=["unclosed-list", "bare-url", "object", "number", "not-a-url", "credentials"],
 )
 def test_malformed_trusted_urls_setting_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str, problem: str
