@@ -50,6 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.state_file is not None:
         os.environ["OBO_CONSOLE_STATE_FILE"] = str(args.state_file)
     try:
+        if args.connect and args.command not in (None, "ask"):
+            raise UserError(
+                f"--connect is not used by `obo-console {args.command}`: only the console and `ask` talk to an MCP "
+                "server.",
+                hint="Drop --connect, or use it with `obo-console --connect URL` or `obo-console --connect URL ask`.",
+                exit_code=2,
+            )
         if args.command is None:
             from console.commands import tui
 

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     start = _agent_key(served, args.agent) if args.agent else default_main_key(served)
     served = {key: served[key] for key in _reachable(served, start)}  # build (and warn about) only what can run
+    target = _connect_target(settings, args.connect) if getattr(args, "connect", None) else None
     account, provider = None, None
     if any(cfg.mcp_servers for cfg in served.values()):  # only then is a signed-in user needed
         account, provider = _token_provider(settings, args.user)
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     bus.subscribe(printer.handle)
     install_tracing(settings)
     runner = AgentRunner(
-        settings=settings, configs=served, bus=bus, account=account, token_provider=provider, main_key=start, require_mcp=True
+        settings=settings, configs=served, bus=bus, account=account, token_provider=provider, main_key=start, require_mcp=True,
+        mcp_target=target,
     )
     if not args.json:
         who = f" as {account}" if account else ""
@@ -98,6 +100,15 @@ def run(args: argparse.Namespace) -> int:
     if result.error:
         raise UserError(f"The turn failed: {result.error}")
     return 0
+
+
+def _connect_target(settings: Any, url: str) -> Any:
+    """``--connect URL``: the server every config's MCP server name stands for, once the trust rules accept it
+    (no prompt here: an origin not trusted yet is refused, naming the setting to add)."""
+    from console.core.agents.mcp_link import McpTarget
+    from console.core.mcp_trust import headless_connect
+
+    return McpTarget(*headless_connect(settings, url))
 
 
 def _agent_key(configs: Any, wanted: str) -> str:

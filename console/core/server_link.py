@@ -2,8 +2,10 @@
 
 Local mode: attach to a running local stack (state file + live pid + ``/healthz``) or launch
 ``obo-console server`` in its own process group, capture its log, wait until it is ready, and stop it on close
-only if this link launched it. ``--connect URL``: before any token is sent, read the server's RFC 9728
-protected-resource metadata and accept it only if it names the configured authority and the API's identifier.
+only if this link launched it. ``--connect URL``: before any token is sent, the URL's origin must be trusted
+(``mcp_trust``: the configured server, ``OBO_CONSOLE_TRUSTED_MCP_URLS``, or a person's remembered confirmation),
+and the server's RFC 9728 protected-resource metadata must name this URL as its resource, the configured authority
+and the API's identifier.
 
 A watcher thread polls ``/healthz``; when the server goes away the link says so and reconnects with capped
 exponential backoff. Status changes go to callbacks and, as events, to an ``EventBus``. All blocking I/O runs
@@ -29,7 +31,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -40,6 +42,9 @@ from console.core.events import EventBus, Notice, ServerStatusChanged
 from console.core.processes import pid_alive
 from console.core.settings import Settings
 from console.core.stack_state import StackState, StateFileError, read_state
+
+if TYPE_CHECKING:
+    from console.core.mcp_trust import TrustPrompt
 
 # ---------------------------------------------------------------------------------------------------------------
 # URLs
@@ -166,7 +171,11 @@ def _norm(value: str) -> str:
 def check_resource_metadata(
     document: dict[str, Any], *, url: str, authority: str, identifier: str
 ) -> ResourceMetadata:
-    """Accept the metadata only if it names ``authority`` (or its v2.0 issuer) and the API ``identifier``."""
+    """Accept the metadata only if its ``resource`` is ``url`` (RFC 9728 §3.3) and it names ``authority`` (or its
+    v2.0 issuer) and the API ``identifier``."""
+    from console.core.mcp_trust import check_resource
+
+    check_resource(document.get("resource"), url)  # a copy of another server's metadata names that server
     servers = [s for s in document.get("authorization_servers") or [] if isinstance(s, str)]
     scopes = [s for s in document.get("scopes_supported") or [] if isinstance(s, str)]
     resource = document.get("resource") if isinstance(document.get("resource"), str) else None
@@ -388,9 +397,13 @@ class ServerLink:
         server_command: Sequence[str] | None = None,
         timings: LinkTimings | None = None,
         log_capacity: int = 2000,
+        trust_prompt: TrustPrompt | None = None,
     ) -> None:
         self.settings = settings
         self.connect_url = validate_mcp_url(connect_url) if connect_url else None
+        # Asked (from the link's thread) whether a --connect origin no rule trusts may get the token; None: refuse.
+        self.trust_prompt = trust_prompt
+        self.trusted_because: str | None = None
         self.bus = bus
         self.clock: Clock = clock or SystemClock()
         self.launch_allowed = launch
@@ -612,7 +625,16 @@ class ServerLink:
         self._wait_healthy(self.timings.startup_timeout, process=None)
 
     def _connect_remote(self, url: str) -> None:
+        from console.core.mcp_trust import require_trusted
+
         authority, identifier, verify = self._expected_identity()
+        # Trust first: an origin nobody trusts is sent nothing at all, not even the metadata request.
+        self._set_status(LinkState.CONNECTING, detail="checking that you trust its origin", url=url)
+        self.trusted_because = require_trusted(
+            url, settings=self.settings, audience=identifier, authority=authority, prompt=self.trust_prompt
+        )
+        if self.bus is not None:
+            self.bus.publish(Notice(message=f"{url}: origin trusted ({self.trusted_because})", source="server"))
         self._set_status(LinkState.CONNECTING, detail="checking its protected-resource metadata", url=url)
         self.metadata = fetch_resource_metadata(
             url, authority=authority, identifier=identifier, verify=verify, timeout=self.timings.probe_timeout + 3
@@ -803,7 +825,8 @@ class ServerLink:
 
     def _try_reconnect(self) -> bool:
         if self.connect_url:
-            # Whatever answers there now must prove again who it trusts before a token goes to it.
+            # The origin's trust was settled at start (it cannot change: same URL). Whatever answers there now
+            # must prove again, in its metadata, who it is and who it trusts before a token goes to it.
             authority, identifier, verify = self._expected_identity()
             self.metadata = fetch_resource_metadata(
                 self.connect_url, authority=authority, identifier=identifier, verify=verify,

@@ -8,10 +8,10 @@ here. The seed's own variable names (``USE_REDIS``, ``REDIS_URL``, ``OPENAI_API_
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from console.core.paths import default_state_file
 
@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # MCP servers agent configs may name (configs hold names, never URLs): name -> "local", the bundled server
     # at effective_mcp_url() / the state file's mcp_url. Env: OBO_CONSOLE_MCP_SERVERS='{"documents": "local"}'.
     mcp_servers: dict[str, str] = {"documents": "local"}
+    # MCP servers `--connect` may send the user's token to, besides the one above (JSON list of URLs; trust is
+    # per origin). Env: OBO_CONSOLE_TRUSTED_MCP_URLS='["https://mcp.example.com/mcp"]'. See mcp_trust.py.
+    trusted_mcp_urls: Annotated[list[str], NoDecode] = []
     # Redis pub/sub channel `configs push` publishes changed keys on (live reload where keyspace
     # notifications cannot be enabled).
     redis_channel: str = "obo-console:configs"
@@ -90,6 +93,13 @@ class Settings(BaseSettings):
     azure_openai_api_key: SecretStr | None = None
     azure_openai_api_version: str = "2025-04-01-preview"
     export_traces_to_openai: bool = False
+
+    @field_validator("trusted_mcp_urls", mode="before")
+    @classmethod
+    def _trusted_urls(cls, value: Any) -> list[str]:
+        from console.core.mcp_trust import parse_trusted_urls  # imports server_link: only when validating
+
+        return parse_trusted_urls(value)
 
     def effective_state_file(self) -> Path:
         return self.state_file or default_state_file()
@@ -113,5 +123,19 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from env/.env, with CLI flags (non-None values) taking precedence."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from env/.env, with CLI flags (non-None values) taking precedence. Invalid values raise a
+    ``UserError`` naming each setting and what is wrong (never the value: it may be a secret)."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        from console.core.errors import UserError
+
+        problems = "\n".join(f"  {_env_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise UserError(f"Invalid settings:\n{problems}",
+                        hint="Fix them in the environment or the .env file.") from None
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    name = ".".join(map(str, loc)).upper()
+    return name if name.startswith("OBO_CONSOLE_") else f"OBO_CONSOLE_{name}"

@@ -47,6 +47,7 @@ from console.core.settings import Settings, load_settings
 if TYPE_CHECKING:
     from console.core.auth import AuthManager, DeviceFlow, SignedInAccount
     from console.core.configs.live import LiveConfigs
+    from console.core.mcp_trust import TrustPrompt
 
 T = TypeVar("T")
 
@@ -373,13 +374,16 @@ class Workspace:
         link: ServerLink | None = None,
         link_timings: LinkTimings | None = None,
         keyring_backend: Any = None,
+        trust_prompt: TrustPrompt | None = None,
     ) -> None:
+        """``trust_prompt``: asks a person whether a ``--connect`` origin no rule trusts may receive the token
+        (see ``console.core.mcp_trust``); without one such an origin is refused."""
         self.settings = settings or load_settings()
         self.clock: Clock = clock or SystemClock()
         self.bus = bus or EventBus()
         self.link = link or ServerLink(
             self.settings, connect_url=connect or connect_url, bus=self.bus, clock=self.clock, launch=launch,
-            timings=link_timings,
+            timings=link_timings, trust_prompt=trust_prompt,
         )
         self._keyring_backend = keyring_backend
         self._auth: AuthManager | None = None
@@ -398,6 +402,10 @@ class Workspace:
     @property
     def mode(self) -> str:
         return self.settings.mode
+
+    def set_trust_prompt(self, prompt: TrustPrompt | None) -> None:
+        """Who to ask (the console's confirmation screen) before a ``--connect`` origin gets the token."""
+        self.link.trust_prompt = prompt
 
     def start(self) -> LinkStatus:
         """Connect to (or launch) the server, load configs, then sign in silently from the keyring."""

@@ -7,14 +7,19 @@ already usable (help, themes, quit) and the status line says the console is star
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, InvalidStateError
 from datetime import UTC
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -41,6 +46,15 @@ def _provider(name: str) -> Callable[[], type]:
         return getattr(commands, name)
 
     return load
+
+
+class TrustAsked(Message):
+    """The core asks (from its thread) whether a --connect origin may receive the token; ``answer`` gets it."""
+
+    def __init__(self, request: Any, answer: Future[bool | None]) -> None:
+        super().__init__()
+        self.request = request
+        self.answer = answer
 
 
 class OboConsoleApp(App[int]):
@@ -84,6 +98,8 @@ class OboConsoleApp(App[int]):
         self._log_hint_shown = False
         self._log_follow: Callable[[], object] | None = None
         self.startup_error: str | None = None
+        self._trust_answers: set[Future[bool | None]] = set()  # questions the core waits on (None on exit)
+        self._trust_lock = threading.Lock()
         if keymap:
             self.set_keymap(keymap)
 
@@ -155,8 +171,40 @@ class OboConsoleApp(App[int]):
             # Pushed line by line (the link keeps only a bounded tail, so polling its length would stall).
             self._log_follow = link.subscribe_log(lambda line: self._main.post_message(ServerLogLine(line.text)))
         self.main_screen.refresh_from_workspace()
+        set_trust_prompt = getattr(workspace, "set_trust_prompt", None)
+        if callable(set_trust_prompt):
+            set_trust_prompt(self.confirm_trust)
         if self._start_workspace:
             self._start()
+
+    def confirm_trust(self, request: Any) -> bool | None:
+        """Ask the person whether ``request.origin`` may receive their token (the core calls this from its own
+        thread and waits). None (no answer: nothing sent, nothing remembered) if the console closes first."""
+        answer: Future[bool | None] = Future()
+        with self._trust_lock:
+            self._trust_answers.add(answer)
+        if self._quitting() or not self.post_message(TrustAsked(request, answer)):
+            self._settle_trust_answers()
+        try:
+            return answer.result()
+        finally:
+            with self._trust_lock:
+                self._trust_answers.discard(answer)
+
+    def on_trust_asked(self, message: TrustAsked) -> None:
+        from console.ui.screens.trust import TrustScreen
+
+        self.push_screen(TrustScreen(message.request, message.answer))
+
+    def _settle_trust_answers(self) -> None:
+        with self._trust_lock:
+            pending, self._trust_answers = self._trust_answers, set()
+        for answer in pending:
+            with contextlib.suppress(InvalidStateError):  # answered meanwhile
+                answer.set_result(None)
+
+    def on_unmount(self) -> None:
+        self._settle_trust_answers()
 
     def _deliver(self, event: Event) -> None:
         # Called in the publisher's thread; post_message is thread-safe.
@@ -233,6 +281,7 @@ class OboConsoleApp(App[int]):
         self.exit(0)
 
     async def shutdown_workspace(self) -> None:
+        self._settle_trust_answers()  # a start-up still waiting for the person's answer: refused, nothing sent
         workspace, self.workspace = self.workspace, None
         if self._unsubscribe is not None:
             self._unsubscribe()

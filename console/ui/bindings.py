@@ -14,11 +14,12 @@ def all_bindings() -> Iterator[tuple[str, Binding]]:
     from console.ui.screens.main import MainScreen
     from console.ui.screens.sessions import SessionsScreen
     from console.ui.screens.sign_in import SignInScreen
+    from console.ui.screens.trust import TrustScreen
     from console.ui.widgets.prompt_input import PromptInput
 
     for where, owner in (("anywhere", OboConsoleApp), ("main", MainScreen), ("prompt", PromptInput),
                          ("sign-in", SignInScreen), ("configs", ConfigsScreen), ("sessions", SessionsScreen),
-                         ("help", HelpScreen)):
+                         ("trust", TrustScreen), ("help", HelpScreen)):
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding):
                 yield where, binding

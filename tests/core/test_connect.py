@@ -1,5 +1,6 @@
-"""`--connect URL`: the server must prove, in its RFC 9728 metadata, that it trusts this console's authority and
-serves this console's API, before any token goes to it. Real HTTP servers on loopback, no mocks."""
+"""`--connect URL`: the server must prove, in its RFC 9728 metadata, that it is the URL connected to, trusts this
+console's authority and serves this console's API, before any token goes to it. Real HTTP servers on loopback, no
+mocks. (Trust of the origin itself: tests/security/test_connect_trust.py.)"""
 
 from __future__ import annotations
 
@@ -33,13 +34,15 @@ API = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 AUTHORITY = f"https://login.example.test/{TENANT}"
 
 
-def azure_settings() -> Settings:
+def azure_settings(*trusted: str) -> Settings:
+    """Azure-mode settings; ``trusted``: MCP URLs listed in OBO_CONSOLE_TRUSTED_MCP_URLS."""
     return Settings(
         mode="azure",
         authority=AUTHORITY,
         tenant_id=TENANT,
         console_client_id="99999999-8888-7777-6666-555555555555",
         api_client_id=API,
+        trusted_mcp_urls=list(trusted),
     )
 
 
@@ -135,12 +138,17 @@ def test_other_urls_refused(url: str, message: str) -> None:
         ServerLink(azure_settings(), connect_url=url)
 
 
-def test_metadata_naming_the_authority_or_its_issuer_and_the_api_is_accepted() -> None:
+URL = "https://mcp.example.test/mcp"
+
+
+def test_metadata_naming_the_url_the_authority_or_its_issuer_and_the_api_is_accepted() -> None:
     for server in (AUTHORITY, AUTHORITY + "/", AUTHORITY + "/v2.0"):
-        for names_api in ({"scopes_supported": [f"api://{API}/execute"]}, {"resource": f"api://{API}"}):
-            doc = {"authorization_servers": ["https://elsewhere.test/x", server], **names_api}
-            meta = check_resource_metadata(doc, url="u", authority=AUTHORITY, identifier=f"api://{API}")
-            assert server in meta.authorization_servers
+        for scopes in ([f"api://{API}/execute"], ["other", f"api://{API}/read"]):
+            for resource in (URL, URL + "/", "HTTPS://MCP.example.test:443/mcp"):  # one URL, spelled three ways
+                doc = {"resource": resource, "authorization_servers": ["https://elsewhere.test/x", server],
+                       "scopes_supported": scopes}
+                meta = check_resource_metadata(doc, url=URL, authority=AUTHORITY, identifier=f"api://{API}")
+                assert server in meta.authorization_servers and meta.resource == resource
 
 
 @pytest.mark.parametrize(
@@ -155,9 +163,11 @@ def test_metadata_naming_the_authority_or_its_issuer_and_the_api_is_accepted() -
          "does not name the API"),
         ({"authorization_servers": [AUTHORITY], "scopes_supported": [f"api://{API}x/execute"]},
          "does not name the API"),
+        ({"authorization_servers": [AUTHORITY]}, "does not name the API"),
     ],
 )
 def test_metadata_not_naming_both_is_refused(doc: dict[str, Any], complaint: str) -> None:
+    doc = {"resource": "http://127.0.0.1:1/mcp", **doc}
     with pytest.raises(UserError, match=complaint) as info:
         check_resource_metadata(doc, url="http://127.0.0.1:1/mcp", authority=AUTHORITY, identifier=f"api://{API}")
     assert "No token was sent" in info.value.message
@@ -170,7 +180,7 @@ def test_connect_accepts_the_right_server_without_sending_a_token(serve: Any) ->
     bus = EventBus()
     events: list[Any] = []
     bus.subscribe(events.append)
-    link = ServerLink(azure_settings(), connect_url=url, bus=bus, timings=FAST)
+    link = ServerLink(azure_settings(url), connect_url=url, bus=bus, timings=FAST)
     try:
         status = link.start()
         assert status.state is LinkState.READY and status.url == url and not status.launched
@@ -198,7 +208,7 @@ def test_connect_refuses_a_server_trusting_another_authority(serve: Any) -> None
     bus = EventBus()
     notices: list[Notice] = []
     bus.subscribe(lambda e: notices.append(e) if isinstance(e, Notice) else None)
-    link = ServerLink(azure_settings(), connect_url=url, bus=bus, timings=FAST)
+    link = ServerLink(azure_settings(url), connect_url=url, bus=bus, timings=FAST)
     with pytest.raises(UserError) as info:
         link.start()
     message = str(info.value)
@@ -214,7 +224,7 @@ def test_connect_refuses_a_server_trusting_another_authority(serve: Any) -> None
 def test_connect_refuses_a_server_without_metadata(serve: Any) -> None:
     fake = FakeServer(metadata={})
     url = serve(fake).replace("/mcp", "/other")
-    link = ServerLink(azure_settings(), connect_url=url, timings=FAST)
+    link = ServerLink(azure_settings(url), connect_url=url, timings=FAST)
     with pytest.raises(UserError, match="HTTP 404"):
         link.start()
     link.close()
@@ -225,7 +235,7 @@ def test_reconnect_rechecks_whoever_answers_now(serve: Any) -> None:
     fake = FakeServer(metadata={})
     url = serve(fake)
     fake.metadata = good_metadata(url)
-    link = ServerLink(azure_settings(), connect_url=url, timings=FAST)
+    link = ServerLink(azure_settings(url), connect_url=url, timings=FAST)
     link.start()
     try:
         fake.metadata = {**good_metadata(url), "authorization_servers": ["https://login.attacker.test/x"]}

@@ -235,12 +235,13 @@ def test_stop_turn_ends_the_running_turn_and_keeps_the_conversation(workspace: W
 def test_connect_to_the_real_server_passes_its_metadata_check_and_carries_the_token(
     use_local_stack: LocalStack,
 ) -> None:
-    """The bundled server's real RFC 9728 metadata satisfies --connect; the turn then runs against that URL."""
+    """The bundled server's real RFC 9728 metadata satisfies --connect; the turn then runs against that URL. (The
+    local stack's origin is trusted implicitly; its metadata names its own URL as the resource.)"""
     assert use_local_stack.state is not None and use_local_stack.state.mcp_url
-    url = use_local_stack.state.mcp_url.replace("127.0.0.1", "localhost")  # the URL as a user might type it
-    ws = Workspace(Settings(), connect=url, clock=FixedClock(), link_timings=FAST)
+    url = use_local_stack.state.mcp_url
+    ws = Workspace(Settings(), connect=url.upper().replace("/MCP", "/mcp/"), clock=FixedClock(), link_timings=FAST)
     try:
-        status = ws.start()
+        status = ws.start()  # the URL as a user might type it: the same URL once normalised
         assert status.state is LinkState.READY and status.url == url and not status.launched
         meta = ws.link.metadata
         assert meta is not None and any(s.startswith(use_local_stack.state.authority or "?") for s in
