@@ -49,9 +49,9 @@ def test_unknown_agent_and_invalid_config(configs_dir: Path, capsys: pytest.Capt
     assert main(["ask", "hi", "--agent", "nobody"]) == 1
     assert "There is no agent 'nobody'" in capsys.readouterr().err
     (configs_dir / "clock.json").write_text('{"name": "Clock", "tools": []}')
-    assert main(["ask", "hi", "--agent", "desk"]) == 1
+    assert main(["ask", "hi", "--agent", "clock"]) == 1
     err = capsys.readouterr().err
-    assert "Invalid agent configs" in err and "clock.json" in err
+    assert "The agent 'clock' cannot run: its config, or one it depends on, is invalid" in err and "clock.json" in err
 
 
 def test_needs_a_stack_and_a_signed_in_user_for_mcp_agents(configs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
