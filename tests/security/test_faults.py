@@ -249,3 +249,36 @@ def test_the_asked_agent_broken_is_refused_clearly(
         *issues,
         "  → Fix it (`obo-console configs validate`), or ask another agent with --agent NAME.",
     ]
+
+
+def test_the_console_keeps_valid_agents_usable_with_one_broken_config(
+    isolated_home: Path, use_local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.core.clock import FixedClock
+    from console.core.events import EventBus, Notice
+    from console.core.settings import Settings
+    from console.core.workspace import Workspace
+    from tests.fixtures.workspace import FAST
+
+    configs = {
+        "conversation": agent("Conversation Agent", tools=["get_current_time"]),
+        "desk": CONFIGS["desk"],
+    }
+    monkeypatch.setenv("OBO_CONSOLE_CONFIGS_DIR", str(write_configs(isolated_home / "configs", configs)))
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe(seen.append)
+    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST, bus=bus)
+    try:
+        ws.start()
+        ws.sign_in_as("alice")
+        outcome = ws.send_sync("what time is it?", timeout=60)
+        assert outcome.error is None and outcome.output.startswith("The current time is")
+        assert [(c.key, c.valid, c.serving) for c in ws.configs()] == [
+            ("conversation", True, True),
+            ("desk", False, False),
+        ]
+        notices = [(e.level, e.message) for e in seen if isinstance(e, Notice) and e.source == "configs"]
+        assert notices == [("error", "configs/desk.json: $: missing required field 'instructions'")]
+    finally:
+        ws.close()
