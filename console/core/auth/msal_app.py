@@ -60,15 +60,21 @@ class DiscoverySession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         text_url = url.decode() if isinstance(url, bytes) else str(url)
         if str(method).upper() != "GET" or not text_url.endswith(DISCOVERY_SUFFIX):
+            # MSAL applies its own timeout only to a session it builds itself: never wait forever on this one.
+            kwargs["timeout"] = kwargs.get("timeout") or HTTP_TIMEOUT
             return super().request(method, url, *args, **kwargs)
         kwargs["timeout"] = min(float(kwargs.get("timeout") or DISCOVERY_TIMEOUT), DISCOVERY_TIMEOUT)
+        saved = self._load().get(text_url)
         try:
             response = super().request(method, url, *args, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            saved = self._load().get(text_url)
             if saved is None:
                 raise  # never fetched before: nothing to work from
             self.unreachable = _reason(exc)
+            return _saved_response(text_url, saved)
+        # A gateway's "down for now" (5xx) counts as unreachable too.
+        if response.status_code >= 500 and saved is not None:
+            self.unreachable = f"HTTP {response.status_code}"
             return _saved_response(text_url, saved)
         self.unreachable = None
         if response.status_code == 200:
