@@ -107,18 +107,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _failure_text(result: Any) -> str | None:
-    """What failed, in a few words (None when the turn answered with every tool's result)."""
-    if result.error:
-        return str(result.error)
+    """What failed, on one line (None when the turn answered with every tool's result)."""
     failure = result.tool_failure
-    return f"{failure.tool} failed: {failure.error.rstrip('.')}" if failure is not None else None
+    if result.error:
+        text = str(result.error)
+    elif failure is not None:
+        text = f"{failure.tool} failed: {failure.error}"
+    else:
+        return None
+    return " ".join(text.split()).rstrip(".")
 
 
 def _failure_line(result: Any) -> str:
     """The one line a failed turn ends with: what failed, then what to do."""
-    if result.error:
-        return f"The turn failed: {str(result.error).rstrip('.')}. Ask again; --json shows every step."
-    return f"The turn failed: {_failure_text(result)}. {result.tool_failure.hint}"
+    hint = "Ask again; if it keeps failing, --json shows every step." if result.error else result.tool_failure.hint
+    return f"The turn failed: {_failure_text(result)}. {hint}"
 
 
 def _agent_key(configs: Any, wanted: str) -> str:
