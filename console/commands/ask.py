@@ -1,8 +1,11 @@
 """`obo-console ask "QUESTION" [--agent NAME] [--json] [--user NAME]`: one headless turn as the signed-in user.
 
 Prints the event stream (human lines on stderr, the answer on stdout) or, with ``--json``, JSON lines on stdout
-(one per event, then one ``{"kind": "answer", ...}``). Exits non-zero with a clear message when the user is not
-signed in, the server is down, the configs are invalid, or the turn fails.
+(one per event, then one ``{"kind": "answer", ...}``). Exit codes: 0 answered; 1 the turn could not start (not
+signed in, no stack, the asked agent or one it depends on has an invalid config, ...); 3 the turn ended in an
+error (the run failed, or a tool's last call failed, e.g. the stack died mid-turn). A failure ends with one
+``obo-console: error: ...`` line on stderr saying what failed and what to do. Invalid configs of agents this
+question does not need are named in a warning and left out; they never stop the others.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import argparse
 import json
 import sys
 from typing import Any
+
+TURN_FAILED = 3  # exit code: the turn ran but ended in an error (1: it could not start)
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
@@ -32,7 +37,12 @@ def _token_provider(settings: Any, user: str | None) -> tuple[str, Any]:
 
     manager = AuthManager.from_settings(settings)
     account = manager.find_account(user) if user else manager.require_account()
-    manager.acquire_token(account)  # fail now, clearly, rather than inside the first MCP request
+    token = manager.acquire_token(account)  # fail now, clearly, rather than inside the first MCP request
+    if manager.identity_unreachable:  # working from the cached token: say so, and until when
+        from console.commands.whoami import offline_warning
+        from console.core.claims import format_timestamp
+
+        print(f"obo-console: warning: {offline_warning(manager, format_timestamp(token.expires_on))}", file=sys.stderr)
 
     async def provide() -> Any:
         return await manager.acquire_token_async(account)
@@ -60,14 +70,10 @@ def run(args: argparse.Namespace) -> int:
         configs = store.load_all()
     finally:
         store.close()
-    if configs.errors:
-        lines = "\n".join(f"  {issue}" for issue in configs.errors)
-        raise UserError(f"Invalid agent configs:\n{lines}", hint="Fix them (`obo-console configs validate`), then ask again.")
-    served = configs.configs
-    from console.core.agents.factory import default_main_key
-
-    start = _agent_key(served, args.agent) if args.agent else default_main_key(served)
-    served = {key: served[key] for key in _reachable(served, start)}  # build (and warn about) only what can run
+    start = _start_key(configs, args.agent)  # refuses when the asked agent or one it depends on is invalid
+    served = {key: configs.configs[key] for key in _reachable(configs.configs, start)}  # build only what can run
+    for line in _left_out(configs):
+        print(f"obo-console: warning: {line}", file=sys.stderr)
     target = _connect_target(settings, args.connect) if getattr(args, "connect", None) else None
     account, provider = None, None
     if any(cfg.mcp_servers for cfg in served.values()):  # only then is a signed-in user needed
@@ -94,11 +100,11 @@ def run(args: argparse.Namespace) -> int:
             "model": runner.graph.model_label(result.agent),
             "account": account,
             "duration_ms": round(result.duration_ms, 3),
-            "error": result.error,
+            "error": _failure_text(result),
         }
         print(json.dumps(answer, ensure_ascii=False))
-    if result.error:
-        raise UserError(f"The turn failed: {result.error}")
+    if result.failed:
+        raise UserError(_failure_line(result), exit_code=TURN_FAILED)
     return 0
 
 
@@ -111,15 +117,90 @@ def _connect_target(settings: Any, url: str) -> Any:
     return McpTarget(*headless_connect(settings, url))
 
 
+def _failure_text(result: Any) -> str | None:
+    """What failed, on one line (None when the turn answered with every tool's result)."""
+    failure = result.tool_failure
+    if result.error:
+        text = str(result.error)
+    elif failure is not None:
+        text = f"{failure.tool} failed: {failure.error}"
+    else:
+        return None
+    return " ".join(text.split()).rstrip(".")
+
+
+def _failure_line(result: Any) -> str:
+    """The one line a failed turn ends with: what failed, then what to do."""
+    hint = "Ask again; if it keeps failing, --json shows every step." if result.error else result.tool_failure.hint
+    return f"The turn failed: {_failure_text(result)}. {hint}"
+
+
 def _agent_key(configs: Any, wanted: str) -> str:
-    if wanted in configs:
+    """The key of the agent ``wanted`` names (a key, or an agent name), among every config the store holds."""
+    if wanted in configs.entries:
         return str(wanted)
-    for key, cfg in configs.items():
-        if cfg.name.lower() == wanted.lower():
+    for key, entry in configs.entries.items():
+        cfg = entry.serving or entry.config
+        if cfg is not None and cfg.name.lower() == wanted.lower():
             return str(key)
     from console.core.errors import UserError
 
-    raise UserError(f"There is no agent {wanted!r}.", hint=f"Known agents: {', '.join(sorted(configs))}.")
+    raise UserError(f"There is no agent {wanted!r}.", hint=f"Known agents: {', '.join(sorted(configs.entries))}.")
+
+
+def _start_key(configs: Any, wanted: str | None) -> str:
+    """The agent to ask: ``wanted``, else the default main agent. Refuses (clearly) when it cannot run because
+    its config, or the config of an agent it uses or hands off to, is invalid."""
+    from console.core.agents.factory import DEFAULT_MAIN_KEYS, default_main_key
+    from console.core.errors import UserError
+
+    if wanted:
+        key = _agent_key(configs, wanted)
+    else:
+        key = next((k for k in DEFAULT_MAIN_KEYS if k in configs.entries), None)
+        if key is None and not configs.configs and configs.entries:
+            key = sorted(configs.entries)[0]  # nothing serves: report the first broken one below
+        key = key or default_main_key(configs.configs)
+    if key in configs.configs:
+        return key
+    lines = "\n".join(f"  {issue}" for issue in _broken_chain(configs, key))
+    raise UserError(
+        f"The agent {key!r} cannot run: its config, or one it depends on, is invalid:\n{lines}",
+        hint="Fix it (`obo-console configs validate`), or ask another agent with --agent NAME.",
+    )
+
+
+def _broken_chain(configs: Any, key: str) -> list[Any]:
+    """The errors of ``key`` and of every invalid config it refers to, transitively."""
+    found: list[Any] = []
+    seen: set[str] = set()
+    todo = [key]
+    while todo:
+        current = todo.pop(0)
+        entry = configs.entries.get(current)
+        if current in seen or entry is None or current in configs.configs:
+            continue
+        seen.add(current)
+        found.extend(issue for issue in entry.issues if issue.severity == "error")
+        cfg = entry.config or entry.serving
+        todo.extend(cfg.referenced_agents if cfg is not None else [])
+    return found
+
+
+def _left_out(configs: Any) -> list[str]:
+    """One warning per agent left out because its config (or one it depends on) is invalid."""
+    from console.core.configs.model import display_source
+
+    lines = []
+    for key, entry in sorted(configs.entries.items()):
+        if key in configs.configs:
+            continue
+        problems = "; ".join(f"{i.path}: {i.message}" for i in entry.issues if i.severity == "error")
+        lines.append(
+            f"agent {key!r} ({display_source(entry.source)}) is invalid and left out: {problems}. "
+            "The other agents still run; fix it with `obo-console configs validate`."
+        )
+    return lines
 
 
 def _reachable(configs: Any, start: str) -> list[str]:

@@ -44,7 +44,15 @@ def whoami_document(manager: Any, user: str | None) -> dict[str, Any]:
         },
         "accounts": [a.username for a in manager.accounts()],
         "keyring": manager.tokens.choice.description,
+        "identity_platform": {"reachable": manager.identity_unreachable is None, "detail": manager.identity_unreachable},
     }
+
+
+def offline_warning(manager: Any, expires_on: str) -> str | None:
+    """What to tell the person when the identity platform was unreachable and the cached token is used."""
+    if manager.identity_unreachable is None:
+        return None
+    return f"{manager.identity_unreachable}; working from the cached token until it expires ({expires_on})."
 
 
 def _print_text(doc: dict[str, Any]) -> None:
@@ -76,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     doc = whoami_document(manager, args.user)
     doc["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    warn_if_needed(offline_warning(manager, doc["token"]["expires_on"]))
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

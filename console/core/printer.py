@@ -87,6 +87,7 @@ class EventPrinter:
         self._streaming_agent: str | None = None
         self._root_agents: set[str] = set()
         self._nested: set[str] = set()
+        self._tool_failed: dict[str, bool] = {}  # tool -> whether its last call this turn failed
 
     def handle(self, event: Event) -> None:
         if self.json_lines:
@@ -105,17 +106,36 @@ class EventPrinter:
             self.out.write(event.delta)
             self.out.flush()
             return
-        line = describe(event)
+        line = self._line(event)
         if line is None:
             return
         if isinstance(event, TurnEnded) or self.verbose:
             self._end_stream()  # a step line on stderr must not glue onto the streamed answer in a terminal
-        if self.verbose or isinstance(event, Notice | TurnEnded) and (getattr(event, "error", None) or getattr(event, "level", "") != "info"):
+        if self.verbose or _worth_telling(event):
             self.err.write(line + "\n")
             self.err.flush()
+
+    def _line(self, event: Event) -> str | None:
+        """``describe``, except that a turn whose tool failed last does not read as a plain success."""
+        if isinstance(event, TurnStarted):
+            self._tool_failed.clear()
+        elif isinstance(event, ToolEnded):
+            self._tool_failed[event.tool] = event.error is not None
+        line = describe(event)
+        failed = [tool for tool, bad in self._tool_failed.items() if bad]
+        if isinstance(event, TurnEnded) and not event.error and failed and line is not None:
+            line += f", but without the result of {', '.join(failed)} (it failed)"
+        return line
 
     def _end_stream(self) -> None:
         if self._streaming_agent is not None:
             self.out.write("\n")
             self.out.flush()
             self._streaming_agent = None
+
+
+def _worth_telling(event: Event) -> bool:
+    """What quiet mode still prints besides the answer: errors and warnings."""
+    if isinstance(event, TurnEnded):
+        return event.error is not None
+    return isinstance(event, Notice) and event.level != "info"

@@ -496,6 +496,9 @@ class Workspace:
         except UserError as exc:
             self.bus.publish(Notice(level="warning", message=f"{current.username}: {exc.message}", source="auth"))
             return
+        if auth.identity_unreachable:  # signed in from the cached token: say so, and until when
+            self.bus.publish(Notice(level="warning", source="auth", message=f"{auth.identity_unreachable}; "
+                                    f"{current.username} works from the cached token until it expires."))
         session = self._session_for(current)
         session.user_claims = token.claims()
         self._set_current(current.username)

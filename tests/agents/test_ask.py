@@ -49,9 +49,9 @@ def test_unknown_agent_and_invalid_config(configs_dir: Path, capsys: pytest.Capt
     assert main(["ask", "hi", "--agent", "nobody"]) == 1
     assert "There is no agent 'nobody'" in capsys.readouterr().err
     (configs_dir / "clock.json").write_text('{"name": "Clock", "tools": []}')
-    assert main(["ask", "hi", "--agent", "desk"]) == 1
+    assert main(["ask", "hi", "--agent", "clock"]) == 1
     err = capsys.readouterr().err
-    assert "Invalid agent configs" in err and "clock.json" in err
+    assert "The agent 'clock' cannot run: its config, or one it depends on, is invalid" in err and "clock.json" in err
 
 
 def test_needs_a_stack_and_a_signed_in_user_for_mcp_agents(configs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,3 +76,49 @@ def test_ask_as_alice_on_the_local_stack(configs_dir: Path, use_local_stack: Loc
     answer = lines[-1]
     assert answer["account"].startswith("alice@") and answer["error"] is None
     assert all(doc["name"] in answer["output"] for doc in search[0]["documents"])
+
+
+def test_a_failed_tool_fails_the_turn_with_one_line(
+    configs_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on: the calculator service is down
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OBO_CONSOLE_CALCULATOR_PORT", str(port))
+    write_configs(configs_dir, {"calc": agent("Calc Agent", "Compute with the calculator.", tools=["ask_calculator"])})
+    failure = f"ask_calculator failed: The calculator service at http://127.0.0.1:{port} is not reachable (ConnectError)"
+    last = f"obo-console: error: The turn failed: {failure}. Fix what the tool reports, then ask again."
+
+    assert main(["ask", "what is 6 * 7?", "--agent", "calc"]) == 3
+    out, err = capsys.readouterr()
+    assert err.splitlines()[-1] == last
+    assert "turn finished in" in err.splitlines()[-2] and err.splitlines()[-2].endswith(
+        ", but without the result of ask_calculator (it failed)"
+    )
+
+    assert main(["ask", "what is 6 * 7?", "--agent", "calc", "--quiet"]) == 3
+    out, err = capsys.readouterr()
+    assert err.splitlines()[1:] == [last]  # after "asking ...": only the one line that says what failed
+    assert out.startswith("Calc Agent: ")
+
+    assert main(["ask", "what is 6 * 7?", "--agent", "calc", "--json"]) == 3
+    out, err = capsys.readouterr()
+    assert json.loads(out.splitlines()[-1])["error"] == failure and err.splitlines()[-1] == last
+
+
+def test_only_a_tools_last_call_decides_whether_the_turn_failed() -> None:
+    from console.core.agents.context import DEFAULT_FAILURE_HINT, AgentContext, ToolFailure
+    from console.core.events import EventBus
+
+    context = AgentContext(bus=EventBus())
+    context.record_outcome("get_current_time", "c1", "Tool error: the clock is gone")
+    context.record_outcome("get_current_time", "c2", None)  # the model retried and it worked
+    assert context.failed_tool() is None
+    context.failure_hints["c4"] = "Do this."
+    context.record_outcome("get_documents", "c3", None)
+    context.record_outcome("get_documents", "c4", "Tool error: Search failed: down")
+    assert context.failed_tool() == ToolFailure("get_documents", "Search failed: down", "Do this.")
+    context.record_outcome("get_current_date", "c5", "An error occurred while running the tool. Please try again.")
+    assert context.tool_outcomes["get_current_date"] == ToolFailure("get_current_date", "Please try again.", DEFAULT_FAILURE_HINT)

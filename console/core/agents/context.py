@@ -10,6 +10,17 @@ from dataclasses import dataclass, field
 
 from console.core.events import EventBus
 
+DEFAULT_FAILURE_HINT = "Fix what the tool reports, then ask again."
+
+
+@dataclass(frozen=True)
+class ToolFailure:
+    """A tool whose last call in the turn failed: the answer was made without its result."""
+
+    tool: str
+    error: str  # what the tool reported (masked), without the "Tool error:" prefix
+    hint: str = DEFAULT_FAILURE_HINT  # what to do about it
+
 
 @dataclass
 class AgentContext:
@@ -21,3 +32,24 @@ class AgentContext:
     calculator_url: str | None = None  # the remote calculator agent (``ask_calculator``)
     # call_id -> agent label, so server steps (MCP progress) are labelled with the agent that called the tool.
     tool_agents: dict[str, str] = field(default_factory=dict)
+    # call_id -> an error the MCP server flagged on its result (isError), which the SDK passes on as plain output.
+    server_errors: dict[str, str] = field(default_factory=dict)
+    # call_id -> what to do about that call's failure, set where the failure is understood (MCP transport, server).
+    failure_hints: dict[str, str] = field(default_factory=dict)
+    # tool name -> the failure of its last call (None: the last call worked). A later good call clears a failure.
+    tool_outcomes: dict[str, ToolFailure | None] = field(default_factory=dict)
+
+    def record_outcome(self, tool: str, call_id: str, error: str | None) -> None:
+        hint = self.failure_hints.pop(call_id, DEFAULT_FAILURE_HINT)
+        self.tool_outcomes[tool] = ToolFailure(tool, _without_prefix(error), hint) if error else None
+
+    def failed_tool(self) -> ToolFailure | None:
+        """The first tool whose last call failed, if any: the turn then ended in an error."""
+        return next((failure for failure in self.tool_outcomes.values() if failure is not None), None)
+
+
+def _without_prefix(error: str) -> str:
+    for prefix in ("Tool error:", "An error occurred while running the tool."):
+        if error.startswith(prefix):
+            error = error[len(prefix) :]
+    return error.strip()

@@ -32,6 +32,7 @@ from console.core.events import (
 )
 
 MAX_RESULT_CHARS = 4000
+SERVER_FAILURE_HINT = "The MCP server reported it: check the stack's services and log, then ask again."
 TOOL_ERROR_PREFIXES = ("Tool error:", "An error occurred while running the tool")
 
 
@@ -121,6 +122,11 @@ class EventHooks(RunHooks[Any]):
         started = self._started.pop(self._key(context, "tool:" + call_id + tool.name), None)
         text = as_text(result)
         error = text if text.startswith(TOOL_ERROR_PREFIXES) else None
+        app = _ctx(context)
+        if app is not None:
+            # A result the MCP server flagged as an error reaches here as plain text: it is a failure all the same.
+            error = error or app.server_errors.pop(call_id, None)
+            app.record_outcome(tool.name, call_id, error)
         _publish(
             context,
             ToolEnded,
@@ -275,6 +281,9 @@ class McpEventBridge:
                     aadsts=meta.get("aadsts"),
                 )
             )
+        if ctx.is_error:  # the SDK hands a flagged result on as plain output: remember it failed (see on_tool_end)
+            app.server_errors[call_id] = mask_text(str(meta.get("error") or as_text(ctx.tool_output)))
+            app.failure_hints[call_id] = SERVER_FAILURE_HINT
         for event in events:
             app.bus.publish(event)
         return {"server_meta": mask(meta)} if meta else None

@@ -34,10 +34,14 @@ from urllib.parse import urlsplit
 import anyio
 import httpx2
 from agents.mcp import MCPServerStreamableHttp
+from mcp.shared.exceptions import MCPError
+from mcp.types import CONNECTION_CLOSED
 from pydantic import SecretStr
 
+from console.core.agents.context import AgentContext
 from console.core.agents.hooks import McpEventBridge
 from console.core.agents.tools import tool_error
+from console.core.agents.tracing import mask_text
 from console.core.redact import redact
 from console.core.server_link import validate_mcp_url
 from console.core.settings import Settings
@@ -212,6 +216,32 @@ def _session_gone(exc: BaseException) -> bool:
     return any(marker in text for marker in _GONE_MARKERS)
 
 
+# Transport failures of a call that started: the server went away mid-call (killed, crashed, network dropped).
+_STOPPED_MARKERS = ("sse stream ended", "connection closed", "server disconnected", "peer closed connection")
+STOPPED_HINT = "Check that the stack is running (`obo-console server`), then ask again."
+REFUSED_HINT = "Sign in again (`obo-console login`), then ask again."
+
+
+def _stopped_answering(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_stopped_answering(e) for e in exc.exceptions)
+    if isinstance(exc, MCPError) and exc.code == CONNECTION_CLOSED:
+        return True
+    if isinstance(exc, httpx2.TransportError | anyio.ClosedResourceError | anyio.BrokenResourceError):
+        return True
+    cause = exc.__cause__
+    if cause is not None and cause is not exc and _stopped_answering(cause):
+        return True
+    return any(marker in str(exc).lower() for marker in _STOPPED_MARKERS)
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return _first_line(exc.exceptions[0])
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text or type(exc).__name__
+
+
 class LinkedServer(MCPServerStreamableHttp):
     """The SDK's server object, owned by an ``McpLink``: failures mark the link stale; a call that met a gone
     session reconnects (through the link's owner task) and is retried once."""
@@ -300,10 +330,27 @@ class McpLink:
                 message_handler=self.bridge.message_handler,
                 tool_meta_resolver=self.bridge.meta_resolver,
                 custom_data_extractor=self.bridge.extract,
-                failure_error_function=tool_error,
+                failure_error_function=self._tool_error,
             )
             self._servers[target.url] = server
         return server
+
+    def _tool_error(self, ctx: Any, error: Exception) -> str:
+        """A failed MCP call as the model and the console see it: say plainly when the server stopped answering
+        or refused the token, and leave the headless ``ask`` a hint of what to do (``AgentContext.failure_hints``)."""
+        refusal = self.refusal
+        if refusal is not None:
+            message, hint = f"Tool error: {refusal.describe()}", REFUSED_HINT
+        elif _stopped_answering(error):
+            detail = mask_text(_first_line(error))
+            message, hint = f"Tool error: the MCP server at {self.target.url} stopped answering ({detail})", STOPPED_HINT
+        else:
+            return tool_error(ctx, error)
+        app = getattr(ctx, "context", None)
+        call_id = str(getattr(ctx, "tool_call_id", "") or "")
+        if isinstance(app, AgentContext) and call_id:
+            app.failure_hints[call_id] = hint
+        return message
 
     @property
     def servers(self) -> list[MCPServerStreamableHttp]:

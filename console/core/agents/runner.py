@@ -24,7 +24,7 @@ from agents.exceptions import AgentsException, MaxTurnsExceeded
 from agents.items import TResponseInputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent
 
-from console.core.agents.context import AgentContext
+from console.core.agents.context import AgentContext, ToolFailure
 from console.core.agents.factory import AgentGraph, build_graph
 from console.core.agents.mcp_link import McpLink, McpTarget, TokenProvider
 from console.core.agents.providers import ModelResolver
@@ -57,6 +57,12 @@ class TurnResult:
     duration_ms: float
     error: str | None = None
     cancelled: bool = False
+    tool_failure: ToolFailure | None = None  # a tool whose last call failed: the answer lacks its result
+
+    @property
+    def failed(self) -> bool:
+        """The turn ended in an error: the run failed, or it answered without a tool's result."""
+        return self.error is not None or self.tool_failure is not None
 
 
 class AgentRunner:
@@ -289,6 +295,7 @@ class AgentRunner:
             duration_ms=duration,
             error=error,
             cancelled=cancelled,
+            tool_failure=None if error else context.failed_tool(),
         )
 
     async def _safe_cleanup(self) -> None:

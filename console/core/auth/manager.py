@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import msal
+import requests
 from keyring.backend import KeyringBackend
 from pydantic import SecretStr
 
@@ -28,7 +29,7 @@ from console.core.auth.device_flow import DeviceFlow
 from console.core.auth.device_page import complete_device_page
 from console.core.auth.errors import DeviceFlowError, SignInError
 from console.core.auth.keyring_backend import KeyringChoice, choose_keyring
-from console.core.auth.msal_app import build_public_client, http_session
+from console.core.auth.msal_app import METADATA_FILE, build_public_client, http_session, msal_session
 from console.core.auth.token_cache import KeyringTokenCache
 from console.core.claims import ClaimsError, decode_claims, decode_header
 from console.core.endpoints import Endpoints, resolve_endpoints
@@ -141,7 +142,8 @@ class AuthManager:
         self._pointer_key = f"{self.environment}/{endpoints.tenant_id}"
         self._app: msal.PublicClientApplication | None = None
         self._app_lock = threading.Lock()
-        self._session = http_session(endpoints)  # kept, so close() can end its keep-alive connections
+        # Kept, so close() can end its keep-alive connections; remembers discovery documents for offline use.
+        self._session = msal_session(endpoints, data_dir() / METADATA_FILE)
 
     def close(self) -> None:
         """Close the HTTP connections to the identity platform (the manager can still be used afterwards)."""
@@ -162,6 +164,14 @@ class AuthManager:
     @property
     def warning(self) -> str | None:
         return self.tokens.warning
+
+    @property
+    def identity_unreachable(self) -> str | None:
+        """Set when the identity platform could not be reached and cached tokens are used: say so to the person."""
+        reason = self._session.unreachable
+        if reason is None:
+            return None
+        return f"the identity platform at {self.endpoints.authority} is unreachable ({reason})"
 
     @property
     def app(self) -> msal.PublicClientApplication:
@@ -213,9 +223,17 @@ class AuthManager:
         """A valid access token for the API scope, silently: from the cache, or refreshed by MSAL."""
         account = account or self.require_account()
         msal_account = self._msal_account(account)
-        result = self.app.acquire_token_silent_with_error(
-            [self.endpoints.api_scope], account=msal_account, force_refresh=force_refresh
-        )
+        try:
+            result = self.app.acquire_token_silent_with_error(
+                [self.endpoints.api_scope], account=msal_account, force_refresh=force_refresh
+            )
+        except requests.RequestException as exc:  # MSAL re-raises network errors when no cached token is usable
+            self._session.unreachable = self._session.unreachable or f"connection failed ({type(exc).__name__})"
+            raise SignInError(
+                f"The identity platform at {self.endpoints.authority} is unreachable ({type(exc).__name__}) and "
+                f"{account.username}'s cached token has expired (or expires within 5 minutes).",
+                hint="Try again once the identity platform answers (local mode: is `obo-console server` running?).",
+            ) from exc
         if not result:
             raise NotSignedIn(f"No usable token for {account.username}: sign in again.")
         if "access_token" not in result:
