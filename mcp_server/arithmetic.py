@@ -23,9 +23,15 @@ from typing import Any, BinaryIO
 Number = int | float
 
 _OPS: dict[type, Callable[..., Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
-    ast.USub: operator.neg, ast.UAdd: operator.pos,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
 }
 # Written forms people use for the operators Python spells differently.
 _SPELLINGS = {"×": "*", "÷": "/", "−": "-", "^": "**"}
@@ -75,7 +81,9 @@ def evaluate(expression: str, limits: Limits | None = None) -> Number:
             {"max_operators": limits.max_operators},
         )
     value = _Evaluator(text, limits).walk(tree.body)
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    # A whole float shows as an integer only where floats hold every integer exactly (1e308 is not 10**308).
+    exact = isinstance(value, float) and value.is_integer() and abs(value) <= 2**53
+    return int(value) if exact else value
 
 
 def _normalized(expression: str, limits: Limits) -> str:
@@ -119,7 +127,6 @@ class _Evaluator:
     def __init__(self, text: str, limits: Limits) -> None:
         self.text = text
         self.limits = limits
-        self.ceiling = 10**limits.max_digits  # the smallest integer over the limit
 
     def walk(self, node: ast.AST) -> Number:
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
@@ -134,9 +141,13 @@ class _Evaluator:
             except ZeroDivisionError as exc:
                 raise ValueError(f"division by zero in {self.source(node)}") from exc
             except OverflowError as exc:
-                raise self.too_large(node, "is beyond the range of a floating-point number (about 1.8e308)") from exc
+                raise self.too_large(
+                    node, "is beyond the range of a floating-point number (about 1.8e308)"
+                ) from exc
             return self.checked(node, value)
-        raise ValueError(f"not allowed in a calculation: {self.source(node)!r} (only numbers and + - * / // % **)")
+        raise ValueError(
+            f"not allowed in a calculation: {self.source(node)!r} (only numbers and + - * / // % **)"
+        )
 
     def estimate(self, node: ast.BinOp, left: Number, right: Number) -> None:
         """Refuse an integer power or product whose result would be over the digit limit, before computing it."""
@@ -156,8 +167,8 @@ class _Evaluator:
             raise ValueError(f"{self.source(node)} has no real value")
         if isinstance(value, float) and not math.isfinite(value):
             raise self.too_large(node, "is beyond the range of a floating-point number (about 1.8e308)")
-        if isinstance(value, int) and abs(value) >= self.ceiling:
-            raise self.too_large(node, f"has {len(str(abs(value)))} digits")
+        if isinstance(value, int) and _digits(value) > self.limits.max_digits:
+            raise self.too_large(node, f"has {_digits(value):,} digits")
         return value
 
     def too_large(self, node: ast.AST, what: str) -> CalculationRefused:
@@ -171,6 +182,14 @@ class _Evaluator:
     def source(self, node: ast.AST) -> str:
         segment = ast.get_source_segment(self.text, node) or ast.dump(node)
         return segment if len(segment) <= 60 else segment[:57] + "..."
+
+
+def _digits(value: int) -> int:
+    """Decimal digits of ``value``: exact where printing it is cheap, else from its bit length (never 10**n)."""
+    bits = abs(value).bit_length()
+    if bits <= 14_000:  # under Python's 4300-digit int-to-str limit
+        return len(str(abs(value)))
+    return int(bits * math.log10(2)) + 1
 
 
 def _approx(digits: float) -> str:
@@ -188,14 +207,21 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
     except CalculationRefused as exc:
         return {"ok": False, **exc.body()}
     except MemoryError:
-        return {"ok": False, "error": "the calculation needs more memory than a worker has", "code": "memory_limit",
-                "limit": {"memory_bytes": WORKER_MEMORY_BYTES}}
+        return {
+            "ok": False,
+            "error": "the calculation needs more memory than a worker has",
+            "code": "memory_limit",
+            "limit": {"memory_bytes": WORKER_MEMORY_BYTES},
+        }
     except (ValueError, TypeError, KeyError) as exc:
         return {"ok": False, "error": str(exc), "code": None, "limit": {}}
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """Answer requests until stdin closes (the server stopped, or died: the worker never outlives it)."""
+    """Say ready, then answer requests until stdin closes (the server stopped, or died: the worker never outlives
+    it). The greeting keeps interpreter start-up out of the first request's time limit."""
+    stdout.write(b'{"ready": true}\n')
+    stdout.flush()
     for line in stdin:
         try:
             reply = answer(json.loads(line))

@@ -24,6 +24,7 @@ from mcp_server import arithmetic
 from mcp_server.arithmetic import CalculationRefused, Limits, Number
 
 TIME_LIMIT = 2.0  # seconds one evaluation may take in its worker
+START_LIMIT = 15.0  # seconds a new worker may take to start (not part of any request's time limit)
 WAIT_LIMIT = 5.0  # seconds a request may wait for a free worker before it is refused as busy
 POOL_SIZE = 2
 
@@ -40,10 +41,21 @@ class _Worker:
         # -I -S: no environment variables, user or site packages; env={}: none of the server's secrets.
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-S", str(Path(arithmetic.__file__).resolve())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={}, bufsize=0,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={},
+            bufsize=0,
         )
         self.replies: queue.Queue[bytes | None] = queue.Queue()
         threading.Thread(target=self._read, name=f"calc-worker-{self.process.pid}", daemon=True).start()
+        try:
+            greeting = self.replies.get(timeout=START_LIMIT)
+        except queue.Empty:
+            greeting = None
+        if greeting is None or not json.loads(greeting).get("ready"):
+            self.kill()
+            raise RuntimeError(f"a calculator worker process did not start within {START_LIMIT:g} s")
 
     @property
     def pid(self) -> int:
@@ -137,7 +149,10 @@ class EvaluatorPool:
                 "Use smaller numbers or split it into steps.",
                 {"seconds": self.time_limit},
             ) from None
-        except (EOFError, ValueError) as exc:  # it died mid-calculation (its memory limit), or a garbled reply
+        except (
+            EOFError,
+            ValueError,
+        ) as exc:  # it died mid-calculation (its memory limit), or a garbled reply
             self._discard(worker)
             raise CalculationRefused(
                 "memory_limit",

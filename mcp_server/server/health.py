@@ -24,7 +24,9 @@ Probe = Callable[[], Awaitable[dict[str, Any]]]
 class Health:
     """Probes parts by name; ``report()`` gives ``(ready, body)`` for ``/healthz``."""
 
-    def __init__(self, probes: dict[str, Probe], *, ttl: float = HEALTH_TTL, timeout: float = PROBE_TIMEOUT) -> None:
+    def __init__(
+        self, probes: dict[str, Probe], *, ttl: float = HEALTH_TTL, timeout: float = PROBE_TIMEOUT
+    ) -> None:
         self.probes = probes
         self.ttl = ttl
         self.timeout = timeout
@@ -43,8 +45,11 @@ class Health:
         now = time.monotonic()
         shown = {name: {**part, "last_ready_age_s": self._age(name, now)} for name, part in parts.items()}
         ready = all(part["ready"] for part in parts.values())
-        body = {"status": "ready" if ready else "unavailable", "checked_age_s": round(now - checked_at, 3),
-                "parts": shown}
+        body = {
+            "status": "ready" if ready else "unavailable",
+            "checked_age_s": round(now - checked_at, 3),
+            "parts": shown,
+        }
         return ready, body
 
     def _stale(self) -> bool:
@@ -65,7 +70,8 @@ class Health:
             with anyio.move_on_after(self.timeout):
                 results[name] = await check()
             result = results.setdefault(
-                name, {"ready": False, "error": f"no answer within {self.timeout:g} s (unreachable or stalled)"}
+                name,
+                {"ready": False, "error": f"no answer within {self.timeout:g} s (unreachable or stalled)"},
             )
             if result["ready"]:
                 self._last_ready[name] = time.monotonic()
