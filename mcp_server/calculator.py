@@ -11,6 +11,7 @@ runs the other agent in-process.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,23 @@ from mcp_server.workers import EvaluatorPool
 __all__ = ["CalculationRefused", "Limits", "create_calculator_app", "evaluate", "serve_calculator"]
 
 MAX_INPUT = 2000
+MAX_BODY = 64 * 1024  # bytes of a /run request body: read no further, so a huge body costs nothing
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON, read at most ``MAX_BODY`` bytes far; ``CalculationRefused`` when it is longer."""
+    too_large = CalculationRefused(
+        "body_too_large", f"the request body is larger than {MAX_BODY} bytes", {"max_bytes": MAX_BODY}
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise too_large
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY:
+            raise too_large
+    return json.loads(data)
 
 
 def calculate_tool(pool: EvaluatorPool) -> Callable[[str], Coroutine[Any, Any, str]]:
@@ -87,8 +105,10 @@ def create_calculator_app(settings: Settings | None = None, pool: EvaluatorPool 
 
     async def run(request: Request) -> JSONResponse:
         try:
-            body = await request.json()
-        except ValueError:
+            body = await _json_body(request)
+        except CalculationRefused as refused:
+            return JSONResponse(refused.body(), status_code=413)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             return JSONResponse({"error": "the body must be JSON: {\"input\": \"12 * 7\"}"}, status_code=400)
         text = body.get("input") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text.strip():
