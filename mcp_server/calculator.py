@@ -109,13 +109,15 @@ def create_calculator_app(settings: Settings | None = None, pool: EvaluatorPool 
         except CalculationRefused as refused:
             return JSONResponse(refused.body(), status_code=413)
         except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
-            return JSONResponse({"error": "the body must be JSON: {\"input\": \"12 * 7\"}"}, status_code=400)
+            return JSONResponse({"error": 'the body must be JSON: {"input": "12 * 7"}'}, status_code=400)
         text = body.get("input") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text.strip():
-            return JSONResponse({"error": "\"input\" must be a non-empty string, e.g. \"12 * 7\""}, status_code=400)
+            return JSONResponse(
+                {"error": '"input" must be a non-empty string, e.g. "12 * 7"'}, status_code=400
+            )
         if len(text) > MAX_INPUT:
             refused = CalculationRefused(
-                "input_too_long", f"\"input\" is longer than {MAX_INPUT} characters", {"max_chars": MAX_INPUT}
+                "input_too_long", f'"input" is longer than {MAX_INPUT} characters', {"max_chars": MAX_INPUT}
             )
             return JSONResponse(refused.body(), status_code=400)
         try:
@@ -145,7 +147,10 @@ def create_calculator_app(settings: Settings | None = None, pool: EvaluatorPool 
 
 
 def serve_calculator(
-    host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None, pool: EvaluatorPool | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    settings: Settings | None = None,
+    pool: EvaluatorPool | None = None,
 ) -> ThreadedServer:
     """Start the calculator on its own thread and event loop (port 0: any free port; read ``.base_url``)."""
     app = create_calculator_app(settings, pool)

@@ -174,13 +174,16 @@ def test_run_answers_400_naming_the_limit(calculator: ThreadedServer) -> None:
         }
         huge = client.post(f"{calculator.base_url}/run", content=b'{"input": "' + b"9" * 10_000_000 + b'"}')
         assert huge.status_code == 413 and huge.json() == {
-            "error": "the request body is larger than 65536 bytes", "code": "body_too_large",
+            "error": "the request body is larger than 65536 bytes",
+            "code": "body_too_large",
             "limit": {"max_bytes": 65536},
         }
         deep = client.post(f"{calculator.base_url}/run", content=b"[" * 60_000 + b"]" * 60_000)
         assert deep.status_code == 413  # over the byte limit before it is parsed
         nested = client.post(f"{calculator.base_url}/run", content=b"[" * 30_000 + b"]" * 30_000)
-        assert nested.status_code == 400 and nested.json() == {"error": 'the body must be JSON: {"input": "12 * 7"}'}
+        assert nested.status_code == 400 and nested.json() == {
+            "error": 'the body must be JSON: {"input": "12 * 7"}'
+        }
         ok = client.post(f"{calculator.base_url}/run", json={"input": "what is 10^299 / 10^298?"})
         assert ok.status_code == 200 and ok.json()["output"] == "10^299 / 10^298 = 10"
 
