@@ -3,12 +3,10 @@ can sit behind a load balancer), RFC 9728 metadata, ``/healthz`` and ``/metrics`
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 import httpx2
 from fastmcp import FastMCP
 from starlette.middleware import Middleware
@@ -25,11 +23,10 @@ from mcp_server.server.auth import (
 )
 from mcp_server.server.config import ServerConfig
 from mcp_server.server.documents import DocumentSearch, SearchFailed
+from mcp_server.server.health import PROBE_TIMEOUT, Health, on_own_thread
 from mcp_server.server.metrics import ServerMetrics
 from mcp_server.server.obo import OboCache, OboError, OboExchanger
 from mcp_server.server.tool import register_get_documents
-
-HEALTH_TTL = 2.0  # seconds a readiness answer is reused, so probes never hammer the dependencies
 
 
 class OboServer:
@@ -50,7 +47,11 @@ class OboServer:
         self.http_client: httpx2.AsyncClient | None = None
         self.verifier: EntraTokenVerifier | None = None
         self.mcp: FastMCP | None = None
-        self._health: tuple[float, bool, dict[str, Any]] | None = None
+        self._obo_probe = on_own_thread(self.exchanger.app)
+        self._search_probe = on_own_thread(lambda: self.search.probe(2 * PROBE_TIMEOUT))
+        self.health_probe = Health(
+            {"mcp": self._check_mcp, "jwks": self._check_jwks, "obo": self._check_obo, "search": self._check_search}
+        )
 
     def asgi_app(self, base_url: str | None = None) -> ASGIApp:
         base = (base_url or self.config.base_url()).rstrip("/")
@@ -74,9 +75,8 @@ class OboServer:
 
         @mcp.custom_route("/healthz", methods=["GET"])
         async def healthz(request: Request) -> Response:
-            ready, parts = await self.health()
-            return JSONResponse({"status": "ready" if ready else "unavailable", "parts": parts},
-                                status_code=200 if ready else 503)
+            ready, body = await self.health_probe.report()
+            return JSONResponse(body, status_code=200 if ready else 503)
 
         @mcp.custom_route("/metrics", methods=["GET"])
         async def metrics(request: Request) -> Response:
@@ -92,23 +92,16 @@ class OboServer:
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Ready only when every part is: the authority's JWKS, the OBO client (authority discovery), the index."""
-        now = time.monotonic()
-        if self._health is not None and now - self._health[0] < HEALTH_TTL:
-            return self._health[1], self._health[2]
-        parts = {
-            "mcp": {"ready": True},
-            "jwks": await self._check_jwks(),
-            "obo": await self._check_obo(),
-            "search": await self._check_search(),
-        }
-        ready = all(p["ready"] for p in parts.values())
-        self._health = (now, ready, parts)
-        return ready, parts
+        ready, body = await self.health_probe.report()
+        return ready, body["parts"]
+
+    async def _check_mcp(self) -> dict[str, Any]:
+        return {"ready": True}
 
     async def _check_jwks(self) -> dict[str, Any]:
         assert self.http_client is not None
         try:
-            response = await self.http_client.get(self.config.jwks_uri)
+            response = await self.http_client.get(self.config.jwks_uri, timeout=2 * PROBE_TIMEOUT)
             response.raise_for_status()
             keys = len(response.json().get("keys", []))
             return {"ready": keys > 0, "keys": keys}
@@ -117,14 +110,14 @@ class OboServer:
 
     async def _check_obo(self) -> dict[str, Any]:
         try:
-            await anyio.to_thread.run_sync(self.exchanger.app)
+            await self._obo_probe()
             return {"ready": True, "authority": self.config.authority}
         except OboError as exc:
             return {"ready": False, "error": exc.cause}
 
     async def _check_search(self) -> dict[str, Any]:
         try:
-            count = await anyio.to_thread.run_sync(self.search.ping)
+            count = await self._search_probe()
             return {"ready": True, "index": self.config.search_index, "documents": count}
         except SearchFailed as exc:
             return {"ready": False, "index": self.config.search_index, "error": str(exc)}

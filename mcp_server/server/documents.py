@@ -36,6 +36,8 @@ class DocumentSearch:
         }
         self.client = SearchClient(config.search_endpoint, config.search_index, credential, **options)
         self.index_client = SearchIndexClient(config.search_endpoint, credential, **options)
+        # Readiness probes get a client of their own: no retries, and never queued behind tool calls' connections.
+        self.probe_client = SearchClient(config.search_endpoint, config.search_index, credential, retry_total=0)
         self._fields: tuple[str, ...] | None = None
         self._lock = threading.Lock()
 
@@ -76,17 +78,18 @@ class DocumentSearch:
         groups = list(caller_groups)
         return [trim_document(doc, fields, caller_oid, groups) for doc in raw]
 
-    def ping(self) -> int:
-        """Readiness: the index exists and answers (document count)."""
+    def probe(self, timeout: float) -> int:
+        """Readiness within ``timeout`` seconds: the index exists and answers (document count)."""
         try:
-            self.fields()
-            return int(self.client.get_document_count())
+            count = self.probe_client.get_document_count(connection_timeout=timeout, read_timeout=timeout)
+            return int(count)
         except AzureError as exc:
             raise SearchFailed(_describe(exc)) from exc
 
     def close(self) -> None:
         self.client.close()
         self.index_client.close()
+        self.probe_client.close()
 
 
 def _describe(exc: AzureError) -> str:

@@ -1,0 +1,1 @@
+"""Hostile-input tests: every refusal asserted exactly."""

@@ -112,9 +112,24 @@ async def ask_calculator(ctx: RunContextWrapper[AgentContext], expression: str) 
             response = await client.post(f"{url.rstrip('/')}/run", json={"input": expression})
     except httpx2.HTTPError as exc:
         raise RuntimeError(f"The calculator service at {url} is not reachable ({type(exc).__name__}).") from exc
+    if response.status_code in (400, 429):
+        raise RuntimeError(_calculator_refusal(response))
     if response.status_code != 200:
         raise RuntimeError(f"The calculator service answered HTTP {response.status_code}: {response.text[:200]}")
     return str(response.json().get("output", ""))
+
+
+def _calculator_refusal(response: httpx2.Response) -> str:
+    """The calculator's own words for a refused expression (its JSON ``error``), e.g. which limit it is over."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if not isinstance(error, str) or not error:
+        return f"The calculator service answered HTTP {response.status_code}: {response.text[:200]}"
+    if response.status_code == 429:
+        return f"The calculator is busy: {error[:300]}"
+    return f"The calculator refused the expression: {error[:300]}"
 
 
 @dataclass(frozen=True)
