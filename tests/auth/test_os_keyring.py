@@ -90,7 +90,7 @@ def test_sign_in_silent_sign_in_second_account_and_sign_out(
 
     # Sign out everyone: every entry under the service is gone, and no file took their place.
     out = cli("logout", "--all")
-    assert out.code == 0 and out.stdout.strip() == "Signed out 1 account(s); the token cache is empty."
+    assert out.code == 0 and out.stdout.strip() == "Signed out 1 account; the token cache is empty."
     assert secret_service.usernames(KEYRING_SERVICE) == []
     assert not (auth_stack.home / FILE_KEYRING_NAME).exists()
     gone = cli("whoami")
