@@ -91,6 +91,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         timeout=300,
     )
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+    # Only the wheel was installed: pip found every dependency it declares already there.
+    present = {p.name for p in Path(fresh_site).iterdir()} - {"__pycache__", "test-deps.pth"}
+    assert present == {"console", "mcp_server", wheel.name.split("-py3")[0] + ".dist-info"}, present
     yield venv / "bin"
 
 
