@@ -138,6 +138,11 @@ async def test_negation_while_the_simulator_asks_for_values(session: Session) ->
     output, calls = await session.ask("I don't want to run a simulation")
     assert calls == []
     assert output.startswith("Understood: I will not call `run_simulation`.")  # not taken as the user's name
+    # "no" negates only the word after it: a correction still gives the value asked for.
+    await session.ask("run a simulation")
+    output, calls = await session.ask("no my name is Bob Smith")
+    assert calls == [] and output.startswith("To run `run_simulation` I still need your address and income.")
+    assert "So far I have name: Bob Smith." in output
 
 
 async def test_new_york_is_weather_not_news(session: Session) -> None:

@@ -212,7 +212,8 @@ class OfflineDecider:
         scored = self._score(convo, said, cands)
         refused = [c for c in cands if any(c.matches(w) >= 1.0 for w in said.negated)]
         pending = self._pending(convo, {c.name: c for c in cands})
-        if pending is not None and pending not in refused:
+        # A pending request is dropped only when a negated word names its tool ("I don't want to run a simulation").
+        if pending is not None and not any(pending.matches(w) >= 3.0 for w in said.negated):
             args, missing, strong, bare = self._fill_pending(pending, convo)
             best = next(((c, sc) for c, sc in scored if c is not pending), None)
             other_wins = best is not None and best[1] >= self.threshold
@@ -274,7 +275,9 @@ class OfflineDecider:
     def _search_for(self, message: str, cands: list[Candidate]) -> Decision | None:
         """A request no tool's words match goes to the one search tool, if there is exactly one, with the user's
         words as the query ("what does the travel expense policy say?" to a documents search)."""
-        searches = [c for c in cands if not c.is_handoff and any(p.lower() in QUERY_PARAMS for p in c.properties)]
+        searches = [
+            c for c in cands if not c.is_handoff and any(p.lower() in QUERY_PARAMS for p in c.properties)
+        ]
         if len(searches) != 1:
             return None
         args, missing = self._fill(searches[0], message)

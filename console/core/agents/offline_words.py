@@ -40,8 +40,9 @@ QUERY_FILLER = frozenset(
 )  # fmt: skip
 TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9']*|\d+(?:[.,]\d+)*")  # "Q3" is one word
 
-# A negation covers the words after it up to the end of the clause.
-_NEGATIONS = frozenset(["not", "no", "never", "without", "dont", "don't", "doesnt", "doesn't", "didnt", "didn't",
+# A negation covers the words after it up to the end of the clause; "no" only the word right after it ("no
+# simulation"), so an answer such as "no my name is Bob" still gives a name.
+_NEGATIONS = frozenset(["not", "never", "without", "dont", "don't", "doesnt", "doesn't", "didnt", "didn't",
                         "wont", "won't", "cant", "can't", "cannot", "nor", "neither"])  # fmt: skip
 _CLAUSE_END = re.compile(r"[.;!?\n,]|\b(?:but|instead|rather|just|only|though|however)\b", re.I)
 # Trailing "s" that is not a plural: "news" must not become "new" (and match "New York").
@@ -116,17 +117,19 @@ def read_message(text: str) -> Said:
     if arithmetic != digits_for_number_words(text):
         text = arithmetic
     for clause in _CLAUSE_END.split(_split(text.replace("’", "'"))):
-        negating = False
+        negating, just_no = False, False
         for token in TOKEN.findall(clause):
             lowered = token.lower()
-            if lowered in _NEGATIONS:
-                negating = True
+            if lowered in _NEGATIONS or lowered == "no":
+                negating, just_no = negating or lowered != "no", lowered == "no"
                 continue
             if lowered in STOP or token[0].isdigit():
+                just_no = False
                 continue
-            (negated if negating else affirmed).append(stem(token))
-            if not negating:
+            (negated if negating or just_no else affirmed).append(stem(token))
+            if not (negating or just_no):
                 concepts.extend(_CONCEPTS.get(lowered, ()))
+            just_no = False
     unique = list(dict.fromkeys(affirmed))
     return Said(
         tuple(unique),
