@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from console.core.errors import UserError
 
@@ -25,19 +26,55 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# The global flags: accepted before the sub-command and after it (at any depth), as people type them.
+GLOBAL_FLAGS: list[tuple[str, dict[str, Any]]] = [
+    ("--mode", {"choices": ["local", "azure"], "help": "local (default) or azure; env OBO_CONSOLE_MODE"}),
+    (
+        "--state-file",
+        {"type": Path, "metavar": "PATH", "help": "the local stack state file (default: in the data dir)"},
+    ),
+    (
+        "--home",
+        {
+            "type": Path,
+            "metavar": "DIR",
+            "help": "data directory for every per-user file (env OBO_CONSOLE_HOME)",
+        },
+    ),
+    ("--connect", {"metavar": "URL", "help": "connect the console to another MCP server"}),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="obo-console",
         description="Run and watch identity-aware AI agents. With no sub-command: the full-screen console.",
+        epilog="The global flags work before or after the sub-command; given twice, the later one wins.",
     )
-    parser.add_argument("--mode", choices=["local", "azure"], help="local (default) or azure; env OBO_CONSOLE_MODE")
-    parser.add_argument("--state-file", type=Path, help="the local stack state file (default: in the data dir)")
-    parser.add_argument("--home", type=Path, help="data directory for every per-user file (env OBO_CONSOLE_HOME)")
-    parser.add_argument("--connect", metavar="URL", help="connect the console to another MCP server")
+    for flag, options in GLOBAL_FLAGS:
+        parser.add_argument(flag, **options)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
         importlib.import_module(f"console.commands.{module}").register(sub, name)
+    _accept_global_flags(parser)
     return parser
+
+
+def _accept_global_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the global flags to every sub-command parser, recursively. Their default is SUPPRESS, so a flag
+    not given after the sub-command leaves the value given before it in place (and a later one overrides it)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in {id(p): p for p in action.choices.values()}.values():
+            group = child.add_argument_group("global flags (also accepted before the sub-command)")
+            for flag, options in GLOBAL_FLAGS:
+                own = child._option_string_actions.get(flag)
+                if own is not None:  # the sub-command defines it itself: keep its meaning, not its reset
+                    own.default = argparse.SUPPRESS
+                else:
+                    group.add_argument(flag, default=argparse.SUPPRESS, **options)
+            _accept_global_flags(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

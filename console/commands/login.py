@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         )
     manager = AuthManager.from_settings(settings)
     warn_if_needed(manager.warning)
+    manager.accounts()  # read the token cache first: a locked keyring fails now, not after the sign-in
     if args.as_user is not None:
         user = manager.endpoints.demo_user(args.as_user)
         say(f"Signing in as {user.username} on the local identity platform's device-code page ...")

@@ -45,12 +45,13 @@ def _current_login(tokens: object) -> str:
 def run(args: argparse.Namespace) -> int:
     from console.commands.login import warn_if_needed
     from console.core.auth import TokenStore
+    from console.core.plural import plural
 
     tokens = TokenStore()
     warn_if_needed(tokens.warning)
     if args.all:
         gone = tokens.sign_out_all()
-        print(f"Signed out {len(gone)} account(s); the token cache is empty." if gone else "Nobody was signed in.")
+        print(f"Signed out {plural(len(gone), 'account')}; the token cache is empty." if gone else "Nobody was signed in.")
         return 0
     login = args.username or _current_login(tokens)
     gone = tokens.sign_out(login)

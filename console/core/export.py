@@ -16,6 +16,7 @@ from typing import Any
 from console.core.atomic import write_private
 from console.core.claims import claim_meaning, display_value
 from console.core.paths import data_dir
+from console.core.plural import plural
 from console.core.redact import redact, redact_value
 from console.core.sessions import LoadedSession, SessionStore
 
@@ -80,7 +81,7 @@ def event_summary(event: dict[str, Any]) -> str:
                 code = f"{event.get('aadsts')} " if event.get("aadsts") else ""
                 return f"search failed: {code}{event.get('error')}"
             hit = " (OBO cache hit)" if event.get("cache_hit") else ""
-            return f"{len(event.get('documents') or [])} documents visible to {who}{hit}"
+            return f"{plural(len(event.get('documents') or []), 'document')} visible to {who}{hit}"
         case "notice":
             return f"{event.get('level', 'info')}: {event.get('message', '')}"
         case "server_status":

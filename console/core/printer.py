@@ -25,6 +25,7 @@ from console.core.events import (
     TurnEnded,
     TurnStarted,
 )
+from console.core.plural import plural
 
 
 def _ms(value: float | None) -> str:
@@ -63,7 +64,7 @@ def describe(event: Event) -> str | None:
                 return f"{who}  search failed as {ran_as}: {event.error}" + (f" ({event.aadsts})" if event.aadsts else "")
             names = ", ".join(str(d.get("name", "?")) for d in event.documents)
             cache = " (OBO token from cache)" if event.cache_hit else ""
-            return f"{who}  search as {ran_as}: {len(event.documents)} documents{cache}: {names}"
+            return f"{who}  search as {ran_as}: {plural(len(event.documents), 'document')}{cache}: {names}"
         case Notice():
             return f"{event.level}: {event.message}"
         case TurnEnded():

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from console.core.plural import plural
+
 if TYPE_CHECKING:
     from console.ui.app import OboConsoleApp
 
@@ -86,7 +88,7 @@ class ConfigCommands(_ListProvider):
             return []
         found: list[Command] = []
         for config in workspace.configs():
-            status = "valid" if config.valid else f"INVALID ({len(config.errors)} errors)"
+            status = "valid" if config.valid else f"INVALID ({plural(len(config.errors), 'error')})"
             if config.valid or config.serving:
                 found.append((f"agent: use {config.key} as the main agent", partial(app.use_main_agent, config.key),
                                f"{config.source} — {status}"))

@@ -173,7 +173,7 @@ def test_interactive_login_several_accounts_switch_and_logout(auth_stack: AuthSt
     assert missing.code == 1 and "'bob' is not signed in" in missing.stderr
 
     out = run_cli("logout", "--all")
-    assert out.code == 0 and "Signed out 1 account(s)" in out.stdout
+    assert out.code == 0 and "Signed out 1 account;" in out.stdout
     gone = run_cli("whoami", "--json")
     assert gone.code == 1 and gone.stdout == "" and "Not signed in" in gone.stderr
     assert run_cli("logout").code == 1

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 from console.core.configs.schema import SHIPPED_CONFIGS_DIR
 from console.core.configs.store import ConfigStore
+from console.core.configs.user_folder import checkout_configs, ensure_user_configs
 from console.core.configs.validation import ValidationContext
 from console.core.events import EventBus
+from console.core.paths import data_dir
 from console.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -16,14 +18,18 @@ if TYPE_CHECKING:
 
 
 def configs_dir(settings: Settings) -> Path:
-    """The folder of agent configs: OBO_CONSOLE_CONFIGS_DIR when set; else ./configs when it exists (working
-    in a checkout); else the configs shipped with OBO Console."""
+    """The folder of agent configs: OBO_CONSOLE_CONFIGS_DIR when set; else ./configs when it exists; else, running
+    from a source checkout, the checkout's configs/; else (installed) ``configs/`` in the data directory, copied
+    from the packaged defaults on first use."""
     if "configs_dir" in settings.model_fields_set:
         return settings.configs_dir.expanduser().resolve()
     local = settings.configs_dir.expanduser()
     if local.is_dir():
         return local.resolve()
-    return SHIPPED_CONFIGS_DIR
+    checkout = checkout_configs()
+    if checkout is not None:
+        return checkout
+    return ensure_user_configs(data_dir() / "configs", SHIPPED_CONFIGS_DIR)
 
 
 def validation_context(settings: Settings) -> ValidationContext:

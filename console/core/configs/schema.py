@@ -9,9 +9,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-# The repository's configs/ folder: the shipped agent configs, and the schema in its own sub-folder so the
-# file store (which reads configs/*.json, not recursively) never takes it for an agent.
-SHIPPED_CONFIGS_DIR = Path(__file__).resolve().parents[3] / "configs"
+# The default agent configs, with the schema in its own sub-folder so the file store (which reads *.json, not
+# recursively) never takes it for an agent. Package data: in a checkout ``defaults`` is a symlink to the
+# top-level configs/ folder, in an installed wheel a real folder holding copies of its files.
+SHIPPED_CONFIGS_DIR = (Path(__file__).parent / "defaults").resolve()
 SCHEMA_PATH = SHIPPED_CONFIGS_DIR / "schema" / "agent_config.schema.json"
 
 

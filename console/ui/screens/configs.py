@@ -11,12 +11,13 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
+from console.core.plural import plural
 from console.ui.protocols import ConfigView, WorkspaceLike
 
 
 def _status(config: ConfigView) -> Text:
     if config.valid and config.warnings:
-        return Text(f"valid, {len(config.warnings)} warning(s)", style="yellow")
+        return Text(f"valid, {plural(len(config.warnings), 'warning')}", style="yellow")
     if config.valid:
         return Text("valid", style="green")
     if config.serving:

@@ -32,6 +32,7 @@ from console.core.events import (
     TurnEnded,
     TurnStarted,
 )
+from console.core.plural import plural
 from console.ui.widgets.staged_pane import StagedPane, lazy_widget
 
 MAX_EVENTS = 10_000
@@ -177,7 +178,7 @@ class EventsPane(StagedPane):
                                 event.duration_ms, {"detail": _pretty(json.dumps(event.detail, default=str))})
             case SearchResults():
                 who = event.ran_as.get("name") or event.ran_as.get("oid") or "?"
-                summary = event.error or f"{len(event.documents)} documents as {who}"
+                summary = event.error or f"{plural(len(event.documents), 'document')} as {who}"
                 return EventRow(key, event.ts, agent, "search", _short(summary),
                                 "error" if event.error else ("cache_hit" if event.cache_hit else "ok"))
             case Notice():
