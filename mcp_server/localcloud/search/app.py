@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .auth import TokenValidator, strip_bearer, unverified_audience
+from .auth import TokenValidator, require_user, strip_bearer, unverified_audience
 from .errors import SearchError, bad_request
 from .request import params_from_body, params_from_query
 from .store import QueryIdentity, SearchStore
@@ -69,6 +69,35 @@ class Reply:
         return Response(body, self.status, {**self.headers, "content-type": self.content_type})
 
 
+class AudienceCounter:
+    """How many user tokens arrived per (unverified) ``aud``, in bounded memory.
+
+    At most ``max_audiences`` distinct values are kept; any further one, and any value longer than
+    ``MAX_AUDIENCE_CHARS``, counts under ``OTHER``. ``None``: the header held no JWT or no ``aud``.
+    """
+
+    OTHER = "(other)"
+    MAX_AUDIENCE_CHARS = 256
+
+    def __init__(self, max_audiences: int = 32) -> None:
+        self.max_audiences = max_audiences
+        self._counts: dict[str | None, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, aud: str | list[str] | None) -> None:
+        key: str | None = " ".join(str(a) for a in aud) if isinstance(aud, list) else aud
+        if key is not None and len(key) > self.MAX_AUDIENCE_CHARS:
+            key = self.OTHER
+        with self._lock:
+            if key not in self._counts and len(self._counts) >= self.max_audiences:
+                key = self.OTHER
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def snapshot(self) -> dict[str | None, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
 def _error(exc: SearchError) -> Reply:
     return Reply(exc.status, exc.body(), META_JSON)
 
@@ -89,8 +118,7 @@ class SearchHandler:
         self.validator = token_validator
         self.directory = directory
         self.endpoint = endpoint
-        self.audiences_seen: list[str | list[str] | None] = []
-        self._seen_lock = threading.Lock()
+        self.audiences_seen = AudienceCounter()
 
     # ---- entry point -------------------------------------------------------------------------------------------
 
@@ -98,9 +126,8 @@ class SearchHandler:
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> Reply:
         if QUERY_AUTH_HEADER in headers:
-            # Recorded for every request that carries a user token, before anything can reject it.
-            with self._seen_lock:
-                self.audiences_seen.append(unverified_audience(strip_bearer(headers[QUERY_AUTH_HEADER])))
+            # Counted for every request that carries a user token, before anything can reject it.
+            self.audiences_seen.add(unverified_audience(strip_bearer(headers[QUERY_AUTH_HEADER])))
         try:
             self._authenticate(headers)
             version = query.get("api-version")
@@ -186,6 +213,7 @@ class SearchHandler:
         tenant, oid = claims.get("tid"), claims.get("oid")
         if not isinstance(tenant, str) or not isinstance(oid, str) or not tenant or not oid:
             raise SearchError(401, "The JWT token has no 'oid' or 'tid' claim.")
+        require_user(claims)  # whatever the validator: trimming is for a user, never for an application
         try:
             groups = self.directory(tenant, oid)
         except Exception:
