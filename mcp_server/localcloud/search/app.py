@@ -53,6 +53,28 @@ _ROUTES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+# Raw UTF-8 cannot hold a surrogate (the decoder refuses it); only a \uD800-\uDFFF escape can.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a decoded JSON value holds a string SQLite and UTF-8 cannot store (an unpaired surrogate)."""
+    pending = [value]  # iterative: a body may nest as deep as the JSON decoder allows
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 @dataclass
 class Reply:
     status: int
@@ -65,7 +87,11 @@ class Reply:
             return Response(status_code=self.status, headers=self.headers)
         if isinstance(self.payload, str):
             return Response(self.payload, self.status, self.headers, media_type="text/plain")
-        body = json.dumps(self.payload, ensure_ascii=False).encode()
+        text = json.dumps(self.payload, ensure_ascii=False)
+        try:
+            body = text.encode()
+        except UnicodeEncodeError:  # a lone surrogate echoed from a request: JSON's \u escapes carry it
+            body = json.dumps(self.payload).encode()
         return Response(body, self.status, {**self.headers, "content-type": self.content_type})
 
 
@@ -185,9 +211,17 @@ class SearchHandler:
         if not body:
             raise bad_request("The request is invalid. Details: a JSON body is required.")
         try:
-            return json.loads(body)
+            value = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise bad_request("The request is invalid. Details: the body is not valid JSON.") from None
+        except RecursionError:
+            raise bad_request("The request is invalid. Details: the JSON body nests too deeply.") from None
+        if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(value):
+            raise bad_request(
+                "The request is invalid. Details: the body holds an unpaired UTF-16 surrogate escape "
+                "(\\uD800-\\uDFFF); send valid Unicode text."
+            )
+        return value
 
     @staticmethod
     def _method(method: str, *allowed: str) -> None:

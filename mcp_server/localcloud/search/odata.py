@@ -440,7 +440,7 @@ class SqlBuilder:
             # The most nested operand first: SQLite's parser then holds no pending "x AND" while it descends.
             # The operands are pure 0/1 predicates, so their order does not change the result.
             children = sorted(expr.children, key=_nesting, reverse=True)
-            return _group([self.compile(child, var_sql) for child in children], joiner)
+            return group_sql([self.compile(child, var_sql) for child in children], joiner)
         if isinstance(expr, Negation):
             # No parentheses of its own (they cost SQLite parser stack): the operand is always self-delimited
             # (a group, a call, EXISTS (…)), and NOT binds tighter than AND/OR.
@@ -489,7 +489,7 @@ def _nesting(expr: Expr) -> int:
     return 0
 
 
-def _group(parts: list[str], joiner: str) -> str:
+def group_sql(parts: list[str], joiner: str) -> str:
     """``(a AND b AND …)``, as groups of at most ``_GROUP`` operands: a flat run keeps SQLite's parser stack
     shallow, and grouping keeps its expression tree (one level per operand of a run) far below 1000."""
     while len(parts) > _GROUP:
