@@ -53,7 +53,7 @@ _ROUTES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-# Raw UTF-8 cannot hold a surrogate (the decoder refuses it); only a \uD800-\uDFFF escape can.
+# Strictly decoded UTF-8 cannot hold a surrogate; only a \uD800-\uDFFF escape can.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -211,7 +211,8 @@ class SearchHandler:
         if not body:
             raise bad_request("The request is invalid. Details: a JSON body is required.")
         try:
-            value = json.loads(body)
+            # Strict UTF-8 first: json.loads(bytes) would let UTF-8-encoded surrogates through.
+            value = json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise bad_request("The request is invalid. Details: the body is not valid JSON.") from None
         except RecursionError:

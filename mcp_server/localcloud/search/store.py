@@ -699,6 +699,14 @@ def _validate_action(schema: IndexSchema, raw: Any) -> tuple[str, str, dict[str,
                 raise bad_request(
                     f"The request is invalid. Details: Cannot convert the value of field '{name}' to {field.type}."
                 )
+            if field.element_type == "Edm.String" and "\x00" in (
+                "".join(value) if isinstance(value, list) else value
+            ):
+                # SQLite's JSON functions end a string at U+0000, so filters would compare a truncated value.
+                raise bad_request(
+                    f"The request is invalid. Details: the value of field '{name}' contains a NUL character "
+                    "(U+0000), which the local search service cannot filter on faithfully; remove it."
+                )
             if field.permission_filter and isinstance(value, list) and len(value) > 1000:
                 raise bad_request(f"The permission field '{name}' holds more than 1000 values.")
         fields[name] = value
