@@ -89,7 +89,7 @@ def make_docs() -> list[dict[str, Any]]:
                 "cat": STORED[i // 2] if i < 2 * len(STORED) else ["red", "blue", None][i % 3],
                 "n": i,
                 "ok": i % 3 == 0,
-                "tags": [["t1"], ["t2", "t3"], [], ["t1", "t3"]][i % 4],
+                "tags": [["t1"], ["t2", "t3"], [], ["t1", "t3"], None][i % 5],
                 **_readers(i),
             }
         )

@@ -467,14 +467,18 @@ class SqlBuilder:
             path = self.param(_path(expr.field))
             alias = f"je{len(var_sql)}"
             source = f"json_each({self.body}, {path})"
+            # Only array elements have a key: json_each yields one key-less row for a null collection, which
+            # any()/all() must see as empty.
+            element = f"{alias}.key IS NOT NULL"
             if expr.body is None:
-                return f"EXISTS (SELECT 1 FROM {source} {alias})"
+                return f"EXISTS (SELECT 1 FROM {source} {alias} WHERE {element})"
             inner_vars = {**var_sql, expr.var or "": f"{alias}.value"}
-            # The body's parameters must follow the path parameter, in text order.
+            # The body's parameters must follow the path parameter, in text order; the body comes first in the
+            # WHERE so that no pending "x AND" sits on SQLite's parser stack while it descends.
             body = self.compile(expr.body, inner_vars)
             if expr.kind == "any":
-                return f"EXISTS (SELECT 1 FROM {source} {alias} WHERE {body})"
-            return f"(NOT EXISTS (SELECT 1 FROM {source} {alias} WHERE NOT {body}))"
+                return f"EXISTS (SELECT 1 FROM {source} {alias} WHERE {body} AND {element})"
+            return f"(NOT EXISTS (SELECT 1 FROM {source} {alias} WHERE NOT {body} AND {element}))"
         raise AssertionError(f"unknown filter node {expr!r}")  # pragma: no cover
 
 
