@@ -46,7 +46,7 @@ DOCS: list[dict[str, Any]] = [
         "x": i / 3,
         "ok": i % 2 == 0,
         "tags": [[f"t{i % 4}"], [], None, ["t1", "t2"]][i % 4] if i % 5 else [f"t{i % 4}"],
-        "uids": [["all"], [U1], ["none"], []][i % 4],
+        "uids": [["all"], [U1], ["none"], []][(i // 5) % 4],  # independent of the tags pattern
     }
     for i in range(60)
 ]
