@@ -8,7 +8,7 @@ Filter size limits and the audience record are in ``test_search_limits.py``; the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
@@ -62,8 +62,14 @@ ALICE_DOCS = {f"doc-{n:02d}" for n in (1, 2, 3, 6, 7, 8, 9, 11, 12, 14, 15)}
 # ---- tokens that carry no user ----------------------------------------------------------------------------------
 
 
+API = "2026-08-01-preview"
+Mint = Callable[[IdentityPlatform], str]
+Demo = tuple[SearchClient, requests.Session, str]
+
+
 @pytest.fixture(scope="module")
-def demo(search_service: SearchService, demo_search_index: str) -> tuple[SearchClient, requests.Session, str]:
+def demo(search_service: SearchService, demo_search_index: str) -> Iterator[Demo]:
+    """The session's search service (trusting the identity platform) with the demo index: SDK, raw session, URL."""
     key = search_service.api_key.get_secret_value()
     client = SearchClient(search_service.endpoint, demo_search_index, AzureKeyCredential(key))
     session = requests.Session()
@@ -72,11 +78,9 @@ def demo(search_service: SearchService, demo_search_index: str) -> tuple[SearchC
     url = (
         f"{search_service.endpoint}/indexes('{demo_search_index}')/docs/search.post.search?api-version={API}"
     )
-    return client, session, url
-
-
-API = "2026-08-01-preview"
-Mint = Callable[[IdentityPlatform], str]
+    yield client, session, url
+    session.close()
+    client.close()
 
 
 def _app(**extra: Any) -> Mint:
@@ -99,7 +103,7 @@ NO_USER_TOKENS: dict[str, tuple[Mint, str]] = {
     "user token without scp": (_alice(scp=None), APP_ONLY),
     "user token with scp as a list": (_alice(scp=["user_impersonation"]), APP_ONLY),
     "user token whose sub is its oid": (
-        _alice(sub="f0000000-0000-0000-0000-000000000001", oid="f0000000-0000-0000-0000-000000000001"),
+        lambda p: _alice(sub=p.user("alice").oid)(p),
         APP_ONLY,
     ),
     "user token with an empty scp": (_alice(scp=""), NO_SCOPE),
@@ -109,7 +113,7 @@ NO_USER_TOKENS: dict[str, tuple[Mint, str]] = {
 
 @pytest.mark.parametrize("case", list(NO_USER_TOKENS))
 def test_tokens_without_a_user_are_refused(
-    case: str, identity_platform: IdentityPlatform, demo: tuple[SearchClient, requests.Session, str]
+    case: str, identity_platform: IdentityPlatform, demo: Demo
 ) -> None:
     client, session, url = demo
     mint, message = NO_USER_TOKENS[case]
@@ -127,7 +131,7 @@ def test_tokens_without_a_user_are_refused(
 def test_real_client_credentials_token_is_refused_and_real_obo_token_reads_alices_documents(
     identity_platform: IdentityPlatform,
     identity_http: requests.Session,
-    demo: tuple[SearchClient, requests.Session, str],
+    demo: Demo,
 ) -> None:
     client, session, url = demo
     app = api_app(identity_platform, identity_http)
@@ -202,7 +206,7 @@ def _bad_tokens(p: IdentityPlatform) -> dict[str, tuple[str, str]]:
 
 
 def test_tokens_that_were_already_refused_stay_refused(
-    identity_platform: IdentityPlatform, demo: tuple[SearchClient, requests.Session, str]
+    identity_platform: IdentityPlatform, demo: Demo
 ) -> None:
     _, session, url = demo
     cases = _bad_tokens(identity_platform)
