@@ -148,12 +148,12 @@ def assert_failed_closed(result: object, *, code: str | None, words: str) -> dic
 
 async def test_wrong_client_secret_is_aadsts7000215_and_no_search(local_stack: LocalStack, serve: callable) -> None:
     url = serve(api_client_secret=SecretStr("not-the-secret"))
-    seen = len(local_stack.search.audiences_seen)
+    seen = local_stack.search.audiences_seen
     result = await call(url, api_token(local_stack, "alice"))
     meta = assert_failed_closed(result, code="AADSTS7000215", words="client secret")
     assert [s["step"] for s in meta["steps"]] == ["validate", "obo_exchange"]
     assert meta["steps"][1]["status"] == "error"
-    assert len(local_stack.search.audiences_seen) == seen  # the search service was never called
+    assert local_stack.search.audiences_seen == seen  # the search service was never called
 
 
 async def test_missing_consent_is_aadsts65001(local_stack: LocalStack, serve: callable) -> None:

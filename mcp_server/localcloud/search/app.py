@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .auth import TokenValidator, strip_bearer, unverified_audience
+from .auth import TokenValidator, require_user, strip_bearer, unverified_audience
 from .errors import SearchError, bad_request
 from .request import params_from_body, params_from_query
 from .store import QueryIdentity, SearchStore
@@ -53,6 +53,28 @@ _ROUTES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+# Strictly decoded UTF-8 cannot hold a surrogate; only a \uD800-\uDFFF escape can.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a decoded JSON value holds a string SQLite and UTF-8 cannot store (an unpaired surrogate)."""
+    pending = [value]  # iterative: a body may nest as deep as the JSON decoder allows
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 @dataclass
 class Reply:
     status: int
@@ -65,8 +87,41 @@ class Reply:
             return Response(status_code=self.status, headers=self.headers)
         if isinstance(self.payload, str):
             return Response(self.payload, self.status, self.headers, media_type="text/plain")
-        body = json.dumps(self.payload, ensure_ascii=False).encode()
+        text = json.dumps(self.payload, ensure_ascii=False)
+        try:
+            body = text.encode()
+        except UnicodeEncodeError:  # a lone surrogate echoed from a request: JSON's \u escapes carry it
+            body = json.dumps(self.payload).encode()
         return Response(body, self.status, {**self.headers, "content-type": self.content_type})
+
+
+class AudienceCounter:
+    """How many user tokens arrived per (unverified) ``aud``, in bounded memory.
+
+    At most ``max_audiences`` distinct values are kept; any further one, and any value longer than
+    ``MAX_AUDIENCE_CHARS``, counts under ``OTHER``. ``None``: the header held no JWT or no ``aud``.
+    """
+
+    OTHER = "(other)"
+    MAX_AUDIENCE_CHARS = 256
+
+    def __init__(self, max_audiences: int = 32) -> None:
+        self.max_audiences = max_audiences
+        self._counts: dict[str | None, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, aud: str | list[str] | None) -> None:
+        key: str | None = " ".join(str(a) for a in aud) if isinstance(aud, list) else aud
+        if key is not None and len(key) > self.MAX_AUDIENCE_CHARS:
+            key = self.OTHER
+        with self._lock:
+            if key not in self._counts and len(self._counts) >= self.max_audiences:
+                key = self.OTHER
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def snapshot(self) -> dict[str | None, int]:
+        with self._lock:
+            return dict(self._counts)
 
 
 def _error(exc: SearchError) -> Reply:
@@ -89,8 +144,7 @@ class SearchHandler:
         self.validator = token_validator
         self.directory = directory
         self.endpoint = endpoint
-        self.audiences_seen: list[str | list[str] | None] = []
-        self._seen_lock = threading.Lock()
+        self.audiences_seen = AudienceCounter()
 
     # ---- entry point -------------------------------------------------------------------------------------------
 
@@ -98,9 +152,8 @@ class SearchHandler:
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> Reply:
         if QUERY_AUTH_HEADER in headers:
-            # Recorded for every request that carries a user token, before anything can reject it.
-            with self._seen_lock:
-                self.audiences_seen.append(unverified_audience(strip_bearer(headers[QUERY_AUTH_HEADER])))
+            # Counted for every request that carries a user token, before anything can reject it.
+            self.audiences_seen.add(unverified_audience(strip_bearer(headers[QUERY_AUTH_HEADER])))
         try:
             self._authenticate(headers)
             version = query.get("api-version")
@@ -158,9 +211,18 @@ class SearchHandler:
         if not body:
             raise bad_request("The request is invalid. Details: a JSON body is required.")
         try:
-            return json.loads(body)
+            # Strict UTF-8 first: json.loads(bytes) would let UTF-8-encoded surrogates through.
+            value = json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise bad_request("The request is invalid. Details: the body is not valid JSON.") from None
+        except RecursionError:
+            raise bad_request("The request is invalid. Details: the JSON body nests too deeply.") from None
+        if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(value):
+            raise bad_request(
+                "The request is invalid. Details: the body holds an unpaired UTF-16 surrogate escape "
+                "(\\uD800-\\uDFFF); send valid Unicode text."
+            )
+        return value
 
     @staticmethod
     def _method(method: str, *allowed: str) -> None:
@@ -186,6 +248,7 @@ class SearchHandler:
         tenant, oid = claims.get("tid"), claims.get("oid")
         if not isinstance(tenant, str) or not isinstance(oid, str) or not tenant or not oid:
             raise SearchError(401, "The JWT token has no 'oid' or 'tid' claim.")
+        require_user(claims)  # whatever the validator: trimming is for a user, never for an application
         try:
             groups = self.directory(tenant, oid)
         except Exception:

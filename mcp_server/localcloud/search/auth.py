@@ -19,6 +19,7 @@ from .errors import SearchError
 
 SEARCH_AUDIENCE = "https://search.azure.com"
 SEARCH_APP_ID = "880da380-985e-4198-81b9-e05b1cc53158"
+SEARCH_SCOPE = "user_impersonation"  # the one delegated scope Azure AI Search exposes
 JWKS_REFRESH_SECONDS = 300.0
 
 
@@ -31,6 +32,32 @@ class TokenValidator(Protocol):
 class TokenRejected(SearchError):
     def __init__(self, message: str) -> None:
         super().__init__(401, message)
+
+
+def require_user(claims: dict[str, Any]) -> None:
+    """Refuse a token that carries no signed-in user: the query runs as the user, never as an application.
+
+    A delegated (user) token for Azure AI Search has a ``scp`` holding ``user_impersonation``; an app-only token
+    (client credentials) has none, is marked ``idtyp: app`` when that optional claim is issued, and names the
+    service principal in both ``oid`` and ``sub`` (a user's ``sub`` is pairwise, never its ``oid``).
+    """
+    scopes = claims.get("scp")
+    app_only = (
+        claims.get("idtyp") == "app"
+        or not isinstance(scopes, str)
+        or ("sub" in claims and claims.get("sub") == claims.get("oid"))
+    )
+    if app_only:
+        raise TokenRejected(
+            "The query source authorization token carries no user: it is an application (app-only) token. "
+            "Send the signed-in user's delegated token for https://search.azure.com (for example from the "
+            "on-behalf-of flow)."
+        )
+    if SEARCH_SCOPE not in scopes.split():
+        raise TokenRejected(
+            f"The query source authorization token does not grant the '{SEARCH_SCOPE}' scope of Azure AI "
+            "Search; request https://search.azure.com/.default for the user."
+        )
 
 
 def strip_bearer(value: str) -> str:

@@ -3,6 +3,12 @@
 Values never reach SQL text: every literal, field path and list becomes a bound parameter; only fixed SQL
 fragments are emitted. Field references are checked against the index schema (existence, filterable, sortable,
 type compatibility), with Azure's "Invalid expression: …" messages.
+
+Size limits (Azure documents none exactly; it refuses filters of "hundreds of clauses" with "Recursion depth
+exceeded allowed limit"): at most ``MAX_FILTER_LENGTH`` characters, ``MAX_CLAUSES`` clauses, ``MAX_DEPTH`` levels
+of parentheses / ``not`` / lambdas, of which at most ``MAX_LAMBDA_DEPTH`` nested ``any``/``all``. ``and``/``or``
+chains become one n-ary node and ``not not x`` is ``x``, so the SQL stays shallow: SQLite's parser overflows at
+~90 nested parentheses or 12 nested sub-selects, and its expression tree at a depth of 1000.
 """
 
 from __future__ import annotations
@@ -15,9 +21,13 @@ from typing import Any
 from .errors import invalid_expression
 from .schema import Field, IndexSchema
 
-MAX_DEPTH = 64
+MAX_DEPTH = 32
+MAX_LAMBDA_DEPTH = 4
 MAX_CLAUSES = 500
 MAX_FILTER_LENGTH = 100_000
+# Each SQL group joins at most this many operands, so a long chain is a shallow tree of flat groups.
+_GROUP = 64
+_INT64 = 2**63
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
@@ -83,8 +93,7 @@ class Compare:
 @dataclass(frozen=True)
 class Logical:
     op: str  # "and" | "or"
-    left: Expr
-    right: Expr
+    children: tuple[Expr, ...]  # two or more, none itself a Logical of the same op
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,7 @@ class _FilterParser:
         self.i = 0
         self.vars: dict[str, str] = {}
         self.clauses = 0
+        self.lambdas = 0  # lambdas open around the current position
 
     def error(self, message: str) -> Exception:
         return invalid_expression(message, "$filter")
@@ -158,30 +168,53 @@ class _FilterParser:
             raise self.error(f"Syntax error at position {tok.pos}: unexpected '{tok.text}'.")
         return expr
 
-    def logical(self, op: str, left: Expr, right: Expr) -> Expr:
-        # Compilation recurses through and/or chains: bound them (Azure also limits filter complexity).
+    def too_deep(self, why: str) -> Exception:
+        return self.error(f"Recursion depth exceeded allowed limit. {why}")
+
+    def clause(self) -> None:
+        """Counts one predicate (comparison, search.in, boolean, lambda) against the limit."""
         self.clauses += 1
         if self.clauses > MAX_CLAUSES:
-            raise self.error(f"The filter expression has more than {MAX_CLAUSES} 'and'/'or' clauses.")
-        return Logical(op, left, right)
+            raise self.too_deep(
+                f"The filter has more than {MAX_CLAUSES} clauses; to test one field against many values, "
+                "use search.in(field, 'value1,value2,...') instead of a chain of 'or'."
+            )
+
+    @staticmethod
+    def logical(op: str, operands: list[Expr]) -> Expr:
+        """One n-ary node for a chain: a nested node of the same op (from parentheses) is spliced in."""
+        if len(operands) == 1:
+            return operands[0]
+        flat: list[Expr] = []
+        for operand in operands:
+            if isinstance(operand, Logical) and operand.op == op:
+                flat.extend(operand.children)
+            else:
+                flat.append(operand)
+        return Logical(op, tuple(flat))
 
     def or_expr(self, depth: int) -> Expr:
-        left = self.and_expr(depth)
+        operands = [self.and_expr(depth)]
         while self.keyword("or"):
-            left = self.logical("or", left, self.and_expr(depth))
-        return left
+            operands.append(self.and_expr(depth))
+        return self.logical("or", operands)
 
     def and_expr(self, depth: int) -> Expr:
-        left = self.unary(depth)
+        operands = [self.unary(depth)]
         while self.keyword("and"):
-            left = self.logical("and", left, self.unary(depth))
-        return left
+            operands.append(self.unary(depth))
+        return self.logical("and", operands)
 
     def unary(self, depth: int) -> Expr:
         if depth > MAX_DEPTH:
-            raise self.error(f"The filter expression nests more than {MAX_DEPTH} levels deep.")
+            raise self.too_deep(
+                f"The filter nests parentheses, 'not' and any/all more than {MAX_DEPTH} levels deep; "
+                "write it with fewer levels."
+            )
         if self.keyword("not"):
-            return Negation(self.unary(depth + 1))
+            child = self.unary(depth + 1)
+            # not not x is x: every compiled predicate is 0 or 1, never NULL.
+            return child.child if isinstance(child, Negation) else Negation(child)
         tok = self.peek()
         if tok is not None and tok.text == "(":
             self.i += 1
@@ -201,8 +234,7 @@ class _FilterParser:
         if tok.kind == "string":
             return Literal(tok.text[1:-1].replace("''", "'"), "string")
         if tok.kind == "number":
-            value: float | int = float(tok.text) if re.search(r"[.eE]", tok.text) else int(tok.text)
-            return Literal(value, "number")
+            return Literal(_number(tok.text), "number")
         if tok.kind == "datetime":
             return Literal(tok.text, "datetime")
         if tok.kind != "name":
@@ -255,11 +287,15 @@ class _FilterParser:
         if var.kind != "name" or var.text in self.vars:
             raise self.error(f"Expected a range variable name at position {var.pos}.")
         self.expect(":")
+        if self.lambdas >= MAX_LAMBDA_DEPTH:
+            raise self.too_deep(f"The filter nests any/all more than {MAX_LAMBDA_DEPTH} levels deep.")
         self.vars[var.text] = field.element_type
+        self.lambdas += 1
         try:
             body = self.or_expr(depth + 1)
         finally:
             del self.vars[var.text]
+            self.lambdas -= 1
         self.expect(")")
         return Lambda(field, kind.text, var.text, body)
 
@@ -290,6 +326,7 @@ class _FilterParser:
         return SearchIn(target, tuple(p for p in parts if p != ""))
 
     def comparison(self, depth: int) -> Expr:
+        self.clause()
         left = self.operand(depth)
         if isinstance(left, Lambda | SearchIn):
             return left
@@ -309,6 +346,15 @@ class _FilterParser:
             raise self.error("The right side of a comparison must be a field or a constant.")
         _check_types(tok.text, left, right, self.error)
         return Compare(tok.text, left, right)
+
+
+def _number(text: str) -> int | float:
+    """An integer literal within Int64 stays exact; a larger one (or any with a fraction/exponent) is a double,
+    as OData reads it, so it compares as a number instead of overflowing SQLite's 64-bit integers."""
+    if re.search(r"[.eE]", text) or len(text.lstrip("-")) > 19:
+        return float(text)
+    value = int(text)
+    return value if -_INT64 <= value < _INT64 else float(value)
 
 
 def _type_of(operand: FieldRef | VarRef | Literal) -> str | None:
@@ -350,7 +396,11 @@ def _check_types(op: str, left: Any, right: Any, error: Any) -> None:
 
 def parse_filter(text: str, schema: IndexSchema) -> Expr:
     if len(text) > MAX_FILTER_LENGTH:
-        raise invalid_expression("The filter expression is too long.", "$filter")
+        raise invalid_expression(
+            f"The filter expression is too long: {len(text):,} characters, at most {MAX_FILTER_LENGTH:,} are "
+            "allowed.",
+            "$filter",
+        )
     return _FilterParser(text, schema).parse()
 
 
@@ -387,9 +437,14 @@ class SqlBuilder:
         var_sql = var_sql or {}
         if isinstance(expr, Logical):
             joiner = " AND " if expr.op == "and" else " OR "
-            return "(" + self.compile(expr.left, var_sql) + joiner + self.compile(expr.right, var_sql) + ")"
+            # The most nested operand first: SQLite's parser then holds no pending "x AND" while it descends.
+            # The operands are pure 0/1 predicates, so their order does not change the result.
+            children = sorted(expr.children, key=_nesting, reverse=True)
+            return group_sql([self.compile(child, var_sql) for child in children], joiner)
         if isinstance(expr, Negation):
-            return "(NOT " + self.compile(expr.child, var_sql) + ")"
+            # No parentheses of its own (they cost SQLite parser stack): the operand is always self-delimited
+            # (a group, a call, EXISTS (…)), and NOT binds tighter than AND/OR.
+            return "NOT " + self.compile(expr.child, var_sql)
         if isinstance(expr, BoolValue):
             return f"COALESCE({self.value_of(expr.operand, var_sql)} = 1, 0)"
         if isinstance(expr, Compare):
@@ -412,15 +467,38 @@ class SqlBuilder:
             path = self.param(_path(expr.field))
             alias = f"je{len(var_sql)}"
             source = f"json_each({self.body}, {path})"
+            # Only array elements have a key: json_each yields one key-less row for a null collection, which
+            # any()/all() must see as empty.
+            element = f"{alias}.key IS NOT NULL"
             if expr.body is None:
-                return f"EXISTS (SELECT 1 FROM {source} {alias})"
+                return f"EXISTS (SELECT 1 FROM {source} {alias} WHERE {element})"
             inner_vars = {**var_sql, expr.var or "": f"{alias}.value"}
-            # The body's parameters must follow the path parameter, in text order.
+            # The body's parameters must follow the path parameter, in text order; the body comes first in the
+            # WHERE so that no pending "x AND" sits on SQLite's parser stack while it descends.
             body = self.compile(expr.body, inner_vars)
             if expr.kind == "any":
-                return f"EXISTS (SELECT 1 FROM {source} {alias} WHERE {body})"
-            return f"(NOT EXISTS (SELECT 1 FROM {source} {alias} WHERE NOT {body}))"
+                return f"EXISTS (SELECT 1 FROM {source} {alias} WHERE {body} AND {element})"
+            return f"(NOT EXISTS (SELECT 1 FROM {source} {alias} WHERE NOT {body} AND {element}))"
         raise AssertionError(f"unknown filter node {expr!r}")  # pragma: no cover
+
+
+def _nesting(expr: Expr) -> int:
+    """How deeply ``expr`` nests (compiled SQL nests about as much)."""
+    if isinstance(expr, Logical):
+        return 1 + max(_nesting(child) for child in expr.children)
+    if isinstance(expr, Negation):
+        return 1 + _nesting(expr.child)
+    if isinstance(expr, Lambda):
+        return 3 + (_nesting(expr.body) if expr.body is not None else 0)
+    return 0
+
+
+def group_sql(parts: list[str], joiner: str) -> str:
+    """``(a AND b AND …)``, as groups of at most ``_GROUP`` operands: a flat run keeps SQLite's parser stack
+    shallow, and grouping keeps its expression tree (one level per operand of a run) far below 1000."""
+    while len(parts) > _GROUP:
+        parts = ["(" + joiner.join(parts[i : i + _GROUP]) + ")" for i in range(0, len(parts), _GROUP)]
+    return "(" + joiner.join(parts) + ")"
 
 
 # ---- $orderby and $select --------------------------------------------------------------------------------------
@@ -436,7 +514,9 @@ def _named_field(schema: IndexSchema, name: str, parameter: str) -> Field:
     """The index field ``name`` names in ``parameter``; an unknown name is the service's invalid-expression error."""
     field = schema.field(name)
     if field is None:
-        raise invalid_expression(f"Could not find a property named '{name}' on type 'search.document'.", parameter)
+        raise invalid_expression(
+            f"Could not find a property named '{name}' on type 'search.document'.", parameter
+        )
     return field
 
 

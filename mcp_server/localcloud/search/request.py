@@ -11,6 +11,7 @@ from .errors import bad_request
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
 MAX_SKIP = 100_000
+MAX_TEXT = 100_000  # characters of search text, select, orderby, searchFields ($filter: odata.MAX_FILTER_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,18 @@ class SearchParams:
         return body
 
 
-def _str(value: Any, name: str) -> str | None:
+def _str(value: Any, name: str, max_length: int | None = MAX_TEXT) -> str | None:
     if value is None:
         return None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return ",".join(value)
+        value = ",".join(value)
     if not isinstance(value, str):
         raise bad_request(f"The request is invalid. Details: '{name}' must be a string.")
+    if max_length is not None and len(value) > max_length:
+        raise bad_request(
+            f"The request is invalid. Details: '{name}' is {len(value):,} characters long; at most "
+            f"{max_length:,} are allowed."
+        )
     return value
 
 
@@ -114,7 +120,7 @@ def params_from_body(body: Any) -> SearchParams:
         query_type=query_type,
         search_fields=_str(body.get("searchFields"), "searchFields"),
         select=_str(body.get("select"), "select"),
-        filter=_str(body.get("filter"), "filter"),
+        filter=_str(body.get("filter"), "filter", max_length=None),  # its limit has the OData wording
         orderby=_str(body.get("orderby"), "orderby"),
         top=_int(body.get("top"), "top", low=0, high=None),
         skip=_int(body.get("skip"), "skip", low=0, high=MAX_SKIP) or 0,

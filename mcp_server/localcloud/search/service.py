@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from mcp_server.localcloud.serve import ThreadedServer
 
-from .app import Directory, SearchHandler, build_app
+from .app import AudienceCounter, Directory, SearchHandler, build_app
 from .auth import TokenValidator
 from .store import SearchStore
 
@@ -38,16 +38,18 @@ class SearchService:
         self.store: SearchStore | None = None
         self._server: ThreadedServer | None = None
         self._handler: SearchHandler | None = None
-        self._audiences: list[str | list[str] | None] = []
+        self._audiences = AudienceCounter()  # kept across restarts of the same service object
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     @property
-    def audiences_seen(self) -> list[str | list[str] | None]:
-        """The ``aud`` of every user token received in ``x-ms-query-source-authorization`` (None: not a JWT)."""
-        return list(self._handler.audiences_seen) if self._handler else list(self._audiences)
+    def audiences_seen(self) -> dict[str | None, int]:
+        """How many user tokens arrived in ``x-ms-query-source-authorization``, per ``aud`` (None: not a JWT).
+
+        Bounded: a few dozen distinct audiences at most, the rest counted under ``AudienceCounter.OTHER``."""
+        return self._audiences.snapshot()
 
     def start(self) -> SearchService:
         if self._server is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .analyzer import tokenize
 
-MAX_DEPTH = 64
+MAX_DEPTH = 32  # not documented by Azure; compiled SQL stays within SQLite's parser stack (overflows near 40)
 MAX_CLAUSES = 1024  # Azure's documented limit
 
 
@@ -90,7 +90,8 @@ class _Parser:
                     from .errors import bad_request
 
                     raise bad_request(
-                        f"The search query nests parentheses more than {MAX_DEPTH} levels deep."
+                        f"The search query nests parentheses more than {MAX_DEPTH} levels deep; "
+                        "write it with fewer levels."
                     )
                 node = self.sequence(depth + 1)
             elif ch == '"':

@@ -36,9 +36,10 @@ from typing import Any
 from . import odata
 from .analyzer import analyzed_text
 from .errors import SearchError, bad_request
+from .fulltext import FullTextQuery
 from .request import DEFAULT_PAGE, MAX_PAGE, SearchParams
 from .schema import PERMISSION_KINDS, Field, IndexSchema, check_update, parse_index
-from .simple_query import Bool, Leaf, MatchAll, Node, Not, parse_simple, positive_leaves
+from .simple_query import MatchAll, parse_simple
 
 KEY_CHARS = re.compile(r"^[A-Za-z0-9_\-=]{1,1024}$")
 ALL = ("*", "all")
@@ -46,6 +47,10 @@ ALL = ("*", "all")
 # documents that walking them and probing the ACL finds a page quickly: the probe route is used instead.
 MAX_MERGED_PRINCIPALS = 64
 SERVICE_NAME = "localsearch"
+# SQLite allows 32,766 bound parameters per statement; the merged route binds the filter's once per principal.
+MAX_MERGED_PARAMS = 30_000
+# SQLite's words for a statement beyond its parser or expression limits.
+_TOO_COMPLEX = ("parser stack overflow", "Expression tree is too large", "too many SQL variables")
 
 
 @dataclass(frozen=True)
@@ -93,10 +98,6 @@ class _Index:
 
 def _not_found(name: str) -> SearchError:
     return SearchError(404, f"No index with the name '{name}' was found in a service named '{SERVICE_NAME}'.")
-
-
-def _fts_quote(token: str) -> str:
-    return '"' + token.replace('"', '""') + '"'
 
 
 class SearchStore:
@@ -493,7 +494,7 @@ class SearchStore:
             odata.parse_filter(params.filter, schema) if params.filter and params.filter.strip() else None
         )
         ast = parse_simple(params.search, params.search_mode)
-        query = _QueryBuilder(index, search_fields)
+        query = FullTextQuery(index.fts, index.docs, schema.searchable, search_fields)
         from_sql, where, score_sql, select_params, from_params, where_params, constant_score = query.build(
             ast
         )
@@ -519,6 +520,8 @@ class SearchStore:
         # in the requested order when that is the natural or key order; otherwise each candidate probes the ACL.
         acl_driven = schema.trims and isinstance(ast, MatchAll)
         drive = _merge_order(order) if acl_driven and 0 < len(principals) <= MAX_MERGED_PRINCIPALS else None
+        if drive is not None and len(principals) * (len(filter_params) + 1) > MAX_MERGED_PARAMS:
+            drive = None  # each merge arm repeats the filter: a long filter for many principals probes instead
         if schema.trims:
             clause = self._acl_set_clause if acl_driven else self._acl_clause
             where.append(clause(index, rid_sql, principals, where_params))
@@ -566,7 +569,13 @@ class SearchStore:
                 count_sql = f"SELECT COUNT(*) FROM {from_sql}{where_sql}"
                 count = int(conn.execute(count_sql, [*from_params, *where_params]).fetchone()[0])
         except sqlite3.OperationalError as exc:
-            # FTS5 rejects some expressions we cannot foresee (e.g. limits); never a 500 for a bad query.
+            # The parser limits keep compiled SQL within SQLite's; should one still be hit, or FTS5 reject an
+            # expression we cannot foresee, the caller gets a 400 that says so, never a 500.
+            if any(sign in str(exc) for sign in _TOO_COMPLEX):
+                raise bad_request(
+                    "The search request is too complex to run: simplify the filter or the search text "
+                    "(fewer clauses, fewer nesting levels)."
+                ) from exc
             raise bad_request(f"The search request could not be processed: {exc}.") from exc
         more = len(hits) > page
         hits = hits[:page]
@@ -690,105 +699,18 @@ def _validate_action(schema: IndexSchema, raw: Any) -> tuple[str, str, dict[str,
                 raise bad_request(
                     f"The request is invalid. Details: Cannot convert the value of field '{name}' to {field.type}."
                 )
+            if field.element_type == "Edm.String" and "\x00" in (
+                "".join(value) if isinstance(value, list) else value
+            ):
+                # SQLite's JSON functions end a string at U+0000, so filters would compare a truncated value.
+                raise bad_request(
+                    f"The request is invalid. Details: the value of field '{name}' contains a NUL character "
+                    "(U+0000), which the local search service cannot filter on faithfully; remove it."
+                )
             if field.permission_filter and isinstance(value, list) and len(value) > 1000:
                 raise bad_request(f"The permission field '{name}' holds more than 1000 values.")
         fields[name] = value
     return action, key, fields
-
-
-class _QueryBuilder:
-    """Compiles a simple-query AST into FROM/WHERE/score SQL over one index's tables."""
-
-    def __init__(self, index: _Index, search_fields: list[Field]) -> None:
-        self.index = index
-        searchable = index.schema.searchable
-        self.columns = [f"c{searchable.index(f)}" for f in search_fields]
-        self.all_columns = len(search_fields) == len(searchable)
-        self.weights = ", ".join("1.0" if f in search_fields else "0.0" for f in searchable) or "1.0"
-        self.score_join = False
-
-    def leaf_expr(self, leaf: Leaf) -> str:
-        colset = "" if self.all_columns else "{" + " ".join(self.columns) + "} : "
-        if leaf.kind == "prefix":
-            return f"{colset}{_fts_quote(leaf.tokens[0])} *"
-        return colset + _fts_quote(" ".join(leaf.tokens))
-
-    def fts_expr(self, node: Node) -> str:
-        if isinstance(node, Leaf):
-            return self.leaf_expr(node)
-        assert isinstance(node, Bool)
-        joiner = " AND " if node.op == "and" else " OR "
-        return "(" + joiner.join(self.fts_expr(c) for c in node.children) + ")"
-
-    def bm25(self) -> str:
-        return f"-bm25({self.index.fts}, {self.weights})"
-
-    def build(self, ast: Node) -> tuple[str, list[str], str, list[Any], list[Any], list[Any], bool]:
-        """(from, where clauses, score expression, select params, from params, where params, constant score)."""
-        fts, docs = self.index.fts, self.index.docs
-        if isinstance(ast, MatchAll):
-            return f"{docs} d", [], "1.0", [], [], [], True
-        if not self.columns:  # nothing searchable: no text query can match
-            return f"{docs} d", ["0"], "1.0", [], [], [], True
-        if _pure_positive(ast):
-            leaves = positive_leaves(ast)
-            constant = all(leaf.kind == "prefix" for leaf in leaves)
-            scored = not any(leaf.kind == "prefix" for leaf in leaves)
-            if constant or scored:
-                return (
-                    fts,
-                    [f"{fts} MATCH ?"],
-                    "1.0" if constant else self.bm25(),
-                    [],
-                    [],
-                    [self.fts_expr(ast)],
-                    constant,
-                )
-        # General case: boolean structure over per-leaf matches; BM25 from the scoring leaves, plus 1.0 for each
-        # matched constant-score clause (prefix, negation), as Lucene adds a constant-score query's score.
-        where_params: list[Any] = []
-        where_sql = self.bool_sql(ast, where_params)
-        select_params: list[Any] = []
-        constants: list[str] = []
-        self.constant_clauses(ast, constants, select_params)
-        scoring = [leaf for leaf in positive_leaves(ast) if leaf.kind != "prefix"]
-        from_sql = f"{docs} d"
-        from_params: list[Any] = []
-        parts: list[str] = []
-        if scoring:
-            self.score_join = True
-            from_sql += (
-                f" LEFT JOIN (SELECT rowid AS rid, {self.bm25()} AS s FROM {fts} WHERE {fts} MATCH ?) sc "
-                "ON sc.rid = d.rid"
-            )
-            from_params.append(" OR ".join(self.leaf_expr(leaf) for leaf in scoring))
-            parts.append("COALESCE(sc.s, 0.0)")
-        parts.extend(constants)
-        score = " + ".join(parts) if parts else "1.0"
-        return from_sql, [where_sql], score, select_params, from_params, where_params, False
-
-    def leaf_sql(self, leaf: Leaf, params: list[Any]) -> str:
-        params.append(self.leaf_expr(leaf))
-        return f"{{rid}} IN (SELECT rowid FROM {self.index.fts} WHERE {self.index.fts} MATCH ?)"
-
-    def bool_sql(self, node: Node, params: list[Any]) -> str:
-        if isinstance(node, MatchAll):
-            return "1"
-        if isinstance(node, Leaf):
-            return self.leaf_sql(node, params)
-        if isinstance(node, Not):
-            return "(NOT " + self.bool_sql(node.child, params) + ")"
-        joiner = " AND " if node.op == "and" else " OR "
-        return "(" + joiner.join(self.bool_sql(c, params) for c in node.children) + ")"
-
-    def constant_clauses(self, node: Node, out: list[str], params: list[Any]) -> None:
-        if isinstance(node, Leaf) and node.kind == "prefix":
-            out.append("(" + self.leaf_sql(node, params) + ")")
-        elif isinstance(node, Not | MatchAll):
-            out.append("(" + self.bool_sql(node, params) + ")")
-        elif isinstance(node, Bool):
-            for child in node.children:
-                self.constant_clauses(child, out, params)
 
 
 def _merge_order(order: list[odata.OrderItem]) -> tuple[str, str] | None:
@@ -809,11 +731,3 @@ def _derived_layout(schema: IndexSchema) -> tuple[Any, ...]:
         tuple(f.name for f in schema.searchable),
         tuple((f.name, f.permission_filter) for f in schema.permission_fields),
     )
-
-
-def _pure_positive(node: Node) -> bool:
-    if isinstance(node, Leaf):
-        return True
-    if isinstance(node, Bool):
-        return all(_pure_positive(c) for c in node.children)
-    return False
