@@ -75,6 +75,7 @@ class MainScreen(Screen):
         Binding("ctrl+e", "export", "Export", id="session.export", priority=True),
         Binding("f8", "sessions", "Sessions", id="session.list", show=False),  # palette + help list it
         Binding("ctrl+g", "load_earlier", "Earlier msgs", id="chat.load_earlier", show=False),
+        Binding("ctrl+end", "jump_to_latest", "Latest msgs", id="chat.latest", show=False),
         Binding("ctrl+b", "back_to_main", "Main agent", id="agent.back"),
         Binding("ctrl+f", "filter_events", "Filter events", id="events.filter", show=False),
         Binding("ctrl+l", "server_log", "Server log", id="events.server_log", show=False),
@@ -330,6 +331,12 @@ class MainScreen(Screen):
 
     async def action_load_earlier(self) -> None:
         await self.query_one(ChatPane).action_load_earlier()
+
+    def action_jump_to_latest(self) -> None:
+        """Back to the newest message (and follow new ones again), showing the chat if another pane is shown."""
+        if self._layout == "narrow" and self.current_pane != "chat":
+            self.show_pane("chat", focus=False)
+        self.query_one(ChatPane).jump_to_latest()
 
     async def action_back_to_main(self) -> None:
         if self.workspace is None:
