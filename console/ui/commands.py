@@ -58,6 +58,8 @@ class ActionCommands(_ListProvider):
             ("chat: stop the running turn", screen.action_stop_turn, "esc"),
             ("agent: back to the main agent", screen.action_back_to_main, "After a handoff (ctrl+b)"),
             ("chat: load earlier messages", screen.action_load_earlier, "ctrl+g"),
+            ("chat: jump to the latest message", screen.action_jump_to_latest,
+             "ctrl+end: and follow new messages again"),
             ("pane: next", screen.action_next_pane, "F6 (shift+F6: previous)"),
             ("account: switch to the next signed-in account", app.action_switch_account, "F3"),
             ("events: filter", screen.action_filter_events, "ctrl+f"),

@@ -158,6 +158,8 @@ class FakeWorkspace:
         self.exported_to: list[Path] = []
         self._events: list = []
         self.bus.subscribe(self._events.append)
+        self.answers: dict[str, str] = {}  # scripted answers by question (otherwise the echo below)
+        self.hold: asyncio.Event | None = None  # when given, a turn waits for it before answering
         if signed_in:
             self._add_account(signed_in)
             self._current = self._accounts[signed_in].username
@@ -218,6 +220,8 @@ class FakeWorkspace:
         publish = self.bus.publish
         self._history[user].append(FakeEntry("user", text))
         publish(TurnStarted(account=user, agent=self._active, text=text, ts=ts, turn_id="t1"))
+        if self.hold is not None:
+            await self.hold.wait()
         if "simulat" in text.lower():
             publish(HandoffOccurred(account=user, agent=self._active, from_agent=self._active, to_agent="simulator",
                                     ts=ts))
@@ -240,7 +244,7 @@ class FakeWorkspace:
             names = ", ".join(d["name"] for d in results.documents)
             answer = f"You can see **{len(results.documents)} documents**: {names}."
         else:
-            answer = f"You said: {text}"
+            answer = self.answers.get(text, f"You said: {text}")
         for i in range(0, len(answer), 12):
             if self._stop.is_set():
                 self._stop.clear()

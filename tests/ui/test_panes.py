@@ -181,9 +181,13 @@ async def test_five_thousand_messages_mount_only_a_window() -> None:
         await pilot.pause()
         assert len(chat.mounted_messages) == 2 * WINDOW
         assert chat.mounted_messages[0].entry.text == "message 4920"
-        await chat.add(Entry("user", "one more"))
-        assert len(chat.mounted_messages) == WINDOW and len(chat.entries) == 5001
-        assert len(app.main_screen.query(MessageView)) == WINDOW
+        # Reading the earlier messages: what arrives meanwhile does not unmount what is being read...
+        await chat.add(Entry("assistant", "one more", agent="conversation"))
+        assert len(chat.mounted_messages) == 2 * WINDOW + 1 and chat.new_below
+        # ...the person's next question goes back to the end, and the window is trimmed again.
+        await chat.add_user("and another")
+        assert len(chat.mounted_messages) == WINDOW and len(chat.entries) == 5002
+        assert len(app.main_screen.query(MessageView)) == WINDOW and not chat.new_below
 
 
 async def test_events_filter_expand_and_server_log_tab() -> None:

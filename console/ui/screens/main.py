@@ -19,6 +19,7 @@ from console.core.events import (
     AccountChanged,
     Event,
     HandoffOccurred,
+    Notice,
     SearchResults,
     ServerStatusChanged,
     TextDelta,
@@ -47,6 +48,10 @@ PANES = ("chat", "agent", "events", "claims", "results")
 # Layouts by terminal size: every pane at once, chat + one pane, or one pane at a time.
 WIDE = (140, 36)
 MEDIUM_WIDTH = 100
+# What a failed turn adds in the chat while the MCP server is away, and the line when it is back.
+SERVER_AWAY = ("The console keeps trying to reach it by itself: ask again once it is back "
+               "(a line here will say when).")
+SERVER_BACK = "✓ The MCP server is back{where}: ask your question again."
 
 
 class BusEvent(Message):
@@ -75,6 +80,7 @@ class MainScreen(Screen):
         Binding("ctrl+e", "export", "Export", id="session.export", priority=True),
         Binding("f8", "sessions", "Sessions", id="session.list", show=False),  # palette + help list it
         Binding("ctrl+g", "load_earlier", "Earlier msgs", id="chat.load_earlier", show=False),
+        Binding("ctrl+end", "jump_to_latest", "Latest msgs", id="chat.latest", show=False),
         Binding("ctrl+b", "back_to_main", "Main agent", id="agent.back"),
         Binding("ctrl+f", "filter_events", "Filter events", id="events.filter", show=False),
         Binding("ctrl+l", "server_log", "Server log", id="events.server_log", show=False),
@@ -88,6 +94,7 @@ class MainScreen(Screen):
         self._layout = ""
         self.turn_running = False
         self.last_export: tuple[Path, Path] | None = None
+        self._told_server_away: str | None = None  # the account whose chat said a turn failed with the server away
 
     @property
     def console_app(self) -> OboConsoleApp:
@@ -331,6 +338,12 @@ class MainScreen(Screen):
     async def action_load_earlier(self) -> None:
         await self.query_one(ChatPane).action_load_earlier()
 
+    def action_jump_to_latest(self) -> None:
+        """Back to the newest message (and follow new ones again), showing the chat if another pane is shown."""
+        if self._layout == "narrow" and self.current_pane != "chat":
+            self.show_pane("chat", focus=False)
+        self.query_one(ChatPane).jump_to_latest()
+
     async def action_back_to_main(self) -> None:
         if self.workspace is None:
             return
@@ -356,9 +369,14 @@ class MainScreen(Screen):
         if isinstance(event, AccountChanged):
             await self.rebuild_for_account()
             return
+        current = workspace.current_account.username if workspace and workspace.current_account else None
         if isinstance(event, ServerStatusChanged):
             self.console_app.refresh_status()
-        current = workspace.current_account.username if workspace and workspace.current_account else None
+            if event.state == "ready" and self._told_server_away is not None:
+                told, self._told_server_away = self._told_server_away, None
+                if told == current:  # the person who was told to ask again learns when they can
+                    where = f" ({event.url})" if event.url else ""
+                    await self.query_one(ChatPane).add_notice(SERVER_BACK.format(where=where))
         if event.account is not None and event.account != current:
             return  # another account's run: nothing of it on this account's screen
         if not isinstance(event, TextDelta):
@@ -372,13 +390,27 @@ class MainScreen(Screen):
             case TurnEnded():
                 # Events can be handled after the turn's worker finished: the pane follows them, in their order.
                 self.query_one(AgentPane).set_running(False)
-                await chat.end_turn(event.output, event.last_agent or event.agent, event.error)
+                error = self._turn_failure(event.error, current) if event.error else None
+                await chat.end_turn(event.output, event.last_agent or event.agent, error)
                 self.refresh_from_workspace(chat=False)
+            case Notice(level="error", source="workspace"):
+                # A turn that could not start (the MCP server is away, an agent could not be built): no TurnEnded
+                # follows, so the failure goes where its answer would have been.
+                await chat.finish_streaming()
+                await chat.add_notice(f"⚠ {self._turn_failure(event.message, current)}")
             case HandoffOccurred():
                 self.refresh_agent()
             case SearchResults():
                 self.query_one(ResultsPane).show(event)
                 self.refresh_claims(obo=event.obo_claims or None)
+
+    def _turn_failure(self, message: str, account: str | None) -> str:
+        """A failed turn in plain words: while the MCP server is away, that it is reconnecting and to ask again."""
+        workspace = self.workspace
+        if workspace is None or message == "cancelled" or workspace.server_status().state in ("ready", "up"):
+            return message
+        self._told_server_away = account
+        return f"{message}\n{SERVER_AWAY}"
 
     async def rebuild_for_account(self) -> None:
         """Show the current account's own conversation and panes, nothing of the previous account's."""

@@ -2,20 +2,97 @@
 
 Long conversations stay fast because at most ``WINDOW`` message widgets exist at a time (plus what the user
 asks for with "load earlier"); the rest are plain ``Entry`` objects.
+
+The log follows new messages (it is anchored to the bottom, so an answer whose Markdown grows after it was
+mounted still scrolls into view) until the person scrolls up; then a "new messages below" bar says there is more,
+and clicking it or ctrl+end jumps back to the latest message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
 
 from console.ui.widgets.message import Entry, MessageView
 from console.ui.widgets.prompt_placeholder import PromptPlaceholder
 
 WINDOW = 40
+NEW_BELOW = "▼ new messages below — click or ctrl+end to jump to the latest"
+
+
+class ChatLog(VerticalScroll):
+    """The scrolling message log: anchored to its bottom while the person has not scrolled up."""
+
+    class FollowChanged(Message):
+        def __init__(self, following: bool) -> None:
+            super().__init__()
+            self.following = following
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.following = True  # False once the person scrolls up, True again back at the bottom
+
+    def watch_virtual_size(self) -> None:
+        self.call_after_refresh(self._update_anchor)  # once the layout has settled the view's own size too
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._update_anchor)
+
+    def _update_anchor(self) -> None:
+        # Textual's anchor keeps the view at the bottom at every layout, so content that grows after a scroll (a
+        # streamed or re-rendered Markdown answer, a pane shown again) is followed too. It would also push a short
+        # conversation down to the bottom edge, so it is on only while the messages overflow the view.
+        overflows = self.max_scroll_y > 0
+        if overflows == self.is_anchored:
+            return
+        self.anchor(overflows)
+        if not overflows:
+            self.scroll_y = 0
+        elif not self.following:
+            self.release_anchor()
+
+    def follow(self) -> None:
+        """Back to the latest message, and follow new ones again."""
+        self.scroll_end(animate=False, immediate=True)  # also restores a released anchor
+        self._set_following(True)
+
+    def scroll_to(self, x: float | None = None, y: float | None = None, **kwargs: Any) -> None:
+        super().scroll_to(x, y, **self._release(y, kwargs))
+
+    def _scroll_to(self, x: float | None = None, y: float | None = None, **kwargs: Any) -> bool:
+        return super()._scroll_to(x, y, **self._release(y, kwargs))
+
+    def _release(self, y: float | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # Textual releases the anchor on any scroll, even a scroll down at the bottom (which then never
+        # re-anchors): only a scroll that moves up counts as the person leaving the latest messages.
+        leaves = kwargs.get("release_anchor", True) and y is not None and y < self.max_scroll_y
+        if leaves:
+            self._set_following(False)
+        return {**kwargs, "release_anchor": leaves}
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)  # restores the anchor when scrolled back to the bottom
+        if not self.following and new_value >= self.max_scroll_y:
+            self._set_following(True)
+
+    def _set_following(self, following: bool) -> None:
+        if following != self.following:
+            self.following = following
+            self.post_message(self.FollowChanged(following))
+
+
+class NewMessagesBar(Static):
+    """Shown while the person reads earlier messages and new ones have arrived; a click jumps to the latest."""
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.query_ancestor(ChatPane).jump_to_latest()
 
 
 class ChatPane(Vertical):
@@ -27,8 +104,11 @@ class ChatPane(Vertical):
         self._streaming: MessageView | None = None
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="chat-log"):
+        with ChatLog(id="chat-log"):
             yield Static("", id="chat-earlier")
+        bar = NewMessagesBar(NEW_BELOW, id="chat-new-below")
+        bar.display = False
+        yield bar
         yield PromptPlaceholder(id="prompt-placeholder")
 
     async def build(self) -> None:
@@ -50,8 +130,26 @@ class ChatPane(Vertical):
                 prompt.action_submit()
 
     @property
-    def log_view(self) -> VerticalScroll:
-        return self.query_one("#chat-log", VerticalScroll)
+    def log_view(self) -> ChatLog:
+        return self.query_one("#chat-log", ChatLog)
+
+    @property
+    def new_below(self) -> bool:
+        """Whether the "new messages below" bar is showing."""
+        return bool(self.query_one("#chat-new-below").display)
+
+    def jump_to_latest(self) -> None:
+        self.log_view.follow()
+        self.query_one("#chat-new-below").display = False
+
+    def on_chat_log_follow_changed(self, event: ChatLog.FollowChanged) -> None:
+        if event.following:  # scrolled back down by hand: nothing is below any more
+            self.query_one("#chat-new-below").display = False
+
+    def _arrived(self) -> None:
+        """New content in the log: followed by the anchor, or announced while the person reads further up."""
+        if not self.log_view.following:
+            self.query_one("#chat-new-below").display = True
 
     @property
     def mounted_messages(self) -> list[MessageView]:
@@ -62,11 +160,12 @@ class ChatPane(Vertical):
         view = MessageView(entry)
         await self.log_view.mount(view)
         await self._trim()
-        self.log_view.scroll_end(animate=False)
+        self._arrived()
         return view
 
     async def add_user(self, text: str) -> None:
         await self.finish_streaming()
+        self.jump_to_latest()  # the person's own question: back to the conversation's end
         await self.add(Entry("user", text))
 
     async def add_notice(self, text: str) -> None:
@@ -80,7 +179,7 @@ class ChatPane(Vertical):
             view = await self.add(Entry("assistant", "", agent=agent, streaming=True))
             self._streaming = view
         await view.write(delta)
-        self.log_view.scroll_end(animate=False)
+        self._arrived()
 
     async def finish_streaming(self, final_text: str | None = None) -> None:
         view, self._streaming = self._streaming, None
@@ -101,11 +200,11 @@ class ChatPane(Vertical):
         self.entries = list(entries)
         await self.log_view.query(MessageView).remove()
         self._first_mounted = max(0, len(self.entries) - WINDOW)
-        views = [MessageView(entry) for entry in self.entries[self._first_mounted:]]
+        views = [MessageView(entry) for entry in self.entries[self._first_mounted :]]
         if views:
             await self.log_view.mount_all(views)
         self._update_earlier()
-        self.log_view.scroll_end(animate=False)
+        self.jump_to_latest()
 
     async def clear(self) -> None:
         await self.set_entries([])
@@ -114,13 +213,15 @@ class ChatPane(Vertical):
         if self._first_mounted == 0:
             return
         start = max(0, self._first_mounted - WINDOW)
-        views = [MessageView(entry) for entry in self.entries[start:self._first_mounted]]
+        views = [MessageView(entry) for entry in self.entries[start : self._first_mounted]]
         await self.log_view.mount_all(views, after=self.query_one("#chat-earlier"))
         self._first_mounted = start
         self._update_earlier()
         self.log_view.scroll_home(animate=False)
 
     async def _trim(self) -> None:
+        if not self.log_view.following:
+            return  # removing messages above would move what the person is reading; trimmed once back down
         mounted = self.mounted_messages
         excess = len(mounted) - WINDOW
         if excess > 0:
