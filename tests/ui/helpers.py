@@ -18,6 +18,18 @@ async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10
         await pilot.pause(0.02)
 
 
+async def open_palette(pilot: Pilot) -> None:
+    """ctrl+p, then wait until the command palette has the focus (keys typed before that go to the prompt)."""
+    from textual.command import CommandInput, CommandPalette
+
+    await pilot.press("ctrl+p")
+    await until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, CommandPalette) and isinstance(pilot.app.focused, CommandInput),
+        what="the command palette",
+    )
+
+
 async def help_rows(pilot: Pilot) -> dict[str, list[object]]:
     """Open the help screen (F1) and return its rows by binding id (the cells: keys first, the id fourth)."""
     from textual.widgets import DataTable

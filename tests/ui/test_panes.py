@@ -17,7 +17,7 @@ from console.ui.widgets.prompt_input import PromptInput
 from console.ui.widgets.results_pane import ResultsPane
 from console.ui.widgets.status_bar import StatusBar
 from tests.ui.fake_workspace import FakeWorkspace
-from tests.ui.helpers import help_rows, until
+from tests.ui.helpers import help_rows, open_palette, until
 
 SIZE = (160, 45)
 
@@ -296,8 +296,7 @@ async def test_command_palette_switches_the_main_agent() -> None:
     workspace = FakeWorkspace()
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.pause()
+        await open_palette(pilot)
         await pilot.press(*"use simulator as")
         await until(pilot, lambda: "main:simulator" in workspace.calls or _palette_has(app, "simulator"))
         await pilot.press("enter")

@@ -13,7 +13,7 @@ from console.ui.screens.sessions import SessionsScreen
 from console.ui.widgets.chat_pane import ChatPane
 from console.ui.widgets.message import INTERRUPTED_MARK, MessageView
 from tests.ui.fake_workspace import FakeEntry, FakeWorkspace
-from tests.ui.helpers import help_rows, until
+from tests.ui.helpers import help_rows, open_palette, until
 
 SIZE = (160, 45)
 
@@ -121,8 +121,7 @@ async def test_palette_resumes_a_session_exports_and_ctrl_n_starts_a_new_one() -
         await pilot.press("ctrl+n")  # a new saved session; the first stays saved
         await until(pilot, lambda: not app.main_screen.query_one(ChatPane).entries, what="the reset")
         assert [s.id for s in workspace.sessions()] == ["s2", "s1"] and workspace.current_session_id() == "s2"
-        await pilot.press("ctrl+p")
-        await pilot.pause()
+        await open_palette(pilot)
         await pilot.press(*"resume")
         await until(pilot, lambda: any('resume "first question"' in o for o in _palette_options(app)),
                     what="the resume command in the palette")
@@ -131,8 +130,7 @@ async def test_palette_resumes_a_session_exports_and_ctrl_n_starts_a_new_one() -
         await until(pilot, lambda: [e.text for e in chat.entries][:1] == ["first question"], what="resumed")
         assert workspace.current_session_id() == "s1"
 
-        await pilot.press("ctrl+p")
-        await pilot.pause()
+        await open_palette(pilot)
         await pilot.press(*"session: export")
         await until(pilot, lambda: any("export the conversation" in o for o in _palette_options(app)))
         await pilot.press("enter")
