@@ -12,7 +12,9 @@ DEFERRED = ["textual.widgets._data_table", "textual.widgets._tabbed_content", "t
 
 def test_importing_the_app_loads_no_table_tabs_or_log() -> None:
     probe = f"import sys, console.ui.app; print([m for m in {DEFERRED!r} if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
