@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from console.core.errors import UserError
+from console.core.paths import use_home
 
 # Sub-command name -> module under console.commands (each has register(subparsers) and run(args)).
 COMMANDS: dict[str, str] = {
@@ -78,14 +78,16 @@ def _accept_global_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse and run one command. The global flags reach it explicitly, never through ``os.environ``: --mode and
+    --state-file as ``load_settings`` overrides (``console.commands.settings_overrides``), --home as the data
+    directory for the command's duration (``paths.use_home``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.home is not None:
-        os.environ["OBO_CONSOLE_HOME"] = str(args.home)
-    if args.mode is not None:
-        os.environ["OBO_CONSOLE_MODE"] = args.mode
-    if args.state_file is not None:
-        os.environ["OBO_CONSOLE_STATE_FILE"] = str(args.state_file)
+    with use_home(args.home):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.connect and args.command not in (None, "ask"):
             raise UserError(

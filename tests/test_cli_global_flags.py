@@ -101,7 +101,25 @@ def test_mode_after_the_sub_command_takes_effect(
     assert capsys.readouterr().err.startswith(
         "obo-console: error: --as works only in local mode (the demo tenant)."
     )
-    assert os.environ["OBO_CONSOLE_MODE"] == "azure"
+    assert os.environ["OBO_CONSOLE_MODE"] == "local"  # the flag reached the settings, not the environment
+
+
+def test_home_reaches_the_command_and_leaves_the_environment_untouched(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OBO_CONSOLE_HOME", str(tmp_path / "decoy"))
+    monkeypatch.delenv("OBO_CONSOLE_MODE", raising=False)
+    monkeypatch.delenv("OBO_CONSOLE_STATE_FILE", raising=False)
+    before = dict(os.environ)
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "rotate-keys", "--mode", "local", "--state-file", str(tmp_path / "s.json")]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"obo-console: error: No signing keys at {home / 'localcloud' / 'signing-keys.json'}:"
+    )
+    assert dict(os.environ) == before
+    from console.core.paths import data_dir
+
+    assert data_dir() == tmp_path / "decoy"  # --home held for that command only
 
 
 def _run(env: dict[str, str], cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -158,3 +176,28 @@ def test_server_login_whoami_with_every_flag_after_the_sub_command(tmp_path: Pat
         server.terminate()
         server.wait(timeout=30)
     assert not state_file.exists()
+
+
+def test_a_server_the_console_launches_gets_home_in_its_own_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from console.core.errors import UserError
+    from console.core.paths import use_home
+    from console.core.server_link import LinkTimings, ServerLink
+    from console.core.settings import Settings
+
+    monkeypatch.setenv("OBO_CONSOLE_HOME", str(tmp_path / "decoy"))
+    script = "import os, sys; print('home=' + os.environ['OBO_CONSOLE_HOME'], file=sys.stderr); sys.exit(3)"
+    settings = Settings(mode="local", state_file=tmp_path / "stack.json", mcp_port=0, identity_port=0,
+                        search_port=0, calculator_port=0)
+    home = tmp_path / "home"
+    with use_home(home):
+        link = ServerLink(settings, server_command=[sys.executable, "-c", script],
+                          timings=LinkTimings(startup_timeout=60, poll_interval=0.2))
+        try:
+            with pytest.raises(UserError) as failed:
+                link.start()
+        finally:
+            link.close()
+    assert f"home={home.resolve()}" in str(failed.value)
+    assert os.environ["OBO_CONSOLE_HOME"] == str(tmp_path / "decoy")

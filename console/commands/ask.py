@@ -53,6 +53,7 @@ def _token_provider(settings: Any, user: str | None) -> tuple[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from console.commands import settings_overrides
     from console.core.agents.runner import AgentRunner
     from console.core.agents.tracing import install_tracing
     from console.core.configs.open_store import open_store
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from console.core.printer import EventPrinter
     from console.core.settings import load_settings
 
-    settings = load_settings()
+    settings = load_settings(**settings_overrides(args))
     question = args.question.strip()
     if not question:
         raise UserError("The question is empty.", hint='Ask something, e.g. obo-console ask "what time is it?"')

@@ -41,10 +41,11 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.commands import settings_overrides
     from console.core.configs.open_store import validation_context
     from console.core.settings import load_settings
 
-    settings = load_settings()
+    settings = load_settings(**settings_overrides(args))
     ctx = validation_context(settings)
     action = args.configs_action
     if action == "list":

@@ -30,11 +30,12 @@ def warn_if_needed(warning: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.commands import settings_overrides
     from console.core.auth import AuthManager
     from console.core.errors import UserError
     from console.core.settings import load_settings
 
-    settings = load_settings()
+    settings = load_settings(**settings_overrides(args))
     if args.as_user is not None and settings.mode != "local":
         raise UserError(
             "--as works only in local mode (the demo tenant).",

@@ -43,11 +43,13 @@ def _current_login(tokens: object) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.commands import settings_overrides
     from console.commands.login import warn_if_needed
     from console.core.auth import TokenStore
     from console.core.plural import plural
+    from console.core.settings import load_settings
 
-    tokens = TokenStore()
+    tokens = TokenStore(load_settings(**settings_overrides(args)))
     warn_if_needed(tokens.warning)
     if args.all:
         gone = tokens.sign_out_all()

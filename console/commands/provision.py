@@ -38,10 +38,11 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
+    from console.commands import settings_overrides
     from console.core.settings import load_settings
     from mcp_server.provision import ProvisionError, parse_assignments, provision
 
-    settings = load_settings()
+    settings = load_settings(**settings_overrides(args))
     try:
         assigned = parse_assignments(args.assign)
     except ValueError as exc:

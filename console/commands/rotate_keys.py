@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.commands import settings_overrides
     from console.core.paths import localcloud_dir
     from console.core.settings import load_settings
     from mcp_server.localcloud.signing_keys import (
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         rotate,
     )
 
-    if load_settings().mode == "azure":
+    if load_settings(**settings_overrides(args)).mode == "azure":
         raise UserError("rotate-keys rotates the LOCAL identity platform's keys; in Azure mode Entra ID rotates "
                         "its own signing keys.", hint="Run it in local mode (OBO_CONSOLE_MODE=local).")
     grace = DEFAULT_GRACE_SECONDS if args.grace is None else args.grace

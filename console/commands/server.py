@@ -59,6 +59,7 @@ def _say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.commands import settings_overrides
     from console.core.settings import load_settings
 
     for name in ("port", "identity_port", "search_port", "calculator_port"):
@@ -66,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and not 0 <= value <= 65535:
             raise UserError(f"--{name.replace('_', '-')} {value} is not a port.", hint="Use 0–65535 (0 = any free port).")
     settings = load_settings(
-        mcp_host=args.host, mcp_port=args.port, identity_port=args.identity_port, search_port=args.search_port,
-        calculator_port=args.calculator_port,
+        **settings_overrides(args), mcp_host=args.host, mcp_port=args.port, identity_port=args.identity_port,
+        search_port=args.search_port, calculator_port=args.calculator_port,
     )
     if settings.mode == "azure":
         return _run_azure(settings)

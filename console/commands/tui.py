@@ -13,10 +13,11 @@ from console.core.errors import UserError
 
 def _workspace_factory(args: argparse.Namespace):  # noqa: ANN202 - returns a zero-argument factory
     def make():  # noqa: ANN202 - a console.core.workspace.Workspace
+        from console.commands import settings_overrides
         from console.core.settings import load_settings
         from console.core.workspace import Workspace
 
-        return Workspace(load_settings(), connect=getattr(args, "connect", None))
+        return Workspace(load_settings(**settings_overrides(args)), connect=getattr(args, "connect", None))
 
     return make
 

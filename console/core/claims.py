@@ -7,14 +7,13 @@ what verifies tokens). Nothing here returns or prints the raw token: callers get
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import jwt
 from pydantic import SecretStr
 
 # One line per standard claim of Entra ID (v1/v2 access and id tokens) and OIDC.
@@ -85,34 +84,38 @@ class ClaimLine:
     meaning: str  # one line; "" for a claim we do not know
 
 
-def _b64url_json(segment: str, what: str) -> dict[str, Any]:
-    try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
-        raise ClaimsError(f"the token's {what} is not base64url JSON") from exc
-    if not isinstance(value, dict):
-        raise ClaimsError(f"the token's {what} is not a JSON object")
-    return value
-
-
-def _segments(token: str | SecretStr) -> list[str]:
-    raw = token.get_secret_value() if isinstance(token, SecretStr) else token
-    parts = raw.strip().split(".")
-    if len(parts) != 3:
+def _raw(token: str | SecretStr) -> str:
+    raw = (token.get_secret_value() if isinstance(token, SecretStr) else token).strip()
+    if raw.count(".") != 2:  # PyJWT would read a fourth part into the payload's base64
         raise ClaimsError("not a JWT (expected three dot-separated parts)")
-    return parts
+    return raw
 
 
 def decode_claims(token: str | SecretStr) -> dict[str, Any]:
-    """The payload's claims, decoded WITHOUT signature verification (for display only)."""
-    return _b64url_json(_segments(token)[1], "payload")
+    """The payload's claims, decoded WITHOUT signature verification: for display only, never to decide access
+    (the MCP server is what verifies tokens)."""
+    try:
+        claims: dict[str, Any] = jwt.decode(_raw(token), options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise ClaimsError(f"the token's payload cannot be read ({exc})") from exc
+    return claims
 
 
 def decode_header(token: str | SecretStr) -> dict[str, Any]:
-    """The JOSE header's public fields (alg, kid, typ, x5t)."""
-    header = _b64url_json(_segments(token)[0], "header")
+    """The JOSE header's public fields (alg, kid, typ, x5t), unverified: for display only."""
+    try:
+        header = jwt.get_unverified_header(_raw(token))
+    except jwt.PyJWTError as exc:
+        raise ClaimsError(f"the token's header cannot be read ({exc})") from exc
     return {k: header[k] for k in ("alg", "kid", "typ", "x5t") if k in header}
+
+
+def unverified_expiry(token: str | SecretStr) -> float | None:
+    """The ``exp`` claim as a timestamp, unverified (to refresh a token before it lapses); None if absent."""
+    try:
+        return float(decode_claims(token)["exp"])
+    except (ClaimsError, KeyError, TypeError, ValueError):
+        return None
 
 
 def claim_meaning(name: str) -> str:

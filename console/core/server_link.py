@@ -39,6 +39,7 @@ import requests
 from console.core.clock import Clock, SystemClock
 from console.core.errors import UserError
 from console.core.events import EventBus, Notice, ServerStatusChanged
+from console.core.paths import data_dir
 from console.core.processes import pid_alive
 from console.core.settings import Settings
 from console.core.stack_state import StackState, StateFileError, read_state
@@ -679,6 +680,7 @@ class ServerLink:
             {
                 "PYTHONUNBUFFERED": "1",
                 "OBO_CONSOLE_PARENT_PID": str(os.getpid()),  # the server stops if the console dies hard
+                "OBO_CONSOLE_HOME": str(data_dir().resolve()),  # the console's --home, given to the child alone
                 "OBO_CONSOLE_MODE": s.mode,
                 "OBO_CONSOLE_STATE_FILE": str(self._state_path()),
                 "OBO_CONSOLE_MCP_HOST": s.mcp_host,

@@ -15,6 +15,7 @@ from console.core.claims import (
     expiry_countdown,
     explain_claims,
     format_duration,
+    unverified_expiry,
 )
 from tests.auth.helpers import fake_jwt
 
@@ -33,6 +34,25 @@ def test_decodes_payload_and_public_header_fields_only() -> None:
 def test_malformed_tokens_raise_claims_error(bad: str) -> None:
     with pytest.raises(ClaimsError):
         decode_claims(bad)
+
+
+def test_malformed_token_errors_say_what_is_wrong_without_echoing_the_token() -> None:
+    with pytest.raises(ClaimsError, match=r"^not a JWT \(expected three dot-separated parts\)$"):
+        decode_claims("a.b.c.d")
+    secret_part = "c2VjcmV0LXBheWxvYWQ"  # base64url of "secret-payload": not JSON
+    with pytest.raises(ClaimsError, match=r"^the token's payload cannot be read") as error:
+        decode_claims(f"eyJhbGciOiJSUzI1NiJ9.{secret_part}.c2ln")
+    assert secret_part not in str(error.value) and "secret-payload" not in str(error.value)
+    with pytest.raises(ClaimsError, match=r"^the token's header cannot be read"):
+        decode_header("bm90LWpzb24.e30.c2ln")
+
+
+def test_unverified_expiry_reads_exp_or_says_none() -> None:
+    assert unverified_expiry(fake_jwt({"exp": 2_000_000_000})) == 2_000_000_000.0
+    assert unverified_expiry(SecretStr(fake_jwt({"exp": "1700000000"}))) == 1_700_000_000.0
+    assert unverified_expiry(fake_jwt({"oid": "o-1"})) is None
+    assert unverified_expiry(fake_jwt({"exp": "soon"})) is None
+    assert unverified_expiry("not-a-token") is None
 
 
 def test_every_standard_claim_has_a_one_line_meaning() -> None:

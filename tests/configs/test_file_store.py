@@ -187,3 +187,13 @@ def test_folder_removed_and_restored(live: tuple[LiveConfigs, Recorder, Path], t
     assert configs.wait_for(lambda s: getattr(s.get("weather"), "name", "") == "Weather restored", TIMEOUT)
     assert sorted(configs.current.configs) == ["conversation", "documents", "news", "simulator", "weather"]
     assert configs.current.ok
+
+
+def test_close_stops_the_watcher_before_returning(shipped_copy: Path, ctx: ValidationContext) -> None:
+    before = set(threading.enumerate())
+    configs = LiveConfigs(FileStore(shipped_copy, ctx))
+    configs.start()
+    watchers = [t for t in set(threading.enumerate()) - before if t.name == "configs-file-watcher"]
+    assert len(watchers) == 1 and watchers[0].is_alive()
+    configs.stop()  # sets the stop event watchfiles polls every step, then joins the thread
+    assert not watchers[0].is_alive()

@@ -18,11 +18,9 @@ server) reconnects and is retried once, so a server restart between turns goes u
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import contextvars
 import inspect
-import json
 import re
 import ssl
 import time
@@ -42,6 +40,7 @@ from console.core.agents.context import AgentContext
 from console.core.agents.hooks import McpEventBridge
 from console.core.agents.tools import tool_error
 from console.core.agents.tracing import mask_text
+from console.core.claims import unverified_expiry
 from console.core.redact import redact
 from console.core.server_link import validate_mcp_url
 from console.core.settings import Settings
@@ -51,15 +50,6 @@ BUNDLED = "local"
 # A token provider returns the account's current access token: a str, a SecretStr, or anything with
 # ``.token`` (console.core.auth.AccessToken) — sync or async.
 TokenProvider = Callable[[], Any]
-
-
-def _jwt_exp(token: str) -> float | None:
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, KeyError, ValueError, TypeError):
-        return None
 
 
 def _secret(value: Any) -> str:
@@ -129,7 +119,7 @@ class BearerTokenAuth(httpx2.Auth):
             value = await value
         token = _secret(value)
         self.fetches += 1
-        self._token, self._exp = SecretStr(token), _jwt_exp(token)
+        self._token, self._exp = SecretStr(token), unverified_expiry(token)
         return token
 
     async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:

@@ -1,46 +1,22 @@
-"""A cross-process lock for the token cache: a lock file in the data dir.
+"""A cross-process lock for the token cache: a lock file in the data dir, held through ``filelock``.
 
 Readers take it shared, writers exclusive, so the console and a headless command never interleave a
-read-merge-write. Every acquisition opens its own file descriptor, which makes the lock exclusive between
-threads of one process too (flock locks belong to the open file description).
+read-merge-write. ``filelock.ReadWriteLock`` keeps the lock in SQLite's own file locking, which gives shared and
+exclusive holds on every platform. Every acquisition uses its own lock instance (``is_singleton=False``): that
+makes the lock exclusive between threads of one process too, and never re-entrant for a writer (a thread that
+already holds the lock and asks for it exclusively waits, then times out, as any other contender would).
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import ReadWriteLock, Timeout
+
 from console.core.auth.errors import TokenCacheLocked
-
-try:  # POSIX
-    import fcntl
-
-    def _try_lock(fd: int, exclusive: bool) -> bool:
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-except ImportError:  # pragma: no cover - Windows: msvcrt has exclusive byte-range locks only
-    import msvcrt
-
-    def _try_lock(fd: int, exclusive: bool) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 class CacheLock:
@@ -62,24 +38,28 @@ class CacheLock:
 
     @contextmanager
     def _hold(self, *, exclusive: bool) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._create_private()
+        lock = ReadWriteLock(self.path, timeout=max(self.timeout, 0.0), is_singleton=False)
         try:
-            deadline = time.monotonic() + self.timeout
-            delay = 0.002
-            while not _try_lock(fd, exclusive):
-                if time.monotonic() >= deadline:
-                    raise TokenCacheLocked(
-                        f"The token cache is locked by another obo-console process (waited {self.timeout:g} s "
-                        f"for {self.path}).",
-                        hint="Wait for the other sign-in to finish, or stop the process that hangs; "
-                        "raise the wait with OBO_CONSOLE_TOKEN_CACHE_LOCK_TIMEOUT.",
-                    )
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+            try:
+                lock.acquire_write() if exclusive else lock.acquire_read()
+            except Timeout:
+                raise self._locked() from None
             try:
                 yield
             finally:
-                _unlock(fd)
+                lock.release()
         finally:
-            os.close(fd)
+            lock.close()
+
+    def _create_private(self) -> None:
+        """The data dir and the lock file readable by this user only (SQLite would create it world-readable)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+
+    def _locked(self) -> TokenCacheLocked:
+        return TokenCacheLocked(
+            f"The token cache is locked by another obo-console process (waited {self.timeout:g} s for {self.path}).",
+            hint="Wait for the other sign-in to finish, or stop the process that hangs; "
+            "raise the wait with OBO_CONSOLE_TOKEN_CACHE_LOCK_TIMEOUT.",
+        )

@@ -9,8 +9,6 @@ Blocking calls (MSAL HTTP) must not run on an event loop that serves others: the
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from console.core.auth.errors import DeviceFlowError, SignInError
 from console.core.auth.keyring_backend import KeyringChoice, choose_keyring
 from console.core.auth.msal_app import METADATA_FILE, build_public_client, http_session, msal_session
 from console.core.auth.token_cache import KeyringTokenCache
-from console.core.claims import ClaimsError, decode_claims, decode_header
+from console.core.claims import decode_claims, decode_header, unverified_expiry
 from console.core.endpoints import Endpoints, resolve_endpoints
 from console.core.errors import NotSignedIn, UserError
 from console.core.paths import data_dir
@@ -244,10 +242,8 @@ class AuthManager:
                 + ")."
             )
         token = SecretStr(result["access_token"])
-        try:
-            expires_on = int(decode_claims(token)["exp"])
-        except (ClaimsError, KeyError, TypeError, ValueError):
-            expires_on = int(time.time()) + int(result.get("expires_in", 0))
+        exp = unverified_expiry(token)
+        expires_on = int(exp) if exp is not None else int(time.time()) + int(result.get("expires_in", 0))
         return AccessToken(
             token=token,
             account=account,
@@ -279,9 +275,9 @@ class AuthManager:
         return await asyncio.to_thread(self.start_device_flow)
 
     def _signed_in(self, result: dict[str, Any]) -> SignedInAccount:
-        home_account_id = _home_account_id(result)
+        oid = _account_oid(result)
         for account in self.accounts():
-            if account.home_account_id == home_account_id:
+            if oid and account.oid == oid:
                 self.tokens.pointer.set(self._pointer_key, account.home_account_id)
                 return account
         raise SignInError(
@@ -312,14 +308,8 @@ class AuthManager:
         self.tokens.pointer.forget({account.home_account_id})
 
 
-def _home_account_id(result: dict[str, Any]) -> str:
-    """MSAL's home account id "<uid>.<utid>" from client_info (falls back to the id token's oid.tid)."""
-    raw = str(result.get("client_info", ""))
-    if raw:
-        try:
-            info = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-            return f"{info['uid']}.{info['utid']}"
-        except (ValueError, KeyError, TypeError):
-            pass
+def _account_oid(result: dict[str, Any]) -> str:
+    """The id MSAL filed the new account under (its ``local_account_id``: the id token's oid, else sub), from the
+    id token claims MSAL decoded into the result; accounts() is already limited to this tenant."""
     claims = result.get("id_token_claims") or {}
-    return f"{claims.get('oid', '')}.{claims.get('tid', '')}"
+    return str(claims.get("oid", claims.get("sub", "")))

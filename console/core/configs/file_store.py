@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+
+from watchfiles import Change, watch
 
 from console.core.configs.catalog import RawConfig
 from console.core.configs.model import file_source
@@ -19,6 +21,9 @@ from console.core.configs.validation import ValidationContext, is_json_schema
 from console.core.errors import UserError
 
 log = logging.getLogger(__name__)
+
+# How long the watcher may sleep without news: bounds start-up (see _watch_folder) and noticing the folder went.
+WAKE_MS = 100
 
 
 def is_config_file(path: Path) -> bool:
@@ -96,42 +101,54 @@ class FileStore(ReconcilingStore):
         self._start_watcher("configs-file-watcher")
 
     def _watch_loop(self) -> None:
-        # RustNotify (what watchfiles.watch() wraps) registers the OS watch when constructed, so readiness is
-        # exact: after it, no change can be missed. watch() itself only registers on its first iteration.
-        from watchfiles._rust_notify import RustNotify
-
         while not self._stop.is_set():
             if not self.directory.is_dir():  # removed (e.g. a branch switch): wait for it to come back
                 self._ready.set()
                 self._stop.wait(0.5)
                 continue
             try:
-                with RustNotify([str(self.directory)], False, False, 300, False, False) as notify:
-                    self._ready.set()
-                    self._safe_apply_all()  # whatever changed before the watch was in place
-                    self._watch_folder(notify)
+                self._watch_folder()
             except Exception:  # the folder vanished under the watcher, or the OS watch failed: start over
                 log.exception("config folder watch failed; restarting it")
                 self._stop.wait(0.5)
 
-    def _watch_folder(self, notify: Any) -> None:
-        while not self._stop.is_set():
-            raw = notify.watch(self.debounce_ms, self.step_ms, 500, self._stop)
-            if raw == "stop":
-                return
-            if not isinstance(raw, set):  # "timeout" or "signal" (signals belong to the main thread)
+    def _watch_folder(self) -> None:
+        """One watch of the folder, until it is stopped or the folder goes away.
+
+        ``watch()`` registers the OS watch on its first iteration and yields an empty set after each quiet
+        ``WAKE_MS``: the first yield therefore proves the watch is in place, which is when we are ready and
+        resync whatever changed before it."""
+        changes = watch(
+            self.directory,
+            watch_filter=self._is_watched,
+            debounce=self.debounce_ms,
+            step=self.step_ms,
+            stop_event=self._stop,
+            rust_timeout=WAKE_MS,
+            yield_on_timeout=True,
+            raise_interrupt=False,  # signals belong to the main thread
+            recursive=False,
+        )
+        with closing(changes):
+            first = True
+            for batch in changes:
+                if first:
+                    first = False
+                    self._ready.set()
+                    self._safe_apply_all()  # whatever changed before the watch was in place
+                elif batch:
+                    self._apply_changed({Path(path) for _, path in batch})
                 if not self.directory.is_dir():
                     return
-                continue
-            paths = {Path(p) for _, p in raw if is_config_file(Path(p)) and Path(p).parent == self.directory}
-            if paths:
-                try:
-                    self._apply({path.stem: self._read_file(path) for path in sorted(paths)},
-                                replace=False, reason="change")
-                except Exception:  # keep watching whatever happens to one reload
-                    log.exception("config reload failed")
-            if not self.directory.is_dir():
-                return
+
+    def _is_watched(self, _change: Change, path: str) -> bool:
+        return is_config_file(Path(path)) and Path(path).parent == self.directory
+
+    def _apply_changed(self, paths: set[Path]) -> None:
+        try:
+            self._apply({path.stem: self._read_file(path) for path in sorted(paths)}, replace=False, reason="change")
+        except Exception:  # keep watching whatever happens to one reload
+            log.exception("config reload failed")
 
     def _safe_apply_all(self) -> None:
         if not self.directory.is_dir():

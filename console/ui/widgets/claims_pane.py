@@ -78,7 +78,7 @@ class ClaimsPane(StagedPane):
         ]
 
     def after_build(self) -> None:
-        table = self.query_one("#claims-table")
+        table = self.query_one("#claims-table", lazy_widget("DataTable"))
         table.add_column("claim", key="claim")
         table.add_column("user token → MCP API", key="user", width=_VALUE_WIDTH)
         table.add_column("OBO token → Search", key="obo", width=_VALUE_WIDTH)
@@ -87,7 +87,7 @@ class ClaimsPane(StagedPane):
 
     def show(self, user: dict[str, Any] | None, obo: dict[str, Any] | None) -> None:
         self.user, self.obo = dict(user or {}), dict(obo or {})
-        table = self.query_one("#claims-table")
+        table = self.query_one("#claims-table", lazy_widget("DataTable"))
         table.clear()
         names = [n for n in _ORDER if n in self.user or n in self.obo]
         names += sorted((set(self.user) | set(self.obo)) - set(names))
@@ -149,7 +149,7 @@ class ClaimsPane(StagedPane):
     def refresh_countdowns(self) -> None:
         if not (self.user or self.obo):
             return
-        table = self.query_one("#claims-table")
+        table = self.query_one("#claims-table", lazy_widget("DataTable"))
         if "exp" in table.rows:
             _, user, obo, _ = self._cells("exp")
             table.update_cell("exp", "user", user)

@@ -33,7 +33,7 @@ from console.core.events import (
     TurnStarted,
 )
 from console.core.plural import plural
-from console.ui.widgets.staged_pane import StagedPane, lazy_widget
+from console.ui.widgets.staged_pane import Cell, StagedPane, lazy_widget
 
 MAX_EVENTS = 10_000
 # New rows reach the table at most this often. Each added row grows the table's virtual size, and Textual answers
@@ -104,20 +104,20 @@ class EventsPane(StagedPane):
         self.query_one("#events-detail").display = False
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#events-table")  # type: ignore[return-value]
+    def table(self) -> DataTable[Cell]:
+        return self.query_one("#events-table", lazy_widget("DataTable"))
 
     @property
     def tabs(self) -> TabbedContent:
-        return self.query_one("#events-tabs")  # type: ignore[return-value]
+        return self.query_one("#events-tabs", lazy_widget("TabbedContent"))
 
     @property
     def filter_box(self) -> Input:
-        return self.query_one("#events-filter")  # type: ignore[return-value]
+        return self.query_one("#events-filter", lazy_widget("Input"))
 
     @property
     def server_log(self) -> Log:
-        return self.query_one("#server-log")  # type: ignore[return-value]
+        return self.query_one("#server-log", lazy_widget("Log"))
 
     # ---- events -> rows
     def add_event(self, event: Event) -> None:

@@ -71,7 +71,7 @@ class ResultsPane(StagedPane):
         ]
 
     def after_build(self) -> None:
-        table = self.query_one("#results-table")
+        table = self.query_one("#results-table", lazy_widget("DataTable"))
         table.add_column("document", key="name", width=26)
         table.add_column("why you can see it", key="why", width=28)
         table.add_column("score", key="score", width=5)
@@ -83,7 +83,7 @@ class ResultsPane(StagedPane):
 
     def show(self, results: SearchResults | None) -> None:
         self.results = results
-        table = self.query_one("#results-table")
+        table = self.query_one("#results-table", lazy_widget("DataTable"))
         table.clear()
         summary = self.query_one("#results-summary", Static)
         if results is None:

@@ -4,18 +4,36 @@ screen — frames, titles, the prompt, the status line — appears as fast as a 
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING, Literal, TypeAlias, overload
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
+if TYPE_CHECKING:
+    from textual.widgets import DataTable, Input, Log, TabbedContent
 
-def lazy_widget(name: str) -> type[Widget]:
-    """A textual widget class imported when first used (tables and tabs cost start-up time otherwise)."""
-    import textual.widgets
+# What the panes put in table cells: plain strings and styled rich Text.
+Cell: TypeAlias = str | Text
 
-    return getattr(textual.widgets, name)
+
+@overload
+def lazy_widget(name: Literal["DataTable"]) -> type[DataTable[Cell]]: ...
+@overload
+def lazy_widget(name: Literal["TabbedContent"]) -> type[TabbedContent]: ...
+@overload
+def lazy_widget(name: Literal["Input"]) -> type[Input]: ...
+@overload
+def lazy_widget(name: Literal["Log"]) -> type[Log]: ...
+def lazy_widget(name: Literal["DataTable", "TabbedContent", "Input", "Log"]) -> type[Widget]:
+    """A textual widget class imported when first used, typed as that class (so its API is checked): importing
+    tables, tabs and logs with the rest would delay the first frame."""
+    import textual.widgets  # deferred past the first frame (see above); textual.widgets loads each class lazily
+
+    widget: type[Widget] = getattr(textual.widgets, name)
+    return widget
 
 
 class StagedPane(Vertical):
