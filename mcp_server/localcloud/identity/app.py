@@ -254,10 +254,10 @@ class IdentityApp:
 
     async def devicelogin(self, request: Request) -> Response:
         if request.method == "GET":
-            form = sign_in_form(
+            page = sign_in_form(
                 self.ctx.tenant, DEVICE_LOGIN_PATH, user_code=request.query_params.get("code", "")
             )
-            return HTMLResponse(form, headers=PAGE_HEADERS)
+            return HTMLResponse(page, headers=PAGE_HEADERS)
         # Refused before the form is even read: nothing from another site, nothing from a throttled address.
         address = request.client.host if request.client else "unknown"
         refusal = self.refusal_before_form(request, address)
