@@ -99,16 +99,8 @@ def plan_search(
         hits = merged_acl_sql(index, principals, drive, filter_sql) + window
     else:
         order_by = join(_order_terms(query.order, found.rid, match.constant_score), ", ")
-        hits = (
-            Sql(f"SELECT {found.rid}, ")
-            + match.score
-            + " AS score FROM "
-            + found.source
-            + found.where
-            + " ORDER BY "
-            + order_by
-            + window
-        )
+        select = Sql(f"SELECT {found.rid}, ") + match.score + " AS score"
+        hits = select + " FROM " + found.source + found.where + " ORDER BY " + order_by + window
     count_sql = None
     if count and acl_driven:
         count_sql = acl_count_sql(index, principals, filter_sql)
