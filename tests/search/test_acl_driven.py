@@ -14,7 +14,8 @@ import pytest
 
 from mcp_server.localcloud.search import SearchParams, SearchStore
 from mcp_server.localcloud.search.errors import SearchError
-from mcp_server.localcloud.search.store import MAX_MERGED_PRINCIPALS, QueryIdentity
+from mcp_server.localcloud.search.query_plan import MAX_MERGED_PRINCIPALS
+from mcp_server.localcloud.search.store import QueryIdentity
 
 INDEX = "acl-driven"
 TENANT = "11111111-2222-3333-4444-555555555555"

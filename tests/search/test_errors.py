@@ -289,3 +289,20 @@ def test_oversized_queries_are_400_not_500(raw: Raw) -> None:
     _azure_error(raw("POST", "/indexes/errs/docs/search", body={"filter": deep_filter}), 400)
     negations = " ".join(f"-w{i}" for i in range(1000))
     assert raw("POST", "/indexes/errs/docs/search", body={"search": negations}).status_code in (200, 400)
+
+
+def test_routes_the_way_azure_names_resources(raw: Raw) -> None:
+    """Each resource in both path styles; an unknown path or method gets the service's own error, after the
+    api-key and api-version checks; names and keys are taken as sent (percent-decoded once, nothing dropped)."""
+    assert raw("GET", "/indexes('errs')/").json()["name"] == "errs"
+    assert raw("GET", "/indexes/errs/search.stats").json()["documentCount"] == 1
+    assert raw("GET", "/indexes('errs')/docs/").json()["value"][0]["id"] == "a"
+    _azure_error(raw("GET", "/indexes('errs')/docs('it''s')"), 404, "No document with the key 'it's' was found")
+    _azure_error(raw("GET", "/indexes/errs/docs/a%23b"), 404, "No document with the key 'a#b' was found")
+    # A control character is part of the name: it must not be dropped and resolve to the index "errs".
+    _azure_error(raw("GET", "/indexes/errs%0A"), 404, "No index with the name 'errs\n' was found")
+    _azure_error(raw("GET", "/indexes/errs/other"), 404, "The resource '/indexes/errs/other' was not found")
+    _azure_error(raw("GET", "/nowhere", key=False), 401)
+    _azure_error(raw("GET", "/nowhere", version=None), 400, "api-version")
+    _azure_error(raw("PATCH", "/indexes('errs')"), 405, "The HTTP method 'PATCH' is not supported")
+    _azure_error(raw("POST", "/indexes/errs/docs('a')"), 405, "The HTTP method 'POST' is not supported")

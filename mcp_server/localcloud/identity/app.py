@@ -13,23 +13,27 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from mcp_server.localcloud.identity import errors, pages
 from mcp_server.localcloud.identity.device_codes import PageError, UnknownUserCode
-from mcp_server.localcloud.identity.errors import NO_STORE, EntraError
+from mcp_server.localcloud.identity.errors import NO_STORE, EntraError, unknown_tenant
 from mcp_server.localcloud.identity.grants import TokenService
 from mcp_server.localcloud.identity.page_guard import WrongCodeThrottle, cross_site_refusal, own_origins
+from mcp_server.localcloud.identity.pages import approved, declined, sign_in_form
 from mcp_server.localcloud.identity.tokens import TokenMinter, v1_issuer
 from mcp_server.localcloud.signing_keys import SigningKeyStore
 from mcp_server.localcloud.tenant import Tenant
 
 TENANT_INDEPENDENT = ("common", "organizations")
-OWN_HOST_NAMES = ("127.0.0.1", "localhost")  # the platform listens on loopback; its page may be opened as either
+DEVICE_LOGIN_PATH = "/devicelogin"  # the sign-in form posts back to itself
+# The platform listens on loopback; its page may be opened as either name.
+OWN_HOST_NAMES = ("127.0.0.1", "localhost")
 DISCOVERY_HEADERS = {"Cache-Control": "max-age=86400, private", "Access-Control-Allow-Origin": "*"}
 # The sign-in page may not be framed (clickjacking an Approve button), cached, or post anywhere but here.
 PAGE_HEADERS = {
-    "Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'",
+    "frame-ancestors 'none'",
 }
 
 
@@ -43,33 +47,79 @@ class Context:
     wrong_codes: WrongCodeThrottle = field(default_factory=WrongCodeThrottle)
 
 
-def build_app(ctx: Context) -> Starlette:
-    def resolve_tenant(request: Request, *, allow_common: bool = True) -> str:
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A submitted device-login form, with the address it came from (the wrong-code throttle's key)."""
+
+    user_code: str
+    login: str
+    action: str
+    address: str
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return dict(parse_qsl(body, keep_blank_values=True))
+
+
+class IdentityApp:
+    """The platform's HTTP handlers over one ``Context``; ``build()`` gives the Starlette app that routes to them."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def build(self) -> Starlette:
+        # Any handler may raise EntraError (unknown tenant, refused grant): it is answered with Entra's envelope.
+        return Starlette(routes=self.routes(), exception_handlers={EntraError: self.entra_error})
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/{tenant}/v2.0/.well-known/openid-configuration", self.openid_configuration),
+            Route("/{tenant}/.well-known/openid-configuration", self.openid_configuration_v1),
+            Route("/{tenant}/discovery/v2.0/keys", self.keys),
+            Route("/{tenant}/discovery/keys", self.keys_v1),
+            Route("/{tenant}/oauth2/v2.0/devicecode", self.devicecode, methods=["POST"]),
+            Route("/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"]),
+            Route("/{tenant}/oauth2/v2.0/authorize", self.not_supported),
+            Route("/{tenant}/oauth2/v2.0/logout", self.logout),
+            Route("/common/discovery/instance", self.instance_discovery),
+            Route(DEVICE_LOGIN_PATH, self.devicelogin, methods=["GET", "POST"]),
+            Route("/oidc/userinfo", self.userinfo, methods=["GET", "POST"]),
+            Route("/error", self.error_page),
+            Route("/healthz", self.healthz),
+        ]
+
+    # -- shared ------------------------------------------------------------------------------------------
+
+    def resolve_tenant(self, request: Request, *, allow_common: bool = True) -> str:
         """The path's tenant as our tenant id ('common'/'organizations' kept); EntraError 90002 otherwise."""
         name = request.path_params["tenant"]
         if allow_common and name.lower() in TENANT_INDEPENDENT:
             return name.lower()
-        if name.lower() in (ctx.tenant.tenant_id.lower(), ctx.tenant.domain.lower()):
-            return ctx.tenant.tenant_id
-        raise errors.unknown_tenant(name)
+        if name.lower() in (self.ctx.tenant.tenant_id.lower(), self.ctx.tenant.domain.lower()):
+            return self.ctx.tenant.tenant_id
+        raise unknown_tenant(name)
 
-    def entra_error(request: Request, exc: EntraError) -> JSONResponse:
-        return exc.response(correlation_id=request.headers.get("client-request-id"), error_uri_base=ctx.base_url())
+    async def entra_error(self, request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, EntraError):  # registered for EntraError only
+            raise exc
+        return exc.response(
+            correlation_id=request.headers.get("client-request-id"), error_uri_base=self.ctx.base_url()
+        )
 
-    async def read_form(request: Request) -> dict[str, str]:
-        body = (await request.body()).decode("utf-8", errors="replace")
-        return dict(parse_qsl(body, keep_blank_values=True))
+    # -- discovery -----------------------------------------------------------------------------------------
 
-    async def openid_configuration(request: Request) -> Response:
-        try:
-            tenant = resolve_tenant(request)
-        except EntraError as exc:
-            return entra_error(request, exc)
-        base = ctx.base_url()
+    async def openid_configuration(self, request: Request) -> Response:
+        tenant = self.resolve_tenant(request)
+        base = self.ctx.base_url()
         issuer_tid = "{tenantid}" if tenant in TENANT_INDEPENDENT else tenant
         doc = {
             "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
             "jwks_uri": f"{base}/{tenant}/discovery/v2.0/keys",
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
@@ -84,9 +134,27 @@ def build_app(ctx: Context) -> Starlette:
             "http_logout_supported": True,
             "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{base}/{tenant}/oauth2/v2.0/logout",
-            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
-                                 "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr",
-                                 "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+            "claims_supported": [
+                "sub",
+                "iss",
+                "cloud_instance_name",
+                "cloud_instance_host_name",
+                "cloud_graph_host_name",
+                "msgraph_host",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "acr",
+                "nonce",
+                "preferred_username",
+                "name",
+                "tid",
+                "ver",
+                "at_hash",
+                "c_hash",
+                "email",
+            ],
             "kerberos_endpoint": f"{base}/{tenant}/kerberos",
             "tenant_region_scope": "WW",
             "cloud_instance_name": "microsoftonline.com",
@@ -96,13 +164,10 @@ def build_app(ctx: Context) -> Starlette:
         }
         return JSONResponse(doc, headers=DISCOVERY_HEADERS)
 
-    async def openid_configuration_v1(request: Request) -> Response:
+    async def openid_configuration_v1(self, request: Request) -> Response:
         # The v1 document: tells validators of v1 tokens (the search token) their issuer and keys.
-        try:
-            tenant = resolve_tenant(request, allow_common=False)
-        except EntraError as exc:
-            return entra_error(request, exc)
-        base = ctx.base_url()
+        tenant = self.resolve_tenant(request, allow_common=False)
+        base = self.ctx.base_url()
         doc = {
             "token_endpoint": f"{base}/{tenant}/oauth2/token",
             "jwks_uri": f"{base}/{tenant}/discovery/keys",
@@ -116,149 +181,182 @@ def build_app(ctx: Context) -> Starlette:
         }
         return JSONResponse(doc, headers=DISCOVERY_HEADERS)
 
-    async def keys(request: Request) -> Response:
-        try:
-            tenant = resolve_tenant(request)
-        except EntraError as exc:
-            return entra_error(request, exc)
+    async def keys(self, request: Request) -> Response:
+        tenant = self.resolve_tenant(request)
         issuer_tid = "{tenantid}" if tenant in TENANT_INDEPENDENT else tenant
-        return JSONResponse(ctx.keys.jwks(f"{ctx.base_url()}/{issuer_tid}/v2.0"), headers=DISCOVERY_HEADERS)
+        jwks = self.ctx.keys.jwks(f"{self.ctx.base_url()}/{issuer_tid}/v2.0")
+        return JSONResponse(jwks, headers=DISCOVERY_HEADERS)
 
-    async def keys_v1(request: Request) -> Response:
-        try:
-            resolve_tenant(request)
-        except EntraError as exc:
-            return entra_error(request, exc)
-        return JSONResponse(ctx.keys.jwks(), headers=DISCOVERY_HEADERS)
+    async def keys_v1(self, request: Request) -> Response:
+        self.resolve_tenant(request)
+        return JSONResponse(self.ctx.keys.jwks(), headers=DISCOVERY_HEADERS)
 
-    async def devicecode(request: Request) -> Response:
-        try:
-            resolve_tenant(request)
-            body = ctx.tokens.device_authorization(await read_form(request))
-        except EntraError as exc:
-            return entra_error(request, exc)
+    async def instance_discovery(self, request: Request) -> Response:
+        endpoint = request.query_params.get("authorization_endpoint", "")
+        parts = urlsplit(endpoint)
+        segments = [s for s in parts.path.split("/") if s]
+        tenant = segments[0] if segments else "common"
+        host = parts.netloc or urlsplit(self.ctx.base_url()).netloc
+        return JSONResponse(
+            {
+                "tenant_discovery_endpoint": f"https://{host}/{tenant}/v2.0/.well-known/openid-configuration",
+                "api-version": "1.1",
+                "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+            },
+            headers=DISCOVERY_HEADERS,
+        )
+
+    # -- grants --------------------------------------------------------------------------------------------
+
+    async def devicecode(self, request: Request) -> Response:
+        self.resolve_tenant(request)
+        body = self.ctx.tokens.device_authorization(await read_form(request))
         return JSONResponse(body, headers=NO_STORE)
 
-    async def token(request: Request) -> Response:
-        try:
-            resolve_tenant(request)
-            body = ctx.tokens.token(await read_form(request), request.headers.get("authorization"))
-        except EntraError as exc:
-            return entra_error(request, exc)
+    async def token(self, request: Request) -> Response:
+        self.resolve_tenant(request)
+        body = self.ctx.tokens.token(await read_form(request), request.headers.get("authorization"))
         headers = dict(NO_STORE)
         if cid := request.headers.get("client-request-id"):
             headers["client-request-id"] = cid
         return JSONResponse(body, headers=headers)
 
-    async def devicelogin(request: Request) -> Response:
-        action_url = "/devicelogin"
-        if request.method == "GET":
-            return HTMLResponse(pages.sign_in_form(ctx.tenant, action_url,
-                                                  user_code=request.query_params.get("code", "")),
-                                headers=PAGE_HEADERS)
-        # Refused before the form is even read: nothing from another site, nothing from a throttled address.
-        refusal = cross_site_refusal(request.headers.get("origin"), request.headers.get("sec-fetch-site"),
-                                     own_origins(ctx.base_url(), OWN_HOST_NAMES))
-        if refusal is not None:
-            return HTMLResponse(pages.sign_in_form(ctx.tenant, action_url, error=refusal), status_code=403,
-                                headers=PAGE_HEADERS)
-        address = request.client.host if request.client else "unknown"
-        if (wait := ctx.wrong_codes.retry_after(address)) is not None:
-            message = (f"Too many unknown codes were entered from your address. Wait {wait} seconds, then enter "
-                       "the code the app shows again. (HTTP 429)")
-            return HTMLResponse(pages.sign_in_form(ctx.tenant, action_url, error=message), status_code=429,
-                                headers={**PAGE_HEADERS, "Retry-After": str(wait)})
-        form = await read_form(request)
-        user_code, login, action = form.get("user_code", ""), form.get("login", ""), form.get("action", "approve")
-
-        def again(message: str, status: int = 400) -> HTMLResponse:
-            html = pages.sign_in_form(ctx.tenant, action_url, user_code=user_code, login=login, error=message)
-            return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
-
-        if action not in ("approve", "decline"):
-            return again(f"Unknown action '{action}': use Approve or Decline.")
-        if not user_code.strip():
-            return again("Enter the code the app shows (for example ABCDEFGHJ).")
-        try:
-            auth = ctx.tokens.devices.lookup(user_code)
-            app_name = (ctx.tenant.app_by_client_id(auth.client_id) or ctx.tenant.console_app).name
-            if action == "decline":
-                ctx.tokens.devices.decline(user_code)
-                return HTMLResponse(pages.declined(app_name), headers=PAGE_HEADERS)
-            user = ctx.tenant.user_by_login(login)
-            if user is None:
-                known = ", ".join(u.login for u in ctx.tenant.users)
-                return again(f"There is no demo user '{login}' in {ctx.tenant.display_name}. "
-                             f"Use one of: {known} (username or the part before @).")
-            ctx.tokens.devices.approve(user_code, user)
-        except UnknownUserCode as exc:
-            ctx.wrong_codes.wrong_code(address)  # a typo or a guess: each address gets a few
-            return again(f"{exc.message} (AADSTS{exc.code})")
-        except PageError as exc:
-            return again(f"{exc.message} (AADSTS{exc.code})")
-        return HTMLResponse(pages.approved(app_name, user.name, user.username), headers=PAGE_HEADERS)
-
-    async def instance_discovery(request: Request) -> Response:
-        endpoint = request.query_params.get("authorization_endpoint", "")
-        parts = urlsplit(endpoint)
-        segments = [s for s in parts.path.split("/") if s]
-        tenant = segments[0] if segments else "common"
-        host = parts.netloc or urlsplit(ctx.base_url()).netloc
-        return JSONResponse({
-            "tenant_discovery_endpoint": f"https://{host}/{tenant}/v2.0/.well-known/openid-configuration",
-            "api-version": "1.1",
-            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
-        }, headers=DISCOVERY_HEADERS)
-
-    async def userinfo(request: Request) -> Response:
-        claims = _verify_bearer(ctx, request.headers.get("authorization", ""))
+    async def userinfo(self, request: Request) -> Response:
+        claims = _verify_bearer(self.ctx, request.headers.get("authorization", ""))
         if claims is None:
-            return JSONResponse({"error": {"code": "InvalidAuthenticationToken",
-                                           "message": "Access token is missing or invalid."}}, status_code=401,
-                                headers={"WWW-Authenticate": 'Bearer realm=""'})
-        user = ctx.tenant.user_by_oid(str(claims.get("oid", "")))
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "InvalidAuthenticationToken",
+                        "message": "Access token is missing or invalid.",
+                    }
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm=""'},
+            )
+        user = self.ctx.tenant.user_by_oid(str(claims.get("oid", "")))
         if user is None:
-            return JSONResponse({"error": {"code": "InvalidAuthenticationToken", "message": "Unknown user."}},
-                                status_code=401)
+            return JSONResponse(
+                {"error": {"code": "InvalidAuthenticationToken", "message": "Unknown user."}}, status_code=401
+            )
         given, _, family = user.name.partition(" ")
-        return JSONResponse({"sub": claims.get("sub"), "name": user.name, "family_name": family,
-                             "given_name": given, "email": user.upn})
+        return JSONResponse(
+            {
+                "sub": claims.get("sub"),
+                "name": user.name,
+                "family_name": family,
+                "given_name": given,
+                "email": user.upn,
+            }
+        )
 
-    async def not_supported(request: Request) -> Response:
+    # -- the device-login page -----------------------------------------------------------------------------
+
+    async def devicelogin(self, request: Request) -> Response:
+        if request.method == "GET":
+            page = sign_in_form(
+                self.ctx.tenant, DEVICE_LOGIN_PATH, user_code=request.query_params.get("code", "")
+            )
+            return HTMLResponse(page, headers=PAGE_HEADERS)
+        # Refused before the form is even read: nothing from another site, nothing from a throttled address.
+        address = request.client.host if request.client else "unknown"
+        refusal = self.refusal_before_form(request, address)
+        if refusal is not None:
+            return refusal
+        form = await read_form(request)
+        attempt = SignInAttempt(
+            form.get("user_code", ""), form.get("login", ""), form.get("action", "approve"), address
+        )
+        return self.sign_in(attempt)
+
+    def refusal_before_form(self, request: Request, address: str) -> Response | None:
+        """403 for a post from another site, 429 for an address that entered too many unknown codes."""
+        refusal = cross_site_refusal(
+            request.headers.get("origin"),
+            request.headers.get("sec-fetch-site"),
+            own_origins(self.ctx.base_url(), OWN_HOST_NAMES),
+        )
+        if refusal is not None:
+            return HTMLResponse(
+                sign_in_form(self.ctx.tenant, DEVICE_LOGIN_PATH, error=refusal),
+                status_code=403,
+                headers=PAGE_HEADERS,
+            )
+        if (wait := self.ctx.wrong_codes.retry_after(address)) is not None:
+            message = (
+                f"Too many unknown codes were entered from your address. Wait {wait} seconds, then enter "
+                "the code the app shows again. (HTTP 429)"
+            )
+            return HTMLResponse(
+                sign_in_form(self.ctx.tenant, DEVICE_LOGIN_PATH, error=message),
+                status_code=429,
+                headers={**PAGE_HEADERS, "Retry-After": str(wait)},
+            )
+        return None
+
+    def sign_in(self, attempt: SignInAttempt) -> Response:
+        """Approve or decline the code for the demo user the form names; the form again, saying why, otherwise."""
+        if attempt.action not in ("approve", "decline"):
+            return self.form_again(attempt, f"Unknown action '{attempt.action}': use Approve or Decline.")
+        if not attempt.user_code.strip():
+            return self.form_again(attempt, "Enter the code the app shows (for example ABCDEFGHJ).")
+        tenant, devices = self.ctx.tenant, self.ctx.tokens.devices
+        try:
+            auth = devices.lookup(attempt.user_code)
+            app_name = (tenant.app_by_client_id(auth.client_id) or tenant.console_app).name
+            if attempt.action == "decline":
+                devices.decline(attempt.user_code)
+                return HTMLResponse(declined(app_name), headers=PAGE_HEADERS)
+            user = tenant.user_by_login(attempt.login)
+            if user is None:
+                known = ", ".join(u.login for u in tenant.users)
+                return self.form_again(
+                    attempt,
+                    f"There is no demo user '{attempt.login}' in {tenant.display_name}. "
+                    f"Use one of: {known} (username or the part before @).",
+                )
+            devices.approve(attempt.user_code, user)
+        except UnknownUserCode as exc:
+            self.ctx.wrong_codes.wrong_code(attempt.address)  # a typo or a guess: each address gets a few
+            return self.form_again(attempt, f"{exc.message} (AADSTS{exc.code})")
+        except PageError as exc:
+            return self.form_again(attempt, f"{exc.message} (AADSTS{exc.code})")
+        return HTMLResponse(approved(app_name, user.name, user.username), headers=PAGE_HEADERS)
+
+    def form_again(self, attempt: SignInAttempt, message: str, status: int = 400) -> HTMLResponse:
+        html = sign_in_form(
+            self.ctx.tenant,
+            DEVICE_LOGIN_PATH,
+            user_code=attempt.user_code,
+            login=attempt.login,
+            error=message,
+        )
+        return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+
+    # -- static pages ----------------------------------------------------------------------------------------
+
+    async def not_supported(self, request: Request) -> Response:
         return HTMLResponse(
             "<!doctype html><title>Not supported</title><p>The local identity platform supports the device-code, "
             "refresh-token, on-behalf-of and client-credentials grants. Interactive authorization-code sign-in "
             "is not available; use the device-code flow (<a href='/devicelogin'>device login</a>).</p>",
-            status_code=400)
+            status_code=400,
+        )
 
-    async def logout(request: Request) -> Response:
-        return HTMLResponse("<!doctype html><title>Signed out</title><p>You have signed out. You can close this "
-                            "window.</p>")
+    async def logout(self, request: Request) -> Response:
+        return HTMLResponse(
+            "<!doctype html><title>Signed out</title><p>You have signed out. You can close this window.</p>"
+        )
 
-    async def error_page(request: Request) -> Response:
+    async def error_page(self, request: Request) -> Response:
         code = "".join(ch for ch in request.query_params.get("code", "") if ch.isdigit())[:12]
-        return HTMLResponse(f"<!doctype html><title>AADSTS{code}</title><p>Error AADSTS{code} from the local "
-                            "identity platform: the error_description of the response says what went wrong.</p>")
+        return HTMLResponse(
+            f"<!doctype html><title>AADSTS{code}</title><p>Error AADSTS{code} from the local "
+            "identity platform: the error_description of the response says what went wrong.</p>"
+        )
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "tenant_id": ctx.tenant.tenant_id})
-
-    routes = [
-        Route("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration),
-        Route("/{tenant}/.well-known/openid-configuration", openid_configuration_v1),
-        Route("/{tenant}/discovery/v2.0/keys", keys),
-        Route("/{tenant}/discovery/keys", keys_v1),
-        Route("/{tenant}/oauth2/v2.0/devicecode", devicecode, methods=["POST"]),
-        Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
-        Route("/{tenant}/oauth2/v2.0/authorize", not_supported),
-        Route("/{tenant}/oauth2/v2.0/logout", logout),
-        Route("/common/discovery/instance", instance_discovery),
-        Route("/devicelogin", devicelogin, methods=["GET", "POST"]),
-        Route("/oidc/userinfo", userinfo, methods=["GET", "POST"]),
-        Route("/error", error_page),
-        Route("/healthz", healthz),
-    ]
-    return Starlette(routes=routes)
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "tenant_id": self.ctx.tenant.tenant_id})
 
 
 def _verify_bearer(ctx: Context, authorization: str) -> dict[str, Any] | None:
@@ -271,8 +369,9 @@ def _verify_bearer(ctx: Context, authorization: str) -> dict[str, Any] | None:
         key = ctx.keys.find(kid)
         if key is None:
             return None
-        claims = jwt.decode(token, key.private_key.public_key(), algorithms=["RS256"],
-                            options={"verify_aud": False})
+        claims = jwt.decode(
+            token, key.private_key.public_key(), algorithms=["RS256"], options={"verify_aud": False}
+        )
     except jwt.PyJWTError:
         return None
     return claims if claims.get("tid") == ctx.tenant.tenant_id else None

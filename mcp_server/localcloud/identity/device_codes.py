@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mcp_server.localcloud.identity import errors
+import mcp_server.localcloud.identity.errors as errors
 from mcp_server.localcloud.identity.scopes import ScopeRequest
 from mcp_server.localcloud.tenant import User
 

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 import jwt
 
-from mcp_server.localcloud.identity import errors
+import mcp_server.localcloud.identity.errors as errors
 from mcp_server.localcloud.identity.device_codes import DeviceCodeStore
 from mcp_server.localcloud.identity.errors import EntraError
 from mcp_server.localcloud.identity.scopes import ScopeRequest, Target, parse_scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mcp_server.localcloud.identity import errors
+import mcp_server.localcloud.identity.errors as errors
 from mcp_server.localcloud.tenant import AppRegistration, Resource, Tenant
 
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})

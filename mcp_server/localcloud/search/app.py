@@ -1,11 +1,14 @@
 """The HTTP face of the local search service: Azure AI Search's REST subset, in both route styles.
 
-Every request is handled by one synchronous function run on a worker thread (SQLite and JWKS fetches block), so
-the service's event loop keeps accepting requests.
+Starlette routes each path, in both styles (``/indexes('name')/docs('key')`` and ``/indexes/name/docs/key``), to a
+handler that takes one ``SearchRequest``. Every request is checked (api-key, api-version, method) and handled by
+synchronous code run on a worker thread (SQLite and JWKS fetches block), so the service's event loop keeps
+accepting requests. Requests no route matches get the service's own 404, after the same checks.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -18,13 +21,15 @@ from urllib.parse import parse_qsl, quote
 
 import anyio
 from pydantic import SecretStr
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import TokenValidator, require_user, strip_bearer, unverified_audience
 from .errors import SearchError, bad_request
-from .request import params_from_body, params_from_query
+from .paths import INDEXES, KEY_STYLES, on_index
+from .request import SearchParams, params_from_body, params_from_query
 from .store import QueryIdentity, SearchStore
 
 log = logging.getLogger(__name__)
@@ -40,17 +45,7 @@ QUERY_AUTH_HEADER = "x-ms-query-source-authorization"
 
 Directory = Callable[[str, str], "list[str] | tuple[str, ...] | None"]
 
-_INDEX = r"/indexes(?:\('(?P<name>[^']*)'\)|/(?P<name2>[^/()']+))"
-_ROUTES: list[tuple[str, re.Pattern[str]]] = [
-    ("indexes", re.compile(r"^/indexes/?$")),
-    ("index", re.compile(rf"^{_INDEX}/?$")),
-    ("stats", re.compile(rf"^{_INDEX}/(?:search\.stats|stats)$")),
-    ("count", re.compile(rf"^{_INDEX}/docs/\$count$")),
-    ("search_post", re.compile(rf"^{_INDEX}/docs/(?:search\.post\.search|search)$")),
-    ("index_docs", re.compile(rf"^{_INDEX}/docs/(?:search\.index|index)$")),
-    ("search_get", re.compile(rf"^{_INDEX}/docs/?$")),
-    ("document", re.compile(rf"^{_INDEX}/docs(?:\('(?P<key>(?:[^']|'')*)'\)|/(?P<key2>[^/()]+))$")),
-]
+HTTP_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]  # Starlette adds HEAD; others get its plain 405
 
 
 # Strictly decoded UTF-8 cannot hold a surrogate; only a \uD800-\uDFFF escape can.
@@ -128,8 +123,47 @@ def _error(exc: SearchError) -> Reply:
     return Reply(exc.status, exc.body(), META_JSON)
 
 
+@dataclass(frozen=True)
+class HttpRequest:
+    """A request as read from the connection, before any check."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    path_params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """A request that passed the api-key and api-version checks: what every route handler takes."""
+
+    method: str
+    path: str
+    index: str  # "" on /indexes
+    key: str | None  # the document key, on the document route
+    api_version: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    user_token: str | None  # x-ms-query-source-authorization's token, not yet validated (None: no header)
+    elevated_read: bool  # x-ms-enable-elevated-read: true
+
+
+Handler = Callable[[SearchRequest], Reply]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A route's handler and the methods it accepts (None: any, for the not-found handler)."""
+
+    handler: Handler
+    methods: tuple[str, ...] | None
+
+
 class SearchHandler:
-    """The request logic, independent of the ASGI plumbing."""
+    """The request logic; ``routes()`` puts it behind Starlette."""
 
     def __init__(
         self,
@@ -146,32 +180,75 @@ class SearchHandler:
         self.endpoint = endpoint
         self.audiences_seen = AudienceCounter()
 
-    # ---- entry point -------------------------------------------------------------------------------------------
+    # ---- routing -----------------------------------------------------------------------------------------------
 
-    def handle(
-        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
-    ) -> Reply:
-        if QUERY_AUTH_HEADER in headers:
+    def routes(self) -> list[Route]:
+        """Both path styles onto the handlers below, tried in this order; anything else is the service's 404."""
+        table: list[tuple[list[str], Handler, tuple[str, ...] | None]] = [
+            (INDEXES, self.indexes, ("GET", "POST")),
+            (on_index("", "/"), self.index, ("GET", "PUT", "DELETE")),
+            (on_index("/search.stats", "/stats"), self.stats, ("GET",)),
+            (on_index("/docs/$count"), self.count, ("GET",)),
+            (on_index("/docs/search.post.search", "/docs/search"), self.search_post, ("POST",)),
+            (on_index("/docs/search.index", "/docs/index"), self.index_docs, ("POST",)),
+            (on_index("/docs", "/docs/"), self.search_get, ("GET",)),
+            (on_index(*(f"/docs{key}" for key in KEY_STYLES)), self.document, ("GET",)),
+            (["/{path:path}"], self.not_found, None),
+        ]
+        return [
+            Route(
+                path, functools.partial(self.serve, endpoint=Endpoint(handler, methods)), methods=HTTP_METHODS
+            )
+            for paths, handler, methods in table
+            for path in paths
+        ]
+
+    async def serve(self, request: Request, *, endpoint: Endpoint) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return _error(SearchError(413, "The request body is larger than 16 MB.")).response()
+        incoming = HttpRequest(
+            method=request.method,
+            path=request.url.path,
+            query=dict(parse_qsl(request.url.query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            path_params=dict(request.path_params),
+        )
+        reply = await anyio.to_thread.run_sync(self.handle, incoming, endpoint)
+        return reply.response()
+
+    def handle(self, incoming: HttpRequest, endpoint: Endpoint) -> Reply:
+        """Check the request, then run the route's handler; every failure becomes the service's error reply."""
+        raw_token = incoming.headers.get(QUERY_AUTH_HEADER)
+        user_token = strip_bearer(raw_token) if raw_token is not None else None
+        if user_token is not None:
             # Counted for every request that carries a user token, before anything can reject it.
-            self.audiences_seen.add(unverified_audience(strip_bearer(headers[QUERY_AUTH_HEADER])))
+            self.audiences_seen.add(unverified_audience(user_token))
         try:
-            self._authenticate(headers)
-            version = query.get("api-version")
-            if not version:
-                raise bad_request(
-                    "The api-version query parameter (?api-version=) is required for all requests."
+            self._authenticate(incoming.headers)
+            version = _api_version(incoming.query)
+            if endpoint.methods is not None and incoming.method not in endpoint.methods:
+                raise SearchError(
+                    405, f"The HTTP method '{incoming.method}' is not supported for this resource."
                 )
-            if version not in API_VERSIONS:
-                raise bad_request(
-                    f"Invalid or unsupported api-version '{version}'. Supported versions: "
-                    + ", ".join(sorted(API_VERSIONS))
-                    + "."
-                )
-            return self._dispatch(method, path, query, headers, body, version)
+            request = SearchRequest(
+                method=incoming.method,
+                path=incoming.path,
+                index=incoming.path_params.get("index", ""),
+                key=incoming.path_params.get("key"),
+                api_version=version,
+                query=incoming.query,
+                headers=incoming.headers,
+                body=incoming.body,
+                user_token=user_token,
+                elevated_read=incoming.headers.get("x-ms-enable-elevated-read", "").lower() == "true",
+            )
+            return endpoint.handler(request)
         except SearchError as exc:
             return _error(exc)
         except Exception:
-            log.exception("local search: unexpected error on %s %s", method, path)
+            log.exception("local search: unexpected error on %s %s", incoming.method, incoming.path)
             return _error(SearchError(500, "An internal error occurred in the local search service."))
 
     def _authenticate(self, headers: dict[str, str]) -> None:
@@ -188,60 +265,18 @@ class SearchHandler:
         if not hmac.compare_digest(key.encode(), self.api_key.get_secret_value().encode()):
             raise SearchError(403, "Authorization failed.")
 
-    def _dispatch(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-        version: str,
-    ) -> Reply:
-        for route, pattern in _ROUTES:
-            m = pattern.match(path)
-            if m is None:
-                continue
-            name = m.groupdict().get("name") or m.groupdict().get("name2") or ""
-            handler = getattr(self, f"_{route}")
-            return handler(method, name, m, query, headers, body, version)
-        raise SearchError(404, f"The resource '{path}' was not found on this search service.")
-
-    @staticmethod
-    def _json(body: bytes) -> Any:
-        if not body:
-            raise bad_request("The request is invalid. Details: a JSON body is required.")
-        try:
-            # Strict UTF-8 first: json.loads(bytes) would let UTF-8-encoded surrogates through.
-            value = json.loads(body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            raise bad_request("The request is invalid. Details: the body is not valid JSON.") from None
-        except RecursionError:
-            raise bad_request("The request is invalid. Details: the JSON body nests too deeply.") from None
-        if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(value):
-            raise bad_request(
-                "The request is invalid. Details: the body holds an unpaired UTF-16 surrogate escape "
-                "(\\uD800-\\uDFFF); send valid Unicode text."
-            )
-        return value
-
-    @staticmethod
-    def _method(method: str, *allowed: str) -> None:
-        if method not in allowed:
-            raise SearchError(405, f"The HTTP method '{method}' is not supported for this resource.")
-
     # ---- identity ----------------------------------------------------------------------------------------------
 
-    def _identity(self, headers: dict[str, str]) -> QueryIdentity | None:
-        if headers.get("x-ms-enable-elevated-read", "").lower() == "true":
+    def _identity(self, request: SearchRequest) -> QueryIdentity | None:
+        if request.elevated_read:
             raise SearchError(
                 403,
                 "Elevated read requires the Search Index Data Contributor role (Entra authentication); "
                 "it is not available with an api-key.",
             )
-        raw = headers.get(QUERY_AUTH_HEADER)
-        if raw is None:
+        token = request.user_token
+        if token is None:
             return None
-        token = strip_bearer(raw)
         if not token:
             raise SearchError(401, "The x-ms-query-source-authorization header is empty.")
         claims = self.validator.validate(token)
@@ -263,102 +298,42 @@ class SearchHandler:
 
     # ---- routes ------------------------------------------------------------------------------------------------
 
-    def _indexes(
-        self,
-        method: str,
-        name: str,
-        m: Any,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-        version: str,
-    ) -> Reply:
-        self._method(method, "GET", "POST")
-        if method == "POST":
-            return Reply(201, self.store.create_index(self._json(body)), META_JSON)
+    def indexes(self, request: SearchRequest) -> Reply:
+        if request.method == "POST":
+            return Reply(201, self.store.create_index(_json(request.body)), META_JSON)
         indexes = self.store.list_indexes()
-        select = query.get("$select")
+        select = request.query.get("$select")
         if select and select.strip() == "name":
             return Reply(200, {"value": [{"name": i["name"]} for i in indexes]}, META_JSON)
         return Reply(200, {"value": indexes}, META_JSON)
 
-    def _index(
-        self,
-        method: str,
-        name: str,
-        m: Any,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-        version: str,
-    ) -> Reply:
-        self._method(method, "GET", "PUT", "DELETE")
-        if method == "GET":
-            return Reply(200, self.store.get_index(name), META_JSON)
-        if method == "DELETE":
-            self.store.delete_index(name)
+    def index(self, request: SearchRequest) -> Reply:
+        if request.method == "GET":
+            return Reply(200, self.store.get_index(request.index), META_JSON)
+        if request.method == "DELETE":
+            self.store.delete_index(request.index)
             return Reply(204)
-        representation, created = self.store.create_or_update_index(name, self._json(body))
-        if headers.get("prefer", "").lower() == "return=minimal":
+        representation, created = self.store.create_or_update_index(request.index, _json(request.body))
+        if request.headers.get("prefer", "").lower() == "return=minimal":
             return Reply(201 if created else 204)
         return Reply(201 if created else 200, representation, META_JSON)
 
-    def _stats(
-        self,
-        method: str,
-        name: str,
-        m: Any,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-        version: str,
-    ) -> Reply:
-        self._method(method, "GET")
-        return Reply(200, self.store.stats(name), META_JSON)
+    def stats(self, request: SearchRequest) -> Reply:
+        return Reply(200, self.store.stats(request.index), META_JSON)
 
-    def _count(
-        self,
-        method: str,
-        name: str,
-        m: Any,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-        version: str,
-    ) -> Reply:
-        self._method(method, "GET")
-        return Reply(200, str(self.store.count(name)))
+    def count(self, request: SearchRequest) -> Reply:
+        return Reply(200, str(self.store.count(request.index)))
 
-    def _search_post(
-        self,
-        method: str,
-        name: str,
-        m: Any,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-        version: str,
-    ) -> Reply:
-        self._method(method, "POST")
-        params = params_from_body(self._json(body))
-        return self._search(name, params, headers, version)
+    def search_post(self, request: SearchRequest) -> Reply:
+        return self._search(request, params_from_body(_json(request.body)))
 
-    def _search_get(
-        self,
-        method: str,
-        name: str,
-        m: Any,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-        version: str,
-    ) -> Reply:
-        self._method(method, "GET")
-        return self._search(name, params_from_query(query), headers, version)
+    def search_get(self, request: SearchRequest) -> Reply:
+        return self._search(request, params_from_query(request.query))
 
-    def _search(self, name: str, params: Any, headers: dict[str, str], version: str) -> Reply:
+    def _search(self, request: SearchRequest, params: SearchParams) -> Reply:
+        name = request.index
         self.store.get_index(name)  # 404 before any token work
-        identity = self._identity(headers)
+        identity = self._identity(request)
         page = self.store.search(name, params, identity)
         out: dict[str, Any] = {}
         if page.count is not None:
@@ -366,24 +341,15 @@ class SearchHandler:
         out["value"] = page.rows
         if page.next_params is not None:
             out["@odata.nextLink"] = (
-                f"{self.endpoint()}/indexes('{quote(name)}')/docs/search.post.search?api-version={version}"
+                f"{self.endpoint()}/indexes('{quote(name)}')/docs/search.post.search"
+                f"?api-version={request.api_version}"
             )
             out["@search.nextPageParameters"] = page.next_params.to_body()
         return Reply(200, out)
 
-    def _index_docs(
-        self,
-        method: str,
-        name: str,
-        m: Any,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-        version: str,
-    ) -> Reply:
-        self._method(method, "POST")
-        self.store.get_index(name)
-        payload = self._json(body)
+    def index_docs(self, request: SearchRequest) -> Reply:
+        self.store.get_index(request.index)
+        payload = _json(request.body)
         actions = payload.get("value") if isinstance(payload, dict) else None
         if not isinstance(actions, list):
             raise bad_request('The request is invalid. Details: the body must be {"value": [documents]}.')
@@ -394,41 +360,52 @@ class SearchHandler:
                 413,
                 f"The batch contains {len(actions)} documents; at most {MAX_BATCH} are allowed per request.",
             )
-        results = self.store.index_documents(name, actions)
+        results = self.store.index_documents(request.index, actions)
         status = 200 if all(r["status"] for r in results) else 207
         return Reply(status, {"value": results})
 
-    def _document(
-        self,
-        method: str,
-        name: str,
-        m: Any,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-        version: str,
-    ) -> Reply:
-        self._method(method, "GET")
-        key = m.group("key")
-        key = key.replace("''", "'") if key is not None else m.group("key2")
-        self.store.get_index(name)
-        identity = self._identity(headers)
-        return Reply(200, self.store.get_document(name, key, query.get("$select"), identity))
-
-
-def build_app(handler: SearchHandler) -> Any:
-    from starlette.applications import Starlette
-
-    async def endpoint(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _error(SearchError(413, "The request body is larger than 16 MB.")).response()
-        query = dict(parse_qsl(request.url.query, keep_blank_values=True))
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        reply = await anyio.to_thread.run_sync(
-            handler.handle, request.method, request.url.path, query, headers, body
+    def document(self, request: SearchRequest) -> Reply:
+        assert request.key is not None  # both document routes capture a key
+        self.store.get_index(request.index)
+        identity = self._identity(request)
+        return Reply(
+            200, self.store.get_document(request.index, request.key, request.query.get("$select"), identity)
         )
-        return reply.response()
 
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])
+    def not_found(self, request: SearchRequest) -> Reply:
+        raise SearchError(404, f"The resource '{request.path}' was not found on this search service.")
+
+
+def _api_version(query: dict[str, str]) -> str:
+    version = query.get("api-version")
+    if not version:
+        raise bad_request("The api-version query parameter (?api-version=) is required for all requests.")
+    if version not in API_VERSIONS:
+        raise bad_request(
+            f"Invalid or unsupported api-version '{version}'. Supported versions: "
+            + ", ".join(sorted(API_VERSIONS))
+            + "."
+        )
+    return version
+
+
+def _json(body: bytes) -> Any:
+    if not body:
+        raise bad_request("The request is invalid. Details: a JSON body is required.")
+    try:
+        # Strict UTF-8 first: json.loads(bytes) would let UTF-8-encoded surrogates through.
+        value = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("The request is invalid. Details: the body is not valid JSON.") from None
+    except RecursionError:
+        raise bad_request("The request is invalid. Details: the JSON body nests too deeply.") from None
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(value):
+        raise bad_request(
+            "The request is invalid. Details: the body holds an unpaired UTF-16 surrogate escape "
+            "(\\uD800-\\uDFFF); send valid Unicode text."
+        )
+    return value
+
+
+def build_app(handler: SearchHandler) -> Starlette:
+    return Starlette(routes=handler.routes())

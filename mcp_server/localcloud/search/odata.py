@@ -20,13 +20,12 @@ from typing import Any
 
 from .errors import invalid_expression
 from .schema import Field, IndexSchema
+from .sql import group_sql
 
 MAX_DEPTH = 32
 MAX_LAMBDA_DEPTH = 4
 MAX_CLAUSES = 500
 MAX_FILTER_LENGTH = 100_000
-# Each SQL group joins at most this many operands, so a long chain is a shallow tree of flat groups.
-_GROUP = 64
 _INT64 = 2**63
 _TOKEN = re.compile(
     r"""
@@ -491,14 +490,6 @@ def _nesting(expr: Expr) -> int:
     if isinstance(expr, Lambda):
         return 3 + (_nesting(expr.body) if expr.body is not None else 0)
     return 0
-
-
-def group_sql(parts: list[str], joiner: str) -> str:
-    """``(a AND b AND …)``, as groups of at most ``_GROUP`` operands: a flat run keeps SQLite's parser stack
-    shallow, and grouping keeps its expression tree (one level per operand of a run) far below 1000."""
-    while len(parts) > _GROUP:
-        parts = ["(" + joiner.join(parts[i : i + _GROUP]) + ")" for i in range(0, len(parts), _GROUP)]
-    return "(" + joiner.join(parts) + ")"
 
 
 # ---- $orderby and $select --------------------------------------------------------------------------------------
