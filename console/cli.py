@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from console.core.errors import UserError
+from mcp_server.errors import UserError
 
 # Sub-command name -> module under console.commands (each has register(subparsers) and run(args)).
 COMMANDS: dict[str, str] = {

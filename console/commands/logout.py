@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 def _current_login(tokens: object) -> str:
     from console.core.auth import AuthManager, TokenStore
     from console.core.endpoints import resolve_endpoints
-    from console.core.errors import NotSignedIn, UserError
+    from console.core.errors import NotSignedIn
+    from mcp_server.errors import UserError
 
     assert isinstance(tokens, TokenStore)
     try:

@@ -10,8 +10,8 @@ import sys
 import threading
 from typing import Any
 
-from console.core.errors import UserError
-from console.core.processes import pid_alive
+from mcp_server.errors import UserError
+from mcp_server.processes import pid_alive
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_local(settings: Any) -> int:
+    from console.core.agents.providers import calculator_model  # the Agents SDK: not for `--help`
     from mcp_server.stack import LocalStack, StackPorts
 
     stack = LocalStack(
@@ -82,6 +83,7 @@ def _run_local(settings: Any) -> int:
         ports=StackPorts(identity=settings.identity_port, search=settings.search_port, mcp=settings.mcp_port,
                          calculator=settings.calculator_port),
         state_file=settings.effective_state_file(),
+        calculator_model=calculator_model(settings),
     )
     _say("obo-console: starting the local stack…")
     try:

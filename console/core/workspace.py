@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import SecretStr
 
 from console.core.clock import Clock, SystemClock
-from console.core.errors import NotSignedIn, UserError
+from console.core.errors import NotSignedIn
 from console.core.events import (
     AccountChanged,
     Event,
@@ -43,6 +43,7 @@ from console.core.events import (
 from console.core.server_link import LinkState, LinkStatus, LinkTimings, ServerLink
 from console.core.sessions import LoadedSession, SessionStore, SessionSummary, writes_message
 from console.core.settings import Settings, load_settings
+from mcp_server.errors import UserError
 
 if TYPE_CHECKING:
     from console.core.auth import AuthManager, DeviceFlow, SignedInAccount

@@ -18,9 +18,9 @@ from starlette.routing import Route
 from console.core.agents.offline_model import OfflineModel
 from console.core.agents.providers import ModelResolver, resolve_provider
 from console.core.agents.runner import AgentRunner
-from console.core.errors import UserError
 from console.core.events import EventBus
 from console.core.settings import Settings
+from mcp_server.errors import UserError
 from mcp_server.localcloud.serve import ThreadedServer
 from tests.agents.helpers import Recorder, agent, config
 

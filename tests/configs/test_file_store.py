@@ -168,7 +168,7 @@ def test_put_validates_before_writing(live: tuple[LiveConfigs, Recorder, Path]) 
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path, ctx: ValidationContext) -> None:
-    from console.core.errors import UserError
+    from mcp_server.errors import UserError
 
     with pytest.raises(UserError, match="does not exist"):
         FileStore(tmp_path / "nope", ctx).load_all()

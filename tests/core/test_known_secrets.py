@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from console.core.redact import MASK, forget_secrets, redact
 from console.core.settings import Settings
-from console.core.stack_state import StackState, read_state, write_state
+from mcp_server.redact import MASK, forget_secrets, redact
 from mcp_server.server.app import create_server
 from mcp_server.stack import LocalStack
+from mcp_server.stack_state import StackState, read_state, write_state
 
 
 @pytest.fixture(autouse=True)
