@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 def _token_provider(settings: Any, user: str | None) -> tuple[str, Any]:
     """(account username, async provider of a fresh access token) — raises NotSignedIn / StackNotRunning."""
-    from console.core.auth import AuthManager
+    from console.core.auth.manager import AuthManager
 
     manager = AuthManager.from_settings(settings)
     account = manager.find_account(user) if user else manager.require_account()

@@ -30,7 +30,7 @@ def warn_if_needed(warning: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.core.auth import AuthManager
+    from console.core.auth.manager import AuthManager
     from console.core.settings import load_settings
     from mcp_server.errors import UserError
 

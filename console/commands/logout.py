@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _current_login(tokens: object) -> str:
-    from console.core.auth import AuthManager, TokenStore
+    from console.core.auth.manager import AuthManager, TokenStore
     from console.core.endpoints import resolve_endpoints
     from console.core.errors import NotSignedIn
     from mcp_server.errors import UserError
@@ -45,7 +45,7 @@ def _current_login(tokens: object) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from console.commands.login import warn_if_needed
-    from console.core.auth import TokenStore
+    from console.core.auth.manager import TokenStore
     from console.core.plural import plural
 
     tokens = TokenStore()

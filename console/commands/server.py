@@ -115,7 +115,8 @@ def _run_local(settings: Any) -> int:
 def _run_azure(settings: Any) -> int:
     import httpx2
 
-    from mcp_server.server import ServerConfig, create_server
+    from mcp_server.server.app import create_server
+    from mcp_server.server.config import ServerConfig
     from mcp_server.server.runner import serve_threaded
 
     config = ServerConfig.from_settings(settings)

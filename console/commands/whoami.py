@@ -77,7 +77,7 @@ def _print_text(doc: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.commands.login import warn_if_needed
-    from console.core.auth import AuthManager
+    from console.core.auth.manager import AuthManager
 
     manager = AuthManager.from_settings()
     warn_if_needed(manager.warning)

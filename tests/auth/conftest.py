@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from console.core.auth import AuthManager
+from console.core.auth.manager import AuthManager
 from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
 from mcp_server.stack import demo_users

@@ -13,16 +13,10 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from console.core.auth import (
-    AuthManager,
-    DeviceFlowCancelled,
-    DeviceFlowError,
-    FileKeyringRefused,
-    SignInError,
-)
 from console.core.auth.chunked_store import MANIFEST_USER
+from console.core.auth.errors import DeviceFlowCancelled, DeviceFlowError, FileKeyringRefused, SignInError
 from console.core.auth.keyring_backend import file_keyring
-from console.core.auth.manager import KEYRING_SERVICE
+from console.core.auth.manager import KEYRING_SERVICE, AuthManager
 from console.core.endpoints import Endpoints, resolve_endpoints
 from console.core.errors import NotSignedIn, StackNotRunning
 from console.core.settings import Settings

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from console.core.configs import ConfigChange, ConfigRejected, ValidationContext
+from console.core.configs.catalog import ConfigChange
 from console.core.configs.file_store import FileStore
 from console.core.configs.live import LiveConfigs
+from console.core.configs.store import ConfigRejected
+from console.core.configs.validation import ValidationContext
 from console.core.events import EventBus, Notice
 from tests.configs.conftest import agent, write_json
 

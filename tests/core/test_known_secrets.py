@@ -47,7 +47,7 @@ def test_the_real_stack_state_and_server_secrets_are_masked(local_stack: LocalSt
 
 
 def test_a_device_code_user_code_is_masked_once_shown(use_local_stack: LocalStack) -> None:
-    from console.core.auth import AuthManager
+    from console.core.auth.manager import AuthManager
 
     auth = AuthManager.from_settings(Settings())
     flow = auth.start_device_flow()

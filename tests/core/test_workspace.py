@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from console.core.agents import offline_model
-from console.core.auth import DeviceFlowCancelled
+from console.core.auth.errors import DeviceFlowCancelled
 from console.core.clock import FixedClock
 from console.core.events import AccountChanged, Event, SearchResults, ToolStarted, TurnEnded, TurnStarted
 from console.core.server_link import LinkState

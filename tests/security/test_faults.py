@@ -15,7 +15,8 @@ import redis
 
 from console.cli import main
 from console.core.agents.providers import calculator_model
-from console.core.auth import AuthManager, SignInError
+from console.core.auth.errors import SignInError
+from console.core.auth.manager import AuthManager
 from console.core.settings import Settings, load_settings
 from mcp_server.stack import LocalStack, StackPorts
 from tests.agents.helpers import agent, write_configs

@@ -30,7 +30,7 @@ import pytest
 
 from mcp_server.arithmetic import CalculationRefused, Limits
 from mcp_server.localcloud.tenant import load_demo_tenant
-from mcp_server.server import create_server
+from mcp_server.server.app import create_server
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack
 from mcp_server.stack_state import StackState, read_state

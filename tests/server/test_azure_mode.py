@@ -11,7 +11,8 @@ import pytest
 from console.core.settings import Settings
 from mcp_server.errors import UserError
 from mcp_server.localcloud.serve import ThreadedServer
-from mcp_server.server import ServerConfig, create_server
+from mcp_server.server.app import create_server
+from mcp_server.server.config import ServerConfig
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack
 from tests.fixtures.stack import api_token
