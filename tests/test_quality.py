@@ -17,7 +17,9 @@ def test_import_contracts_are_kept() -> None:
     """The layers (CLI -> commands -> UI -> console core -> server) and the forbidden imports, by import-linter."""
     result = subprocess.run(
         [str(Path(sys.executable).with_name("lint-imports")), "--config", str(ROOT / "pyproject.toml")],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
@@ -133,8 +135,10 @@ def test_the_circle_finder_counts_package_inits_and_finds_each_circle() -> None:
         "q.z": {"q.x"},
         "r": set(),
     }
-    with_packages = {module: targets | {pkg for t in targets for pkg in _ancestors(t)} - {module}
-                     for module, targets in edges.items()}
+    with_packages = {
+        module: targets | {pkg for t in targets for pkg in _ancestors(t)} - {module}
+        for module, targets in edges.items()
+    }
     assert import_circles(edges) == [["q.x", "q.y", "q.z", "q.x"]]
     assert import_circles(with_packages) == [["p", "p.a", "p"], ["q.x", "q.y", "q.z", "q.x"]]
     edges["q.y"].add("q.w")  # a second circle in the same component: both are listed
@@ -152,6 +156,8 @@ def test_no_import_circles() -> None:
 def test_ruff_clean() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "console", "mcp_server", "tests", "benchmarks"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

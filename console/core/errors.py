@@ -7,7 +7,9 @@ from mcp_server.errors import UserError
 
 class NotSignedIn(UserError):
     def __init__(self, message: str = "Not signed in.") -> None:
-        super().__init__(message, hint="Run `obo-console login` (local mode: `obo-console login --as alice`).")
+        super().__init__(
+            message, hint="Run `obo-console login` (local mode: `obo-console login --as alice`)."
+        )
 
 
 class StackNotRunning(UserError):

@@ -48,7 +48,9 @@ def test_every_server_module_imports_and_configures_without_the_console(tmp_path
         "OBO_CONSOLE_SEARCH_API_KEY": "not-a-real-key",
         "OBO_CONSOLE_MCP_PORT": "8123",
     }
-    result = subprocess.run([sys.executable, "-c", _ALONE], env=env, cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", _ALONE], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     count, *config = result.stdout.split()
     assert int(count) > 40  # every module of the server, not a handful
@@ -61,27 +63,43 @@ def test_every_server_module_imports_and_configures_without_the_console(tmp_path
     ]
 
 
-def test_the_console_settings_extend_the_servers_with_the_same_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_console_settings_extend_the_servers_with_the_same_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert issubclass(Settings, ServerSettings)
     server_fields = set(ServerSettings.model_fields)
     assert server_fields < set(Settings.model_fields)
-    console_only = {"console_client_id", "api_scope", "configs_dir", "trusted_mcp_urls", "model_provider", "model"}
+    console_only = {
+        "console_client_id",
+        "api_scope",
+        "configs_dir",
+        "trusted_mcp_urls",
+        "model_provider",
+        "model",
+    }
     assert console_only.isdisjoint(server_fields) and console_only < set(Settings.model_fields)
     monkeypatch.setenv("OBO_CONSOLE_MCP_PORT", "8123")
     monkeypatch.setenv("OBO_CONSOLE_JWKS_CACHE_TTL", "5")
     monkeypatch.setenv("OBO_CONSOLE_ALLOWED_TENANTS", '["t1", "t2"]')
     for settings in (ServerSettings(), Settings()):
-        assert (settings.mcp_port, settings.jwks_cache_ttl, settings.allowed_tenants) == (8123, 5.0, ["t1", "t2"])
+        assert (settings.mcp_port, settings.jwks_cache_ttl, settings.allowed_tenants) == (
+            8123,
+            5.0,
+            ["t1", "t2"],
+        )
         assert settings.effective_mcp_url() == "http://127.0.0.1:8123/mcp"
 
 
 def test_the_stack_starts_a_calculator_only_with_a_model_its_host_chose(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as refused:
-        LocalStack(home=tmp_path, ports=StackPorts(identity=0, search=0, mcp=0, calculator=0), write_state_file=False)
+        LocalStack(
+            home=tmp_path, ports=StackPorts(identity=0, search=0, mcp=0, calculator=0), write_state_file=False
+        )
     assert str(refused.value) == (
         "The local stack's calculator agent needs a model: pass calculator_model, "
         "or StackPorts(calculator=None) to run without the calculator."
     )
-    without = LocalStack(home=tmp_path, ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
-                         write_state_file=False)
+    without = LocalStack(
+        home=tmp_path, ports=StackPorts(identity=0, search=0, mcp=0, calculator=None), write_state_file=False
+    )
     assert without.calculator_model is None and without.calculator is None
