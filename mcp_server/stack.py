@@ -9,10 +9,9 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-from agents import Model
 from pydantic import SecretStr
 
 from mcp_server.atomic import write_private
@@ -33,6 +32,9 @@ from mcp_server.stack_state import (
     remove_state,
     write_state,
 )
+
+if TYPE_CHECKING:
+    from agents import Model  # the Agents SDK loads only with the calculator
 
 SEARCH_KEY_FILE = "search-api-key"
 DEFAULT_INDEX = "document-permissions-push-idx"
