@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from console.core.errors import UserError
-from console.core.paths import use_home
+from mcp_server.errors import UserError
+from mcp_server.paths import use_home
 
 # Sub-command name -> module under console.commands (each has register(subparsers) and run(args)).
 COMMANDS: dict[str, str] = {

@@ -1,7 +1,8 @@
 """The seed's remote agent: a calculator agent served over HTTP (``POST /run`` {"input": "..."} → {"output": ...}).
 
-It is an agent of its own — its own ``Agent``, its own model (the offline demo model unless a provider is
-configured) and a ``calculate`` tool that evaluates arithmetic safely (no ``eval``), within limits
+It is an agent of its own — its own ``Agent``, the model its host hands it (the console's ``obo-console server``
+passes the offline demo model unless a provider is configured: ``console.core.agents.providers.calculator_model``)
+and a ``calculate`` tool that evaluates arithmetic safely (no ``eval``), within limits
 (``mcp_server.arithmetic``) and in worker processes killed at a time limit (``mcp_server.workers``): an expression
 over a limit ends the run with HTTP 400 naming the limit, and no expression can stall the services that share this
 process. The console reaches it
@@ -16,15 +17,15 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from agents import Agent, RunConfig, RunContextWrapper, Runner, function_tool
+from agents import Agent, Model, RunConfig, RunContextWrapper, Runner, function_tool
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from console.core.settings import Settings, load_settings
 from mcp_server.arithmetic import CalculationRefused, Limits, evaluate
 from mcp_server.localcloud.serve import ThreadedServer
+from mcp_server.redact import redact
 from mcp_server.workers import EvaluatorPool
 
 __all__ = ["CalculationRefused", "Limits", "create_calculator_app", "evaluate", "serve_calculator"]
@@ -65,12 +66,10 @@ def calculate_tool(pool: EvaluatorPool) -> Callable[[str], Coroutine[Any, Any, s
 
 def _tool_failure(ctx: RunContextWrapper[Any], error: Exception) -> str:
     """A refused expression ends the run (the service answers 400 naming the limit); anything else goes back to
-    the model as a tool error, as for every other tool."""
-    from console.core.agents.tools import tool_error
-
+    the model as a tool error: the reason, never a traceback or a secret."""
     if isinstance(error, CalculationRefused):
         raise error
-    return tool_error(ctx, error)
+    return f"Tool error: {redact(str(error)) or type(error).__name__}"
 
 
 def _refusal(exc: BaseException) -> CalculationRefused | None:
@@ -83,23 +82,21 @@ def _refusal(exc: BaseException) -> CalculationRefused | None:
     return None
 
 
-def build_calculator_agent(pool: EvaluatorPool, settings: Settings | None = None) -> Agent[Any]:
-    from console.core.agents.providers import ModelResolver
-
-    choice = ModelResolver(settings or load_settings()).for_config("gpt-4o-mini")
+def build_calculator_agent(pool: EvaluatorPool, model: Model) -> Agent[Any]:
     return Agent(
         name="Calculator Agent",
         instructions="You calculate. Use the calculate tool for every arithmetic question and report its result.",
-        model=choice.model,
+        model=model,
         tools=[function_tool(calculate_tool(pool), failure_error_function=_tool_failure)],
     )
 
 
-def create_calculator_app(settings: Settings | None = None, pool: EvaluatorPool | None = None) -> Starlette:
-    """The service; its worker processes stop with it (a ``pool`` passed in is the caller's to close)."""
+def create_calculator_app(model: Model, pool: EvaluatorPool | None = None) -> Starlette:
+    """The service, its agent running on ``model``; its worker processes stop with it (a ``pool`` passed in is the
+    caller's to close)."""
     own_pool = pool is None
     workers = pool or EvaluatorPool()
-    agent = build_calculator_agent(workers, settings)
+    agent = build_calculator_agent(workers, model)
     # Its runs are the remote service's own business: no spans in the console's local trace file.
     run_config = RunConfig(workflow_name="calculator", tracing_disabled=True)
 
@@ -147,11 +144,12 @@ def create_calculator_app(settings: Settings | None = None, pool: EvaluatorPool 
 
 
 def serve_calculator(
+    model: Model,
     host: str = "127.0.0.1",
     port: int = 0,
-    settings: Settings | None = None,
     pool: EvaluatorPool | None = None,
 ) -> ThreadedServer:
-    """Start the calculator on its own thread and event loop (port 0: any free port; read ``.base_url``)."""
-    app = create_calculator_app(settings, pool)
+    """Start the calculator, its agent on ``model``, on its own thread and event loop (port 0: any free port; read
+    ``.base_url``)."""
+    app = create_calculator_app(model, pool)
     return ThreadedServer(app, name="calculator", host=host, port=port).start()

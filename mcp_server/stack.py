@@ -9,17 +9,22 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 from pydantic import SecretStr
 
-from console.core.atomic import write_private
-from console.core.errors import UserError
-from console.core.paths import data_dir
-from console.core.processes import pid_alive
-from console.core.redact import remember_secret
-from console.core.stack_state import (
+from mcp_server.atomic import write_private
+from mcp_server.errors import UserError
+from mcp_server.localcloud.serve import ThreadedServer
+from mcp_server.localcloud.tenant import Tenant, load_demo_tenant
+from mcp_server.paths import data_dir
+from mcp_server.processes import pid_alive
+from mcp_server.redact import remember_secret
+from mcp_server.server.app import OboServer, create_server
+from mcp_server.server.config import ServerConfig
+from mcp_server.server.runner import serve_threaded
+from mcp_server.stack_state import (
     DemoUser,
     StackState,
     StateFileError,
@@ -27,11 +32,9 @@ from console.core.stack_state import (
     remove_state,
     write_state,
 )
-from mcp_server.localcloud.serve import ThreadedServer
-from mcp_server.localcloud.tenant import Tenant, load_demo_tenant
-from mcp_server.server.app import OboServer, create_server
-from mcp_server.server.config import ServerConfig
-from mcp_server.server.runner import serve_threaded
+
+if TYPE_CHECKING:
+    from agents import Model  # the Agents SDK loads only with the calculator
 
 SEARCH_KEY_FILE = "search-api-key"
 DEFAULT_INDEX = "document-permissions-push-idx"
@@ -50,7 +53,7 @@ class StackPorts:
     identity: int = 8443
     search: int = 8444
     mcp: int = 8000
-    calculator: int | None = 8445  # the remote calculator agent (None: not started)
+    calculator: int | None = 8445  # the remote calculator agent (None: not started; else it needs a model)
 
 
 def search_api_key(directory: Path) -> SecretStr:
@@ -102,10 +105,19 @@ class LocalStack:
         tenant: Tenant | None = None,
         provision: bool = True,
         ready_timeout: float = 30.0,
+        calculator_model: Model | None = None,
     ) -> None:
+        """``calculator_model``: the model the calculator agent runs on, required unless ``ports.calculator`` is
+        None (the console passes the one its settings choose: the server does not pick models)."""
+        self.ports = ports or StackPorts()
+        if self.ports.calculator is not None and calculator_model is None:
+            raise ValueError(
+                "The local stack's calculator agent needs a model: pass calculator_model, "
+                "or StackPorts(calculator=None) to run without the calculator."
+            )
+        self.calculator_model = calculator_model
         self.home = home or data_dir()
         self.host = host
-        self.ports = ports or StackPorts()
         self.state_file = state_file or self.home / "local-stack.json"
         self.write_state_file = write_state_file
         self.tenant = tenant or load_demo_tenant()
@@ -255,11 +267,11 @@ class LocalStack:
         self.mcp = serve_threaded(self.server, host=self.host, port=self.ports.mcp)
 
     def _start_calculator(self) -> None:
-        if self.ports.calculator is None:
+        if self.ports.calculator is None or self.calculator_model is None:
             return
         from mcp_server.calculator import serve_calculator
 
-        self.calculator = serve_calculator(self.host, self.ports.calculator)
+        self.calculator = serve_calculator(self.calculator_model, self.host, self.ports.calculator)
 
     def _wait_ready(self) -> None:
         assert self.mcp is not None

@@ -117,7 +117,7 @@ def test_home_reaches_the_command_and_leaves_the_environment_untouched(
         f"obo-console: error: No signing keys at {home / 'localcloud' / 'signing-keys.json'}:"
     )
     assert dict(os.environ) == before
-    from console.core.paths import data_dir
+    from mcp_server.paths import data_dir
 
     assert data_dir() == tmp_path / "decoy"  # --home held for that command only
 
@@ -181,8 +181,8 @@ def test_server_login_whoami_with_every_flag_after_the_sub_command(tmp_path: Pat
 def test_a_server_the_console_launches_gets_home_in_its_own_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from console.core.errors import UserError
-    from console.core.paths import use_home
+    from mcp_server.errors import UserError
+    from mcp_server.paths import use_home
     from console.core.server_link import LinkTimings, ServerLink
     from console.core.settings import Settings
 

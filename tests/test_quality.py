@@ -1,26 +1,163 @@
-"""Project-wide checks: the layering contract and lint."""
+"""Project-wide checks: the import contracts (one-way layers), no import circles, and lint."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+import grimp
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_console_core_never_imports_textual() -> None:
+def test_import_contracts_are_kept() -> None:
+    """The layers (CLI -> commands -> UI -> console core -> server) and the forbidden imports, by import-linter."""
     result = subprocess.run(
         [str(Path(sys.executable).with_name("lint-imports")), "--config", str(ROOT / "pyproject.toml")],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "KEPT" in result.stdout and "BROKEN" not in result.stdout
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    assert {c["type"] for c in contracts} == {"layers", "forbidden"}
+    for contract in contracts:
+        assert f"{contract['name']} KEPT" in result.stdout, result.stdout
+    assert "BROKEN" not in result.stdout
+
+
+# -- import circles ---------------------------------------------------------------------------------------------
+
+
+def _ancestors(module: str) -> Iterable[str]:
+    parts = module.split(".")
+    return (".".join(parts[:end]) for end in range(1, len(parts)))
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of ``console`` and ``mcp_server`` and the modules it imports, counting every import statement
+    (function-local and ``TYPE_CHECKING`` ones too). Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__``
+    first, so it counts as importing those packages as well: a package ``__init__`` that imports its submodules
+    while they import the package's other modules closes a circle."""
+    graph = grimp.build_graph("console", "mcp_server", include_external_packages=False)
+    modules = set(graph.modules)
+    edges: dict[str, set[str]] = {}
+    for module in modules:
+        imported = set(graph.find_modules_directly_imported_by(module)) & modules
+        packages = {package for target in imported for package in _ancestors(target)}
+        edges[module] = (imported | packages) - {module}
+    return edges
+
+
+def import_circles(edges: Mapping[str, set[str]]) -> list[list[str]]:
+    """The circles, each a path that starts and ends at one module: per strongly connected component (Tarjan's
+    algorithm, iterative, in a fixed order so the report is stable), enough circles to pass through every member."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, targets = work[-1]
+            target = next(targets, None)
+            if target is not None:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(sorted(edges.get(target, ())))))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                circles.extend(_circles_covering(component, edges))
+    return circles
+
+
+def _circles_covering(component: set[str], edges: Mapping[str, set[str]]) -> list[list[str]]:
+    """Shortest circles through the component's members until each member is on one (none for a lone module)."""
+    found: list[list[str]] = []
+    covered: set[str] = set()
+    for member in sorted(component) if len(component) > 1 else ():
+        if member not in covered:
+            found.append(_circle_through(member, component, edges))
+            covered.update(found[-1])
+    return found
+
+
+def _circle_through(start: str, component: set[str], edges: Mapping[str, set[str]]) -> list[str]:
+    """The shortest path from ``start`` back to itself inside ``component`` (breadth first)."""
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for target in sorted(edges[node] & component):
+                if target == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), start]
+                if target not in came_from:
+                    came_from[target] = node
+                    following.append(target)
+        frontier = following
+    raise AssertionError(f"{start} is in a component but on no circle")
+
+
+def test_the_circle_finder_counts_package_inits_and_finds_each_circle() -> None:
+    edges = {
+        "p": {"p.a"},  # p/__init__ imports p.a ...
+        "p.a": {"p.b"},  # ... which imports p.b: that runs p/__init__ first, a circle
+        "p.b": set(),
+        "q.x": {"q.y"},
+        "q.y": {"q.z"},
+        "q.z": {"q.x"},
+        "r": set(),
+    }
+    with_packages = {
+        module: targets | {pkg for t in targets for pkg in _ancestors(t)} - {module}
+        for module, targets in edges.items()
+    }
+    assert import_circles(edges) == [["q.x", "q.y", "q.z", "q.x"]]
+    assert import_circles(with_packages) == [["p", "p.a", "p"], ["q.x", "q.y", "q.z", "q.x"]]
+    edges["q.y"].add("q.w")  # a second circle in the same component: both are listed
+    edges["q.w"] = {"q.y"}
+    assert import_circles(edges) == [["q.w", "q.y", "q.w"], ["q.x", "q.y", "q.z", "q.x"]]
+
+
+def test_no_import_circles() -> None:
+    circles = import_circles(import_graph())
+    report = "\n".join(" -> ".join(circle) for circle in circles)
+    print(report)
+    assert not circles, f"{len(circles)} import circle(s):\n{report}"
 
 
 def test_ruff_clean() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "console", "mcp_server", "tests", "benchmarks"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

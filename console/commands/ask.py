@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 def _token_provider(settings: Any, user: str | None) -> tuple[str, Any]:
     """(account username, async provider of a fresh access token) — raises NotSignedIn / StackNotRunning."""
-    from console.core.auth import AuthManager
+    from console.core.auth.manager import AuthManager
 
     manager = AuthManager.from_settings(settings)
     account = manager.find_account(user) if user else manager.require_account()
@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from console.core.agents.runner import AgentRunner
     from console.core.agents.tracing import install_tracing
     from console.core.configs.open_store import open_store
-    from console.core.errors import UserError
     from console.core.events import EventBus
     from console.core.printer import EventPrinter
     from console.core.settings import load_settings
+    from mcp_server.errors import UserError
 
     settings = load_settings(**settings_overrides(args))
     question = args.question.strip()
@@ -113,9 +113,16 @@ def _connect_target(settings: Any, url: str) -> Any:
     """``--connect URL``: the server every config's MCP server name stands for, once the trust rules accept it
     (no prompt here: an origin not trusted yet is refused, naming the setting to add)."""
     from console.core.agents.mcp_link import McpTarget
-    from console.core.mcp_trust import headless_connect
+    from console.core.server_link import ServerLink
 
-    return McpTarget(*headless_connect(settings, url))
+    link = ServerLink(settings, connect_url=url, launch=False)  # every rule of mcp_trust, no prompt
+    try:
+        link.start()
+        accepted = link.mcp_url
+        assert accepted is not None  # start() returns only once a server was accepted
+        return McpTarget(accepted, link.tls_verify)
+    finally:
+        link.close()  # a one-shot command does not watch the server
 
 
 def _failure_text(result: Any) -> str | None:
@@ -144,7 +151,7 @@ def _agent_key(configs: Any, wanted: str) -> str:
         cfg = entry.serving or entry.config
         if cfg is not None and cfg.name.lower() == wanted.lower():
             return str(key)
-    from console.core.errors import UserError
+    from mcp_server.errors import UserError
 
     raise UserError(f"There is no agent {wanted!r}.", hint=f"Known agents: {', '.join(sorted(configs.entries))}.")
 
@@ -153,7 +160,7 @@ def _start_key(configs: Any, wanted: str | None) -> str:
     """The agent to ask: ``wanted``, else the default main agent. Refuses (clearly) when it cannot run because
     its config, or the config of an agent it uses or hands off to, is invalid."""
     from console.core.agents.factory import DEFAULT_MAIN_KEYS, default_main_key
-    from console.core.errors import UserError
+    from mcp_server.errors import UserError
 
     if wanted:
         key = _agent_key(configs, wanted)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.core.errors import UserError
+from mcp_server.errors import UserError
 
 if TYPE_CHECKING:
     from console.core.configs.catalog import ConfigEntry, ConfigSet, RawConfig

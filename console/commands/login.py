@@ -31,9 +31,9 @@ def warn_if_needed(warning: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.commands import settings_overrides
-    from console.core.auth import AuthManager
-    from console.core.errors import UserError
+    from console.core.auth.manager import AuthManager
     from console.core.settings import load_settings
+    from mcp_server.errors import UserError
 
     settings = load_settings(**settings_overrides(args))
     if args.as_user is not None and settings.mode != "local":

@@ -21,9 +21,10 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _current_login(tokens: object) -> str:
-    from console.core.auth import AuthManager, TokenStore
+    from console.core.auth.manager import AuthManager, TokenStore
     from console.core.endpoints import resolve_endpoints
-    from console.core.errors import NotSignedIn, UserError
+    from console.core.errors import NotSignedIn
+    from mcp_server.errors import UserError
 
     assert isinstance(tokens, TokenStore)
     try:
@@ -45,7 +46,7 @@ def _current_login(tokens: object) -> str:
 def run(args: argparse.Namespace) -> int:
     from console.commands import settings_overrides
     from console.commands.login import warn_if_needed
-    from console.core.auth import TokenStore
+    from console.core.auth.manager import TokenStore
     from console.core.plural import plural
     from console.core.settings import load_settings
 

@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 
-from console.core.errors import StackNotRunning, UserError
+from console.core.errors import StackNotRunning
+from mcp_server.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
@@ -51,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     endpoint: str | None
     api_key: SecretStr | None
     if settings.mode == "local":
-        from console.core.stack_state import StateFileError, read_state
         from mcp_server.localcloud.tenant import load_demo_tenant
         from mcp_server.provision import principals_from_tenant
+        from mcp_server.stack_state import StateFileError, read_state
 
         try:
             state = read_state(settings.effective_state_file())

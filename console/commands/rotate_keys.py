@@ -10,7 +10,7 @@ import argparse
 import datetime as dt
 import json
 
-from console.core.errors import UserError
+from mcp_server.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
@@ -27,7 +27,6 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.commands import settings_overrides
-    from console.core.paths import localcloud_dir
     from console.core.settings import load_settings
     from mcp_server.localcloud.signing_keys import (
         DEFAULT_GRACE_SECONDS,
@@ -36,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         SigningKeyStore,
         rotate,
     )
+    from mcp_server.paths import localcloud_dir
 
     if load_settings(**settings_overrides(args)).mode == "azure":
         raise UserError("rotate-keys rotates the LOCAL identity platform's keys; in Azure mode Entra ID rotates "

@@ -10,8 +10,8 @@ import sys
 import threading
 from typing import Any
 
-from console.core.errors import UserError
-from console.core.processes import pid_alive
+from mcp_server.errors import UserError
+from mcp_server.processes import pid_alive
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_local(settings: Any) -> int:
+    from console.core.agents.providers import calculator_model  # the Agents SDK: not for `--help`
     from mcp_server.stack import LocalStack, StackPorts
 
     stack = LocalStack(
@@ -83,6 +84,7 @@ def _run_local(settings: Any) -> int:
         ports=StackPorts(identity=settings.identity_port, search=settings.search_port, mcp=settings.mcp_port,
                          calculator=settings.calculator_port),
         state_file=settings.effective_state_file(),
+        calculator_model=calculator_model(settings),
     )
     _say("obo-console: starting the local stack…")
     try:
@@ -114,7 +116,8 @@ def _run_local(settings: Any) -> int:
 def _run_azure(settings: Any) -> int:
     import httpx2
 
-    from mcp_server.server import ServerConfig, create_server
+    from mcp_server.server.app import create_server
+    from mcp_server.server.config import ServerConfig
     from mcp_server.server.runner import serve_threaded
 
     config = ServerConfig.from_settings(settings)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from console.core.errors import UserError
+from mcp_server.errors import UserError
 
 
 def _workspace_factory(args: argparse.Namespace):  # noqa: ANN202 - returns a zero-argument factory
@@ -23,8 +23,8 @@ def _workspace_factory(args: argparse.Namespace):  # noqa: ANN202 - returns a ze
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.core.paths import data_dir
     from console.ui.app import OboConsoleApp, load_keymap
+    from mcp_server.paths import data_dir
 
     try:
         keymap = load_keymap(data_dir() / "keymap.json")

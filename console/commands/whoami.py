@@ -78,7 +78,7 @@ def _print_text(doc: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     from console.commands import settings_overrides
     from console.commands.login import warn_if_needed
-    from console.core.auth import AuthManager
+    from console.core.auth.manager import AuthManager
     from console.core.settings import load_settings
 
     manager = AuthManager.from_settings(load_settings(**settings_overrides(args)))

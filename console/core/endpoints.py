@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from console.core.errors import StackNotRunning, UserError
-from console.core.processes import pid_alive
-from console.core.settings import Mode, Settings, load_settings
-from console.core.stack_state import DemoUser, StateFileError, read_state
+from console.core.errors import StackNotRunning
+from console.core.settings import Settings, load_settings
+from mcp_server.errors import UserError
+from mcp_server.processes import pid_alive
+from mcp_server.settings import Mode
+from mcp_server.stack_state import DemoUser, StateFileError, read_state
 
 
 @dataclass(frozen=True)

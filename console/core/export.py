@@ -2,7 +2,7 @@
 
 The output is deterministic — times in UTC from the stored timestamps, claims in the token's order, JSON with
 sorted keys — so the same session always exports to the same bytes and tests can check it line by line. Claims
-are shown, tokens never: everything passes through :func:`console.core.redact.redact_value` first.
+are shown, tokens never: everything passes through :func:`mcp_server.redact.redact_value` first.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from console.core.atomic import write_private
 from console.core.claims import claim_meaning, display_value
-from console.core.paths import data_dir
 from console.core.plural import plural
-from console.core.redact import redact, redact_value
 from console.core.sessions import LoadedSession, SessionStore
+from mcp_server.atomic import write_private
+from mcp_server.paths import data_dir
+from mcp_server.redact import redact, redact_value
 
 ROLE_LABELS = {"user": "You", "notice": "Notice"}
 

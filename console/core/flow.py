@@ -32,7 +32,7 @@ from console.core.events import (
     ToolStarted,
     TurnStarted,
 )
-from console.core.redact import redact
+from mcp_server.redact import redact
 
 SEARCH_AUDIENCE = "https://search.azure.com"
 SEARCH_TOOLS = frozenset({"get_documents"})

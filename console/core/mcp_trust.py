@@ -16,89 +16,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from console.core.atomic import write_private
-from console.core.errors import UserError
-from console.core.paths import data_dir
-from console.core.server_link import validate_mcp_url
+from console.core.mcp_urls import SETTING, canonical_url, origin_of, trusted_setting_origins
 from console.core.settings import Settings
-from console.core.stack_state import StateFileError, read_state
+from mcp_server.atomic import write_private
+from mcp_server.errors import UserError
+from mcp_server.paths import data_dir
+from mcp_server.stack_state import StateFileError, read_state
 
-SETTING = "OBO_CONSOLE_TRUSTED_MCP_URLS"
 STORE_NAME = "trusted-mcp-origins.json"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# URLs
-
-
-def canonical_url(url: str) -> str:
-    """``url`` in the form two spellings of one URL share: lowercase scheme and host, no default port, no
-    fragment, no trailing slash. Anything that is not an absolute URL comes back stripped, so it matches nothing."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return url.strip()
-    scheme = parts.scheme.lower()
-    if not scheme or not parts.hostname:
-        return url.strip()
-    return urlunsplit(
-        (scheme, _netloc(scheme, parts.hostname, port), parts.path.rstrip("/"), parts.query, "")
-    )
-
-
-def origin_of(url: str) -> str:
-    """The origin (scheme://host[:port]) of an absolute URL, canonical as in ``canonical_url``."""
-    parts = urlsplit(canonical_url(url))
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-
-
-def _netloc(scheme: str, host: str, port: int | None) -> str:
-    shown = f"[{host}]" if ":" in host else host.lower()
-    return shown if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{shown}:{port}"
-
-
-def trusted_setting_origins(urls: Iterable[Any]) -> list[str]:
-    """The origins ``OBO_CONSOLE_TRUSTED_MCP_URLS`` lists; ``ValueError`` naming the entry that is not a usable URL."""
-    origins = []
-    for index, url in enumerate(urls):
-        if not isinstance(url, str):
-            raise ValueError(f"{SETTING}[{index}] is {url!r}, not a URL string")
-        try:
-            checked = validate_mcp_url(url)  # https, or plain http on loopback only; no credentials
-        except UserError as exc:
-            raise ValueError(f"{SETTING}[{index}] ({url!r}): {exc.message}") from None
-        origins.append(origin_of(checked))
-    return origins
-
-
-def parse_trusted_urls(value: Any) -> list[str]:
-    """The setting's value as a list of URLs (env and .env give a JSON string). ``ValueError`` says what is wrong."""
-    example = f"{SETTING}='[\"https://mcp.example.com/mcp\"]'"
-    if isinstance(value, str):
-        if not value.strip():
-            return []
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"{SETTING} is not valid JSON ({exc.msg} at character {exc.pos}); it must be a JSON list of URLs, "
-                f"e.g. {example}"
-            ) from None
-    if not isinstance(value, list | tuple):
-        raise ValueError(
-            f"{SETTING} must be a JSON list of URLs, e.g. {example}; got a {type(value).__name__}"
-        )
-    trusted_setting_origins(value)
-    return [str(url) for url in value]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -285,18 +216,3 @@ def require_trusted(
     except OSError as exc:  # the person said yes: connect, and say the answer will be asked again next time
         return f"you confirmed it (not remembered: {exc.strerror or exc})"
     return "you confirmed it"
-
-
-def headless_connect(settings: Settings, url: str) -> tuple[str, bool | str]:
-    """``--connect`` for a headless command: every rule above, no prompt. Returns (the URL tokens may go to, what
-    TLS should trust there); raises ``UserError`` (an ``OriginRefused`` naming the setting to add) otherwise."""
-    from console.core.server_link import ServerLink
-
-    link = ServerLink(settings, connect_url=url, launch=False)
-    try:
-        link.start()
-        accepted = link.mcp_url
-        assert accepted is not None  # start() returns only once a server was accepted
-        return accepted, link.tls_verify
-    finally:
-        link.close()  # a one-shot command does not watch the server

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import ipaddress
 import json
 import os
 import signal
@@ -37,12 +36,13 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from console.core.clock import Clock, SystemClock
-from console.core.errors import UserError
 from console.core.events import EventBus, Notice, ServerStatusChanged
-from console.core.paths import data_dir
-from console.core.processes import pid_alive
+from console.core.mcp_urls import is_loopback_host, validate_mcp_url
+from mcp_server.paths import data_dir
 from console.core.settings import Settings
-from console.core.stack_state import StackState, StateFileError, read_state
+from mcp_server.errors import UserError
+from mcp_server.processes import pid_alive
+from mcp_server.stack_state import StackState, StateFileError, read_state
 
 if TYPE_CHECKING:
     from console.core.mcp_trust import TrustPrompt
@@ -99,37 +99,6 @@ class LogLine:
     ts: float
     stream: str  # stdout | stderr
     text: str
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def validate_mcp_url(url: str) -> str:
-    """The URL, normalised, if the user's token may go there: https anywhere, plain http only on loopback."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(
-            f"Not an MCP server URL: {url!r}.",
-            hint="Give a full URL such as https://mcp.example.com/mcp or http://127.0.0.1:8000/mcp.",
-        )
-    if parts.username or parts.password:
-        raise UserError(f"The MCP server URL must not carry credentials: {parts.hostname}.")
-    if scheme == "http" and not is_loopback_host(parts.hostname):
-        raise UserError(
-            f"Refusing plain http to {parts.hostname}: your access token would travel unencrypted.",
-            hint="Use https, or http only on loopback (127.0.0.1, ::1, localhost).",
-        )
-    path = parts.path.rstrip("/") or ""
-    return urlunsplit((scheme, parts.netloc.lower(), path, parts.query, ""))
 
 
 def _origin(url: str) -> str:

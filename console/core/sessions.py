@@ -6,7 +6,7 @@ later :meth:`SessionStore.load` reports as interrupted. Events are stored too (s
 out: the final answer holds their text).
 
 The file name is a hash of the account (tenant id + object id, or the username): it names no person and holds
-no token. Nothing here stores a token: messages and events pass through :func:`console.core.redact.redact`.
+no token. Nothing here stores a token: messages and events pass through :func:`mcp_server.redact.redact`.
 
 Usage::
 
@@ -41,8 +41,8 @@ from console.core.events import (
     TurnEnded,
     TurnStarted,
 )
-from console.core.paths import data_dir
-from console.core.redact import redact, redact_value
+from mcp_server.paths import data_dir
+from mcp_server.redact import redact, redact_value
 
 SCHEMA_VERSION = 1
 PARTIAL_EVERY = 0.25  # seconds between rewrites of an answer being streamed

@@ -1,8 +1,7 @@
-"""Settings from the environment, a ``.env`` file and CLI flags (pydantic-settings).
+"""The console's settings: the server's (``mcp_server.settings``: mode, state file, ports, Azure ids, search)
+plus the console's own, from the environment, a ``.env`` file and CLI flags (pydantic-settings).
 
-``OBO_CONSOLE_MODE=local`` (default) uses the bundled local identity platform and search service, found through
-the local stack state file; ``OBO_CONSOLE_MODE=azure`` uses Microsoft Entra ID and Azure AI Search as configured
-here. The seed's own variable names (``USE_REDIS``, ``REDIS_URL``, ``OPENAI_API_KEY``) are honoured as is.
+The seed's own variable names (``USE_REDIS``, ``REDIS_URL``, ``OPENAI_API_KEY``) are honoured as is.
 """
 
 from __future__ import annotations
@@ -11,11 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
-from console.core.paths import default_state_file
+from console.core.mcp_urls import parse_trusted_urls
+from mcp_server.errors import UserError
+from mcp_server.settings import ServerSettings
 
-Mode = Literal["local", "azure"]
 ModelProvider = Literal["offline", "openai", "azure-openai", "openai-compatible"]
 
 
@@ -23,42 +23,12 @@ def _alias(name: str, *extra: str) -> AliasChoices:
     return AliasChoices(f"OBO_CONSOLE_{name}", *extra)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="OBO_CONSOLE_", env_file=".env", extra="ignore", populate_by_name=True
-    )
+class Settings(ServerSettings):
+    """The server's settings plus the console's own: sign-in, token cache, configs, MCP servers and models."""
 
-    mode: Mode = "local"
-    state_file: Path | None = None
-    # Set by the console on the `obo-console server` it launches: the server stops when that process dies.
-    parent_pid: int | None = None
-
-    # The MCP server (its own listen address, and the URL clients use).
-    mcp_host: str = "127.0.0.1"
-    mcp_port: int = 8000
-    mcp_url: str | None = None
-    # Local services' ports; 0 picks a free port (tests), the defaults keep issuers stable across restarts.
-    identity_port: int = 8443
-    search_port: int = 8444
-    calculator_port: int = 8445
-
-    # Azure mode (also usable against the local stack, for tests of Azure-mode code paths).
-    tenant_id: str | None = None
-    authority: str | None = None
+    # Sign-in (Azure mode; in local mode the state file names them).
     console_client_id: str | None = None
-    api_client_id: str | None = None
-    api_client_secret: SecretStr | None = None
     api_scope: str | None = None
-    search_endpoint: str | None = None
-    search_index: str = "document-permissions-push-idx"
-    search_api_key: SecretStr | None = None
-    accept_v1_tokens: bool = False
-    allowed_tenants: list[str] = []
-    ca_cert: Path | None = None  # extra CA to trust (local stack only; never loaded in Azure mode by default)
-    # The MCP server's JWKS cache: how long keys are trusted without re-reading, and the minimum seconds between
-    # re-reads on an unknown key id (rate limit against the authority).
-    jwks_cache_ttl: float = 3600.0
-    jwks_refresh_interval: float = 30.0
 
     # Token cache at rest.
     allow_file_keyring: bool = False
@@ -97,22 +67,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_mcp_urls", mode="before")
     @classmethod
     def _trusted_urls(cls, value: Any) -> list[str]:
-        from console.core.mcp_trust import parse_trusted_urls  # imports server_link: only when validating
-
         return parse_trusted_urls(value)
-
-    def effective_state_file(self) -> Path:
-        return self.state_file or default_state_file()
-
-    def effective_mcp_url(self) -> str:
-        return self.mcp_url or f"http://{self.mcp_host}:{self.mcp_port}/mcp"
-
-    def effective_authority(self) -> str | None:
-        if self.authority:
-            return self.authority.rstrip("/")
-        if self.tenant_id:
-            return f"https://login.microsoftonline.com/{self.tenant_id}"
-        return None
 
     def effective_api_scope(self) -> str | None:
         if self.api_scope:
@@ -128,8 +83,6 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        from console.core.errors import UserError
-
         problems = "\n".join(f"  {_env_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
                              for e in exc.errors())
         raise UserError(f"Invalid settings:\n{problems}",

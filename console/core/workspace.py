@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import SecretStr
 
 from console.core.clock import Clock, SystemClock
-from console.core.errors import NotSignedIn, UserError
+from console.core.errors import NotSignedIn
 from console.core.events import (
     AccountChanged,
     Event,
@@ -43,9 +43,12 @@ from console.core.events import (
 from console.core.server_link import LinkState, LinkStatus, LinkTimings, ServerLink
 from console.core.sessions import LoadedSession, SessionStore, SessionSummary, writes_message
 from console.core.settings import Settings, load_settings
+from mcp_server.errors import UserError
 
 if TYPE_CHECKING:
-    from console.core.auth import AuthManager, DeviceFlow, SignedInAccount
+    from console.core.auth.accounts import SignedInAccount
+    from console.core.auth.device_flow import DeviceFlow
+    from console.core.auth.manager import AuthManager
     from console.core.configs.live import LiveConfigs
     from console.core.mcp_trust import TrustPrompt
 
@@ -414,7 +417,7 @@ class Workspace:
         status = self.link.start()  # raises UserError when no server can be found, launched or trusted
         if self._unsubscribe_link is None:
             self._unsubscribe_link = self.link.subscribe_status(self._on_link_status, replay=False)
-        from console.core.auth import AuthManager
+        from console.core.auth.manager import AuthManager
         from console.core.configs.live import LiveConfigs
         from console.core.configs.open_store import open_store
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
@@ -26,6 +25,7 @@ from textual.timer import Timer
 from console.core.clock import Clock, SystemClock
 from console.core.events import Event
 from console.core.heap import HeapSettler
+from console.ui import bindings
 from console.ui.calls import call
 from console.ui.protocols import Account, WorkspaceLike
 from console.ui.screens.main import BusEvent, MainScreen, ServerLogLine
@@ -62,16 +62,7 @@ class OboConsoleApp(App[int]):
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {_provider("ActionCommands"), _provider("AccountCommands"), _provider("ConfigCommands"),
                                _provider("SessionCommands")}
-    BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-        Binding("f1", "help", "Help", id="app.help"),
-        Binding("f2", "sign_in", "Sign in", id="account.sign_in"),
-        Binding("f3", "switch_account", "Switch account", id="account.switch", show=False),
-        Binding("f4", "sign_out", "Sign out", id="account.sign_out", show=False),
-        Binding("f5", "configs", "Configs", id="configs.show"),
-        Binding("f7", "presenter", "Presenter", id="view.presenter", priority=True),
-        Binding("ctrl+t", "change_theme", "Theme", id="app.theme", show=False),
-    ]
+    BINDINGS = bindings.APP
 
     def __init__(
         self,

@@ -4,16 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from console.core.plural import plural
+from console.ui.host import ConsoleHost
 
 if TYPE_CHECKING:
-    from console.ui.app import OboConsoleApp
+    from console.ui.screens.main import MainScreen
 
 Command = tuple[str, Callable[[], Any], str]
+
+
+class PaletteHost(ConsoleHost, Protocol):
+    """The app as the palette sees it: its actions and its main screen (``OboConsoleApp`` implements it)."""
+
+    @property
+    def main_screen(self) -> MainScreen: ...
+
+    def action_help(self) -> None: ...
+
+    def action_presenter(self) -> None: ...
+
+    def action_sign_in(self) -> None: ...
+
+    async def action_sign_out(self) -> None: ...
+
+    async def action_switch_account(self, username: str | None = None) -> None: ...
+
+    def action_configs(self) -> None: ...
+
+    async def use_main_agent(self, key: str) -> None: ...
 
 
 class _ListProvider(Provider):
@@ -23,8 +45,8 @@ class _ListProvider(Provider):
         raise NotImplementedError
 
     @property
-    def console_app(self) -> OboConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def console_app(self) -> PaletteHost:
+        return cast(PaletteHost, self.app)
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self.commands():

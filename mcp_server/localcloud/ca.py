@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from console.core.atomic import write_private
+from mcp_server.atomic import write_private
 from mcp_server.localcloud.serve import TLSFiles
 
 CA_CERT = "ca.pem"

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from console.core.atomic import write_private
+from mcp_server.atomic import write_private
 
 KEYS_FILE = "signing-keys.json"
 DEFAULT_GRACE_SECONDS = 24 * 3600

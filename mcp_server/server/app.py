@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from console.core.redact import remember_secret
+from mcp_server.redact import remember_secret
 from mcp_server.server.auth import (
     AuthFailureCounter,
     EntraTokenVerifier,

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from console.core.errors import UserError
-from console.core.settings import Settings
+from mcp_server.errors import UserError
+from mcp_server.settings import ServerSettings
 
 SEARCH_SCOPE = "https://search.azure.com/.default"
 SEARCH_AUDIENCE = "https://search.azure.com"
@@ -82,7 +82,7 @@ class ServerConfig:
         return self.base_url(port) + self.mcp_path
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ServerConfig:
+    def from_settings(cls, settings: ServerSettings) -> ServerConfig:
         """Azure mode: everything comes from settings; the local CA is loaded only if ``ca_cert`` is set."""
         missing = [
             name

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from console.core.agents.providers import calculator_model
 from console.core.agents.runner import AgentRunner
 from console.core.events import EventBus
 from console.core.settings import Settings
@@ -19,7 +20,7 @@ from tests.agents.helpers import Recorder, agent, load_configs, write_configs
 
 @pytest.fixture(scope="module")
 def calculator() -> Iterator[ThreadedServer]:
-    server = serve_calculator()
+    server = serve_calculator(calculator_model(Settings()))
     try:
         yield server
     finally:
@@ -58,7 +59,7 @@ async def test_agent_calls_the_remote_calculator(tmp_path: Path, calculator: Thr
 
 
 async def test_calculator_down_is_a_clear_tool_error(tmp_path: Path) -> None:
-    server = serve_calculator()
+    server = serve_calculator(calculator_model(Settings()))
     url = server.base_url
     server.stop()  # nothing listens there now
     settings = Settings(configs_dir=write_configs(tmp_path / "c", {"c": agent("Helper", tools=["ask_calculator"])}))

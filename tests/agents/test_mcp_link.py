@@ -106,7 +106,7 @@ async def test_known_name_carries_each_accounts_own_token(recording: Recording) 
 
 
 async def test_server_down_fails_the_turn_clearly_when_required(recording: Recording) -> None:
-    from console.core.errors import UserError
+    from mcp_server.errors import UserError
 
     configs = {"docs": config("docs", agent("Docs", mcp_servers=["documents"]))}
     settings = Settings(mcp_url="http://127.0.0.1:9/mcp", mcp_servers={"documents": "local"})
@@ -149,7 +149,7 @@ def test_link_without_signed_in_user_connects_nowhere(recording: Recording) -> N
 
 def test_plain_http_off_loopback_is_refused(tmp_path: Path) -> None:
     from console.core.agents.mcp_link import bundled_target
-    from console.core.errors import UserError
+    from mcp_server.errors import UserError
 
     with pytest.raises(UserError, match="Refusing plain http"):
         bundled_target(Settings(mode="azure", mcp_url="http://mcp.example.com/mcp"))

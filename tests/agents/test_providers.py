@@ -16,11 +16,11 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from console.core.agents.offline_model import OfflineModel
-from console.core.agents.providers import ModelResolver, resolve_provider
+from console.core.agents.providers import ModelResolver, calculator_model, resolve_provider
 from console.core.agents.runner import AgentRunner
-from console.core.errors import UserError
 from console.core.events import EventBus
 from console.core.settings import Settings
+from mcp_server.errors import UserError
 from mcp_server.localcloud.serve import ThreadedServer
 from tests.agents.helpers import Recorder, agent, config
 
@@ -110,3 +110,11 @@ async def test_openai_compatible_endpoint_end_to_end(chat_server: ChatServer, tm
     (called,) = rec.of("model_called")
     assert (called.model, called.provider, called.input_tokens, called.output_tokens) == ("tiny-local", "openai-compatible", 11, 5)
     assert "".join(e.delta for e in rec.of("text_delta")) == result.output
+
+
+def test_the_calculator_agent_gets_the_model_the_settings_choose() -> None:
+    assert isinstance(calculator_model(Settings()), OfflineModel)
+    compatible = calculator_model(Settings(openai_base_url="http://127.0.0.1:11434/v1"))
+    assert isinstance(compatible, OpenAIChatCompletionsModel) and compatible.model == "gpt-4o-mini"
+    overridden = calculator_model(Settings(openai_base_url="http://127.0.0.1:11434/v1", model="llama3.2"))
+    assert isinstance(overridden, OpenAIChatCompletionsModel) and overridden.model == "llama3.2"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from console.core.agents.runner import AgentRunner
-from console.core.errors import UserError
 from console.core.events import EventBus, Notice, TurnEnded
 from console.core.settings import Settings
+from mcp_server.errors import UserError
 from mcp_server.stack import LocalStack
 from tests.agents.helpers import Recorder, agent, load_configs, write_configs
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from console.core.auth import AuthManager
-from console.core.stack_state import StackState, write_state
+from console.core.auth.manager import AuthManager
 from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
 from mcp_server.stack import demo_users
+from mcp_server.stack_state import StackState, write_state
 from tests.auth.helpers import JWT_SHAPE
 
 CLI = Path(sys.executable).with_name("obo-console")

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from console.core.auth import DeviceFlowCancelled
+from console.core.auth.errors import DeviceFlowCancelled
 from mcp_server.localcloud.identity.device_page import complete_device_code
 from tests.auth.conftest import AuthStack
 

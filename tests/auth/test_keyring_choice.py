@@ -9,9 +9,10 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import KeyringLocked
 
-from console.core.auth import FileKeyringRefused, KeyringUnavailable, TokenStore
 from console.core.auth.chunked_store import ChunkedKeyringStore
+from console.core.auth.errors import FileKeyringRefused, KeyringUnavailable
 from console.core.auth.keyring_backend import choose_keyring, real_os_backends
+from console.core.auth.manager import TokenStore
 from console.core.settings import load_settings
 from tests.auth.helpers import MemoryKeyring
 

@@ -13,21 +13,16 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from console.core.auth import (
-    AuthManager,
-    DeviceFlowCancelled,
-    DeviceFlowError,
-    FileKeyringRefused,
-    SignInError,
-)
 from console.core.auth.chunked_store import MANIFEST_USER
+from console.core.auth.errors import DeviceFlowCancelled, DeviceFlowError, FileKeyringRefused, SignInError
 from console.core.auth.keyring_backend import file_keyring
-from console.core.auth.manager import KEYRING_SERVICE
+from console.core.auth.manager import KEYRING_SERVICE, AuthManager
 from console.core.endpoints import Endpoints, resolve_endpoints
-from console.core.errors import NotSignedIn, StackNotRunning, UserError
+from console.core.errors import NotSignedIn, StackNotRunning
 from console.core.settings import Settings
-from console.core.stack_state import write_state
+from mcp_server.errors import UserError
 from mcp_server.localcloud.identity.device_page import complete_device_code
+from mcp_server.stack_state import write_state
 from tests.auth.conftest import CLI, AuthStack
 from tests.auth.helpers import JWT_SHAPE, MemoryKeyring
 

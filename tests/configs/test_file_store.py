@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from console.core.configs import ConfigChange, ConfigRejected, ValidationContext
+from console.core.configs.catalog import ConfigChange
 from console.core.configs.file_store import FileStore
 from console.core.configs.live import LiveConfigs
+from console.core.configs.store import ConfigRejected
+from console.core.configs.validation import ValidationContext
 from console.core.events import EventBus, Notice
 from tests.configs.conftest import agent, write_json
 
@@ -168,7 +170,7 @@ def test_put_validates_before_writing(live: tuple[LiveConfigs, Recorder, Path]) 
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path, ctx: ValidationContext) -> None:
-    from console.core.errors import UserError
+    from mcp_server.errors import UserError
 
     with pytest.raises(UserError, match="does not exist"):
         FileStore(tmp_path / "nope", ctx).load_all()

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 import redis
 
-from console.core.configs import ConfigRejected, ValidationContext
 from console.core.configs.live import LiveConfigs
 from console.core.configs.redis_store import RedisStore, masked_url
 from console.core.configs.schema import SHIPPED_CONFIGS_DIR
-from console.core.errors import UserError
+from console.core.configs.store import ConfigRejected
+from console.core.configs.validation import ValidationContext
 from console.core.events import EventBus, Notice
+from mcp_server.errors import UserError
 from tests.configs.conftest import agent
 from tests.fixtures.redis import RedisServer
 

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from console.core.configs import AgentConfig, ValidationContext, reconcile, validate_configs
-from console.core.configs.catalog import ConfigSet, RawConfig
-from console.core.configs.model import display_source, file_source, redis_source
+from console.core.configs.catalog import ConfigSet, RawConfig, reconcile
+from console.core.configs.model import AgentConfig, display_source, file_source, redis_source
 from console.core.configs.schema import SHIPPED_CONFIGS_DIR, load_schema
-from console.core.configs.validation import is_json_schema
+from console.core.configs.validation import ValidationContext, is_json_schema, validate_configs
 from tests.configs.conftest import SEED_FORMAT_CONFIGS, agent, seed_configs_dir
 
 

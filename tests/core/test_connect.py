@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from console.core.errors import UserError
 from console.core.events import EventBus, Notice, ServerStatusChanged
+from console.core.mcp_urls import validate_mcp_url
 from console.core.server_link import (
     LinkState,
     LinkTimings,
@@ -24,9 +24,9 @@ from console.core.server_link import (
     check_resource_metadata,
     health_url,
     metadata_url,
-    validate_mcp_url,
 )
 from console.core.settings import Settings
+from mcp_server.errors import UserError
 from mcp_server.localcloud.serve import ThreadedServer
 
 TENANT = "11111111-2222-3333-4444-555555555555"

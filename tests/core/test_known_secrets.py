@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from console.core.redact import MASK, forget_secrets, redact
 from console.core.settings import Settings
-from console.core.stack_state import StackState, read_state, write_state
+from mcp_server.redact import MASK, forget_secrets, redact
 from mcp_server.server.app import create_server
 from mcp_server.stack import LocalStack
+from mcp_server.stack_state import StackState, read_state, write_state
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +47,7 @@ def test_the_real_stack_state_and_server_secrets_are_masked(local_stack: LocalSt
 
 
 def test_a_device_code_user_code_is_masked_once_shown(use_local_stack: LocalStack) -> None:
-    from console.core.auth import AuthManager
+    from console.core.auth.manager import AuthManager
 
     auth = AuthManager.from_settings(Settings())
     flow = auth.start_device_flow()

@@ -15,11 +15,12 @@ from typing import TypeVar
 
 import pytest
 
-from console.core.errors import UserError
 from console.core.events import EventBus, Notice, ServerStatusChanged
-from console.core.server_link import LinkState, LinkStatus, LinkTimings, ServerLink, pid_alive, probe_health
+from console.core.server_link import LinkState, LinkStatus, LinkTimings, ServerLink, probe_health
 from console.core.settings import Settings
-from console.core.stack_state import StackState, read_state, write_state
+from mcp_server.errors import UserError
+from mcp_server.processes import pid_alive
+from mcp_server.stack_state import StackState, read_state, write_state
 
 T = TypeVar("T")
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from console.core.agents import offline_model
-from console.core.auth import DeviceFlowCancelled
+from console.core.auth.errors import DeviceFlowCancelled
 from console.core.clock import FixedClock
-from console.core.errors import UserError
 from console.core.events import AccountChanged, Event, SearchResults, ToolStarted, TurnEnded, TurnStarted
 from console.core.server_link import LinkState
 from console.core.settings import Settings
 from console.core.workspace import Workspace
+from mcp_server.errors import UserError
 from mcp_server.stack import LocalStack
 from tests.fixtures.workspace import FAST, user_oid
 

@@ -8,9 +8,10 @@ import signal
 
 from console.core.clock import FixedClock
 from console.core.events import Event, Notice, SearchResults, ServerStatusChanged
-from console.core.server_link import LinkState, pid_alive
+from console.core.server_link import LinkState
 from console.core.settings import Settings
 from console.core.workspace import Workspace
+from mcp_server.processes import pid_alive
 from tests.fixtures.workspace import FAST
 
 

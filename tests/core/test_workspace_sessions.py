@@ -19,11 +19,11 @@ import pytest
 
 from console.core.agents import offline_model
 from console.core.clock import FixedClock
-from console.core.errors import UserError
-from console.core.redact import JWT
 from console.core.sessions import SessionStore, sessions_dir
 from console.core.settings import Settings
 from console.core.workspace import Workspace
+from mcp_server.errors import UserError
+from mcp_server.redact import JWT
 from mcp_server.stack import LocalStack
 from tests.fixtures.workspace import FAST, user_oid
 

@@ -16,11 +16,11 @@ import pytest
 import requests
 
 from console.cli import main
-from console.core.paths import localcloud_dir
 from mcp_server.localcloud.ca import trusting_session
 from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.signing_keys import KEYS_FILE
 from mcp_server.localcloud.tenant import Tenant
+from mcp_server.paths import localcloud_dir
 from tests.identity.helpers import assert_entra_error
 
 

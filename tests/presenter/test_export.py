@@ -9,8 +9,8 @@ import stat
 
 from console.core.events import Notice, TurnStarted
 from console.core.export import conversation_markdown, export_session, trace_jsonl
-from console.core.paths import data_dir
 from console.core.sessions import SessionStore
+from mcp_server.paths import data_dir
 from tests.presenter import scenarios as sc
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"

@@ -17,7 +17,7 @@ from console.core.events import Event, EventBus
 from console.core.flow import FlowModel, StepState
 from console.core.settings import Settings
 from mcp_server.localcloud.serve import ThreadedServer
-from mcp_server.server import create_server
+from mcp_server.server.app import create_server
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack
 from tests.agents.helpers import agent, load_configs, write_configs

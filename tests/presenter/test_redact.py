@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from console.core.redact import MASK, contains_secret, forget_secrets, redact, redact_value, remember_secret
+from mcp_server.redact import MASK, contains_secret, forget_secrets, redact, redact_value, remember_secret
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
 

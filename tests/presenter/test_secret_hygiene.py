@@ -26,13 +26,13 @@ from console.core.auth.keyring_backend import FILE_KEYRING_NAME
 from console.core.events import Event, HandoffOccurred, SearchResults
 from console.core.export import export_session
 from console.core.flow import StepState
-from console.core.paths import data_dir
 from console.core.sessions import SessionStore
-from console.core.stack_state import read_state
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
 from console.ui.screens.presenter import PresenterScreen
+from mcp_server.paths import data_dir
 from mcp_server.stack import LocalStack
+from mcp_server.stack_state import read_state
 from tests.presenter.screen_text import screen_text
 
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")

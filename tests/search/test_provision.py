@@ -11,11 +11,11 @@ from azure.core.credentials import AzureKeyCredential
 from azure.search.documents import SearchClient
 
 from console.cli import main
-from console.core.stack_state import StackState, write_state
 from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.search import QueryIdentity, SearchError, SearchService
 from mcp_server.localcloud.tenant import Tenant
 from mcp_server.provision import DEMO_DOCUMENTS, SAMPLE_SET, parse_assignments, referenced_principals
+from mcp_server.stack_state import StackState, write_state
 
 
 def _client(service: SearchService, index: str) -> SearchClient:

@@ -18,11 +18,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from console.core.clock import FixedClock
-from console.core.errors import UserError
-from console.core.mcp_trust import OriginRefused, TrustRequest, canonical_url
+from console.core.mcp_trust import OriginRefused, TrustRequest
+from console.core.mcp_urls import canonical_url
 from console.core.server_link import LinkState, metadata_url
 from console.core.settings import Settings
 from console.core.workspace import Workspace
+from mcp_server.errors import UserError
 from mcp_server.localcloud.serve import ThreadedServer
 from mcp_server.stack import LocalStack
 from tests.fixtures.workspace import FAST

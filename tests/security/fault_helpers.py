@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from console.core.stack_state import StackState, read_state, write_state
+from mcp_server.stack_state import StackState, read_state, write_state
 
 _TOOLS_CALL = re.compile(rb'"method"\s*:\s*"tools/call"')
 

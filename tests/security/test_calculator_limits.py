@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from console.core.agents.providers import calculator_model
 from console.core.agents.runner import AgentRunner
 from console.core.events import EventBus
 from console.core.settings import Settings
@@ -153,7 +154,7 @@ def test_closing_the_pool_stops_its_workers() -> None:
 
 @pytest.fixture(scope="module")
 def calculator() -> Iterator[ThreadedServer]:
-    server = serve_calculator()
+    server = serve_calculator(calculator_model(Settings()))
     try:
         yield server
     finally:

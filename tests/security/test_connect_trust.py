@@ -21,11 +21,12 @@ import pytest
 
 from console.cli import main
 from console.core.clock import FixedClock
-from console.core.errors import UserError
-from console.core.mcp_trust import STORE_NAME, OriginRefused, TrustRequest, TrustStore, origin_of
+from console.core.mcp_trust import STORE_NAME, OriginRefused, TrustRequest, TrustStore
+from console.core.mcp_urls import origin_of
 from console.core.server_link import LinkState, ServerLink
 from console.core.settings import Settings, load_settings
 from console.core.workspace import Workspace
+from mcp_server.errors import UserError
 from mcp_server.stack import LocalStack
 from tests.agents.helpers import agent, write_configs
 from tests.fixtures.workspace import FAST, user_oid

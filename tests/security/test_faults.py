@@ -14,8 +14,10 @@ import pytest
 import redis
 
 from console.cli import main
-from console.core.auth import AuthManager, SignInError
-from console.core.settings import load_settings
+from console.core.agents.providers import calculator_model
+from console.core.auth.errors import SignInError
+from console.core.auth.manager import AuthManager
+from console.core.settings import Settings, load_settings
 from mcp_server.stack import LocalStack, StackPorts
 from tests.agents.helpers import agent, write_configs
 from tests.security.fault_helpers import HoldingProxy, kill_group, launch_server, state_through
@@ -53,6 +55,7 @@ def private_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[L
         home=home,
         ports=StackPorts(identity=0, search=0, mcp=0, calculator=0),
         state_file=home / "local-stack.json",
+        calculator_model=calculator_model(Settings()),
     )
     stack.start()
     monkeypatch.setenv("OBO_CONSOLE_STATE_FILE", str(stack.state_file))

@@ -28,12 +28,12 @@ from typing import Any, cast
 import httpx2
 import pytest
 
-from console.core.stack_state import StackState, read_state
 from mcp_server.arithmetic import CalculationRefused, Limits
 from mcp_server.localcloud.tenant import load_demo_tenant
-from mcp_server.server import create_server
+from mcp_server.server.app import create_server
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack
+from mcp_server.stack_state import StackState, read_state
 from mcp_server.workers import EvaluatorPool
 from tests.fixtures.stack import api_token, device_flow_token
 from tests.security.calculator_cases import HTTP_CASES, LIMIT_OF

@@ -21,8 +21,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.client import StreamableHttpTransport
 
-from mcp_server.server import create_server
-from mcp_server.server.app import OboServer
+from mcp_server.server.app import OboServer, create_server
 from mcp_server.server.runner import serve_threaded
 from mcp_server.server.steps import META_KEY
 from mcp_server.stack import LocalStack

@@ -15,7 +15,7 @@ import pytest
 
 from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.serve import ThreadedServer
-from mcp_server.server import create_server
+from mcp_server.server.app import create_server
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack
 from tests.fixtures.stack import api_token, trusting_session

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from console.core.errors import UserError
 from console.core.settings import Settings
+from mcp_server.errors import UserError
 from mcp_server.localcloud.serve import ThreadedServer
-from mcp_server.server import ServerConfig, create_server
+from mcp_server.server.app import create_server
+from mcp_server.server.config import ServerConfig
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack
 from tests.fixtures.stack import api_token

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx2
 from pydantic import SecretStr
 
-from mcp_server.server import create_server
+from mcp_server.server.app import create_server
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack
 from tests.fixtures.stack import api_token

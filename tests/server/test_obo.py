@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from mcp_server.localcloud.search import EntraTokenValidator, SearchService
 from mcp_server.localcloud.serve import ThreadedServer
-from mcp_server.server import create_server
+from mcp_server.server.app import create_server
 from mcp_server.server.config import ServerConfig
 from mcp_server.server.obo import OboCache, OboError, OboExchanger, OboToken
 from mcp_server.server.runner import serve_threaded

@@ -16,9 +16,9 @@ import pytest
 from console.core.agents import offline_model
 from console.core.agents.runner import AgentRunner
 from console.core.events import EventBus, Notice, TextDelta, TurnEnded, TurnStarted
-from console.core.paths import data_dir
 from console.core.sessions import SessionStore, account_key, database_name
 from console.core.settings import Settings
+from mcp_server.paths import data_dir
 from tests.agents.helpers import agent, load_configs, write_configs
 
 ALICE = "alice@contoso.example"

@@ -315,8 +315,8 @@ class FakeWorkspace:
 
     def export(self, path_dir: str | Path | None = None) -> tuple[Path, Path]:
         """Writes the transcript (the real format is tested against the real Workspace in test_flow.py)."""
-        from console.core.atomic import write_private
-        from console.core.paths import data_dir
+        from mcp_server.atomic import write_private
+        from mcp_server.paths import data_dir
 
         target = Path(path_dir) if path_dir is not None else data_dir() / "exports"
         target.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from console.core.clock import FixedClock
-from console.core.server_link import LinkState, LinkTimings, pid_alive
+from console.core.server_link import LinkState, LinkTimings
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
@@ -28,6 +28,7 @@ from console.ui.widgets.claims_pane import ClaimsPane
 from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.results_pane import ResultsPane
 from console.ui.widgets.status_bar import StatusBar
+from mcp_server.processes import pid_alive
 from mcp_server.stack import LocalStack
 from tests.auth.helpers import JWT_SHAPE
 from tests.ui.helpers import until

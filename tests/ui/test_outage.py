@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from console.core.agents.providers import calculator_model
 from console.core.clock import FixedClock
 from console.core.events import Event, Notice, ServerStatusChanged, TurnEnded
 from console.core.settings import Settings
@@ -36,6 +37,7 @@ def own_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local
         home=home,
         ports=StackPorts(identity=0, search=0, mcp=0, calculator=0),
         state_file=home / "local-stack.json",
+        calculator_model=calculator_model(Settings()),
     )
     stack.start()
     monkeypatch.setenv("OBO_CONSOLE_STATE_FILE", str(stack.state_file))

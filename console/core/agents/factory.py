@@ -18,8 +18,8 @@ from console.core.agents.mcp_link import McpLink
 from console.core.agents.providers import ModelChoice, ModelResolver
 from console.core.agents.tools import REGISTRY, build_tool
 from console.core.configs.model import AgentConfig
-from console.core.errors import UserError
 from console.core.settings import Settings
+from mcp_server.errors import UserError
 
 DEFAULT_MAIN_KEYS = ("conversation", "main")
 

@@ -41,10 +41,10 @@ from console.core.agents.hooks import McpEventBridge
 from console.core.agents.tools import tool_error
 from console.core.agents.tracing import mask_text
 from console.core.claims import unverified_expiry
-from console.core.redact import redact
-from console.core.server_link import validate_mcp_url
+from console.core.mcp_urls import validate_mcp_url
 from console.core.settings import Settings
-from console.core.stack_state import StateFileError, read_state
+from mcp_server.redact import redact
+from mcp_server.stack_state import StateFileError, read_state
 
 BUNDLED = "local"
 # A token provider returns the account's current access token: a str, a SecretStr, or anything with

@@ -19,8 +19,8 @@ from typing import Any
 from agents import Model
 
 from console.core.agents.offline_model import OFFLINE_MODEL_NAME, OfflineModel
-from console.core.errors import UserError
 from console.core.settings import Settings
+from mcp_server.errors import UserError
 
 
 def resolve_provider(settings: Settings) -> str:
@@ -46,6 +46,16 @@ class ModelChoice:
     @property
     def label(self) -> str:
         return f"{self.name} ({self.provider})"
+
+
+# The calculator agent's model name, for providers that need one (OBO_CONSOLE_MODEL overrides it, as for configs).
+CALCULATOR_MODEL = "gpt-4o-mini"
+
+
+def calculator_model(settings: Settings) -> Model:
+    """The model the local stack's calculator agent runs on: the provider ``settings`` choose (offline by default).
+    The server does not pick models; ``obo-console server`` hands it this one."""
+    return ModelResolver(settings).for_config(CALCULATOR_MODEL).model
 
 
 @dataclass

@@ -30,10 +30,10 @@ from console.core.agents.mcp_link import McpLink, McpTarget, TokenProvider
 from console.core.agents.providers import ModelResolver
 from console.core.agents.tracing import ensure_tracing, mask_text
 from console.core.configs.model import AgentConfig
-from console.core.errors import UserError
 from console.core.events import EventBus, Notice, TextDelta, TurnEnded, TurnStarted
 from console.core.settings import Settings
-from console.core.stack_state import StateFileError, read_state
+from mcp_server.errors import UserError
+from mcp_server.stack_state import StateFileError, read_state
 
 SOURCE = "agents"
 

@@ -16,13 +16,13 @@ from typing import Any
 from agents import set_trace_processors
 from agents.tracing import Span, Trace, TracingProcessor
 
-from console.core.paths import data_dir
-from console.core.redact import MASK
-from console.core.redact import redact as mask_text
-from console.core.redact import redact_value as mask
 from console.core.settings import Settings
+from mcp_server.paths import data_dir
+from mcp_server.redact import MASK
+from mcp_server.redact import redact as mask_text
+from mcp_server.redact import redact_value as mask
 
-# mask_text / mask are the one masker (console.core.redact) under the names the agent modules use.
+# mask_text / mask are the one masker (mcp_server.redact) under the names the agent modules use.
 __all__ = ["MASK", "LocalJsonlProcessor", "active_processors", "ensure_tracing", "install_tracing", "mask", "mask_text"]
 
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.core.atomic import write_private
 from console.core.claims import ClaimsError, decode_claims
-from console.core.paths import data_dir
+from mcp_server.atomic import write_private
+from mcp_server.paths import data_dir
 
 POINTER_FILE = "current-account.json"
 

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from console.core.auth.accounts import SignedInAccount
 from console.core.auth.errors import DeviceFlowCancelled, DeviceFlowError
-from console.core.redact import remember_secret
+from mcp_server.redact import remember_secret
 
 
 @dataclass(frozen=True)

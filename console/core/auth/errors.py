@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.core.errors import UserError
+from mcp_server.errors import UserError
 
 
 class KeyringUnavailable(UserError):

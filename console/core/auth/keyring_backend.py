@@ -16,7 +16,7 @@ from pathlib import Path
 from keyring.backend import KeyringBackend
 
 from console.core.auth.errors import FileKeyringRefused, KeyringUnavailable
-from console.core.paths import data_dir
+from mcp_server.paths import data_dir
 
 FILE_KEYRING_NAME = "keyring-fallback.cfg"
 _NOT_REAL = ("keyring.backends.fail", "keyring.backends.null", "keyring.backends.chainer")

@@ -31,9 +31,10 @@ from console.core.auth.msal_app import METADATA_FILE, build_public_client, http_
 from console.core.auth.token_cache import KeyringTokenCache
 from console.core.claims import decode_claims, decode_header, unverified_expiry
 from console.core.endpoints import Endpoints, resolve_endpoints
-from console.core.errors import NotSignedIn, UserError
-from console.core.paths import data_dir
+from console.core.errors import NotSignedIn
 from console.core.settings import Settings, load_settings
+from mcp_server.errors import UserError
+from mcp_server.paths import data_dir
 
 KEYRING_SERVICE = "obo-console/msal-token-cache"
 LOCK_FILE = "token-cache.lock"

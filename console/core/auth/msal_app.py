@@ -22,9 +22,9 @@ from typing import Any
 import msal
 import requests
 
-from console.core.atomic import write_private
 from console.core.auth.errors import SignInError
 from console.core.endpoints import Endpoints
+from mcp_server.atomic import write_private
 
 HTTP_TIMEOUT = 30.0
 # Discovery is one small GET: an identity platform that does not answer it this fast is treated as unreachable

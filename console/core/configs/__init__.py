@@ -1,25 +1,5 @@
-"""Agent configs: the typed model, JSON Schema validation, and the file and Redis stores with live reload.
+"""Agent configs: the typed model (``model``), JSON Schema validation (``validation``), the catalog that reconciles
+a set of configs (``catalog``), and the file and Redis stores with live reload (``store``, ``open_store``, ``live``).
 
-Light to import: the stores, the watcher and Redis load on first use (``open_store``, ``LiveConfigs``).
+Import each name from its module: this package imports nothing, so importing one module loads only what it needs.
 """
-
-from console.core.configs.catalog import ConfigChange, ConfigEntry, ConfigSet, RawConfig, reconcile
-from console.core.configs.model import AgentConfig, AgentToolRef, ConfigIssue, HandoffRef
-from console.core.configs.store import ConfigRejected, ConfigStore
-from console.core.configs.validation import ValidationContext, validate_configs
-
-__all__ = [
-    "AgentConfig",
-    "AgentToolRef",
-    "ConfigChange",
-    "ConfigEntry",
-    "ConfigIssue",
-    "ConfigRejected",
-    "ConfigSet",
-    "ConfigStore",
-    "HandoffRef",
-    "RawConfig",
-    "ValidationContext",
-    "reconcile",
-    "validate_configs",
-]

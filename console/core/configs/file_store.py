@@ -18,7 +18,7 @@ from console.core.configs.catalog import RawConfig
 from console.core.configs.model import file_source
 from console.core.configs.store import ReconcilingStore
 from console.core.configs.validation import ValidationContext, is_json_schema
-from console.core.errors import UserError
+from mcp_server.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from console.core.configs.store import ConfigStore
 from console.core.configs.user_folder import checkout_configs, ensure_user_configs
 from console.core.configs.validation import ValidationContext
 from console.core.events import EventBus
-from console.core.paths import data_dir
 from console.core.settings import Settings
+from mcp_server.paths import data_dir
 
 if TYPE_CHECKING:
     from console.core.configs.live import LiveConfigs

@@ -18,7 +18,7 @@ from console.core.configs.catalog import RawConfig
 from console.core.configs.model import REDIS_KEY_PREFIX, redis_source
 from console.core.configs.store import ReconcilingStore
 from console.core.configs.validation import ValidationContext
-from console.core.errors import UserError
+from mcp_server.errors import UserError
 
 log = logging.getLogger(__name__)
 

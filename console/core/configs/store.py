@@ -22,7 +22,7 @@ from console.core.configs.catalog import (
 )
 from console.core.configs.model import KEY_PATTERN, AgentConfig, ConfigIssue
 from console.core.configs.validation import ValidationContext
-from console.core.errors import UserError
+from mcp_server.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from console.core.plural import plural
+from console.ui import bindings
 from console.ui.protocols import ConfigView, WorkspaceLike
 
 
@@ -27,11 +27,7 @@ def _status(config: ConfigView) -> Text:
 
 class ConfigsScreen(ModalScreen[None]):
     CSS_PATH = "configs.tcss"
-    BINDINGS = [
-        Binding("escape", "close", "Back", id="configs.close"),
-        Binding("enter", "use", "Use as main agent", id="configs.use", priority=True),
-        Binding("f5", "reload", "Refresh", id="configs.refresh"),
-    ]
+    BINDINGS = bindings.CONFIGS
 
     def __init__(self, workspace: WorkspaceLike) -> None:
         super().__init__(id="configs")

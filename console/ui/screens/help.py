@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
-from console.ui.bindings import all_bindings
+from console.ui import bindings
 
 
 class HelpScreen(ModalScreen[None]):
     CSS_PATH = "help.tcss"
-    BINDINGS = [Binding("escape,f1,q", "close", "Close", id="help.close")]
+    BINDINGS = bindings.HELP
 
     def compose(self) -> ComposeResult:
         yield Label("Keys — every action, its id and key", id="help-title")
@@ -27,7 +26,7 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns("where", "key", "action", "id")
         keymap: dict[str, str] = getattr(self.app, "_keymap", {}) or {}
-        for where, binding in all_bindings():
+        for where, binding in bindings.all_bindings():
             keys = keymap.get(binding.id or "", binding.key)
             table.add_row(where, keys, binding.description or binding.action, binding.id)
         table.focus()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.events import Resize
 from textual.message import Message
@@ -26,6 +25,7 @@ from console.core.events import (
     TurnEnded,
     TurnStarted,
 )
+from console.ui import bindings
 from console.ui.calls import call
 from console.ui.widgets.agent_pane import AgentPane
 from console.ui.widgets.chat_pane import ChatPane
@@ -40,7 +40,7 @@ from console.ui.widgets.status_bar import StatusBar
 if TYPE_CHECKING:
     from textual.widgets import Tabs
 
-    from console.ui.app import OboConsoleApp
+    from console.ui.host import ConsoleHost
     from console.ui.protocols import WorkspaceLike
     from console.ui.widgets.prompt_input import PromptInput
 
@@ -73,20 +73,7 @@ class ServerLogLine(Message):
 class MainScreen(Screen):
     CSS_PATH = "main.tcss"
     AUTO_FOCUS = None  # the prompt takes focus once it is mounted (build_panes)
-    BINDINGS = [
-        Binding("escape", "stop_turn", "Stop", id="chat.stop"),
-        Binding("ctrl+n", "reset_conversation", "New chat", id="chat.reset"),
-        # priority: the prompt (a TextArea) would take ctrl+e as "end of line" (the end key still does that).
-        Binding("ctrl+e", "export", "Export", id="session.export", priority=True),
-        Binding("f8", "sessions", "Sessions", id="session.list", show=False),  # palette + help list it
-        Binding("ctrl+g", "load_earlier", "Earlier msgs", id="chat.load_earlier", show=False),
-        Binding("ctrl+end", "jump_to_latest", "Latest msgs", id="chat.latest", show=False),
-        Binding("ctrl+b", "back_to_main", "Main agent", id="agent.back"),
-        Binding("ctrl+f", "filter_events", "Filter events", id="events.filter", show=False),
-        Binding("ctrl+l", "server_log", "Server log", id="events.server_log", show=False),
-        Binding("f6", "next_pane", "Next pane", id="pane.next", priority=True, show=False),
-        Binding("shift+f6", "previous_pane", "Previous pane", id="pane.previous", show=False, priority=True),
-    ]
+    BINDINGS = bindings.MAIN
 
     def __init__(self) -> None:
         super().__init__(id="main")
@@ -97,8 +84,8 @@ class MainScreen(Screen):
         self._told_server_away: str | None = None  # the account whose chat said a turn failed with the server away
 
     @property
-    def console_app(self) -> OboConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def console_app(self) -> ConsoleHost:
+        return cast("ConsoleHost", self.app)
 
     @property
     def workspace(self) -> WorkspaceLike | None:

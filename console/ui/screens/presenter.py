@@ -20,8 +20,8 @@ from textual.widgets import Footer, Markdown, Static
 
 from console.core.events import AccountChanged, Event, TextDelta, TurnEnded, TurnStarted
 from console.core.flow import FlowModel, StepState
-from console.core.redact import redact
 from console.ui.widgets.flow_steps import FlowSteps
+from mcp_server.redact import redact
 
 PRESENTER_KEY = "f7"
 COMPACT_BELOW = 40  # rows: under this the steps sit without gaps between them

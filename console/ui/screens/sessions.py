@@ -7,11 +7,11 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
+from console.ui import bindings
 from console.ui.calls import call
 from console.ui.protocols import WorkspaceLike
 
@@ -24,10 +24,7 @@ class SessionsScreen(ModalScreen[str | None]):
     """Dismissed with the id of the session to resume (None: closed)."""
 
     CSS_PATH = "sessions.tcss"
-    BINDINGS = [
-        Binding("escape", "close", "Back", id="sessions.close"),
-        Binding("enter", "resume", "Resume", id="sessions.resume", priority=True),
-    ]
+    BINDINGS = bindings.SESSIONS
 
     def __init__(self, workspace: WorkspaceLike) -> None:
         super().__init__(id="sessions")

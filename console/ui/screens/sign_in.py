@@ -9,7 +9,6 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import ModalScreen
@@ -17,6 +16,7 @@ from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.core.clock import Clock, format_countdown
+from console.ui import bindings
 from console.ui.calls import call, reveal
 from console.ui.protocols import Account, DeviceFlow, WorkspaceLike
 from console.ui.widgets.qr_code import QRCode
@@ -24,15 +24,7 @@ from console.ui.widgets.qr_code import QRCode
 
 class SignInScreen(ModalScreen[Account | None]):
     CSS_PATH = "sign_in.tcss"
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="signin.cancel"),
-        Binding("c", "copy_code", "Copy code", id="signin.copy_code"),
-        Binding("u", "copy_url", "Copy URL", id="signin.copy_url"),
-        Binding("r", "retry", "New code", id="signin.retry"),
-        Binding("1", "sign_in_as(0)", "As user 1", id="signin.as_1", show=False),
-        Binding("2", "sign_in_as(1)", "As user 2", id="signin.as_2", show=False),
-        Binding("3", "sign_in_as(2)", "As user 3", id="signin.as_3", show=False),
-    ]
+    BINDINGS = bindings.SIGN_IN
 
     def __init__(self, workspace: WorkspaceLike, clock: Clock) -> None:
         super().__init__(id="sign-in")

@@ -13,10 +13,11 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
+
+from console.ui import bindings
 
 
 class TrustScreen(ModalScreen[bool]):
@@ -25,10 +26,7 @@ class TrustScreen(ModalScreen[bool]):
 
     CSS_PATH = "trust.tcss"
     AUTO_FOCUS = "#trust-no"  # enter refuses: the safe default
-    BINDINGS = [
-        Binding("y", "trust", "Trust and connect", id="trust.accept"),
-        Binding("n,escape", "refuse", "Refuse", id="trust.refuse"),
-    ]
+    BINDINGS = bindings.TRUST
 
     def __init__(self, request: Any, answer: Future[bool | None] | None = None) -> None:
         super().__init__(id="trust")

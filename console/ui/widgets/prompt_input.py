@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from console.ui import bindings
 from console.ui.widgets.prompt_placeholder import PLACEHOLDER
 
 
 class PromptInput(TextArea):
-    BINDINGS = [
-        Binding("enter", "submit", "Send", id="chat.send", priority=True),
-        Binding("ctrl+j,shift+enter", "newline", "Newline", id="chat.newline", priority=True, show=False),
-        Binding("up", "history_previous", "History", id="chat.history_previous", priority=True, show=False),
-        Binding("down", "history_next", "History", id="chat.history_next", priority=True, show=False),
-    ]
+    BINDINGS = bindings.PROMPT
 
     class Submitted(Message):
         def __init__(self, prompt: PromptInput, text: str) -> None:

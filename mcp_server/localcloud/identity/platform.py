@@ -58,7 +58,7 @@ class IdentityPlatform:
                 f"The local identity platform listens on loopback only (127.0.0.1), not {host!r}."
             )
         if home is None:
-            from console.core.paths import localcloud_dir
+            from mcp_server.paths import localcloud_dir
 
             home = localcloud_dir()
         self.tenant = tenant

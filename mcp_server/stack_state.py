@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from console.core.atomic import write_private
-from console.core.paths import default_state_file
-from console.core.redact import remember_secret
+from mcp_server.atomic import write_private
+from mcp_server.paths import default_state_file
+from mcp_server.redact import remember_secret
 
 
 class DemoUser(BaseModel):
