@@ -181,10 +181,10 @@ def test_server_login_whoami_with_every_flag_after_the_sub_command(tmp_path: Pat
 def test_a_server_the_console_launches_gets_home_in_its_own_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from mcp_server.errors import UserError
-    from mcp_server.paths import use_home
     from console.core.server_link import LinkTimings, ServerLink
     from console.core.settings import Settings
+    from mcp_server.errors import UserError
+    from mcp_server.paths import use_home
 
     monkeypatch.setenv("OBO_CONSOLE_HOME", str(tmp_path / "decoy"))
     script = "import os, sys; print('home=' + os.environ['OBO_CONSOLE_HOME'], file=sys.stderr); sys.exit(3)"

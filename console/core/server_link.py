@@ -38,9 +38,9 @@ import requests
 from console.core.clock import Clock, SystemClock
 from console.core.events import EventBus, Notice, ServerStatusChanged
 from console.core.mcp_urls import is_loopback_host, validate_mcp_url
-from mcp_server.paths import data_dir
 from console.core.settings import Settings
 from mcp_server.errors import UserError
+from mcp_server.paths import data_dir
 from mcp_server.processes import pid_alive
 from mcp_server.stack_state import StackState, StateFileError, read_state
 
