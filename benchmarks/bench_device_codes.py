@@ -30,9 +30,9 @@ import requests
 
 from benchmarks._common import timed
 from mcp_server.localcloud.ca import trusting_session
-from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.identity.device_codes import MAX_CODES_PER_CLIENT
 from mcp_server.localcloud.identity.device_page import complete_device_code
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.identity.scopes import parse_scope
 from mcp_server.localcloud.tenant import AppRegistration, Tenant, load_demo_tenant
 

@@ -19,8 +19,8 @@ import msal
 
 from benchmarks._common import timed
 from mcp_server.localcloud.ca import trusting_session
-from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.identity.device_page import complete_device_code
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.tenant import load_demo_tenant
 
 

@@ -143,7 +143,8 @@ def measure_http(
     from azure.search.documents import SearchClient
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from mcp_server.localcloud.search import EntraTokenValidator, SearchService
+    from mcp_server.localcloud.search.auth import EntraTokenValidator
+    from mcp_server.localcloud.search.service import SearchService
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = {

@@ -54,7 +54,7 @@ def main() -> None:
         os.environ["OBO_CONSOLE_MODE"] = "local"
         os.environ["OBO_CONSOLE_KEYRING_BACKEND"] = "file"
         from console.core.auth.manager import AuthManager
-        from mcp_server.localcloud.identity import IdentityPlatform
+        from mcp_server.localcloud.identity.platform import IdentityPlatform
         from mcp_server.localcloud.tenant import load_demo_tenant
         from mcp_server.stack import demo_users
         from mcp_server.stack_state import StackState, write_state

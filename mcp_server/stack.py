@@ -191,13 +191,14 @@ class LocalStack:
 
     # -- parts ---------------------------------------------------------------------------------------------
     def _start_identity(self) -> None:
-        from mcp_server.localcloud.identity import IdentityPlatform
+        from mcp_server.localcloud.identity.platform import IdentityPlatform
 
         self.identity = IdentityPlatform(self.tenant, home=self.localcloud, host=self.host, port=self.ports.identity)
         self.identity.start()
 
     def _start_search(self) -> None:
-        from mcp_server.localcloud.search import EntraTokenValidator, SearchService
+        from mcp_server.localcloud.search.auth import EntraTokenValidator
+        from mcp_server.localcloud.search.service import SearchService
 
         tenant = self.tenant
         self.search_key = search_api_key(self.localcloud)

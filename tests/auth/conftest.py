@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from console.core.auth.manager import AuthManager
-from mcp_server.localcloud.identity import IdentityPlatform
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
 from mcp_server.stack import demo_users
 from mcp_server.stack_state import StackState, write_state

@@ -9,8 +9,8 @@ from typing import Any
 import msal
 import requests
 
-from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.identity.device_page import complete_device_code
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 
 ENVELOPE_TAIL = re.compile(
     r"\r\nTrace ID: (?P<trace>[0-9a-f-]{36})\r\nCorrelation ID: (?P<corr>[0-9a-f-]{36})"

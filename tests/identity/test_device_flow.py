@@ -11,8 +11,8 @@ import jwt
 import pytest
 import requests
 
-from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.identity.device_page import DevicePageError, complete_device_code
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
 from tests.identity.helpers import assert_entra_error, device_flow_sign_in, public_app
 

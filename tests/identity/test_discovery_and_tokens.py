@@ -8,7 +8,7 @@ import jwt
 import pytest
 import requests
 
-from mcp_server.localcloud.identity import IdentityPlatform
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
 from tests.identity.helpers import assert_entra_error
 

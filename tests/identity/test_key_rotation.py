@@ -17,7 +17,7 @@ import requests
 
 from console.cli import main
 from mcp_server.localcloud.ca import trusting_session
-from mcp_server.localcloud.identity import IdentityPlatform
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.signing_keys import KEYS_FILE
 from mcp_server.localcloud.tenant import Tenant
 from mcp_server.paths import localcloud_dir

@@ -12,7 +12,7 @@ import jwt
 import pytest
 import requests
 
-from mcp_server.localcloud.identity import IdentityPlatform
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
 from tests.identity.helpers import api_app, assert_entra_error, device_flow_sign_in, public_app
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 
 from mcp_server.localcloud.ca import CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, ensure_tls, trusting_session
-from mcp_server.localcloud.identity import IdentityPlatform
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 
 
 def test_first_run_creates_private_keys_and_later_runs_reuse_them(tmp_path: Path) -> None:

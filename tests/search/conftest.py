@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server.localcloud.search import EntraTokenValidator, SearchService
+from mcp_server.localcloud.search.auth import EntraTokenValidator
+from mcp_server.localcloud.search.service import SearchService
 from tests.search.helpers import ISSUER, TENANT, Signer
 
 

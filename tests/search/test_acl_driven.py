@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from mcp_server.localcloud.search import SearchParams, SearchStore
 from mcp_server.localcloud.search.errors import SearchError
 from mcp_server.localcloud.search.query_plan import MAX_MERGED_PRINCIPALS
-from mcp_server.localcloud.search.store import QueryIdentity
+from mcp_server.localcloud.search.request import SearchParams
+from mcp_server.localcloud.search.store import QueryIdentity, SearchStore
 
 INDEX = "acl-driven"
 TENANT = "11111111-2222-3333-4444-555555555555"

@@ -9,8 +9,8 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 from azure.search.documents import SearchClient
 
-from mcp_server.localcloud.identity import IdentityPlatform
-from mcp_server.localcloud.search import SearchService
+from mcp_server.localcloud.identity.platform import IdentityPlatform
+from mcp_server.localcloud.search.service import SearchService
 from mcp_server.localcloud.tenant import Tenant
 from mcp_server.provision import DEMO_DOCUMENTS, PUBLIC, SAMPLE_SET, DemoDocument
 

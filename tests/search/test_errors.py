@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from mcp_server.localcloud.search import SearchService
+from mcp_server.localcloud.search.service import SearchService
 
 API = "2026-08-01-preview"
 

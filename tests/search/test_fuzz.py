@@ -16,7 +16,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcp_server.localcloud.search import SearchService
+from mcp_server.localcloud.search.service import SearchService
 from tests.search.helpers import Signer
 from tests.search.reference import has_any_word, has_prefix, quote, visible, words
 

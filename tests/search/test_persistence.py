@@ -14,7 +14,10 @@ from pathlib import Path
 from azure.core.credentials import AzureKeyCredential
 from azure.search.documents import SearchClient
 
-from mcp_server.localcloud.search import EntraTokenValidator, SearchParams, SearchService, SearchStore
+from mcp_server.localcloud.search.auth import EntraTokenValidator
+from mcp_server.localcloud.search.request import SearchParams
+from mcp_server.localcloud.search.service import SearchService
+from mcp_server.localcloud.search.store import SearchStore
 from tests.search.helpers import ISSUER, TENANT, Signer
 
 USER = "0c000000-0000-0000-0000-000000000001"
@@ -83,7 +86,7 @@ _CRASHER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from mcp_server.localcloud.search import SearchStore
+    from mcp_server.localcloud.search.store import SearchStore
     store = SearchStore(Path(sys.argv[1]))
     store.create_index({"name": "crash", "fields": [{"name": "id", "type": "Edm.String", "key": True},
                                                      {"name": "text", "type": "Edm.String"}]})

@@ -11,8 +11,10 @@ from azure.core.credentials import AzureKeyCredential
 from azure.search.documents import SearchClient
 
 from console.cli import main
-from mcp_server.localcloud.identity import IdentityPlatform
-from mcp_server.localcloud.search import QueryIdentity, SearchError, SearchService
+from mcp_server.localcloud.identity.platform import IdentityPlatform
+from mcp_server.localcloud.search.errors import SearchError
+from mcp_server.localcloud.search.service import SearchService
+from mcp_server.localcloud.search.store import QueryIdentity
 from mcp_server.localcloud.tenant import Tenant
 from mcp_server.provision import DEMO_DOCUMENTS, SAMPLE_SET, parse_assignments, referenced_principals
 from mcp_server.stack_state import StackState, write_state

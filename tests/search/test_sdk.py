@@ -19,7 +19,7 @@ from azure.search.documents.indexes.models import (
     SimpleField,
 )
 
-from mcp_server.localcloud.search import SearchService
+from mcp_server.localcloud.search.service import SearchService
 from tests.search.conftest import Directory
 from tests.search.helpers import Signer
 

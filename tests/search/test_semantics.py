@@ -20,7 +20,7 @@ from azure.search.documents.indexes.models import (
     SimpleField,
 )
 
-from mcp_server.localcloud.search import SearchService
+from mcp_server.localcloud.search.service import SearchService
 from tests.search.helpers import bm25_scores
 
 WORDS = [

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_server.localcloud.identity import IdentityPlatform
-from mcp_server.localcloud.search import EntraTokenValidator, SearchError, TokenRejected
+from mcp_server.localcloud.identity.platform import IdentityPlatform
+from mcp_server.localcloud.search.auth import EntraTokenValidator, TokenRejected
+from mcp_server.localcloud.search.errors import SearchError
 
 SEARCH = "https://search.azure.com"
 

@@ -15,7 +15,8 @@ import requests
 from azure.core.credentials import AzureKeyCredential
 from azure.search.documents import SearchClient
 
-from mcp_server.localcloud.search import EntraTokenValidator, SearchService
+from mcp_server.localcloud.search.auth import EntraTokenValidator
+from mcp_server.localcloud.search.service import SearchService
 from tests.search.conftest import Directory
 from tests.search.helpers import ISSUER, Signer
 from tests.search.reference import F, expected_ids

@@ -16,9 +16,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from mcp_server.localcloud.ca import trusting_session
-from mcp_server.localcloud.identity import IdentityPlatform
 from mcp_server.localcloud.identity.device_codes import MAX_CODES_PER_CLIENT, DeviceAuthorization
 from mcp_server.localcloud.identity.page_guard import WRONG_CODE_BURST, WRONG_CODE_REFILL_SECONDS
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.identity.scopes import parse_scope
 from mcp_server.localcloud.tenant import AppRegistration, Tenant
 from tests.identity.helpers import assert_entra_error, device_flow_sign_in, public_app

@@ -18,8 +18,8 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError
 from azure.search.documents import SearchClient
 
-from mcp_server.localcloud.identity import IdentityPlatform
-from mcp_server.localcloud.search import SearchService
+from mcp_server.localcloud.identity.platform import IdentityPlatform
+from mcp_server.localcloud.search.service import SearchService
 from tests.identity.helpers import api_app
 from tests.search.reference import (
     F,

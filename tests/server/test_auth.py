@@ -13,7 +13,7 @@ import jwt
 import msal
 import pytest
 
-from mcp_server.localcloud.identity import IdentityPlatform
+from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.serve import ThreadedServer
 from mcp_server.server.app import create_server
 from mcp_server.server.runner import serve_threaded

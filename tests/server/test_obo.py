@@ -10,7 +10,8 @@ import jwt
 import pytest
 from pydantic import SecretStr
 
-from mcp_server.localcloud.search import EntraTokenValidator, SearchService
+from mcp_server.localcloud.search.auth import EntraTokenValidator
+from mcp_server.localcloud.search.service import SearchService
 from mcp_server.localcloud.serve import ThreadedServer
 from mcp_server.server.app import create_server
 from mcp_server.server.config import ServerConfig

@@ -9,11 +9,6 @@
 The test helpers (``issue_access_token``, ``forge_key``, ``revoke_consent``, ...) mint or sign tokens directly, for
 cases no real client can produce (expired, other tenant, forged signature).
 
-This module only re-exports: the code lives in named modules (``platform``, ``app``, ``grants``, ...), which never
-import this package back.
+The package module holds no code and imports nothing: import the named modules (``platform``, ``app``, ``grants``,
+...) directly, so importing any of them never runs a circle back through this file.
 """
-
-from mcp_server.localcloud.identity.platform import SEARCH_RESOURCE, IdentityPlatform
-from mcp_server.localcloud.signing_keys import SigningKey
-
-__all__ = ["IdentityPlatform", "SEARCH_RESOURCE", "SigningKey"]

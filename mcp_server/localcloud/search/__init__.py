@@ -1,22 +1,5 @@
-"""The local Azure AI Search compatible service (document-level permission filtering included)."""
+"""The local Azure AI Search compatible service (document-level permission filtering included).
 
-from .app import API_VERSIONS, SearchHandler
-from .auth import SEARCH_AUDIENCE, EntraTokenValidator, TokenRejected, TokenValidator
-from .errors import SearchError
-from .request import SearchParams
-from .service import SearchService
-from .store import QueryIdentity, SearchStore
-
-__all__ = [
-    "API_VERSIONS",
-    "SEARCH_AUDIENCE",
-    "EntraTokenValidator",
-    "QueryIdentity",
-    "SearchError",
-    "SearchHandler",
-    "SearchParams",
-    "SearchService",
-    "SearchStore",
-    "TokenRejected",
-    "TokenValidator",
-]
+The package module holds no code and imports nothing: import the named modules (``service``, ``app``, ``store``,
+...) directly, so importing any of them never runs a circle back through this file.
+"""

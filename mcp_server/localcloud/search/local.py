@@ -12,7 +12,7 @@ from .auth import EntraTokenValidator
 from .service import SearchService
 
 if TYPE_CHECKING:
-    from mcp_server.localcloud.identity import IdentityPlatform
+    from mcp_server.localcloud.identity.platform import IdentityPlatform
     from mcp_server.localcloud.tenant import Tenant
 
 
