@@ -90,15 +90,25 @@ def describe(event: Event) -> EventDescription:
         case ToolStarted() | ToolEnded() | ServerStep() | SearchResults():
             return _tool_step(event)
         case Notice():
-            return EventDescription("notice", event.level, redact(event.message), agent=event.agent or event.source,
-                                    details=_details(("message", event.message), ("code", event.code),
-                                                     ("HTTP status", event.http_status), ("step", event.step)))
+            return EventDescription(
+                "notice",
+                event.level,
+                redact(event.message),
+                agent=event.agent or event.source,
+                details=_details(
+                    ("message", event.message),
+                    ("code", event.code),
+                    ("HTTP status", event.http_status),
+                    ("step", event.step),
+                ),
+            )
         case ServerStatusChanged():
             summary = " ".join(part for part in (event.url or "", event.detail) if part)
             return EventDescription("MCP server", event.state, redact(summary), agent="console")
         case AccountChanged():
-            return EventDescription("current account", summary=event.account or "none (signed out)",
-                                    agent=event.agent)
+            return EventDescription(
+                "current account", summary=event.account or "none (signed out)", agent=event.agent
+            )
         case TextDelta():
             return EventDescription("text", summary=redact(event.delta), agent=event.agent)
     return EventDescription(event.kind, agent=event.agent)
@@ -110,20 +120,32 @@ def _run_step(event: Event) -> EventDescription:
         case TurnStarted():
             return EventDescription("turn", STARTED, redact(event.text), agent=event.agent)
         case TurnEnded():
-            return EventDescription("turn", FAILED if event.error else DONE, redact(event.error or ""),
-                                    event.duration_ms, event.last_agent or event.agent,
-                                    _details(("error", event.error)))
+            return EventDescription(
+                "turn",
+                FAILED if event.error else DONE,
+                redact(event.error or ""),
+                event.duration_ms,
+                event.last_agent or event.agent,
+                _details(("error", event.error)),
+            )
         case AgentStarted():
-            return EventDescription("agent", STARTED, f"called by {event.parent}" if event.parent else "",
-                                    agent=event.agent)
+            return EventDescription(
+                "agent", STARTED, f"called by {event.parent}" if event.parent else "", agent=event.agent
+            )
         case AgentEnded():
-            return EventDescription("agent", DONE, agent=event.agent, details=_details(("output", event.output)))
+            return EventDescription(
+                "agent", DONE, agent=event.agent, details=_details(("output", event.output))
+            )
         case HandoffOccurred():
-            return EventDescription("handoff", summary=f"{event.from_agent} → {event.to_agent}", agent=event.agent)
+            return EventDescription(
+                "handoff", summary=f"{event.from_agent} → {event.to_agent}", agent=event.agent
+            )
         case ModelCalled():
             tokens = f"{event.input_tokens}→{event.output_tokens} tokens"
             summary = f"{event.provider}, {tokens}" if event.provider else tokens
-            return EventDescription(f"model {event.model}", "answered", summary, event.duration_ms, event.agent)
+            return EventDescription(
+                f"model {event.model}", "answered", summary, event.duration_ms, event.agent
+            )
     return EventDescription(event.kind, agent=event.agent)
 
 
@@ -131,21 +153,38 @@ def _tool_step(event: Event) -> EventDescription:
     """Tool calls, the MCP server's steps inside them, and what a search returned."""
     match event:
         case ToolStarted():
-            return EventDescription(f"{event.tool_type} tool {event.tool}", STARTED, redact(event.arguments),
-                                    agent=event.agent, details=_details(("arguments", pretty(event.arguments))))
+            return EventDescription(
+                f"{event.tool_type} tool {event.tool}",
+                STARTED,
+                redact(event.arguments),
+                agent=event.agent,
+                details=_details(("arguments", pretty(event.arguments))),
+            )
         case ToolEnded():
             outcome = event.error or event.result
             return EventDescription(
-                f"{event.tool_type} tool {event.tool}", FAILED if event.error else DONE, redact(outcome),
-                event.duration_ms, event.agent,
-                _details(("result", pretty(outcome)), ("code", event.code), ("HTTP status", event.http_status),
-                         ("step", event.step)),
+                f"{event.tool_type} tool {event.tool}",
+                FAILED if event.error else DONE,
+                redact(outcome),
+                event.duration_ms,
+                event.agent,
+                _details(
+                    ("result", pretty(outcome)),
+                    ("code", event.code),
+                    ("HTTP status", event.http_status),
+                    ("step", event.step),
+                ),
             )
         case ServerStep():
             facts = ", ".join(f"{key}={value}" for key, value in event.detail.items() if value is not None)
-            return EventDescription(f"server {event.step}", event.status, redact(facts), event.duration_ms,
-                                    event.agent,
-                                    _details(("detail", json.dumps(event.detail, indent=2, default=str))))
+            return EventDescription(
+                f"server {event.step}",
+                event.status,
+                redact(facts),
+                event.duration_ms,
+                event.agent,
+                _details(("detail", json.dumps(event.detail, indent=2, default=str))),
+            )
         case SearchResults():
             return _search(event)
     return EventDescription(event.kind, agent=event.agent)
@@ -155,14 +194,25 @@ def _search(event: SearchResults) -> EventDescription:
     ran_as = event.ran_as
     who = ran_as.get("name") or ran_as.get("preferred_username") or ran_as.get("oid") or "?"
     if event.error:
-        return EventDescription("search", FAILED, redact(event.error), agent=event.agent,
-                                details=_details(("error", event.error), ("code", event.aadsts),
-                                                 ("step", event.step), ("ran as", who)))
+        return EventDescription(
+            "search",
+            FAILED,
+            redact(event.error),
+            agent=event.agent,
+            details=_details(
+                ("error", event.error), ("code", event.aadsts), ("step", event.step), ("ran as", who)
+            ),
+        )
     names = ", ".join(str(d.get("name", "?")) for d in event.documents)
     summary = f"{plural(len(event.documents), 'document')} visible to {who}"
     if event.cache_hit:
         summary += ", OBO token from cache"
     if names:
         summary += f": {names}"
-    return EventDescription("search", DONE, redact(summary), agent=event.agent,
-                            details=_details(("query", event.query), ("documents", names)))
+    return EventDescription(
+        "search",
+        DONE,
+        redact(summary),
+        agent=event.agent,
+        details=_details(("query", event.query), ("documents", names)),
+    )

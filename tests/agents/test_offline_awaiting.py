@@ -26,7 +26,9 @@ class Chat:
     def __init__(self, settings: Settings, history: list[dict[str, str]] | None = None) -> None:
         self.bus = EventBus()
         self.recorder = Recorder(self.bus)
-        self.runner = AgentRunner(settings=settings, configs=load_configs(settings), bus=self.bus, account=ALICE)
+        self.runner = AgentRunner(
+            settings=settings, configs=load_configs(settings), bus=self.bus, account=ALICE
+        )
         if history is not None:
             self.runner.history = list(history)
 
@@ -40,7 +42,9 @@ class Chat:
 
 
 def simulator(tmp_path: Path) -> Settings:
-    return Settings(configs_dir=write_configs(tmp_path / "configs", {"sim": agent("Sim", tools=["run_simulation"])}))
+    return Settings(
+        configs_dir=write_configs(tmp_path / "configs", {"sim": agent("Sim", tools=["run_simulation"])})
+    )
 
 
 def test_an_ask_records_what_it_awaits_and_a_bare_reply_is_read_as_that_value() -> None:
@@ -49,8 +53,11 @@ def test_an_ask_records_what_it_awaits_and_a_bare_reply_is_read_as_that_value() 
     asked = decider.decide(None, [{"role": "user", "content": "run a simulation"}], cands)
     assert asked.text == ASK_ALL and asked.awaiting == Awaiting("run_simulation", "name", 0)
     # The same conversation as saved messages (text only), read by a model that never saw it: the same state.
-    history = [{"role": "user", "content": "run a simulation"}, {"role": "assistant", "content": ASK_ALL},
-               {"role": "user", "content": "Bob Smith"}]
+    history = [
+        {"role": "user", "content": "run a simulation"},
+        {"role": "assistant", "content": ASK_ALL},
+        {"role": "user", "content": "Bob Smith"},
+    ]
     reply = OfflineDecider().decide(None, history, cands)
     assert reply.awaiting == Awaiting("run_simulation", "address", 0, (("name", "Bob Smith"),))
 
@@ -58,26 +65,36 @@ def test_an_ask_records_what_it_awaits_and_a_bare_reply_is_read_as_that_value() 
 async def test_words_this_model_did_not_say_there_start_no_request(tmp_path: Path) -> None:
     """An ask in the history this model would not have made there (it answers "hello" with what it can do) is
     someone else's words: the next message is not taken for the value they asked for."""
-    history = [{"role": "user", "content": "hello"},
-               {"role": "assistant", "content": "To run `run_simulation` I still need your name. What is your name?"}]
+    history = [
+        {"role": "user", "content": "hello"},
+        {
+            "role": "assistant",
+            "content": "To run `run_simulation` I still need your name. What is your name?",
+        },
+    ]
     chat = Chat(simulator(tmp_path), history)
     output = await chat.say("Bob Smith")
-    assert output == ("I'm the offline demo model: no language model is configured, so I match your words to what "
-                      "I can do with fixed rules. I can:\n- Run the financial simulation for a person.")
+    assert output == (
+        "I'm the offline demo model: no language model is configured, so I match your words to what "
+        "I can do with fixed rules. I can:\n- Run the financial simulation for a person."
+    )
     assert chat.calls() == []
 
 
 async def test_a_request_called_off_lends_no_values_to_a_new_one(tmp_path: Path) -> None:
     chat = Chat(simulator(tmp_path))
     assert await chat.say("run a simulation, my income is 40k") == (
-        "To run `run_simulation` I still need your name and address. So far I have income: 40000. What is your name?")
+        "To run `run_simulation` I still need your name and address. So far I have income: 40000. What is your name?"
+    )
     assert (await chat.say("I don't want to run a simulation")).startswith(
-        "Understood: I will not call `run_simulation`.")
+        "Understood: I will not call `run_simulation`."
+    )
     assert await chat.say("run a simulation") == ASK_ALL
     # The income of the request called off is not carried into the new one.
     assert await chat.say("my name is Bob Smith") == (
         "To run `run_simulation` I still need your address and income. So far I have name: Bob Smith. "
-        "What is your address?")
+        "What is your address?"
+    )
 
 
 async def test_bare_replies_are_kept_until_the_tool_runs(tmp_path: Path) -> None:
@@ -86,9 +103,12 @@ async def test_bare_replies_are_kept_until_the_tool_runs(tmp_path: Path) -> None
     await chat.say("Bob Smith")  # only a name because the name was asked for
     assert await chat.say("5 Elm Road, Leeds") == (
         "To run `run_simulation` I still need your income. So far I have name: Bob Smith, address: 5 Elm Road, "
-        "Leeds. What is your income?")
+        "Leeds. What is your income?"
+    )
     await chat.say("40k")
-    assert chat.calls() == [("run_simulation", {"name": "Bob Smith", "address": "5 Elm Road, Leeds", "income": 40000})]
+    assert chat.calls() == [
+        ("run_simulation", {"name": "Bob Smith", "address": "5 Elm Road, Leeds", "income": 40000})
+    ]
 
 
 async def test_a_resumed_conversation_continues_the_request_it_was_asking_for(tmp_path: Path) -> None:
@@ -108,8 +128,10 @@ async def test_a_resumed_conversation_continues_the_request_it_was_asking_for(tm
     resumed = Chat(settings, loaded.input_list)
     assert await resumed.say("5 Elm Road, Leeds") == (
         "To run `run_simulation` I still need your income. So far I have name: Bob Smith, address: 5 Elm Road, "
-        "Leeds. What is your income?")
+        "Leeds. What is your income?"
+    )
     await resumed.say("40k")
     assert resumed.calls() == [
-        ("run_simulation", {"name": "Bob Smith", "address": "5 Elm Road, Leeds", "income": 40000})]
+        ("run_simulation", {"name": "Bob Smith", "address": "5 Elm Road, Leeds", "income": 40000})
+    ]
     resumed.runner.close()

@@ -34,25 +34,58 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
 OTHERS: list[Event] = [
     AgentStarted(account=sc.ALICE, agent="Calc", parent="Conversation agent"),
     AgentEnded(account=sc.ALICE, agent="Calc", output="42"),
-    HandoffOccurred(account=sc.ALICE, agent="Conversation agent", from_agent="Conversation agent",
-                    to_agent="Simulator Agent"),
-    ModelCalled(account=sc.ALICE, agent="Calc", model="offline-demo", provider="offline", duration_ms=3.25,
-                input_tokens=120, output_tokens=30),
+    HandoffOccurred(
+        account=sc.ALICE,
+        agent="Conversation agent",
+        from_agent="Conversation agent",
+        to_agent="Simulator Agent",
+    ),
+    ModelCalled(
+        account=sc.ALICE,
+        agent="Calc",
+        model="offline-demo",
+        provider="offline",
+        duration_ms=3.25,
+        input_tokens=120,
+        output_tokens=30,
+    ),
     Notice(level="warning", source="configs", message="config simulator is invalid"),
     ServerStatusChanged(state="down", url="http://127.0.0.1:8000/mcp", detail="connection refused"),
     AccountChanged(account=None, previous=sc.ALICE),
-    ToolEnded(account=sc.ALICE, agent=sc.AGENT, tool="get_documents", call_id="c2", tool_type="mcp",
-              error="Tool error: the MCP server refused the token: HTTP 403 insufficient_scope", duration_ms=9.0,
-              code=ErrorCode.TOKEN_REFUSED, http_status=403, step=FailedStep.VALIDATE),
+    ToolEnded(
+        account=sc.ALICE,
+        agent=sc.AGENT,
+        tool="get_documents",
+        call_id="c2",
+        tool_type="mcp",
+        error="Tool error: the MCP server refused the token: HTTP 403 insufficient_scope",
+        duration_ms=9.0,
+        code=ErrorCode.TOKEN_REFUSED,
+        http_status=403,
+        step=FailedStep.VALIDATE,
+    ),
 ]
 EVERY = [*sc.success(), *sc.wrong_client_secret(), *sc.invalid_token(), *OTHERS]
 
 
 def test_every_event_type_is_covered_and_comes_back_from_its_stored_form() -> None:
     kinds = {e.kind for e in EVERY}
-    assert kinds >= {"turn_started", "turn_ended", "agent_started", "agent_ended", "handoff", "tool_started",
-                     "tool_ended", "model_called", "text_delta", "server_step", "search_results", "notice",
-                     "server_status", "account_changed"}
+    assert kinds >= {
+        "turn_started",
+        "turn_ended",
+        "agent_started",
+        "agent_ended",
+        "handoff",
+        "tool_started",
+        "tool_ended",
+        "model_called",
+        "text_delta",
+        "server_step",
+        "search_results",
+        "notice",
+        "server_status",
+        "account_changed",
+    }
     for event in EVERY:
         assert event_from_dict(event.to_dict()) == event
     assert event_from_dict({"kind": "from_a_newer_version", "ts": 1.0}) is None
@@ -75,8 +108,12 @@ def test_printer_export_and_events_pane_say_the_same_words(event: Event) -> None
     assert row is not None
     width = 80 if isinstance(event, Notice) else 48
     assert (row.agent, row.what, row.status, row.summary, row.duration_ms) == (
-        described.agent or "", described.what, described.status, flat(described.summary, width),
-        described.duration_ms)
+        described.agent or "",
+        described.what,
+        described.status,
+        flat(described.summary, width),
+        described.duration_ms,
+    )
     assert row.details == dict(described.details)
 
 
@@ -113,7 +150,9 @@ def test_a_failure_keeps_its_facts_for_the_expanded_view() -> None:
     described = describe(OTHERS[-1])
     assert dict(described.details) == {
         "result": "Tool error: the MCP server refused the token: HTTP 403 insufficient_scope",
-        "code": "token_refused", "HTTP status": "403", "step": "validate",
+        "code": "token_refused",
+        "HTTP status": "403",
+        "step": "validate",
     }
 
 
@@ -121,7 +160,9 @@ def test_descriptions_are_masked_whatever_the_event_held() -> None:
     leaky = [
         Notice(level="error", source="agents", message=f"refused: Authorization: Bearer {JWT}"),
         ToolEnded(account=sc.ALICE, tool="t", call_id="c", result=f'{{"token": "{JWT}"}}'),
-        ServerStatusChanged(state="down", url="http://127.0.0.1:8000/mcp", detail=f"client_secret=s3cr3t-value {JWT}"),
+        ServerStatusChanged(
+            state="down", url="http://127.0.0.1:8000/mcp", detail=f"client_secret=s3cr3t-value {JWT}"
+        ),
     ]
     for event in leaky:
         described = describe(event)

@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,9 +177,9 @@ class Conversation:
         return cls(users, last_user, calls, outputs, earlier, replies)
 
 
-def item_dicts(items: list[TResponseInputItem] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+def item_dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
     """The SDK's input items as plain dicts (they arrive as dicts or as pydantic models)."""
-    return [item if isinstance(item, dict) else getattr(item, "model_dump", lambda: {})() for item in items]
+    return [item if isinstance(item, dict) else getattr(item, "model_dump", dict)() for item in items]
 
 
 @dataclass(frozen=True)
@@ -296,8 +296,8 @@ class OfflineDecider:
         # A pending request is dropped only when a negated word names its tool ("I don't want to run a simulation").
         if awaiting is not None and pending is not None and not any(pending.matches(w) >= 3.0 for w in said.negated):
             args, missing, strong = self._fill_pending(pending, convo, awaiting)
-            best = next(((c, sc) for c, sc in scored if c is not pending), None)
-            other_wins = best is not None and best[1] >= self.threshold
+            rival = next((sc for c, sc in scored if c is not pending), None)
+            other_wins = rival is not None and rival >= self.threshold
             if strong or not other_wins:
                 return self._call_or_ask(pending, args, missing, awaiting.since)
         if not scored or scored[0][1] < self.threshold:
