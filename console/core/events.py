@@ -11,13 +11,31 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, ClassVar
 
 
 def _now() -> float:
     return time.time()
+
+
+class FailedStep(StrEnum):
+    """Where a call to the MCP server stopped: the server's own step names, and connecting to it."""
+
+    CONNECT = "connect"  # the call never reached a tool: the server could not be reached
+    VALIDATE = "validate"  # the server refused the user's token (HTTP 401/403)
+    OBO_EXCHANGE = "obo_exchange"  # the on-behalf-of exchange failed (an AADSTS code says why)
+    SEARCH = "search"  # the trimmed search failed
+
+
+class ErrorCode(StrEnum):
+    """The console's codes for failures that carry no protocol code of their own (an AADSTS code is used as is)."""
+
+    TOKEN_REFUSED = "token_refused"  # the MCP server answered 401/403 to the bearer token
+    MCP_UNREACHABLE = "mcp_unreachable"  # connecting failed without an HTTP answer saying why
+    MCP_STOPPED = "mcp_stopped"  # the server stopped answering during a call
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +108,10 @@ class ToolEnded(Event):
     duration_ms: float = 0.0
     error: str | None = None
     tool_type: str = "function"
+    # Why the call failed, as data (None when it worked or nothing more is known): see ErrorCode / FailedStep.
+    code: str | None = None
+    http_status: int | None = None
+    step: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +156,7 @@ class SearchResults(Event):
     cache_hit: bool | None = None
     error: str | None = None
     aadsts: str | None = None
+    step: str | None = None  # the server step that failed (FailedStep), when the server said
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +167,10 @@ class Notice(Event):
     level: str = "info"  # info | warning | error
     message: str = ""
     source: str = ""
+    # For a notice that reports a failure of the MCP call path: what failed, as data (the message is for people).
+    code: str | None = None  # ErrorCode, or a protocol's own code
+    http_status: int | None = None
+    step: str | None = None  # FailedStep
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +192,25 @@ class AccountChanged(Event):
 
     kind: ClassVar[str] = "account_changed"
     previous: str | None = None  # ``account`` (the base field) is the new current account, None when signed out
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        TurnStarted, TurnEnded, AgentStarted, AgentEnded, HandoffOccurred, ToolStarted, ToolEnded, ModelCalled,
+        TextDelta, ServerStep, SearchResults, Notice, ServerStatusChanged, AccountChanged,
+    )
+}  # fmt: skip
+
+
+def event_from_dict(data: Mapping[str, Any]) -> Event | None:
+    """An event back from its ``to_dict`` form (a stored trace); None for a kind this version does not know.
+    Fields it does not know are dropped (an older or newer trace), missing ones take their defaults."""
+    cls = EVENT_TYPES.get(str(data.get("kind")))
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls) if f.init}
+    return cls(**{key: value for key, value in data.items() if key in names})
 
 
 Subscriber = Callable[[Event], None]

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from console.core.claims import claim_meaning, display_value
-from console.core.plural import plural
+from console.core.describe import describe
+from console.core.events import event_from_dict
 from console.core.sessions import LoadedSession, SessionStore
 from mcp_server.atomic import write_private
 from mcp_server.paths import data_dir
 from mcp_server.redact import redact, redact_value
 
 ROLE_LABELS = {"user": "You", "notice": "Notice"}
+SUMMARY_WIDTH = 240  # an event's particulars in the table; the trace (JSON lines) keeps them whole
 
 
 @dataclass(frozen=True)
@@ -42,52 +44,13 @@ def _cell(value: Any) -> str:
     return " ".join(text.split()).replace("|", "\\|") or " "
 
 
-def event_summary(event: dict[str, Any]) -> str:
-    """One line saying what an event was (the events pane's wording, for a transcript)."""
-    kind = event.get("kind", "event")
-    match kind:
-        case "turn_started":
-            return f"turn started: {event.get('text', '')}"
-        case "turn_ended":
-            error = event.get("error")
-            took = f" in {float(event.get('duration_ms') or 0):.0f} ms"
-            return f"turn ended{took}" + (f" with error: {error}" if error else "")
-        case "agent_started":
-            parent = event.get("parent")
-            return "agent started" + (f" (called by {parent})" if parent else "")
-        case "agent_ended":
-            return "agent ended"
-        case "handoff":
-            return f"handoff {event.get('from_agent')} → {event.get('to_agent')}"
-        case "tool_started":
-            return f"{event.get('tool_type', 'function')} tool {event.get('tool')}({event.get('arguments', '')})"
-        case "tool_ended":
-            status = f"error: {event.get('error')}" if event.get("error") else "ok"
-            return f"{event.get('tool')} {status} in {float(event.get('duration_ms') or 0):.0f} ms"
-        case "model_called":
-            return (f"model {event.get('model')} ({event.get('provider')}): {event.get('input_tokens', 0)} in, "
-                    f"{event.get('output_tokens', 0)} out")
-        case "server_step":
-            took = event.get("duration_ms")
-            detail = event.get("detail") or {}
-            extra = ", ".join(f"{k}={detail[k]}" for k in sorted(detail) if detail[k] is not None)
-            return (f"server {event.get('step')}: {event.get('status')}"
-                    + (f" in {float(took):.1f} ms" if isinstance(took, int | float) else "")
-                    + (f" ({extra})" if extra else ""))
-        case "search_results":
-            ran_as = event.get("ran_as") or {}
-            who = ran_as.get("name") or ran_as.get("oid") or "?"
-            if event.get("error"):
-                code = f"{event.get('aadsts')} " if event.get("aadsts") else ""
-                return f"search failed: {code}{event.get('error')}"
-            hit = " (OBO cache hit)" if event.get("cache_hit") else ""
-            return f"{plural(len(event.get('documents') or []), 'document')} visible to {who}{hit}"
-        case "notice":
-            return f"{event.get('level', 'info')}: {event.get('message', '')}"
-        case "server_status":
-            return f"server {event.get('state')} {event.get('url') or ''}".rstrip()
-        case _:
-            return kind
+def event_summary(event: dict[str, Any]) -> tuple[str, str]:
+    """(agent, one line) for a stored event, in the shared wording (``console.core.describe``)."""
+    typed = event_from_dict(event)
+    if typed is None:  # a kind this version does not know (a newer trace): named, nothing more
+        return str(event.get("agent") or ""), str(event.get("kind", "event"))
+    description = describe(typed)
+    return description.agent or "", description.line(SUMMARY_WIDTH)
 
 
 def _claims_table(title: str, claims: dict[str, Any] | None) -> list[str]:
@@ -142,8 +105,8 @@ def conversation_markdown(
         lines += ["| Time | Agent | Event |", "|---|---|---|"]
         for event in events:
             clean = redact_value(event)
-            lines.append(f"| {utc(float(clean.get('ts') or 0), millis=True)} | {_cell(clean.get('agent') or '')} | "
-                         f"{_cell(event_summary(clean))} |")
+            agent, line = event_summary(clean)
+            lines.append(f"| {utc(float(clean.get('ts') or 0), millis=True)} | {_cell(agent)} | {_cell(line)} |")
     else:
         lines.append("(none)")
     lines.append("")

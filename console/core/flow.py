@@ -12,12 +12,14 @@ Which event lights which step:
 4. OBO exchange — ``ServerStep`` ``obo_exchange`` (``cache_hit`` when the server reused a cached OBO token);
 5. trimmed search — ``ServerStep`` ``search`` and ``SearchResults`` (as whom it ran, how many documents).
 
-A new turn starts the tool-call steps (2–5) over; a different account starts everything over.
+Where a failure stopped the flow comes from the fields of the event that reports it (``step``, ``code``,
+``http_status``: see ``console.core.events.FailedStep`` and ``ErrorCode``), never from its message, which is
+only shown ("server said"). A new turn starts the tool-call steps (2–5) over; a different account starts
+everything over.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 from console.core.events import (
     AccountChanged,
     Event,
+    FailedStep,
     Notice,
     SearchResults,
     ServerStep,
@@ -50,19 +53,30 @@ AADSTS_MEANINGS: dict[str, str] = {
     "AADSTS90009": "the API asked for a token for itself",
 }
 
-_UNAUTHORIZED = re.compile(
-    r"\b40[13]\b|unauthori[sz]ed|invalid_token|insufficient_scope|refused the token", re.IGNORECASE
-)
-_FORBIDDEN = re.compile(r"\b403\b|insufficient_scope", re.IGNORECASE)
+# Which of the five steps a failed server step (``FailedStep``, on the event that reports it) stops the flow at.
+_STEP_OF: dict[str, str] = {
+    FailedStep.CONNECT: "token",
+    FailedStep.VALIDATE: "validation",
+    FailedStep.OBO_EXCHANGE: "obo",
+    FailedStep.SEARCH: "search",
+}
 
 
-def _refusal(message: str) -> str:
-    """Why validation failed, from what the server (or the runner) said: 401 unless it was a 403."""
-    if _FORBIDDEN.search(message) and not re.search(r"\b401\b", message):
+def _refusal(http_status: int | None) -> str:
+    """Why validation failed, from the status the server answered: 401 unless it was a 403."""
+    if http_status == 403:
         return "HTTP 403: the user's token lacks the scope the MCP server requires"
     return "HTTP 401: the MCP server rejected the user's token"
-_AADSTS = re.compile(r"AADSTS\d+")
-_MCP_UNREACHABLE = re.compile(r"MCP server .*not reachable", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What an event says about a failure, as the flow reads it: from the event's fields, never its wording."""
+
+    message: str
+    step: str | None = None
+    code: str | None = None
+    http_status: int | None = None
 
 
 class StepState(StrEnum):
@@ -217,17 +231,10 @@ class FlowModel:
             case SearchResults() if self._follows(event.call_id):
                 self._on_results(event)
             case ToolEnded() if event.error and self._follows(event.call_id) and self.call_id is not None:
-                self._on_tool_error(event.error)
-            case Notice() if event.level == "error" and _UNAUTHORIZED.search(event.message):
-                # The server refused the token before any tool ran (HTTP 401 on connect).
-                self._set("token", state=StepState.DONE, error=None)
-                self._fail("validation", _refusal(event.message))
-                self._set("validation", add_facts=(("server said", _clip(_first_line(event.message))),))
-            case Notice() if event.level == "error" and _MCP_UNREACHABLE.search(event.message):
-                # Connecting failed without saying why (down, or a refusal the client library did not report):
-                # the token did not get through to a tool call.
-                self._fail("token", "the MCP server did not take the call")
-                self._set("token", add_facts=(("server said", _clip(_first_line(event.message))),))
+                self._on_failure(_Failure(event.error, event.step, event.code, event.http_status))
+            case Notice() if event.level == "error" and event.step is not None:
+                # The call path failed before any tool ran (refused on connect, or the server not reachable).
+                self._on_failure(_Failure(event.message, event.step, event.code, event.http_status))
             case _:
                 pass
         return self.revision != before
@@ -271,8 +278,8 @@ class FlowModel:
         elif event.step == "obo_exchange":
             self._lit_before("obo")
             if event.status in ("error", "failed"):
-                code = detail.get("aadsts") or _find_aadsts(str(detail.get("error") or ""))
-                self._fail("obo", explain_aadsts(code, str(detail.get("error") or "") or None))
+                code = detail.get("aadsts")
+                self._fail("obo", explain_aadsts(str(code) if code else None, str(detail.get("error") or "") or None))
                 return
             hit = event.status == "cache_hit" or detail.get("cache") in ("hit", "joined")
             self._set(
@@ -321,7 +328,8 @@ class FlowModel:
                     self._set("obo", state=StepState.CACHE_HIT if event.cache_hit else StepState.DONE)
             elif ran_as:
                 self._lit_before("obo")
-            self._on_tool_error(" ".join(filter(None, (event.aadsts, event.error))))
+            step = event.step or (FailedStep.OBO_EXCHANGE if event.aadsts else None)
+            self._on_failure(_Failure(event.error or "", step, event.aadsts))
             return
         self._lit_before("search")
         if event.cache_hit and self.step("obo").state is StepState.DONE:
@@ -337,21 +345,33 @@ class FlowModel:
             ),
         )
 
-    def _on_tool_error(self, error: str) -> None:
+    def _on_failure(self, failure: _Failure) -> None:
+        """Stop the flow where the failing event says it failed (the first failure wins)."""
         if any(s.state is StepState.FAILED for s in self.steps):
             return
-        code = _find_aadsts(error)
-        if code:
+        said = _clip(_first_line(failure.message))
+        key = _STEP_OF.get(failure.step or "")
+        if key is None and failure.http_status in (401, 403):
+            key = "validation"
+        if key == "token":
+            # Connecting failed: the token did not get through to a tool call.
+            self._fail("token", "the MCP server did not take the call")
+            self._set("token", add_facts=(("server said", said),))
+        elif key == "validation":
+            self._set("token", state=StepState.DONE, error=None)
+            self._fail("validation", _refusal(failure.http_status))
+            self._set("validation", add_facts=(("server said", said),))
+        elif key == "obo":
             self._lit_before("obo")
-            self._fail("obo", explain_aadsts(code, _first_line(error)))
-        elif _UNAUTHORIZED.search(error):
-            self._fail("validation", _refusal(error))
-            self._set("validation", add_facts=(("server said", _clip(_first_line(error))),))
+            self._fail("obo", explain_aadsts(failure.code, _first_line(failure.message) or None))
+        elif key == "search":
+            self._lit_before("search")
+            self._fail("search", _first_line(failure.message) or "the search failed")
         else:
-            # The first step still under way is where it stopped.
+            # Where the event does not say: the first step still under way is where it stopped.
             current = next((s for s in self.steps[2:] if not s.lit), None)
             if current is not None:
-                self._fail(current.key, _first_line(error))
+                self._fail(current.key, _first_line(failure.message))
 
 
 def _ran_as(who: Any, ran_as: dict[str, Any]) -> str | None:
@@ -363,11 +383,6 @@ def _ran_as(who: Any, ran_as: dict[str, Any]) -> str | None:
 
 def _count(value: Any) -> str | None:
     return f"{value} visible" if isinstance(value, int) else None
-
-
-def _find_aadsts(text: str) -> str | None:
-    match = _AADSTS.search(text)
-    return match.group(0) if match else None
 
 
 def _clip(text: str, limit: int = 160) -> str:

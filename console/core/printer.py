@@ -10,70 +10,31 @@ import json
 import sys
 from typing import IO
 
+from console.core.describe import describe
 from console.core.events import (
-    AgentEnded,
     AgentStarted,
     Event,
-    HandoffOccurred,
-    ModelCalled,
     Notice,
     SearchResults,
     ServerStep,
     TextDelta,
     ToolEnded,
-    ToolStarted,
     TurnEnded,
     TurnStarted,
 )
-from console.core.plural import plural
+
+SUMMARY_WIDTH = 120
 
 
-def _ms(value: float | None) -> str:
-    return f"{value:.0f} ms" if value is not None else "—"
-
-
-def _clip(text: str, width: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def describe(event: Event) -> str | None:
-    """One human line for an event (None for text deltas, which are streamed, not listed)."""
-    who = f"[{event.agent}] " if event.agent else ""
-    match event:
-        case TurnStarted():
-            return f"{who}turn started" + (f" as {event.account}" if event.account else "")
-        case AgentStarted():
-            return f"{who}agent started" + (f" (called as a tool by {event.parent})" if event.parent else "")
-        case AgentEnded():
-            return f"{who}agent finished"
-        case ModelCalled():
-            return f"{who}model {event.model} ({event.provider}) answered in {_ms(event.duration_ms)}, {event.input_tokens}→{event.output_tokens} tokens"
-        case HandoffOccurred():
-            return f"{who}handoff {event.from_agent} → {event.to_agent}"
-        case ToolStarted():
-            return f"{who}tool {event.tool} ({event.tool_type}) {_clip(event.arguments, 120)}"
-        case ToolEnded():
-            state = f"failed: {_clip(event.error, 120)}" if event.error else _clip(event.result, 120)
-            return f"{who}tool {event.tool} done in {_ms(event.duration_ms)}: {state}"
-        case ServerStep():
-            return f"{who}  server step {event.step}: {event.status} ({_ms(event.duration_ms)})"
-        case SearchResults():
-            ran_as = event.ran_as.get("name") or event.ran_as.get("preferred_username") or event.ran_as.get("oid") or "?"
-            if event.error:
-                return f"{who}  search failed as {ran_as}: {event.error}" + (f" ({event.aadsts})" if event.aadsts else "")
-            names = ", ".join(str(d.get("name", "?")) for d in event.documents)
-            cache = " (OBO token from cache)" if event.cache_hit else ""
-            return f"{who}  search as {ran_as}: {plural(len(event.documents), 'document')}{cache}: {names}"
-        case Notice():
-            return f"{event.level}: {event.message}"
-        case TurnEnded():
-            if event.error:
-                return f"{who}turn failed after {_ms(event.duration_ms)}: {event.error}"
-            return f"{who}turn finished in {_ms(event.duration_ms)}"
-        case TextDelta():
-            return None
-    return f"{who}{event.kind}"
+def step_line(event: Event) -> str | None:
+    """One line for an event in the shared wording (``console.core.describe``), labelled with its agent; server
+    steps and search results indented under their tool call. None for text deltas (streamed, not listed)."""
+    if isinstance(event, TextDelta):
+        return None
+    description = describe(event)
+    who = f"[{description.agent}] " if description.agent else ""
+    indent = "  " if isinstance(event, ServerStep | SearchResults) else ""
+    return f"{who}{indent}{description.line(SUMMARY_WIDTH)}"
 
 
 class EventPrinter:
@@ -117,12 +78,12 @@ class EventPrinter:
             self.err.flush()
 
     def _line(self, event: Event) -> str | None:
-        """``describe``, except that a turn whose tool failed last does not read as a plain success."""
+        """``step_line``, except that a turn whose tool failed last does not read as a plain success."""
         if isinstance(event, TurnStarted):
             self._tool_failed.clear()
         elif isinstance(event, ToolEnded):
             self._tool_failed[event.tool] = event.error is not None
-        line = describe(event)
+        line = step_line(event)
         failed = [tool for tool, bad in self._tool_failed.items() if bad]
         if isinstance(event, TurnEnded) and not event.error and failed and line is not None:
             line += f", but without the result of {', '.join(failed)} (it failed)"

@@ -94,7 +94,7 @@ def test_a_failed_tool_fails_the_turn_with_one_line(
     assert main(["ask", "what is 6 * 7?", "--agent", "calc"]) == 3
     out, err = capsys.readouterr()
     assert err.splitlines()[-1] == last
-    assert "turn finished in" in err.splitlines()[-2] and err.splitlines()[-2].endswith(
+    assert "turn done in" in err.splitlines()[-2] and err.splitlines()[-2].endswith(
         ", but without the result of ask_calculator (it failed)"
     )
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from console.core.agents.mcp_link import McpTarget
 from console.core.agents.runner import AgentRunner
-from console.core.events import EventBus, Notice, TurnEnded
+from console.core.events import ErrorCode, EventBus, FailedStep, Notice, TurnEnded
 from console.core.settings import Settings
 from mcp_server.errors import UserError
 from mcp_server.stack import LocalStack
@@ -61,6 +62,8 @@ async def test_wrong_audience_goes_on_without_tools_and_says_why(settings: Setti
     errors = [e.message for e in rec.events if isinstance(e, Notice) and e.level == "error"]
     assert len(errors) == 1 and "refused the token: HTTP 401 invalid_token (" in errors[0]
     assert errors[0].endswith("Its tools are unavailable this turn.")
+    (notice,) = [e for e in rec.events if isinstance(e, Notice) and e.level == "error"]
+    assert (notice.code, notice.http_status, notice.step) == (ErrorCode.TOKEN_REFUSED, 401, FailedStep.VALIDATE)
     assert not any(foreign in str(e.to_dict()) for e in rec.events)
 
 
@@ -72,3 +75,36 @@ async def test_missing_scope_is_a_403_insufficient_scope(settings: Settings, loc
             await runner.run_turn("show my documents")
     finally:
         runner.close()
+
+
+async def test_a_refusal_notice_carries_the_403_as_data(settings: Settings, local_stack: LocalStack) -> None:
+    unscoped = local_stack.identity.issue_access_token("alice", scopes=("profile",))
+    runner, rec = runner_for(settings, unscoped, require_mcp=False)
+    try:
+        await runner.run_turn("show my documents")
+    finally:
+        runner.close()
+    (notice,) = [e for e in rec.events if isinstance(e, Notice) and e.level == "error"]
+    assert (notice.code, notice.http_status, notice.step) == (ErrorCode.TOKEN_REFUSED, 403, FailedStep.VALIDATE)
+    assert "HTTP 403 insufficient_scope" in notice.message
+
+
+async def test_an_unreachable_server_is_reported_as_a_failed_connect(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    directory = write_configs(tmp_path / "configs", {"library": agent("Library Agent", mcp_servers=["documents"])})
+    settings = Settings(configs_dir=directory)
+    bus = EventBus()
+    rec = Recorder(bus)
+    runner = AgentRunner(settings=settings, configs=load_configs(settings), bus=bus, account="alice",
+                         token_provider=lambda: "not-a-token", mcp_target=McpTarget(f"http://127.0.0.1:{port}/mcp"))
+    try:
+        await runner.run_turn("show my documents")
+    finally:
+        runner.close()
+    (notice,) = [e for e in rec.events if isinstance(e, Notice) and e.level == "error"]
+    assert (notice.code, notice.http_status, notice.step) == (ErrorCode.MCP_UNREACHABLE, None, FailedStep.CONNECT)
+    assert notice.message.startswith(f"The MCP server at http://127.0.0.1:{port}/mcp is not reachable (")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from console.core.events import (
     AccountChanged,
+    ErrorCode,
     Event,
+    FailedStep,
     Notice,
     SearchResults,
     ServerStep,
@@ -130,8 +132,9 @@ def invalid_token() -> list[Event]:
         *sign_in(),
         _e(TurnStarted, 1.0, turn_id="t1", agent="Conversation agent", text="show my documents"),
         _e(Notice, 1.1, level="error", source="agents",
-           message="The MCP server at http://127.0.0.1:8000/mcp is not reachable (HTTPStatusError: Client error "
-                   "'401 Unauthorized' for url 'http://127.0.0.1:8000/mcp'). Its tools are unavailable this turn."),
+           message="The MCP server at http://127.0.0.1:8000/mcp refused the token: HTTP 401 invalid_token "
+                   "(Authentication required). Its tools are unavailable this turn.",
+           code=ErrorCode.TOKEN_REFUSED, http_status=401, step=FailedStep.VALIDATE),
         _e(TurnEnded, 2.1, turn_id="t1", agent="Conversation agent", output="I cannot reach your documents now.",
            duration_ms=900.0, last_agent="Conversation agent"),
     ]

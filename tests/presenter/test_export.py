@@ -92,14 +92,15 @@ def test_markdown_export_line_by_line() -> None:
         "| Time | Agent | Event |",
         "|---|---|---|",
         "| 2026-01-15 09:30:01.000 UTC | Conversation agent | turn started: show my documents |",
-        '| 2026-01-15 09:30:01.200 UTC | Documents agent | mcp tool get_documents({"query": "*"}) |',
-        f"| 2026-01-15 09:30:01.250 UTC | Documents agent | server validate: ok in 1.8 ms (oid={sc.ALICE_OID}, "
-        f"tid={sc.TENANT}) |",
-        "| 2026-01-15 09:30:01.300 UTC | Documents agent | server obo_exchange: ok in 38.5 ms (cache=miss) |",
-        "| 2026-01-15 09:30:01.400 UTC | Documents agent | server search: ok in 6.2 ms (hits=3) |",
-        "| 2026-01-15 09:30:01.450 UTC | Documents agent | 3 documents visible to Alice Adams |",
-        "| 2026-01-15 09:30:01.500 UTC | Documents agent | get_documents ok in 52 ms |",
-        "| 2026-01-15 09:30:02.100 UTC | Documents agent | turn ended in 1100 ms |",
+        '| 2026-01-15 09:30:01.200 UTC | Documents agent | mcp tool get_documents started: {"query": "*"} |',
+        f"| 2026-01-15 09:30:01.250 UTC | Documents agent | server validate ok in 1.8 ms: oid={sc.ALICE_OID}, "
+        f"tid={sc.TENANT} |",
+        "| 2026-01-15 09:30:01.300 UTC | Documents agent | server obo_exchange ok in 38.5 ms: cache=miss |",
+        "| 2026-01-15 09:30:01.400 UTC | Documents agent | server search ok in 6.2 ms: hits=3 |",
+        "| 2026-01-15 09:30:01.450 UTC | Documents agent | search done: 3 documents visible to Alice Adams: "
+        "Quarterly finance report, Alice's onboarding notes, Company holiday calendar |",
+        "| 2026-01-15 09:30:01.500 UTC | Documents agent | mcp tool get_documents done in 52 ms: {...} |",
+        "| 2026-01-15 09:30:02.100 UTC | Documents agent | turn done in 1100 ms |",
         "",
     ]
     lines = text.split("\n")

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from console.core.events import AccountChanged, Notice, ServerStep, ToolStarted, TurnStarted
+from console.core.events import (
+    AccountChanged,
+    ErrorCode,
+    FailedStep,
+    Notice,
+    SearchResults,
+    ServerStep,
+    ToolEnded,
+    ToolStarted,
+    TurnStarted,
+)
 from console.core.flow import FlowModel, StepState
 from tests.presenter import scenarios as sc
 
@@ -82,7 +92,8 @@ def test_invalid_token_401_stops_at_validation() -> None:
     model = run(sc.invalid_token())
     assert states(model) == [DONE, DONE, FAILED, PENDING, PENDING]
     assert model.step("validation").error == "HTTP 401: the MCP server rejected the user's token"
-    assert "401 Unauthorized" in (model.step("validation").fact("server said") or "")
+    said = model.step("validation").fact("server said") or ""
+    assert said.startswith("The MCP server at http://127.0.0.1:8000/mcp refused the token: HTTP 401 invalid_token")
 
 
 def test_validation_error_reported_as_a_server_step_stops_at_validation() -> None:
@@ -147,7 +158,57 @@ def test_no_step_after_a_failure_is_lit_or_under_way(name: str) -> None:
 def test_an_mcp_server_that_cannot_be_reached_stops_at_the_token_step() -> None:
     model = run([*sc.sign_in(), Notice(account=sc.ALICE, level="error", source="agents",
                                        message="The MCP server at http://127.0.0.1:9/mcp is not reachable "
-                                               "(ConnectError: connection refused). Its tools are unavailable.")])
+                                               "(ConnectError: connection refused). Its tools are unavailable.",
+                                       code=ErrorCode.MCP_UNREACHABLE, step=FailedStep.CONNECT)])
     assert states(model) == [DONE, FAILED, PENDING, PENDING, PENDING]
     assert model.step("token").error == "the MCP server did not take the call"
     assert "connection refused" in (model.step("token").fact("server said") or "")
+
+
+# ---- the flow decides from the events' fields (code, HTTP status, step), never from their wording
+
+NOT_AUTH_FAILURES = {
+    "a config notice naming 401": Notice(
+        account=sc.ALICE, level="error", source="configs",
+        message="config budget-401.json is invalid: '401 Unauthorized' is not a model name"),
+    "a server-link notice quoting a 401 page": Notice(
+        account=sc.ALICE, level="error", source="server",
+        message="http://127.0.0.1:8401/mcp is not answering: /healthz said 401 unauthorized"),
+    "a search error about index docs-401": SearchResults(
+        account=sc.ALICE, call_id=sc.CALL, ran_as=sc.RAN_AS, obo_claims=sc.OBO_CLAIMS,
+        error="Search failed: index 'docs-401' refused the query (insufficient_scope on field 401)",
+        step=FailedStep.SEARCH),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_AUTH_FAILURES))
+def test_text_that_mentions_401_is_not_taken_for_an_auth_failure(name: str) -> None:
+    model = run([*sc.call_start(), *sc.validated(), NOT_AUTH_FAILURES[name]])
+    assert model.step("validation").state is DONE and model.step("validation").error is None
+    if isinstance(NOT_AUTH_FAILURES[name], SearchResults):  # a real failure, placed where its step field says
+        assert states(model) == [DONE, DONE, DONE, DONE, FAILED]
+        assert model.step("search").error == "Search failed: index 'docs-401' refused the query " \
+                                             "(insufficient_scope on field 401)"
+    else:  # notices that report no failed step leave the flow alone
+        assert states(model) == [DONE, DONE, DONE, ACTIVE, PENDING] and model.stopped_at is None
+
+
+def test_a_refusal_is_read_from_its_fields_whatever_its_words() -> None:
+    refused = Notice(account=sc.ALICE, level="error", source="agents", message="the server said no",
+                     code=ErrorCode.TOKEN_REFUSED, http_status=403, step=FailedStep.VALIDATE)
+    model = run([TurnStarted(account=sc.ALICE, turn_id="t1", text="show my documents"), refused])
+    assert states(model) == [DONE, DONE, FAILED, PENDING, PENDING]
+    assert model.step("validation").error == "HTTP 403: the user's token lacks the scope the MCP server requires"
+    assert model.step("validation").fact("server said") == "the server said no"
+
+
+def test_a_tool_error_with_a_refusal_status_stops_at_validation_and_one_with_an_aadsts_code_at_the_obo_step() -> None:
+    refused = ToolEnded(account=sc.ALICE, tool="get_documents", call_id=sc.CALL, tool_type="mcp",
+                        error="Tool error: no", code=ErrorCode.TOKEN_REFUSED, http_status=401,
+                        step=FailedStep.VALIDATE)
+    assert states(run([*sc.call_start(), refused])) == [DONE, DONE, FAILED, PENDING, PENDING]
+    exchange = ToolEnded(account=sc.ALICE, tool="get_documents", call_id=sc.CALL, tool_type="mcp",
+                         error="Tool error: the exchange failed", code="AADSTS65001", step=FailedStep.OBO_EXCHANGE)
+    model = run([*sc.call_start(), exchange])
+    assert states(model) == [DONE, DONE, DONE, FAILED, PENDING]
+    assert model.step("obo").error == "AADSTS65001: consent is missing for the API to call Azure AI Search"

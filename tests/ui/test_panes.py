@@ -57,9 +57,10 @@ async def test_ask_for_documents_fills_results_claims_events_and_chat() -> None:
         assert "Audience" in str(table.get_cell("aud", "meaning"))
         events = app.main_screen.query_one(EventsPane)
         whats = [r.what for r in events.rows]
-        assert whats == ["turn", "mcp get_documents", "  ↳ validate", "  ↳ obo_exchange", "search", "turn end"]
+        assert whats == ["turn", "mcp tool get_documents", "server validate", "server obo_exchange", "search", "turn"]
+        assert [r.status for r in events.rows] == ["started", "done", "ok", "ok", "done", "done"]
         tool_row = events.rows[1]
-        assert tool_row.status == "ok" and tool_row.duration_ms == 31.0
+        assert tool_row.status == "done" and tool_row.duration_ms == 31.0
         # The turn's events are handled after its worker ended (the turn is that quick): the pane follows them.
         agent = app.main_screen.query_one(AgentPane)
         assert not agent.running and "running" not in str(agent.render())
@@ -262,7 +263,8 @@ async def test_server_status_is_always_visible_and_follows_the_link() -> None:
         await until(pilot, lambda: bar.server_state == "reconnecting")
         assert "attempt 2" in str(bar.render())
         workspace.bus.publish(Notice(level="warning", message="config simulator is invalid", source="configs"))
-        await until(pilot, lambda: any(r.what == "warning" for r in app.main_screen.query_one(EventsPane).rows))
+        await until(pilot, lambda: any((r.what, r.status, r.summary) == ("notice", "warning", "config simulator is invalid")
+                                       for r in app.main_screen.query_one(EventsPane).rows))
 
 
 async def test_configs_screen_lists_status_and_switches_the_main_agent() -> None:

@@ -22,6 +22,16 @@ class ToolFailure:
     hint: str = DEFAULT_FAILURE_HINT  # what to do about it
 
 
+@dataclass(frozen=True)
+class CallFailure:
+    """Why one tool call failed, as data, from where it is understood (MCP transport, the server's ``_meta``);
+    it becomes the fields of the call's ``ToolEnded`` (``console.core.events.ErrorCode`` / ``FailedStep``)."""
+
+    code: str | None = None
+    http_status: int | None = None
+    step: str | None = None
+
+
 @dataclass
 class AgentContext:
     """What every hook and tool of one turn may need. Holds no token: MCP auth fetches its own per request."""
@@ -36,6 +46,8 @@ class AgentContext:
     server_errors: dict[str, str] = field(default_factory=dict)
     # call_id -> what to do about that call's failure, set where the failure is understood (MCP transport, server).
     failure_hints: dict[str, str] = field(default_factory=dict)
+    # call_id -> why that call failed, as data (code, HTTP status, step), for its ToolEnded event.
+    call_failures: dict[str, CallFailure] = field(default_factory=dict)
     # tool name -> the failure of its last call (None: the last call worked). A later good call clears a failure.
     tool_outcomes: dict[str, ToolFailure | None] = field(default_factory=dict)
 

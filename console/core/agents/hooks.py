@@ -16,7 +16,7 @@ from typing import Any
 from agents import Agent, FunctionTool, ModelResponse, RunContextWrapper, RunHooks, Tool
 from agents.items import TResponseInputItem
 
-from console.core.agents.context import AgentContext
+from console.core.agents.context import AgentContext, CallFailure
 from console.core.agents.tools import tool_kind
 from console.core.agents.tracing import mask, mask_text
 from console.core.events import (
@@ -127,6 +127,7 @@ class EventHooks(RunHooks[Any]):
             # A result the MCP server flagged as an error reaches here as plain text: it is a failure all the same.
             error = error or app.server_errors.pop(call_id, None)
             app.record_outcome(tool.name, call_id, error)
+        failure = (app.call_failures.pop(call_id, None) if app is not None else None) or CallFailure()
         _publish(
             context,
             ToolEnded,
@@ -137,6 +138,9 @@ class EventHooks(RunHooks[Any]):
             duration_ms=(time.perf_counter() - started) * 1000 if started else 0.0,
             error=error,
             tool_type=tool_type(tool),
+            code=failure.code if error else None,
+            http_status=failure.http_status if error else None,
+            step=failure.step if error else None,
         )
 
 
@@ -260,6 +264,8 @@ class McpEventBridge:
                     detail=mask({k: v for k, v in step.items() if k not in ("step", "name", "status", "duration_ms")}),
                 )
             )
+        failed_step = next((str(s.get("step") or s.get("name")) for s in _steps(meta)
+                            if str(s.get("status")) in ("error", "failed")), None)
         structured = ctx.structured_content or {}
         documents = structured.get("documents") if isinstance(structured, Mapping) else None
         if documents is not None or meta or ctx.is_error:
@@ -279,11 +285,13 @@ class McpEventBridge:
                     cache_hit=meta.get("cache_hit"),
                     error=mask_text(str(error)) if error else None,
                     aadsts=meta.get("aadsts"),
+                    step=failed_step if error else None,
                 )
             )
         if ctx.is_error:  # the SDK hands a flagged result on as plain output: remember it failed (see on_tool_end)
             app.server_errors[call_id] = mask_text(str(meta.get("error") or as_text(ctx.tool_output)))
             app.failure_hints[call_id] = SERVER_FAILURE_HINT
+            app.call_failures[call_id] = CallFailure(code=meta.get("aadsts"), step=failed_step)
         for event in events:
             app.bus.publish(event)
         return {"server_meta": mask(meta)} if meta else None

@@ -36,11 +36,12 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import CONNECTION_CLOSED
 from pydantic import SecretStr
 
-from console.core.agents.context import AgentContext
+from console.core.agents.context import AgentContext, CallFailure
 from console.core.agents.hooks import McpEventBridge
 from console.core.agents.tools import tool_error
 from console.core.agents.tracing import mask_text
 from console.core.claims import unverified_expiry
+from console.core.events import ErrorCode, FailedStep
 from console.core.mcp_urls import validate_mcp_url
 from console.core.settings import Settings
 from mcp_server.redact import redact
@@ -85,6 +86,10 @@ class TokenRefusal:
 
     def describe(self) -> str:
         return f"the MCP server refused the token: {self.detail()}"
+
+    def failure(self) -> CallFailure:
+        """The refusal as data: the server's validation step refused the token with this status."""
+        return CallFailure(code=ErrorCode.TOKEN_REFUSED, http_status=self.status, step=FailedStep.VALIDATE)
 
 
 def parse_bearer_challenge(header: str) -> dict[str, str]:
@@ -331,15 +336,18 @@ class McpLink:
         refusal = self.refusal
         if refusal is not None:
             message, hint = f"Tool error: {refusal.describe()}", REFUSED_HINT
+            failure = refusal.failure()
         elif _stopped_answering(error):
             detail = mask_text(_first_line(error))
             message, hint = f"Tool error: the MCP server at {self.target.url} stopped answering ({detail})", STOPPED_HINT
+            failure = CallFailure(code=ErrorCode.MCP_STOPPED)
         else:
             return tool_error(ctx, error)
         app = getattr(ctx, "context", None)
         call_id = str(getattr(ctx, "tool_call_id", "") or "")
         if isinstance(app, AgentContext) and call_id:
             app.failure_hints[call_id] = hint
+            app.call_failures[call_id] = failure
         return message
 
     @property

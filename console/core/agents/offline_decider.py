@@ -7,16 +7,19 @@ descriptions and schemas, the conversation so far), so the same input always giv
   from an earlier answer counts for the tool that listed it), and the best is called — several tools when each
   covers a different word of the request.
 * Arguments come from the message (see ``offline_arguments``); required values it cannot fill are asked for, and
-  the conversation history continues the request across turns until it has them.
+  later messages continue the request until it has them. What it awaits (``Awaiting``: the tool, the value asked
+  for, the values so far) is the model's own state, recovered by deciding its earlier replies again — never by
+  reading them — so a conversation resumed from its saved messages continues where it was.
 * The answer is composed from the tool outputs (see ``offline_answers``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,40 +131,33 @@ class Conversation:
     """The input the SDK gave the model, read back as turns."""
 
     user_messages: list[str]  # all of them, oldest first
-    assistant_messages: list[str]  # all of them, oldest first
-    last_user_index: int
+    last_user_index: int  # the position of the latest user message among the items
     calls: dict[str, dict[str, Any]]  # call_id -> function_call item, this turn
     outputs: list[tuple[str, str, str]]  # (call_id, tool name, output text), this turn, in order
-    last_assistant_before_user: str | None  # what this model said right before the user's latest message
     earlier_outputs: list[tuple[str, str]] = field(
         default_factory=list
     )  # (tool name, output text), past turns
+    replies: list[tuple[int, str]] = field(default_factory=list)  # (position, text) of each assistant message
 
     @property
     def message(self) -> str:
         return self.user_messages[-1] if self.user_messages else ""
 
     @classmethod
-    def read(cls, items: str | list[TResponseInputItem]) -> Conversation:
+    def read(cls, items: str | list[TResponseInputItem] | list[dict[str, Any]]) -> Conversation:
         if isinstance(items, str):
-            return cls([items], [], 0, {}, [], None)
+            return cls([items], 0, {}, [])
+        datas = item_dicts(items)
         users: list[str] = []
-        assistants: list[str] = []
+        replies: list[tuple[int, str]] = []
         last_user = -1
-        last_assistant: str | None = None
-        before_user: str | None = None
-        datas = [
-            item if isinstance(item, dict) else getattr(item, "model_dump", lambda: {})() for item in items
-        ]
         for index, data in enumerate(datas):
             role, kind = data.get("role"), data.get("type")
             if role == "user" and kind in (None, "message"):
                 users.append(_text_of(data.get("content")))
                 last_user = index
-                before_user = last_assistant
             elif role == "assistant" and kind in (None, "message"):
-                last_assistant = _text_of(data.get("content"))
-                assistants.append(last_assistant)
+                replies.append((index, _text_of(data.get("content"))))
         names: dict[str, str] = {}  # call_id -> tool name
         calls: dict[str, dict[str, Any]] = {}
         outputs: list[tuple[str, str, str]] = []
@@ -178,16 +174,63 @@ class Conversation:
                     outputs.append((call_id, names.get(call_id, ""), text))
                 else:
                     earlier.append((names.get(call_id, ""), text))
-        return cls(users, assistants, last_user, calls, outputs, before_user, earlier)
+        return cls(users, last_user, calls, outputs, earlier, replies)
 
 
-_ASK = re.compile(r"`(?P<tool>[\w.-]+)`.*?What is your (?P<param>[\w ]+)\?", re.S)
+def item_dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
+    """The SDK's input items as plain dicts (they arrive as dicts or as pydantic models)."""
+    return [item if isinstance(item, dict) else getattr(item, "model_dump", dict)() for item in items]
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """A request this model could not run yet: the tool, the value it asked for, the user message (its index
+    among the user messages) the request started with — what the next user message continues — and the values
+    it has so far (a bare reply such as "Bob Smith" is known only from having been asked for)."""
+
+    tool: str
+    param: str
+    since: int
+    known: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
 class Decision:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     text: str | None = None
+    awaiting: Awaiting | None = None  # set when the text asks for a value: the model's state after this reply
+
+
+class ReplyMemory:
+    """The state each reply of this model left, by conversation prefix (a digest of the agent's instructions and
+    tools and of every item up to and including the reply). Bounded: the oldest entries go first."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._states: dict[str, Awaiting | None] = {}
+        self._limit = limit
+
+    @staticmethod
+    def keys(instructions: str | None, cands: list[Candidate], datas: list[dict[str, Any]]) -> list[str]:
+        """The key of each prefix ``datas[: i + 1]``, in one pass."""
+        running = hashlib.sha256(json.dumps(
+            [instructions, [(c.name, c.description, c.schema) for c in cands]], sort_keys=True, default=str
+        ).encode())
+        keys = []
+        for data in datas:
+            running.update(json.dumps(data, sort_keys=True, default=str).encode())
+            keys.append(running.copy().hexdigest())
+        return keys
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._states
+
+    def __getitem__(self, key: str) -> Awaiting | None:
+        return self._states[key]
+
+    def __setitem__(self, key: str, state: Awaiting | None) -> None:
+        if len(self._states) >= self._limit:
+            self._states.pop(next(iter(self._states)))
+        self._states[key] = state
 
 
 class OfflineDecider:
@@ -195,10 +238,48 @@ class OfflineDecider:
 
     threshold = 0.5
 
+    def __init__(self) -> None:
+        self._memory = ReplyMemory()
+
     def decide(
         self, instructions: str | None, items: str | list[TResponseInputItem], cands: list[Candidate]
     ) -> Decision:
-        convo = Conversation.read(items)
+        if isinstance(items, str):
+            return self._decide(instructions, Conversation.read(items), cands, None)
+        datas = item_dicts(items)
+        convo = Conversation.read(datas)
+        return self._decide(instructions, convo, cands, self.awaited(instructions, datas, convo, cands))
+
+    def awaited(
+        self, instructions: str | None, datas: list[dict[str, Any]], convo: Conversation, cands: list[Candidate]
+    ) -> Awaiting | None:
+        """What this model awaited when the user spoke last: the state its last reply left.
+
+        The state is the model's own: each of its replies is decided again from the conversation before it (the
+        decision is deterministic) and kept only when it is exactly what was said, so it never reads its words
+        back, and a conversation resumed from its saved messages alone gives the same state. Remembered per
+        conversation prefix, so each reply is decided again once."""
+        state: Awaiting | None = None
+        states: list[tuple[int, Awaiting | None]] = []  # (position, state after that reply)
+        keys = self._memory.keys(instructions, cands, datas)
+        for position, text in convo.replies:
+            if position > convo.last_user_index:
+                break
+            key = keys[position]
+            if key in self._memory:
+                state = self._memory[key]
+            else:
+                before = Conversation.read(datas[:position])
+                pending = next((s for p, s in reversed(states) if p < before.last_user_index), None)
+                decision = self._decide(instructions, before, cands, pending)
+                state = decision.awaiting if decision.text == text else None
+                self._memory[key] = state
+            states.append((position, state))
+        return next((s for p, s in reversed(states) if p < convo.last_user_index), None)
+
+    def _decide(
+        self, instructions: str | None, convo: Conversation, cands: list[Candidate], awaiting: Awaiting | None
+    ) -> Decision:
         by_name = {c.name: c for c in cands}
         own_outputs = [o for o in convo.outputs if o[1] in by_name and not by_name[o[1]].is_handoff]
         handed_off = [
@@ -211,14 +292,14 @@ class OfflineDecider:
         said = read_message(convo.message)
         scored = self._score(convo, said, cands)
         refused = [c for c in cands if any(c.matches(w) >= 1.0 for w in said.negated)]
-        pending = self._pending(convo, {c.name: c for c in cands})
+        pending = {c.name: c for c in cands}.get(awaiting.tool) if awaiting is not None else None
         # A pending request is dropped only when a negated word names its tool ("I don't want to run a simulation").
-        if pending is not None and not any(pending.matches(w) >= 3.0 for w in said.negated):
-            args, missing, strong, bare = self._fill_pending(pending, convo)
-            best = next(((c, sc) for c, sc in scored if c is not pending), None)
-            other_wins = best is not None and best[1] >= self.threshold
+        if awaiting is not None and pending is not None and not any(pending.matches(w) >= 3.0 for w in said.negated):
+            args, missing, strong = self._fill_pending(pending, convo, awaiting)
+            rival = next((sc for c, sc in scored if c is not pending), None)
+            other_wins = rival is not None and rival >= self.threshold
             if strong or not other_wins:
-                return self._call_or_ask(pending, args, missing)
+                return self._call_or_ask(pending, args, missing, awaiting.since)
         if not scored or scored[0][1] < self.threshold:
             if refused:  # the request only says what not to do
                 return Decision(text=self._style(instructions, self._decline(refused, cands)))
@@ -234,7 +315,7 @@ class OfflineDecider:
         for cand in chosen:
             args, missing = self._fill(cand, convo.message)
             if missing:
-                return self._call_or_ask(cand, args, missing)
+                return self._call_or_ask(cand, args, missing, len(convo.user_messages) - 1)
             decisions.append((cand.name, args))
         return Decision(calls=decisions)
 
@@ -318,40 +399,29 @@ class OfflineDecider:
                 args[param] = props[param].get("default")
         return args, missing
 
-    def _pending(self, convo: Conversation, cands: dict[str, Candidate]) -> Candidate | None:
-        said = convo.last_assistant_before_user
-        match = _ASK.search(said or "")
-        return cands.get(match.group("tool")) if match else None
-
     def _fill_pending(
-        self, cand: Candidate, convo: Conversation
-    ) -> tuple[dict[str, Any], list[str], bool, bool]:
-        """Arguments from every user message since the request that needed them, plus the bare reply."""
-        trailing = 0  # how many of this model's last messages asked for this tool's values
-        for text in reversed(convo.assistant_messages):
-            if f"`{cand.name}`" not in text:
-                break
-            trailing += 1
-        relevant = convo.user_messages[-(trailing + 1) :]
+        self, cand: Candidate, convo: Conversation, awaiting: Awaiting
+    ) -> tuple[dict[str, Any], list[str], bool]:
+        """Arguments from every user message since the request that needed them; a bare reply ("Bob Smith") is
+        the value this model asked for. ``strong``: the latest message gave a value of its own."""
+        relevant = convo.user_messages[awaiting.since :]
         before, _ = self._fill(cand, *relevant[:-1]) if len(relevant) > 1 else ({}, [])
         args, missing = self._fill(cand, *relevant)
         strong = any(k not in before or before[k] != v for k, v in args.items())
-        bare = False
-        asked = _ASK.search(convo.last_assistant_before_user or "")
-        if asked and not strong:
-            param = next(
-                (p for p in cand.properties if humanize(p).lower() == asked.group("param").strip().lower()),
-                None,
-            )
-            if param and param in missing:
-                value = bare_value(param, cand.properties[param], relevant[-1])
-                if value is not None:
-                    args[param] = value
+        for param, value in awaiting.known:  # what the messages no longer say by themselves (bare replies)
+            if args.get(param) in (None, ""):
+                args[param] = value
+                if param in missing:
                     missing.remove(param)
-                    bare = True
-        return args, missing, strong, bare
+        if not strong and awaiting.param in missing and awaiting.param in cand.properties:
+            value = bare_value(awaiting.param, cand.properties[awaiting.param], relevant[-1])
+            if value is not None:
+                args[awaiting.param] = value
+                missing.remove(awaiting.param)
+        return args, missing, strong
 
-    def _call_or_ask(self, cand: Candidate, args: dict[str, Any], missing: list[str]) -> Decision:
+    def _call_or_ask(self, cand: Candidate, args: dict[str, Any], missing: list[str], since: int) -> Decision:
+        """Call ``cand``, or ask for its first missing value, awaiting it (``since``: the request's first message)."""
         if not missing:
             return Decision(calls=[(cand.name, args)])
         have = ", ".join(f"{humanize(k)}: {v}" for k, v in args.items() if v not in (None, ""))
@@ -360,7 +430,8 @@ class OfflineDecider:
         if have:
             text += f" So far I have {have}."
         text += f" What is your {humanize(missing[0])}?"
-        return Decision(text=text)
+        known = tuple((k, v) for k, v in args.items() if v not in (None, ""))
+        return Decision(text=text, awaiting=Awaiting(cand.name, missing[0], since, known))
 
     # -- answers
 

@@ -24,13 +24,13 @@ from agents.exceptions import AgentsException, MaxTurnsExceeded
 from agents.items import TResponseInputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent
 
-from console.core.agents.context import AgentContext, ToolFailure
+from console.core.agents.context import AgentContext, CallFailure, ToolFailure
 from console.core.agents.factory import AgentGraph, build_graph
 from console.core.agents.mcp_link import McpLink, McpTarget, TokenProvider
 from console.core.agents.providers import ModelResolver
 from console.core.agents.tracing import ensure_tracing, mask_text
 from console.core.configs.model import AgentConfig
-from console.core.events import EventBus, Notice, TextDelta, TurnEnded, TurnStarted
+from console.core.events import ErrorCode, EventBus, FailedStep, Notice, TextDelta, TurnEnded, TurnStarted
 from console.core.settings import Settings
 from mcp_server.errors import UserError
 from mcp_server.stack_state import StateFileError, read_state
@@ -239,12 +239,15 @@ class AgentRunner:
                         message = f"The MCP server at {self.mcp.target.url} refused the token: {refusal.detail()}."
                         hint = ("Sign in again (the token may have expired), and check that the account may use "
                                 "the API (its scope).")
+                        failure = refusal.failure()
                     else:
                         message = f"The MCP server at {self.mcp.target.url} is not reachable ({_short(exc)})."
                         hint = "Start it with `obo-console server`, then try again."
+                        failure = CallFailure(code=ErrorCode.MCP_UNREACHABLE, step=FailedStep.CONNECT)
                     if self.require_mcp:
                         raise UserError(message, hint=hint) from exc
-                    self.bus.publish(Notice(account=self.account, level="error", message=message + " Its tools are unavailable this turn.", source=SOURCE))
+                    self.bus.publish(Notice(account=self.account, level="error", message=message + " Its tools are unavailable this turn.", source=SOURCE,
+                                            code=failure.code, http_status=failure.http_status, step=failure.step))
                     graph = self._build(self._current_configs(), mcp=False)
                     agent = graph.agents.get(self.active_key, graph.main)
             result = Runner.run_streamed(

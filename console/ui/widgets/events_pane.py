@@ -3,7 +3,6 @@ and filterable; the MCP server's log in a tab beside it."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -15,24 +14,8 @@ from textual.widgets import Static
 if TYPE_CHECKING:
     from textual.widgets import DataTable, Input, Log, TabbedContent
 
-from console.core.events import (
-    AccountChanged,
-    AgentEnded,
-    AgentStarted,
-    Event,
-    HandoffOccurred,
-    ModelCalled,
-    Notice,
-    SearchResults,
-    ServerStatusChanged,
-    ServerStep,
-    TextDelta,
-    ToolEnded,
-    ToolStarted,
-    TurnEnded,
-    TurnStarted,
-)
-from console.core.plural import plural
+from console.core.describe import describe, flat
+from console.core.events import AccountChanged, Event, Notice, TextDelta, ToolEnded, ToolStarted
 from console.ui.widgets.staged_pane import Cell, StagedPane, lazy_widget
 
 MAX_EVENTS = 10_000
@@ -41,7 +24,13 @@ MAX_EVENTS = 10_000
 # busy enough to double the time to the search results (benchmarks/bench_console.py). Ten updates a second still
 # reads as live.
 ROWS_EVERY = 0.1
-_STATUS_STYLE = {"ok": "green", "error": "bold red", "running": "yellow", "cache_hit": "cyan", "warning": "yellow"}
+# Colours of the state words (console.core.describe): what went well, what failed, what is under way.
+_STATUS_STYLE = {
+    "done": "green", "ok": "green", "ready": "green", "answered": "green",
+    "failed": "bold red", "error": "bold red", "down": "bold red",
+    "started": "yellow", "warning": "yellow", "connecting": "yellow", "reconnecting": "yellow",
+    "cache_hit": "cyan",
+}  # fmt: skip
 
 
 @dataclass
@@ -58,18 +47,6 @@ class EventRow:
     def matches(self, needle: str) -> bool:
         haystack = " ".join((self.agent, self.what, self.summary, self.status)).lower()
         return needle.lower() in haystack
-
-
-def _short(text: str, width: int = 48) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _pretty(text: str) -> str:
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except (ValueError, TypeError):
-        return text
 
 
 class EventsPane(StagedPane):
@@ -97,8 +74,8 @@ class EventsPane(StagedPane):
 
     def after_build(self) -> None:
         table = self.table
-        for label, key, width in (("time", "time", 8), ("agent", "agent", 16), ("event", "what", 18),
-                                  ("details", "summary", 30), ("status", "status", 8), ("ms", "ms", 5)):
+        for label, key, width in (("time", "time", 8), ("agent", "agent", 16), ("event", "what", 22),
+                                  ("details", "summary", 26), ("status", "status", 8), ("ms", "ms", 5)):
             table.add_column(label, key=key, width=width)
         self.query_one("#events-filter").display = False
         self.query_one("#events-detail").display = False
@@ -127,64 +104,24 @@ class EventsPane(StagedPane):
         self._add_row(row)
 
     def _row_for(self, event: Event) -> EventRow | None:
-        agent = event.agent or ""
+        """A row in the shared wording (``console.core.describe``); a tool call's end completes its start's row."""
+        if isinstance(event, TextDelta | AccountChanged):
+            return None
         self._seq += 1
-        key = f"e{self._seq}"
-        match event:
-            case TextDelta() | AccountChanged():
-                return None
-            case ServerStatusChanged():
-                summary = event.url or ""
-                if event.detail:
-                    summary = f"{summary} {event.detail}".strip()
-                status = "ok" if event.state == "ready" else ("warning" if event.state != "down" else "error")
-                return EventRow(key, event.ts, "console", f"server {event.state}", _short(summary), status)
-            case ToolEnded():
-                started = self._by_call.get(event.call_id)
-                if started is not None:
-                    started.status = "error" if event.error else "ok"
-                    started.duration_ms = event.duration_ms
-                    started.details["result"] = _pretty(event.error or event.result)
-                    self._refresh_row(started)
-                    return None
-                return EventRow(key, event.ts, agent, f"tool {event.tool}", _short(event.result),
-                                "error" if event.error else "ok", event.duration_ms,
-                                {"result": _pretty(event.error or event.result)})
-            case ToolStarted():
-                row = EventRow(key, event.ts, agent, f"{event.tool_type} {event.tool}", _short(event.arguments),
-                               "running", None, {"arguments": _pretty(event.arguments)})
-                if event.call_id:
-                    self._by_call[event.call_id] = row
-                return row
-            case TurnStarted():
-                return EventRow(key, event.ts, agent, "turn", _short(event.text), "started")
-            case TurnEnded():
-                status = "error" if event.error else "ok"
-                return EventRow(key, event.ts, event.last_agent or agent, "turn end", _short(event.error or ""),
-                                status, event.duration_ms, {"error": event.error or ""})
-            case AgentStarted():
-                summary = f"called by {event.parent}" if event.parent else ""
-                return EventRow(key, event.ts, agent, "agent", summary, "started")
-            case AgentEnded():
-                return EventRow(key, event.ts, agent, "agent end", _short(event.output), "ok")
-            case HandoffOccurred():
-                return EventRow(key, event.ts, agent, "handoff", f"{event.from_agent} → {event.to_agent}", "ok")
-            case ModelCalled():
-                summary = f"{event.model} ({event.provider}) {event.input_tokens}→{event.output_tokens} tok"
-                return EventRow(key, event.ts, agent, "model", summary, "ok", event.duration_ms)
-            case ServerStep():
-                detail = ", ".join(f"{k}={v}" for k, v in event.detail.items())
-                return EventRow(key, event.ts, agent, f"  ↳ {event.step}", _short(detail), event.status,
-                                event.duration_ms, {"detail": _pretty(json.dumps(event.detail, default=str))})
-            case SearchResults():
-                who = event.ran_as.get("name") or event.ran_as.get("oid") or "?"
-                summary = event.error or f"{plural(len(event.documents), 'document')} as {who}"
-                return EventRow(key, event.ts, agent, "search", _short(summary),
-                                "error" if event.error else ("cache_hit" if event.cache_hit else "ok"))
-            case Notice():
-                return EventRow(key, event.ts, agent or event.source, event.level, _short(event.message, 80),
-                                event.level if event.level != "info" else "ok", None, {"message": event.message})
-        return EventRow(key, event.ts, agent, event.kind, "", "ok")
+        described = describe(event)
+        details = dict(described.details)
+        if isinstance(event, ToolEnded) and (started := self._by_call.get(event.call_id)) is not None:
+            started.status = described.status
+            started.duration_ms = described.duration_ms
+            started.details.update(details)
+            self._refresh_row(started)
+            return None
+        width = 80 if isinstance(event, Notice) else 48
+        row = EventRow(f"e{self._seq}", event.ts, described.agent or "", described.what,
+                       flat(described.summary, width), described.status, described.duration_ms, details)
+        if isinstance(event, ToolStarted) and event.call_id:
+            self._by_call[event.call_id] = row
+        return row
 
     def _add_row(self, row: EventRow) -> None:
         self.rows.append(row)

@@ -1,0 +1,218 @@
+"""One description per event type: the words the events pane, the headless printer and the export all use.
+
+``describe(event)`` gives an :class:`EventDescription`: a label (``what``), a state word (``status``), the
+particulars (``summary``), a duration, who it is about, and the full texts a view may expand (``details``). Views
+choose the presentation (columns, colour, clipping, indentation); the wording is this module's alone, and
+:meth:`EventDescription.line` is the one way to say it on a single line.
+
+Everything a description holds passes through :func:`mcp_server.redact.redact` (events are masked where they
+are made; this keeps every view masked even if one is not).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from console.core.events import (
+    AccountChanged,
+    AgentEnded,
+    AgentStarted,
+    Event,
+    HandoffOccurred,
+    ModelCalled,
+    Notice,
+    SearchResults,
+    ServerStatusChanged,
+    ServerStep,
+    TextDelta,
+    ToolEnded,
+    ToolStarted,
+    TurnEnded,
+    TurnStarted,
+)
+from console.core.plural import plural
+from mcp_server.redact import redact
+
+STARTED, DONE, FAILED = "started", "done", "failed"
+
+
+@dataclass(frozen=True)
+class EventDescription:
+    """What an event says, in the console's words. ``status`` is a state word (``started``, ``done``,
+    ``failed``, a server step's or link's own state, a notice's level) views may also colour by."""
+
+    what: str
+    status: str = ""
+    summary: str = ""
+    duration_ms: float | None = None
+    agent: str | None = None  # the agent it happened in, or where it came from (a notice's source, "console")
+    details: tuple[tuple[str, str], ...] = ()  # (name, full text) a view may show on demand
+
+    def line(self, width: int | None = None) -> str:
+        """``what status in N ms: summary`` on one line (the summary flattened, clipped to ``width``)."""
+        head = " ".join(part for part in (self.what, self.status) if part)
+        if self.duration_ms is not None:
+            head += f" in {ms(self.duration_ms)}"
+        summary = flat(self.summary, width)
+        return f"{head}: {summary}" if summary else head
+
+
+def ms(value: float) -> str:
+    """``1.8 ms``, ``52 ms``, ``1100 ms``: one decimal where it says something."""
+    return f"{value:.1f}".removesuffix(".0") + " ms"
+
+
+def flat(text: str, width: int | None = None) -> str:
+    """``text`` on one line, clipped to ``width`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
+
+
+def pretty(text: str) -> str:
+    """JSON text indented for reading; any other text as it is."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (ValueError, TypeError):
+        return text
+
+
+def _details(*pairs: tuple[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, redact(str(value))) for name, value in pairs if value not in (None, ""))
+
+
+def describe(event: Event) -> EventDescription:
+    """The description of ``event`` (any type; an unknown one is named by its kind)."""
+    match event:
+        case TurnStarted() | TurnEnded() | AgentStarted() | AgentEnded() | HandoffOccurred() | ModelCalled():
+            return _run_step(event)
+        case ToolStarted() | ToolEnded() | ServerStep() | SearchResults():
+            return _tool_step(event)
+        case Notice():
+            return EventDescription(
+                "notice",
+                event.level,
+                redact(event.message),
+                agent=event.agent or event.source,
+                details=_details(
+                    ("message", event.message),
+                    ("code", event.code),
+                    ("HTTP status", event.http_status),
+                    ("step", event.step),
+                ),
+            )
+        case ServerStatusChanged():
+            summary = " ".join(part for part in (event.url or "", event.detail) if part)
+            return EventDescription("MCP server", event.state, redact(summary), agent="console")
+        case AccountChanged():
+            return EventDescription(
+                "current account", summary=event.account or "none (signed out)", agent=event.agent
+            )
+        case TextDelta():
+            return EventDescription("text", summary=redact(event.delta), agent=event.agent)
+    return EventDescription(event.kind, agent=event.agent)
+
+
+def _run_step(event: Event) -> EventDescription:
+    """Turns, agents, handoffs and model calls."""
+    match event:
+        case TurnStarted():
+            return EventDescription("turn", STARTED, redact(event.text), agent=event.agent)
+        case TurnEnded():
+            return EventDescription(
+                "turn",
+                FAILED if event.error else DONE,
+                redact(event.error or ""),
+                event.duration_ms,
+                event.last_agent or event.agent,
+                _details(("error", event.error)),
+            )
+        case AgentStarted():
+            return EventDescription(
+                "agent", STARTED, f"called by {event.parent}" if event.parent else "", agent=event.agent
+            )
+        case AgentEnded():
+            return EventDescription(
+                "agent", DONE, agent=event.agent, details=_details(("output", event.output))
+            )
+        case HandoffOccurred():
+            return EventDescription(
+                "handoff", summary=f"{event.from_agent} → {event.to_agent}", agent=event.agent
+            )
+        case ModelCalled():
+            tokens = f"{event.input_tokens}→{event.output_tokens} tokens"
+            summary = f"{event.provider}, {tokens}" if event.provider else tokens
+            return EventDescription(
+                f"model {event.model}", "answered", summary, event.duration_ms, event.agent
+            )
+    return EventDescription(event.kind, agent=event.agent)
+
+
+def _tool_step(event: Event) -> EventDescription:
+    """Tool calls, the MCP server's steps inside them, and what a search returned."""
+    match event:
+        case ToolStarted():
+            return EventDescription(
+                f"{event.tool_type} tool {event.tool}",
+                STARTED,
+                redact(event.arguments),
+                agent=event.agent,
+                details=_details(("arguments", pretty(event.arguments))),
+            )
+        case ToolEnded():
+            outcome = event.error or event.result
+            return EventDescription(
+                f"{event.tool_type} tool {event.tool}",
+                FAILED if event.error else DONE,
+                redact(outcome),
+                event.duration_ms,
+                event.agent,
+                _details(
+                    ("result", pretty(outcome)),
+                    ("code", event.code),
+                    ("HTTP status", event.http_status),
+                    ("step", event.step),
+                ),
+            )
+        case ServerStep():
+            facts = ", ".join(f"{key}={value}" for key, value in event.detail.items() if value is not None)
+            return EventDescription(
+                f"server {event.step}",
+                event.status,
+                redact(facts),
+                event.duration_ms,
+                event.agent,
+                _details(("detail", json.dumps(event.detail, indent=2, default=str))),
+            )
+        case SearchResults():
+            return _search(event)
+    return EventDescription(event.kind, agent=event.agent)
+
+
+def _search(event: SearchResults) -> EventDescription:
+    ran_as = event.ran_as
+    who = ran_as.get("name") or ran_as.get("preferred_username") or ran_as.get("oid") or "?"
+    if event.error:
+        return EventDescription(
+            "search",
+            FAILED,
+            redact(event.error),
+            agent=event.agent,
+            details=_details(
+                ("error", event.error), ("code", event.aadsts), ("step", event.step), ("ran as", who)
+            ),
+        )
+    names = ", ".join(str(d.get("name", "?")) for d in event.documents)
+    summary = f"{plural(len(event.documents), 'document')} visible to {who}"
+    if event.cache_hit:
+        summary += ", OBO token from cache"
+    if names:
+        summary += f": {names}"
+    return EventDescription(
+        "search",
+        DONE,
+        redact(summary),
+        agent=event.agent,
+        details=_details(("query", event.query), ("documents", names)),
+    )
