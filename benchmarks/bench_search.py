@@ -103,7 +103,7 @@ def measure_store(
         "two terms (any), top 10": lambda t: SearchParams(search=f"{t} {rng.choice(terms)}", top=10),
     }
     match_all = {
-        "'*' order by id, top 50 (the seed's query)": lambda t: SearchParams(
+        "'*' order by id, top 50 (list all)": lambda t: SearchParams(
             search="*", orderby="id asc", top=50
         ),
         "'*' unordered, top 50": lambda t: SearchParams(search="*", top=50),

@@ -1,4 +1,4 @@
-"""The seed's remote agent: a calculator agent served over HTTP (``POST /run`` {"input": "..."} → {"output": ...}).
+"""The remote agent: a calculator agent served over HTTP (``POST /run`` {"input": "..."} → {"output": ...}).
 
 It is an agent of its own — its own ``Agent``, the model its host hands it (the console's ``obo-console server``
 passes the offline demo model unless a provider is configured: ``console.core.agents.providers.calculator_model``)

@@ -4,9 +4,9 @@ Used in local mode (against the local search service) and in Azure mode (against
 their readers symbolically — demo users by login (``alice``), groups as ``group:<name>`` — and a principal map turns
 those into object ids: the demo tenant's ids in local mode, ``--assign`` mappings in Azure mode.
 
-The index follows the seed: key ``id``, ``name``, access fields ``oid`` (permissionFilter userIds) and ``group``
-(permissionFilter groupIds), ``permissionFilterOption`` enabled. The first five documents are the seed's "sample
-set": alice reads exactly three of them.
+The index: key ``id``, ``name``, access fields ``oid`` (permissionFilter userIds) and ``group``
+(permissionFilter groupIds), ``permissionFilterOption`` enabled (docs/contracts.md, the demo tenant). The
+first five documents are the "sample set": alice reads exactly three of them.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _doc(
 
 
 DEMO_DOCUMENTS: tuple[DemoDocument, ...] = (
-    # The sample set (the seed's five documents): alice reads doc-01..03, bob doc-01 and doc-05, carol 01, 02, 04.
+    # The sample set (the first five): alice reads doc-01..03, bob doc-01 and doc-05, carol 01, 02, 04.
     _doc(
         "doc-01",
         "Company handbook",
@@ -264,7 +264,7 @@ def resolve_documents(principals: Mapping[str, str]) -> ResolvedDocuments:
 
 
 def index_definition(name: str) -> Any:
-    """The SDK model of the demo index (permission fields named as in the seed)."""
+    """The SDK model of the demo index (permission fields ``oid`` and ``group``)."""
     from azure.search.documents.indexes.models import (
         PermissionFilter,
         SearchableField,

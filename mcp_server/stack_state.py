@@ -1,7 +1,7 @@
 """The local stack state file: how every command finds the running local stack.
 
-Contract (DESIGN.md): JSON, mode 0600, replaced atomically, fields of services not built yet are null,
-written only once every listener it names accepts connections, removed on clean shutdown.
+Contract (docs/contracts.md): JSON, mode 0600, replaced atomically, written only once every listener it names
+accepts connections, removed on clean shutdown.
 """
 
 from __future__ import annotations

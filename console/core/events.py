@@ -1,7 +1,7 @@
 """The one event model: plain dataclasses flowing from SDK hooks, tracing and MCP results to a bus, and from
 the bus to widgets, the headless printer, sessions and tests.
 
-Events carry claims, names and timings — never a token or a secret (DESIGN.md, security invariants).
+Events carry claims, names and timings — never a token or a secret (docs/contracts.md, security invariants).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Event:
     agent: str | None = None
     # The signed-in account (username) whose run produced the event; None for events about the whole console
     # (server status, config reloads). The workspace tags each account's events so views show only the current
-    # account's (DESIGN.md: switching account shows nothing of the previous account's results).
+    # account's (docs/contracts.md: switching account shows nothing of the previous account's results).
     account: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from mcp_server.redact import redact
 SEARCH_AUDIENCE = "https://search.azure.com"
 SEARCH_TOOLS = frozenset({"get_documents"})
 
-# What the codes the server reports mean, in a presenter's words (protocol-facts.md §A.3).
+# What the codes the server reports mean, in a presenter's words (docs/identity.md, Errors).
 AADSTS_MEANINGS: dict[str, str] = {
     "AADSTS7000215": "the MCP server's client secret is wrong",
     "AADSTS7000222": "the MCP server's client secret has expired",

@@ -205,7 +205,7 @@ def fetch_resource_metadata(
 
 def _get(url: str, *, verify: bool | str, timeout: float) -> requests.Response:
     with requests.Session() as session:
-        session.trust_env = False  # REQUESTS_CA_BUNDLE & proxies must not decide trust (DESIGN.md, Trust)
+        session.trust_env = False  # REQUESTS_CA_BUNDLE & proxies must not decide trust (docs/contracts.md)
         session.verify = verify
         return session.get(url, timeout=timeout, allow_redirects=False)
 

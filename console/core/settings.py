@@ -1,7 +1,8 @@
 """The console's settings: the server's (``mcp_server.settings``: mode, state file, ports, Azure ids, search)
 plus the console's own, from the environment, a ``.env`` file and CLI flags (pydantic-settings).
 
-The seed's own variable names (``USE_REDIS``, ``REDIS_URL``, ``OPENAI_API_KEY``) are honoured as is.
+``USE_REDIS``, ``REDIS_URL`` and ``OPENAI_API_KEY`` are also read without the ``OBO_CONSOLE_`` prefix, under
+the names people already use for them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Settings(ServerSettings):
     keyring_chunk_size: int = 1200  # characters per keyring entry (Windows Credential Manager: ~2.5 KB)
     token_cache_lock_timeout: float = 10.0
 
-    # Config store (DESIGN.md: the seed's variable names).
+    # Config store (docs/contracts.md, config store settings): USE_REDIS and REDIS_URL also read unprefixed.
     configs_dir: Path = Path("configs")
     use_redis: bool = Field(default=False, validation_alias=_alias("USE_REDIS", "USE_REDIS"))
     redis_url: str = Field(

@@ -5,7 +5,8 @@ A ``Workspace`` owns the event bus, the link to the MCP server, sign-in, the liv
 for bob never receives alice's history), its own MCP connection carrying its own token, and its own latest
 claims, search results and events. Events from a session's runner are tagged with its account before they reach
 the shared bus, so views show only the current account's; after ``switch_account`` views rebuild from the new
-session's state alone (DESIGN.md: switching account shows nothing of the previous account's results).
+session's state alone (docs/contracts.md, security invariants: switching account shows nothing of the previous
+account's results).
 
 Threads: agent turns run on the workspace's own event loop (a daemon thread), so a slow hook or a blocking call
 inside a turn never freezes the UI; ``send()`` is awaitable from any loop. Everything else here is plain blocking
@@ -800,7 +801,7 @@ class Workspace:
             self._loop.submit(ended()).result(timeout + 1)
 
     def back_to_main(self) -> None:
-        """Return the current account's conversation to the main agent (the seed's ``exit``)."""
+        """Return the current account's conversation to the main agent."""
         session = self._current_session()
         assert session is not None
         if session.runner is not None:

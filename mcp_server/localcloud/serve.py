@@ -1,6 +1,6 @@
 """Run an ASGI app with uvicorn on its own thread and event loop, on a port bound before it starts.
 
-Each local service gets one of these (DESIGN.md: every local service on its own port and event loop), so a
+Each local service gets one of these (docs/architecture.md: each on its own port and event loop), so a
 slow request in one never stalls another, and tests can use port 0 and read the port back.
 """
 

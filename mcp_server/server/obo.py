@@ -25,7 +25,7 @@ from mcp_server.server.config import ServerConfig
 CacheStatus = Literal["hit", "miss", "joined"]
 CacheKey = tuple[str, str, str]  # (tid, oid, scope) of the validated caller token
 
-# Entra codes the tool names in plain words (protocol-facts.md §A.3).
+# Entra codes the tool names in plain words (docs/identity.md, Errors; docs/server.md, The tool).
 _AADSTS_CAUSES: dict[int, str] = {
     7000215: "the MCP server's client secret is not valid (wrong or expired)",
     7000222: "the MCP server's client secret has expired",

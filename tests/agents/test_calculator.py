@@ -1,4 +1,4 @@
-"""The seed's remote agent: the calculator agent served over real HTTP, and the registry tool that calls it."""
+"""The remote agent: the calculator agent served over real HTTP, and the registry tool that calls it."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ from console.core.configs.validation import ValidationContext
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# The seed's config format, written by the tests (the seed's own files are read too when present).
+# Configs in the four-field format (name, instructions, model, tools) with the older tool names, written by
+# the tests (an external folder of such files is read too when present: seed_configs_dir).
 SEED_FORMAT_CONFIGS: dict[str, dict[str, Any]] = {
     "conversation": {
         "name": "Conversation Agent",
@@ -46,7 +47,8 @@ SEED_FORMAT_CONFIGS: dict[str, dict[str, Any]] = {
 
 
 def seed_configs_dir() -> Path | None:
-    """The seed's original configs: ../shared/seed-configs next to the checkout (CI), or /work/shared."""
+    """An external folder of four-field configs, when present: ../shared/seed-configs next to the checkout
+    (CI), or /work/shared/seed-configs. Not in this repository; without it the tests use the written copies."""
     for candidate in (REPO_ROOT.parent / "shared" / "seed-configs", Path("/work/shared/seed-configs")):
         if candidate.is_dir():
             return candidate

@@ -43,7 +43,7 @@ def test_seed_format_configs_validate_written_copies(tmp_path: Path, ctx: Valida
     configs = check_folder(tmp_path, ctx)
     assert sorted(configs.configs) == sorted(SEED_FORMAT_CONFIGS)
     assert configs.errors == []
-    # The seed's news agent names OpenAI's hosted web search: a warning with the offline model, not an error.
+    # The news agent names OpenAI's hosted web search: a warning with the offline model, not an error.
     assert [(w.key, w.path) for w in configs.warnings] == [("news", "$.tools[0]")]
     assert "offline demo model cannot run" in configs.warnings[0].message
     assert configs.entries["news"].status == "warning"
@@ -51,12 +51,12 @@ def test_seed_format_configs_validate_written_copies(tmp_path: Path, ctx: Valida
 
 def test_seeds_original_configs_validate(tmp_path: Path, ctx: ValidationContext) -> None:
     folder = seed_configs_dir()
-    if folder is None:  # not next to this checkout: check the written seed-format copies instead of skipping
+    if folder is None:  # not next to this checkout: check the written four-field copies instead of skipping
         warnings.warn("seed-configs not found next to the checkout; using seed-format copies", stacklevel=1)
         folder = tmp_path
         for key, doc in SEED_FORMAT_CONFIGS.items():
             (folder / f"{key}.json").write_text(json.dumps(doc))
-    configs = check_folder(folder, ctx)  # skips the seed's schema file, kept next to its configs
+    configs = check_folder(folder, ctx)  # skips a JSON Schema file kept next to the configs
     assert {"conversation", "news", "simulator", "weather"} == set(configs.configs)
     assert configs.errors == [], [str(e) for e in configs.errors]
     assert [w.key for w in configs.warnings] == ["news"]

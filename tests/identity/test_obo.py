@@ -1,4 +1,5 @@
-"""The on-behalf-of grant: the seed's raw POST, MSAL's confidential client, and every failure as Entra answers it."""
+"""The on-behalf-of grant: a raw POST written by hand, MSAL's confidential client, and every failure as Entra
+answers it."""
 
 from __future__ import annotations
 
@@ -52,10 +53,10 @@ def post_obo(session: requests.Session, platform: IdentityPlatform, assertion: s
     return session.post(platform.token_endpoint, data=obo_form(platform, assertion, **overrides))
 
 
-# -- the seed article's exchange_token, with only the host and the CA changed --------------------------------
+# -- an exchange_token written by hand for Entra's token endpoint; here only the host and the CA differ ------
 
 def make_seed_exchange_token(host: str, tenant_id: str, client_id: str, client_secret: str, ca: Path):
-    TENANT_ID, CLIENT_ID, CLIENT_SECRET = tenant_id, client_id, client_secret  # noqa: N806 - as in the seed
+    TENANT_ID, CLIENT_ID, CLIENT_SECRET = tenant_id, client_id, client_secret  # noqa: N806 - as written
 
     async def exchange_token(original_token: str, scope: str = "https://graph.microsoft.com/.default") -> dict:
         obo_url = f"https://{host}/{TENANT_ID}/oauth2/v2.0/token"
@@ -121,7 +122,7 @@ def test_seed_exchange_token_gets_a_search_token_for_the_same_user(
     assert search["ver"] == "1.0"
     assert search["sub"] != user["sub"]  # pairwise per application
 
-    # The seed's failure path: the error text is Entra's JSON envelope.
+    # Its failure path: the error text is Entra's JSON envelope.
     failed = asyncio.run(exchange_token("not-a-jwt", scope="https://search.azure.com/.default"))
     assert failed["success"] is False and failed["status_code"] == 400
     assert "AADSTS50027: JWT token is invalid or malformed." in failed["error"]

@@ -82,7 +82,7 @@ def test_ca_bundle_env_vars_set_to_the_system_bundle_break_nothing(
 
     with trusting_session(identity_platform.ca_cert_path) as session:  # the project's way
         assert session.get(url).status_code == 200
-    assert requests.get(url, verify=str(identity_platform.ca_cert_path)).status_code == 200  # the seed's way
+    assert requests.get(url, verify=str(identity_platform.ca_cert_path)).status_code == 200  # a plain call
 
     # The platform is really TLS with a private CA: the system bundle alone does not trust it ...
     with pytest.raises(requests.exceptions.SSLError):

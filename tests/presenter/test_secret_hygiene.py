@@ -36,7 +36,7 @@ from mcp_server.stack_state import read_state
 from tests.presenter.screen_text import screen_text
 
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
-# Where tokens legitimately rest: the keyring's file store (DESIGN.md: tokens at rest only in the OS keyring;
+# Where tokens legitimately rest: the keyring's file store (docs/contracts.md: tokens rest only in the keyring;
 # tests use the explicit file backend) and its lock.
 KEYRING_FILES = re.compile(rf"^{re.escape(FILE_KEYRING_NAME)}(\.lock)?$")
 

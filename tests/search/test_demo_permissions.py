@@ -48,7 +48,7 @@ def test_each_demo_user_sees_exactly_what_their_oid_and_groups_admit(
     client: SearchClient, identity_platform: IdentityPlatform, demo_tenant: Tenant, login: str
 ) -> None:
     token = identity_platform.issue_access_token(login, audience=SEARCH, scopes=["user_impersonation"])
-    # The seed's exact call.
+    # The older keyword the SDK still maps (x_ms_query_source_authorization), as older client code calls it.
     results = client.search(
         search_text="*", x_ms_query_source_authorization=token, select="name,oid,group", order_by="id asc"
     )

@@ -124,7 +124,7 @@ def test_each_user_sees_what_their_ids_and_groups_admit(
     token = signer.token(oid)
     found = {d["id"] for d in client.search("*", query_source_authorization=token)}
     assert found == _visible(oid, directory.groups[oid])
-    # The seed's spelling of the same keyword, and a "Bearer " prefix, trim the same way.
+    # The older spelling of the same keyword, and a "Bearer " prefix, trim the same way.
     legacy = {d["id"] for d in client.search("*", x_ms_query_source_authorization="Bearer " + token)}
     assert legacy == found
     # Text search and the caller's filter are ANDed with the trimming.

@@ -1,4 +1,4 @@
-"""Helpers for the server tests: the seed article's client call, raw HTTP probes, the demo documents each user
+"""Helpers for the server tests: a plain FastMCP client call, raw HTTP probes, the demo documents each user
 may read (computed here from the demo data and the tenant directory, never from the server's answers)."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 
 
 async def seed_get_documents(url: str, token: str) -> list[dict[str, Any]]:
-    """The seed article's MCP client code, unchanged apart from the URL and token source."""
+    """The plainest FastMCP client a user would write: a bearer header, list the tools, call
+    get_documents("*"), read ``structured_content["documents"]``."""
     headers: dict[str, str] = {}
     headers["Authorization"] = f"Bearer {token}"
     transport = StreamableHttpTransport(url=url, headers=headers)

@@ -1,4 +1,4 @@
-"""get_documents end to end: the seed client, per-user trimming, concurrency, and no token passed through."""
+"""get_documents end to end: a plain MCP client, per-user trimming, concurrency, no token passed through."""
 
 from __future__ import annotations
 

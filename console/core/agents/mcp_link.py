@@ -320,7 +320,7 @@ class McpLink:
                 },
                 name=name,
                 cache_tools_list=True,
-                use_structured_content=True,  # the model reads {"documents": [...]} as JSON, as the seed did
+                use_structured_content=True,  # the model reads {"documents": [...]} as JSON, not as text
                 client_session_timeout_seconds=self._timeout,
                 message_handler=self.bridge.message_handler,
                 tool_meta_resolver=self.bridge.meta_resolver,

@@ -16,7 +16,9 @@ _CAPS = r"[A-Z][\w'’-]*(?:[ -](?:[A-Z][\w'’-]*|de|la|le|du|von|van))*"
 _NOT_PLACE = frozenset(["today", "tomorrow", "tonight", "now", "please", "right", "this", "next", "week",
                         "weekend", "morning", "afternoon", "evening", "currently", "later", "soon"])  # fmt: skip
 
-# Parameter-name concepts: how a value for such a parameter shows up in what people write.
+# Parameter-name concepts: how a value for such a parameter shows up in what people write. The sets are
+# generic; _CONCEPT_PATTERNS (parameters whose name contains "name", "address" or "income") covers exactly
+# run_simulation's parameters: the one place this module holds a shipped tool's vocabulary.
 LOCATION_PARAMS = {"city", "location", "place", "town", "region", "country", "where"}
 TEXT_PARAMS = {"input", "question", "prompt", "request", "message", "text", "task"}
 QUERY_PARAMS = {"query", "search", "q", "keywords", "terms", "topic"}

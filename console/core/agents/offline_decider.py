@@ -459,4 +459,6 @@ class OfflineDecider:
 
     @staticmethod
     def _style(instructions: str | None, text: str) -> str:
+        """The one thing read from the agent's instructions: "lower case" (or "lowercase") lower-cases the
+        answer."""
         return text.lower() if instructions and re.search(r"\blower ?case\b", instructions, re.I) else text

@@ -12,7 +12,14 @@ The same conversation always gets the same answer, and its answers say that it i
 * ``offline_answers``: answers from tool outputs (lists with counts in agreement, a named document's description);
 * this module: the SDK plumbing (a response, or a stream of text deltas).
 
-Nothing here names a tool, agent or config: change their names and descriptions and the choices change.
+No tool, agent or config is named here: choices follow the names, descriptions and parameter schemas the
+SDK hands the model, so renaming a tool or rewriting a description changes them. The built-in vocabulary does
+lean on the shipped tools (docs/agents.md, "What it keys on"): the parameter names it can fill (a place
+for ``city``/``location``, the user's words for ``query``/``input``, arithmetic for ``expression``, and how
+people state a ``name``, an ``address`` or an ``income``: ``run_simulation``'s parameters), everyday words for
+weather, temperature, forecast and documents, and one phrase in the agent's instructions: "lower case"
+lower-cases its answers. Other parameters are filled only from "<parameter> is <value>", an enum value the
+message names, or the user's reply when asked.
 """
 
 from __future__ import annotations

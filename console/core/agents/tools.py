@@ -1,11 +1,11 @@
 """The one tool registry: every tool an agent config may name, by name.
 
 Time and date are real. Weather, temperature, forecast and the simulation stand in for services this demo
-does not have, and their outputs say so. ``ask_calculator`` calls the remote calculator agent over HTTP (the
-seed's "remote agent as a tool", distinct from agent-as-tool). ``web_search`` is OpenAI's hosted tool: only a
+does not have, and their outputs say so. ``ask_calculator`` calls the remote calculator agent over HTTP (a
+remote agent used as a tool, distinct from agent-as-tool). ``web_search`` is OpenAI's hosted tool: only a
 real OpenAI Responses model can run it, so validation warns when an offline agent names it.
 
-The seed's names ``calculator`` and ``perform_simulation`` are kept as aliases so the seed's configs validate.
+The older names ``calculator`` and ``perform_simulation`` are kept as aliases: configs that use them validate.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class AccessToken:
 
 
 class TokenStore:
-    """MSAL's cache in the keyring (chosen per DESIGN.md), and account bookkeeping that needs no network."""
+    """MSAL's cache in the keyring (see docs/auth.md), and account bookkeeping that needs no network."""
 
     def __init__(self, settings: Settings | None = None, *, backend: KeyringBackend | None = None) -> None:
         self.settings = settings or load_settings()

@@ -1,8 +1,8 @@
 """The typed agent config the runtime builds agents from, and the findings validation reports about configs.
 
-A config document is the seed's format (``name``, ``instructions``, ``model``, ``tools``) plus optional fields
-(``description``, ``agents_as_tools``, ``handoffs``, ``mcp_servers``, ``model_settings``); the JSON Schema in
-``configs/schema/`` is the authority on what a document may contain. ``AgentConfig`` is what a document becomes
+A config document has four required fields (``name``, ``instructions``, ``model``, ``tools``) and optional
+ones (``description``, ``agents_as_tools``, ``handoffs``, ``mcp_servers``, ``model_settings``); the JSON Schema
+in ``configs/schema/`` is the authority on what a document may contain. ``AgentConfig`` is what a document becomes
 once it validated: immutable, with its key (file stem or the part of the Redis key after ``agent|``) and source.
 """
 

@@ -1,4 +1,4 @@
-"""Configs in Redis: key ``agent|<key>`` holds the config JSON (the seed's layout).
+"""Configs in Redis: key ``agent|<key>`` holds the config JSON (see docs/contracts.md, config store settings).
 
 Live reload listens to keyspace notifications for ``agent|*`` (enabled with CONFIG SET when the server allows
 it) and, always, to a pub/sub channel that writers through this store publish changed keys on — so reload

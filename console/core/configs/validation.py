@@ -71,7 +71,7 @@ def parse_json(text: str | bytes, *, key: str, source: str) -> tuple[Any, list[C
 
 
 def is_json_schema(text: str | bytes) -> bool:
-    """True for a JSON Schema document (the seed kept its schema next to its configs): not an agent config."""
+    """True for a JSON Schema document (some layouts keep one next to the configs): not an agent config."""
     try:
         document = json.loads(text)
     except (ValueError, UnicodeDecodeError):

@@ -1,4 +1,4 @@
-"""The identity platform's HTTP surface, on Entra ID v2 paths (protocol-facts §A, checklist §D)."""
+"""The identity platform's HTTP surface, on Entra ID v2 paths (the table at the top of docs/identity.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Entra ID's token-endpoint error envelope (protocol-facts §A.2): what every failure of the platform returns.
+"""Entra ID's token-endpoint error envelope (docs/identity.md, Errors): what every failure of the platform
+returns.
 
 ``{"error", "error_description": "AADSTSnnnn: ...\\r\\nTrace ID: ...\\r\\nCorrelation ID: ...\\r\\nTimestamp: ...",
 "error_codes": [n], "timestamp", "trace_id", "correlation_id", "error_uri"}`` (+ ``suberror`` where Entra sends one).

@@ -1,5 +1,5 @@
 """The token endpoint's grants (device code, refresh token, OBO jwt-bearer, client credentials) and the
-device-authorization endpoint, answering each failure as Entra does (protocol-facts §A.2, §A.3)."""
+device-authorization endpoint, answering each failure as Entra does (docs/identity.md, Errors)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tokens shaped as Entra ID issues them (protocol-facts §A.4): v2 for APIs that ask for v2, v1 otherwise
+"""Tokens shaped as Entra ID issues them (docs/identity.md, Tokens): v2 for APIs that ask for v2, v1 otherwise
 (Azure AI Search), id tokens and ``client_info`` for MSAL's accounts. RS256, signed by the current key."""
 
 from __future__ import annotations
