@@ -17,8 +17,8 @@ from console.core.configs.validation import ValidationContext
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Configs in the four-field format (name, instructions, model, tools) with the older tool names, written by
-# the tests (an external folder of such files is read too when present: seed_configs_dir).
-SEED_FORMAT_CONFIGS: dict[str, dict[str, Any]] = {
+# the tests.
+FOUR_FIELD_CONFIGS: dict[str, dict[str, Any]] = {
     "conversation": {
         "name": "Conversation Agent",
         "instructions": "Answer briefly. Get the date and time first when a question depends on them.",
@@ -44,15 +44,6 @@ SEED_FORMAT_CONFIGS: dict[str, dict[str, Any]] = {
         "tools": ["get_current_weather", "get_current_temperature", "get_seven_day_forecast"],
     },
 }
-
-
-def seed_configs_dir() -> Path | None:
-    """An external folder of four-field configs, when present: ../shared/seed-configs next to the checkout
-    (CI), or /work/shared/seed-configs. Not in this repository; without it the tests use the written copies."""
-    for candidate in (REPO_ROOT.parent / "shared" / "seed-configs", Path("/work/shared/seed-configs")):
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 @pytest.fixture(scope="session")

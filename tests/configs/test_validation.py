@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from console.core.configs.catalog import ConfigSet, RawConfig, reconcile
 from console.core.configs.model import AgentConfig, display_source, file_source, redis_source
 from console.core.configs.schema import SHIPPED_CONFIGS_DIR, load_schema
 from console.core.configs.validation import ValidationContext, is_json_schema, validate_configs
-from tests.configs.conftest import SEED_FORMAT_CONFIGS, agent, seed_configs_dir
+from tests.configs.conftest import FOUR_FIELD_CONFIGS, agent
 
 
 def check_folder(folder: Path, ctx: ValidationContext) -> ConfigSet:
@@ -38,10 +37,10 @@ def messages(configs: ConfigSet, key: str) -> list[str]:
 
 
 def test_seed_format_configs_validate_written_copies(tmp_path: Path, ctx: ValidationContext) -> None:
-    for key, doc in SEED_FORMAT_CONFIGS.items():
+    for key, doc in FOUR_FIELD_CONFIGS.items():
         (tmp_path / f"{key}.json").write_text(json.dumps(doc))
     configs = check_folder(tmp_path, ctx)
-    assert sorted(configs.configs) == sorted(SEED_FORMAT_CONFIGS)
+    assert sorted(configs.configs) == sorted(FOUR_FIELD_CONFIGS)
     assert configs.errors == []
     # The news agent names OpenAI's hosted web search: a warning with the offline model, not an error.
     assert [(w.key, w.path) for w in configs.warnings] == [("news", "$.tools[0]")]
@@ -49,13 +48,10 @@ def test_seed_format_configs_validate_written_copies(tmp_path: Path, ctx: Valida
     assert configs.entries["news"].status == "warning"
 
 
-def test_seeds_original_configs_validate(tmp_path: Path, ctx: ValidationContext) -> None:
-    folder = seed_configs_dir()
-    if folder is None:  # not next to this checkout: check the written four-field copies instead of skipping
-        warnings.warn("seed-configs not found next to the checkout; using seed-format copies", stacklevel=1)
-        folder = tmp_path
-        for key, doc in SEED_FORMAT_CONFIGS.items():
-            (folder / f"{key}.json").write_text(json.dumps(doc))
+def test_four_field_configs_with_the_older_tool_names_validate(tmp_path: Path, ctx: ValidationContext) -> None:
+    folder = tmp_path
+    for key, doc in FOUR_FIELD_CONFIGS.items():
+        (folder / f"{key}.json").write_text(json.dumps(doc))
     configs = check_folder(folder, ctx)  # skips a JSON Schema file kept next to the configs
     assert {"conversation", "news", "simulator", "weather"} == set(configs.configs)
     assert configs.errors == [], [str(e) for e in configs.errors]
@@ -179,7 +175,7 @@ def test_two_agent_handoff_loop_is_a_cycle(ctx: ValidationContext) -> None:
 
 
 def test_hosted_tool_warning_depends_on_the_model(ctx: ValidationContext) -> None:
-    news = {"news": SEED_FORMAT_CONFIGS["news"]}
+    news = {"news": FOUR_FIELD_CONFIGS["news"]}
     assert [w.path for w in check_docs(news, ctx).warnings] == ["$.tools[0]"]
     openai_ctx = ValidationContext(ctx.known_tools, ctx.known_mcp_servers, offline_model=False,
                                    hosted_tools=ctx.hosted_tools, provider="openai")
