@@ -156,7 +156,8 @@ class EntraTokenVerifier(JWTVerifier):
         return dict(decoded.claims)
 
     async def _get_jwks_key(self, kid: str | None) -> str:
-        if self._jwks_read_at is not None and self._clock() - self._jwks_read_at >= self.config.jwks_cache_ttl:
+        read_at = self._jwks_read_at
+        if read_at is not None and self._clock() - read_at >= self.config.jwks_cache_ttl:
             self._jwks_cache = {}  # stale: no key of it is used; the lookup re-reads the set (rate-limited)
             self._jwks_read_at = None
         return await super()._get_jwks_key(kid)
