@@ -18,7 +18,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,8 +124,9 @@ class KeySet:
 class SigningKeyStore:
     """The key file at ``path``, cached in memory and reloaded whenever the file changes on disk."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self.clock = clock  # epoch seconds: when a retired key leaves the JWKS (tests move it instead of sleeping)
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
         self._stamp: tuple[int, int, int] | None = None
@@ -162,7 +163,7 @@ class SigningKeyStore:
         return self.reload_if_changed().current
 
     def published(self) -> list[SigningKey]:
-        return self.reload_if_changed().published()
+        return self.reload_if_changed().published(self.clock())
 
     def find(self, kid: str) -> SigningKey | None:
         return next((k for k in self.published() if k.kid == kid), None)

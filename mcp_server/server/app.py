@@ -3,7 +3,8 @@ can sit behind a load balancer), RFC 9728 metadata, ``/healthz`` and ``/metrics`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,11 +33,13 @@ from mcp_server.server.tool import register_get_documents
 class OboServer:
     """Everything one server instance owns: metrics, the OBO exchanger and cache, the search client.
 
-    ``asgi_app(base_url)`` builds the HTTP app once the public base URL (and so the port) is known.
+    ``asgi_app(base_url)`` builds the HTTP app once the public base URL (and so the port) is known. ``clock``
+    (monotonic seconds) times the JWKS cache.
     """
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.clock = clock
         # The secrets this server holds: masked in every log line and error it may write from now on.
         remember_secret(config.api_client_secret)
         remember_secret(config.search_api_key)
@@ -56,7 +59,7 @@ class OboServer:
     def asgi_app(self, base_url: str | None = None) -> ASGIApp:
         base = (base_url or self.config.base_url()).rstrip("/")
         self.http_client = authority_http_client(self.config)
-        auth = build_auth_provider(self.config, self.metrics, base, self.http_client)
+        auth = build_auth_provider(self.config, self.metrics, base, self.http_client, clock=self.clock)
         assert isinstance(auth.token_verifier, EntraTokenVerifier)
         self.verifier = auth.token_verifier
         @asynccontextmanager
@@ -129,5 +132,5 @@ class OboServer:
         self.search.close()
 
 
-def create_server(config: ServerConfig) -> OboServer:
-    return OboServer(config)
+def create_server(config: ServerConfig, *, clock: Callable[[], float] = time.monotonic) -> OboServer:
+    return OboServer(config, clock=clock)

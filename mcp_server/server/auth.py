@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -71,7 +72,14 @@ class EntraTokenVerifier(JWTVerifier):
     delegated user token (``scp``, ``oid``, not ``idtyp=app``) and the v1/v2 issuer–audience pairing. Scope is
     NOT checked here, so a valid token without ``execute`` reaches the route's scope check and gets 403."""
 
-    def __init__(self, config: ServerConfig, metrics: ServerMetrics, http_client: httpx2.AsyncClient) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        metrics: ServerMetrics,
+        http_client: httpx2.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         issuers = [config.issuer]
         audiences = [config.api_client_id]
         if config.accept_v1_tokens:
@@ -86,7 +94,11 @@ class EntraTokenVerifier(JWTVerifier):
             http_client=http_client,
             jwks_refresh_interval=config.jwks_refresh_interval,
         )
-        self._cache_ttl = config.jwks_cache_ttl  # JWTVerifier's JWKS cache lifetime (1 h by default)
+        # The key set's lifetime (``jwks_cache_ttl``, 1 h by default) counts on ``clock`` (seconds, monotonic):
+        # tests move it instead of sleeping. JWTVerifier's own lifetime, on the real clock, is switched off.
+        self._cache_ttl = math.inf
+        self._clock = clock
+        self._jwks_read_at: float | None = None
         self.config = config
         self.metrics = metrics
         self.issuers = tuple(issuers)
@@ -143,6 +155,13 @@ class EntraTokenVerifier(JWTVerifier):
             raise Refused("malformed") from None
         return dict(decoded.claims)
 
+    async def _get_jwks_key(self, kid: str | None) -> str:
+        read_at = self._jwks_read_at
+        if read_at is not None and self._clock() - read_at >= self.config.jwks_cache_ttl:
+            self._jwks_cache = {}  # stale: no key of it is used; the lookup re-reads the set (rate-limited)
+            self._jwks_read_at = None
+        return await super()._get_jwks_key(kid)
+
     async def _fetch_jwks(self) -> dict[str, Any]:
         try:
             data = await super()._fetch_jwks()
@@ -150,6 +169,7 @@ class EntraTokenVerifier(JWTVerifier):
             self._jwks_unreachable = True
             raise
         self._jwks_unreachable = False
+        self._jwks_read_at = self._clock()
         return data
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> None:
@@ -196,9 +216,14 @@ class EntraTokenVerifier(JWTVerifier):
 
 
 def build_auth_provider(
-    config: ServerConfig, metrics: ServerMetrics, base_url: str, http_client: httpx2.AsyncClient
+    config: ServerConfig,
+    metrics: ServerMetrics,
+    base_url: str,
+    http_client: httpx2.AsyncClient,
+    *,
+    clock: Callable[[], float] = time.monotonic,
 ) -> RemoteAuthProvider:
-    verifier = EntraTokenVerifier(config, metrics, http_client)
+    verifier = EntraTokenVerifier(config, metrics, http_client, clock=clock)
     return RemoteAuthProvider(
         token_verifier=verifier,
         authorization_servers=[AnyHttpUrl(config.issuer)],

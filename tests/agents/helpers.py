@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from console.core.configs.file_store import write_atomic
 from console.core.configs.model import AgentConfig
 from console.core.configs.open_store import open_store
 from console.core.events import Event, EventBus
@@ -13,9 +14,10 @@ from console.core.settings import Settings
 
 
 def write_configs(directory: Path, documents: dict[str, dict[str, Any]]) -> Path:
+    """Each file replaced in one step: a live store watching ``directory`` never reads half a config."""
     directory.mkdir(parents=True, exist_ok=True)
     for key, document in documents.items():
-        (directory / f"{key}.json").write_text(json.dumps(document, indent=2))
+        write_atomic(directory / f"{key}.json", json.dumps(document, indent=2))
     return directory
 
 

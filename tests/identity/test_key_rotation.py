@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from console.cli import main
+from console.core.clock import FixedClock
 from mcp_server.localcloud.ca import trusting_session
 from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.signing_keys import KEYS_FILE
@@ -51,6 +52,8 @@ def _obo(session: requests.Session, idp: IdentityPlatform, token: str) -> reques
 
 def test_rotate_keys_command_against_a_running_platform(platform: IdentityPlatform) -> None:
     keys_file = localcloud_dir() / KEYS_FILE
+    clock = FixedClock(time.time())  # the platform's "now" for retired keys: it moves only when told to
+    platform.keys.clock = clock.time
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
     with trusting_session(platform.ca_cert_path) as session:
         old_token = platform.issue_access_token("alice")
@@ -58,11 +61,10 @@ def test_rotate_keys_command_against_a_running_platform(platform: IdentityPlatfo
         assert _verify(session, platform, old_token)["oid"]
 
         # The real command, in another process, as a person would run it next to a running stack.
-        grace = 1.5
+        grace = 600.0
         done = subprocess.run(
             [sys.executable, "-m", "console.cli", "rotate-keys", "--grace", str(grace), "--json"],
             capture_output=True, text=True, timeout=60, check=False)  # inherits this test's OBO_CONSOLE_HOME
-        rotated_at = time.time()
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
         new_kid = report["current_kid"]
@@ -78,7 +80,7 @@ def test_rotate_keys_command_against_a_running_platform(platform: IdentityPlatfo
         assert _verify(session, platform, old_token)  # grace period: the old token still validates
         assert _obo(session, platform, old_token).status_code == 200
 
-        time.sleep(max(0.0, rotated_at + grace - time.time()) + 0.1)
+        clock.set(time.time() + grace)  # the grace period is over (the rotation happened before now)
         assert [k["kid"] for k in session.get(platform.jwks_uri).json()["keys"]] == [new_kid]
         with pytest.raises(LookupError):
             _verify(session, platform, old_token)

@@ -146,13 +146,52 @@ def test_non_mcp_tools_do_not_touch_the_flow() -> None:
     assert not changed and states(model) == [DONE, PENDING, PENDING, PENDING, PENDING]
 
 
-@pytest.mark.parametrize("name", sorted(sc.SCENARIOS))
+# Where each scenario stops (None: it completes). A new scenario must say where it stops.
+STOPS_AT: dict[str, str | None] = {
+    "success": None, "cache_hit": None, "invalid_token": "validation", "wrong_client_secret": "obo",
+    "consent_missing": "obo", "search_outage": "search",
+}
+
+
+def _progress(step: str, status: str, **detail: object) -> ServerStep:
+    return ServerStep(account=sc.ALICE, call_id=sc.CALL, step=step, status=status, detail=dict(detail))
+
+
+def validation_refused_after_later_steps_ran() -> list:
+    """Progress out of order: the exchange (done) and the search (under way) before the validation's refusal."""
+    return [*sc.sign_in(), *sc.call_start(), _progress("obo_exchange", "ok"), _progress("validate", "error",
+                                                                                         error="token expired")]
+
+
+def exchange_refused_while_search_under_way() -> list:
+    return [*sc.sign_in(), *sc.call_start(), *sc.validated(), _progress("obo_exchange", "ok"),
+            _progress("obo_exchange", "error", aadsts="AADSTS65001")]
+
+
+FAILURE_CASES = {
+    **{name: (factory, STOPS_AT.get(name, "(not in STOPS_AT)")) for name, factory in sc.SCENARIOS.items()},
+    "validation_refused_after_later_steps_ran": (validation_refused_after_later_steps_ran, "validation"),
+    "exchange_refused_while_search_under_way": (exchange_refused_while_search_under_way, "obo"),
+}
+
+
+def test_every_scenario_says_where_it_stops() -> None:
+    assert sorted(STOPS_AT) == sorted(sc.SCENARIOS)
+
+
+@pytest.mark.parametrize("name", sorted(FAILURE_CASES))
 def test_no_step_after_a_failure_is_lit_or_under_way(name: str) -> None:
-    model = run(sc.SCENARIOS[name]())
+    factory, stop = FAILURE_CASES[name]
+    model = run(factory())
     stopped = model.stopped_at
-    if stopped is not None:
-        assert all(s.state is PENDING for s in model.steps if s.number > stopped.number)
-        assert all(s.lit for s in model.steps if s.number < stopped.number)
+    assert (stopped.key if stopped is not None else None) == stop
+    # The steps before the stop (all of them when the flow completes) are lit; the stop failed with a reason;
+    # every step after it is back to pending: neither lit nor under way.
+    stop_number = stopped.number if stopped is not None else len(model.steps) + 1
+    assert [s.lit for s in model.steps if s.number < stop_number] == [True] * (stop_number - 1)
+    assert stopped is None or (stopped.state is FAILED and stopped.error)
+    assert [s.state for s in model.steps if s.number > stop_number] == [PENDING] * (len(model.steps) - stop_number)
+    assert model.complete is (stopped is None)
 
 
 def test_an_mcp_server_that_cannot_be_reached_stops_at_the_token_step() -> None:

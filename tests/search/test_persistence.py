@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from azure.core.credentials import AzureKeyCredential
@@ -84,17 +83,39 @@ def test_restart_keeps_indexes_documents_and_permissions(tmp_path: Path) -> None
 
 _CRASHER = textwrap.dedent(
     """
+    import sqlite3
     import sys
+    import threading
     from pathlib import Path
     from mcp_server.localcloud.search.store import SearchStore
+
+    # Every connection the store opens reports its statements. Once the second batch has written 1,000 rows
+    # (inside its one transaction), say so and hold still until killed.
+    uploading = threading.Event()
+    rows = 0
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs):
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(mid_batch)
+        return conn
+
+    def mid_batch(statement):
+        global rows
+        if uploading.is_set() and statement.lstrip().upper().startswith("INSERT"):
+            rows += 1
+            if rows == 1000:
+                print("mid-batch", flush=True)
+                threading.Event().wait()
+
+    sqlite3.connect = traced
     store = SearchStore(Path(sys.argv[1]))
     store.create_index({"name": "crash", "fields": [{"name": "id", "type": "Edm.String", "key": True},
                                                      {"name": "text", "type": "Edm.String"}]})
     store.index_documents("crash", [{"id": f"a{i}", "text": "first batch"} for i in range(500)])
     print("committed", flush=True)
-    big = [{"id": f"b{i}", "text": "second batch " * 10} for i in range(100000)]
-    print("uploading", flush=True)
-    store.index_documents("crash", big)
+    uploading.set()
+    store.index_documents("crash", [{"id": f"b{i}", "text": "second batch " * 10} for i in range(5000)])
     print("done", flush=True)
     """
 )
@@ -110,11 +131,8 @@ def test_crash_mid_upload_keeps_committed_batches_and_drops_the_partial_one(tmp_
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "committed"
-        assert proc.stdout.readline().strip() == "uploading"
-        # The batch takes seconds (100,000 documents in one transaction); kill the process half a second in,
-        # with no chance to clean up.
-        time.sleep(0.5)
-        assert proc.poll() is None, "the batch finished before the crash"
+        # The second batch is half written, in its transaction, and waits there: kill it with no chance to clean up.
+        assert proc.stdout.readline().strip() == "mid-batch"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:

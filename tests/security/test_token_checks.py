@@ -25,7 +25,7 @@ from mcp_server.server.app import OboServer, create_server
 from mcp_server.server.runner import serve_threaded
 from mcp_server.server.steps import META_KEY
 from mcp_server.stack import LocalStack
-from tests.fixtures.stack import api_token
+from tests.fixtures.stack import OwnServer, api_token
 from tests.security.token_forge import FORGED, WRONG_CLAIMS, Case, Forge
 from tests.server.helpers import MCP_HEADERS, assert_only_callers_entries, call, expected_names
 
@@ -212,20 +212,22 @@ async def _one_client(url: str, token: str) -> list[Any]:
         return list(await asyncio.gather(*calls))
 
 
-async def _interleaved(stack: LocalStack, tokens: dict[str, str]) -> dict[str, list[Any]]:
+async def _interleaved(mcp_url: str, tokens: dict[str, str]) -> dict[str, list[Any]]:
     order = [login for _ in range(CLIENTS_PER_USER) for login in USERS]  # alice, bob, carol, alice, ...
-    results = await asyncio.gather(*(_one_client(stack.mcp_url, tokens[login]) for login in order))
+    results = await asyncio.gather(*(_one_client(mcp_url, tokens[login]) for login in order))
     by_user: dict[str, list[Any]] = {login: [] for login in USERS}
     for login, batch in zip(order, results, strict=True):
         by_user[login].extend(batch)
     return by_user
 
 
-def test_150_concurrent_interleaved_calls_by_three_users_never_cross(local_stack: LocalStack) -> None:
+def test_150_concurrent_interleaved_calls_by_three_users_never_cross(
+    local_stack: LocalStack, own_mcp_server: OwnServer
+) -> None:
     tokens = {login: api_token(local_stack, login) for login in USERS}  # real device-code sign-ins
-    server = server_of(local_stack)
-    server.cache.clear()  # cold: the first calls of each user race for one exchange while the others join
-    by_user = asyncio.run(_interleaved(local_stack, tokens))
+    # A server of its own, its OBO cache cold: the first calls of each user race for one exchange while the
+    # others join (the session stack's cache stays as the other tests left it).
+    by_user = asyncio.run(_interleaved(own_mcp_server.mcp_url, tokens))
     assert sum(len(r) for r in by_user.values()) == 150
     expected = {login: expected_names(local_stack, login) for login in USERS}
     assert len({frozenset(names) for names in expected.values()}) == 3, (

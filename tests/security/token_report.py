@@ -56,7 +56,7 @@ def run_concurrent(stack: LocalStack) -> Counter[str]:
     tokens = {login: api_token(stack, login) for login in USERS}
     server_of(stack).cache.clear()
     tally = Counter[str]()
-    for login, results in asyncio.run(_interleaved(stack, tokens)).items():
+    for login, results in asyncio.run(_interleaved(stack.mcp_url, tokens)).items():
         allowed = expected_names(stack, login)
         for result in results:
             tally["tried"] += 1

@@ -13,6 +13,7 @@ import jwt
 import msal
 import pytest
 
+from console.core.clock import FixedClock
 from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.serve import ThreadedServer
 from mcp_server.server.app import create_server
@@ -153,9 +154,10 @@ def rotating_idp(local_stack: LocalStack, tmp_path: Path) -> Iterator[IdentityPl
         yield idp
 
 
-def _server_for(local_stack: LocalStack, idp: IdentityPlatform, **overrides: object) -> ThreadedServer:
+def _server_for(local_stack: LocalStack, idp: IdentityPlatform, clock: FixedClock | None = None,
+                **overrides: object) -> ThreadedServer:
     config = local_stack.server_config(authority=idp.authority, ca_cert=idp.ca_cert_path, port=0, **overrides)
-    return serve_threaded(create_server(config))
+    return serve_threaded(create_server(config, clock=(clock or FixedClock()).monotonic))
 
 
 def test_rotation_new_key_is_fetched_on_unknown_kid_and_refresh_is_rate_limited(
@@ -183,7 +185,8 @@ def test_rotation_new_key_is_fetched_on_unknown_kid_and_refresh_is_rate_limited(
 def test_rotation_within_grace_keeps_old_tokens_valid_and_the_cache_ttl_bounds_staleness(
     local_stack: LocalStack, rotating_idp: IdentityPlatform
 ) -> None:
-    server = _server_for(local_stack, rotating_idp, jwks_refresh_interval=0.0, jwks_cache_ttl=1.0)
+    clock = FixedClock()  # the JWKS cache's clock: it moves only when the test says so
+    server = _server_for(local_stack, rotating_idp, clock, jwks_refresh_interval=0.0, jwks_cache_ttl=60.0)
     url = f"{server.base_url}/mcp"
     try:
         first = rotating_idp.issue_access_token("carol")
@@ -193,8 +196,9 @@ def test_rotation_within_grace_keeps_old_tokens_valid_and_the_cache_ttl_bounds_s
         assert post_mcp(url, second).status_code == 200
         assert post_mcp(url, first).status_code == 200
         rotating_idp.rotate_keys(grace_seconds=0)  # the second key leaves the JWKS at once
+        clock.advance(59.9)
         assert post_mcp(url, second).status_code == 200  # still cached: within the TTL nothing is re-read
-        time.sleep(1.1)  # past the TTL: the next request re-reads the key set
+        clock.advance(0.1)  # the TTL is over: the next request re-reads the key set
         assert post_mcp(url, second).status_code == 401
         assert post_mcp(url, first).status_code == 200  # in its grace period
         assert post_mcp(url, rotating_idp.issue_access_token("carol")).status_code == 200

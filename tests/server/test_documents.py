@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from mcp_server.stack import LocalStack
-from tests.fixtures.stack import api_token
+from tests.fixtures.stack import OwnServer, api_token
 from tests.server.helpers import (
     assert_only_callers_entries,
     call,
@@ -54,31 +54,32 @@ async def test_the_model_cannot_pass_a_filter(local_stack: LocalStack) -> None:
     assert result.is_error and "filter" in result.content[0].text.lower()
 
 
-async def _many(stack: LocalStack, count: int) -> list[tuple[str, list[dict]]]:
+async def _many(stack: LocalStack, url: str, count: int) -> list[tuple[str, list[dict]]]:
     tokens = {u: api_token(stack, u) for u in USERS}
     order = [USERS[i % 3] for i in range(count)]
     random.Random(7).shuffle(order)
 
     async def one(login: str) -> tuple[str, list[dict]]:
-        result = await call(stack.mcp_url, tokens[login])
+        result = await call(url, tokens[login])
         assert not result.is_error, result.content
         return login, result.structured_content["documents"]
 
     return await asyncio.gather(*(one(u) for u in order))
 
 
-async def test_fifty_concurrent_calls_from_three_users_cold_then_warm(local_stack: LocalStack) -> None:
-    server = local_stack.server
+async def test_fifty_concurrent_calls_from_three_users_cold_then_warm(
+    local_stack: LocalStack, own_mcp_server: OwnServer
+) -> None:
+    server = own_mcp_server.server  # a cold OBO cache of its own
     assert server is not None
     for u in USERS:
         api_token(local_stack, u)  # sign-ins happen before the burst
-    server.cache.clear()
     before = server.metrics.value("obo_exchanges_total", outcome="started")
     seen_before = Counter(local_stack.search.audiences_seen)
 
-    cold = await _many(local_stack, 50)
+    cold = await _many(local_stack, own_mcp_server.mcp_url, 50)
     after_cold = server.metrics.value("obo_exchanges_total", outcome="started")
-    warm = await _many(local_stack, 50)
+    warm = await _many(local_stack, own_mcp_server.mcp_url, 50)
     after_warm = server.metrics.value("obo_exchanges_total", outcome="started")
 
     for login, documents in cold + warm:

@@ -8,13 +8,15 @@ import re
 
 from mcp_server.server.steps import META_KEY, parse_progress_message
 from mcp_server.stack import LocalStack
-from tests.fixtures.stack import api_token
+from tests.fixtures.stack import OwnServer, api_token
 from tests.server.helpers import call
 
 JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
 
 
-async def test_meta_and_progress_carry_the_steps_and_no_token(local_stack: LocalStack) -> None:
+async def test_meta_and_progress_carry_the_steps_and_no_token(
+    local_stack: LocalStack, own_mcp_server: OwnServer
+) -> None:
     user = local_stack.tenant.user_by_login("alice")
     assert user is not None
     token = api_token(local_stack, "alice")
@@ -23,9 +25,9 @@ async def test_meta_and_progress_carry_the_steps_and_no_token(local_stack: Local
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
         progress.append((done, total, message))
 
-    local_stack.server.cache.clear()
-    cold = await call(local_stack.mcp_url, token, progress_handler=on_progress)
-    warm = await call(local_stack.mcp_url, token)
+    url = own_mcp_server.mcp_url  # its OBO cache is cold, and no other test's
+    cold = await call(url, token, progress_handler=on_progress)
+    warm = await call(url, token)
 
     # Progress: one notification per step, in order, while the tool ran.
     steps = [parse_progress_message(m) for _, _, m in progress]

@@ -30,6 +30,14 @@ async def open_palette(pilot: Pilot) -> None:
     )
 
 
+async def timers_fired(pilot: Pilot, delay: float) -> None:
+    """Let the app run until a timer of ``delay`` seconds, set now, fires. Timers fire in deadline order, so every
+    timer of the app set before with a shorter delay has fired by then: "nothing more comes" without a sleep."""
+    fired: list[bool] = []
+    pilot.app.set_timer(delay, lambda: fired.append(True), name="test-timers-fired")
+    await until(pilot, lambda: bool(fired), 30 + delay, f"a {delay} s timer")
+
+
 async def help_rows(pilot: Pilot) -> dict[str, list[object]]:
     """Open the help screen (F1) and return its rows by binding id (the cells: keys first, the id fourth)."""
     from textual.widgets import DataTable

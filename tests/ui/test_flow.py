@@ -15,6 +15,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from console.core.clock import FixedClock
+from console.core.configs.file_store import write_atomic
+from console.core.events import Event, Notice, TurnEnded, TurnStarted
 from console.core.server_link import LinkState, LinkTimings
 from console.core.settings import Settings
 from console.core.workspace import Workspace
@@ -34,9 +36,33 @@ from tests.auth.helpers import JWT_SHAPE
 from tests.ui.helpers import until
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8)
+# Quick polling and backoff; a /healthz probe may take long on a loaded machine without the link calling it down.
+FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=30, backoff_base=0.1, backoff_max=0.8)
 SIZE = (160, 45)
 TURN = 60.0  # seconds a turn may take on a loaded machine
+PATIENT_HEALTH = 30.0  # seconds a part of /healthz may take here (the server's own deadline: 0.5 s)
+
+
+def patient_health(stack: LocalStack) -> float:
+    """Give the stack's /healthz parts ``PATIENT_HEALTH`` seconds; returns the deadline to restore. On a loaded
+    machine a part (the JWKS over TLS, in this same process) can miss the 0.5 s deadline: the server then says
+    "unavailable", the console calls it down, and a turn asked at that moment is refused. These tests are about
+    the console, not about /healthz deadlines (tests/server/test_health.py and tests/security/test_stall.py are)."""
+    assert stack.server is not None
+    probe = stack.server.health_probe
+    saved, probe.timeout = probe.timeout, PATIENT_HEALTH
+    return saved
+
+
+@pytest.fixture
+def patient_local_stack(local_stack: LocalStack) -> Iterator[LocalStack]:
+    """The session's stack with a patient /healthz for this test only (restored after it)."""
+    saved = patient_health(local_stack)
+    try:
+        yield local_stack
+    finally:
+        assert local_stack.server is not None
+        local_stack.server.health_probe.timeout = saved
 
 
 @pytest.fixture
@@ -49,7 +75,7 @@ def configs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def workspace(use_local_stack: LocalStack, configs_dir: Path) -> Iterator[Workspace]:
+def workspace(use_local_stack: LocalStack, patient_local_stack: LocalStack, configs_dir: Path) -> Iterator[Workspace]:
     ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
     try:
         yield ws
@@ -74,15 +100,51 @@ async def _sign_in_as(pilot: Pilot, digit: str) -> None:
     await until(pilot, lambda: not isinstance(app.screen, SignInScreen), 60, "sign-in to complete")
 
 
-async def _ask(pilot: Pilot, text: str) -> None:
+def _turn_of(seen: list[Event], text: str) -> TurnStarted | Notice | None:
+    """The start of the turn asking ``text``, or the error notice of a turn that could not start."""
+    for event in seen:
+        if isinstance(event, TurnStarted) and event.text == text:
+            return event
+        if isinstance(event, Notice) and event.level == "error" and event.source == "workspace":
+            return event
+    return None
+
+
+def _end_of(seen: list[Event], turn_id: str | None) -> TurnEnded | None:
+    return next((e for e in seen if isinstance(e, TurnEnded) and e.turn_id == turn_id), None)
+
+
+async def _ask(pilot: Pilot, text: str) -> TurnEnded:
+    """Ask ``text`` and wait for that turn's own TurnEnded, then for the chat to show its answer as the last,
+    finished entry (the worker may clear ``turn_running`` before the UI has handled TurnEnded). A turn that could
+    not start or that ended with an error fails here, saying why: an error notice is not an answer."""
     app: OboConsoleApp = pilot.app  # type: ignore[assignment]
+    workspace = app.workspace
+    assert isinstance(workspace, Workspace)
     chat = app.main_screen.query_one(ChatPane)
-    before = len(chat.entries)
-    app.main_screen.query_one("#prompt").focus()
-    await pilot.press(*text, "enter")
-    await until(pilot, lambda: len(chat.entries) > before and not app.main_screen.turn_running
-                and chat.entries[-1].role != "user", TURN, f"the answer to {text!r}")
-    await pilot.pause()
+    seen: list[Event] = []
+    unsubscribe = workspace.bus.subscribe(seen.append)  # called in the publisher's thread; append is atomic
+    try:
+        app.main_screen.query_one("#prompt").focus()
+        await pilot.press(*text, "enter")
+        await until(pilot, lambda: _turn_of(seen, text) is not None, TURN, f"the turn asking {text!r} to start")
+        started = _turn_of(seen, text)
+        if isinstance(started, Notice):
+            raise AssertionError(f"the turn asking {text!r} could not start: {started.message}")
+        assert started is not None
+        await until(pilot, lambda: _end_of(seen, started.turn_id) is not None, TURN, f"the end of {text!r}")
+    finally:
+        unsubscribe()
+    ended = _end_of(seen, started.turn_id)
+    assert ended is not None and ended.error is None, f"the turn asking {text!r} failed: {ended and ended.error}"
+
+    def answered() -> bool:
+        last = chat.entries[-1] if chat.entries else None
+        return (last is not None and last.role == "assistant" and last.text == (ended.output or last.text)
+                and not last.streaming and not app.main_screen.turn_running)
+
+    await until(pilot, answered, TURN, f"the answer to {text!r} in the chat")
+    return ended
 
 
 def _screen_text(app: OboConsoleApp) -> str:
@@ -162,19 +224,21 @@ async def test_alice_then_bob_handoff_and_an_invalid_config_edit(
         path = configs_dir / "weather.json"
         config = json.loads(path.read_text())
         config["model"] = 42
-        path.write_text(json.dumps(config))
+        write_atomic(path, json.dumps(config))  # in one step: the watcher never reads half a file
         await until(pilot, lambda: any(c.key == "weather" and not c.valid for c in workspace.configs()), 20,
                     "the reload of the invalid edit")
         await pilot.press("f5")
-        await until(pilot, lambda: isinstance(app.screen, ConfigsScreen))
+        await until(pilot, lambda: isinstance(app.screen, ConfigsScreen)
+                    and "weather" in app.screen.query_one(DataTable).rows, 10, "the configs screen's table")
         configs = app.screen.query_one(DataTable)
         status = str(configs.get_cell("weather", "status"))
         assert status.startswith("INVALID edit") and "last good version serving" in status
         configs.move_cursor(row=configs.get_row_index("weather"))
-        await pilot.pause()
-        assert "model" in str(app.screen.query_one("#configs-detail", Static).render())
+        detail = app.screen.query_one("#configs-detail", Static)
+        await until(pilot, lambda: str(detail.render()).startswith("weather"), 10, "the weather config's detail")
+        assert "model" in str(detail.render())
         await pilot.press("escape")
-        await pilot.pause()
+        await until(pilot, lambda: app.screen is screen, 10, "back on the main screen")
         await _ask(pilot, "what is the weather in Paris")
         last = screen.query_one(ChatPane).entries[-1]
         assert last.role == "assistant" and last.text, "the last good weather agent still answers"

@@ -23,7 +23,7 @@ from mcp_server.stack import LocalStack, StackPorts
 from tests.fixtures.workspace import FAST
 from tests.ui.fake_workspace import FakeStatus, FakeWorkspace
 from tests.ui.helpers import until
-from tests.ui.test_flow import TURN, _ask, _sign_in_as
+from tests.ui.test_flow import TURN, _ask, _sign_in_as, patient_health
 
 SIZE = (80, 24)
 
@@ -40,6 +40,7 @@ def own_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local
         calculator_model=calculator_model(Settings()),
     )
     stack.start()
+    patient_health(stack)
     monkeypatch.setenv("OBO_CONSOLE_STATE_FILE", str(stack.state_file))
     try:
         yield stack
@@ -60,6 +61,7 @@ def _start_mcp(stack: LocalStack, port: int) -> None:
     stack.ports.mcp = port
     stack._start_mcp()
     stack._wait_ready()
+    patient_health(stack)
 
 
 async def test_a_turn_while_the_mcp_server_is_down_answers_in_the_chat_and_says_when_it_is_back(

@@ -17,7 +17,7 @@ from console.ui.widgets.prompt_input import PromptInput
 from console.ui.widgets.results_pane import ResultsPane
 from console.ui.widgets.status_bar import StatusBar
 from tests.ui.fake_workspace import FakeWorkspace
-from tests.ui.helpers import help_rows, open_palette, until
+from tests.ui.helpers import help_rows, open_palette, timers_fired, until
 
 SIZE = (160, 45)
 
@@ -226,7 +226,7 @@ async def test_a_burst_of_events_reaches_the_table_in_one_update_following_the_n
     async with app.run_test(size=SIZE) as pilot:
         events = app.main_screen.query_one(EventsPane)
         await until(pilot, lambda: events.built, what="the events pane")
-        await pilot.pause(ROWS_EVERY * 2)
+        await until(pilot, lambda: events.table.row_count == len(events.rows), what="the start-up rows shown")
         before = events.table.row_count
         sizes: list[int] = []
         original = events.table.add_row
@@ -248,7 +248,7 @@ async def test_a_burst_of_events_reaches_the_table_in_one_update_following_the_n
         await pilot.press("ctrl+f", *"burst 3")  # a filter change rebuilds from the rows, pending ones included
         await pilot.pause()
         assert events.table.row_count == 1 and str(events.table.get_row_at(0)[3]) == "burst 3"
-        await pilot.pause(ROWS_EVERY * 2)
+        await timers_fired(pilot, ROWS_EVERY * 1.5)  # the flush set for that pending row has come
         assert events.table.row_count == 1  # the row still pending before the rebuild was not added twice
 
 
