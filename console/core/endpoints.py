@@ -30,10 +30,6 @@ class Endpoints:
     users: tuple[DemoUser, ...] = field(default_factory=tuple)
     state_file: Path | None = None
 
-    @property
-    def verification_is_local(self) -> bool:
-        return self.mode == "local"
-
     def demo_user(self, login: str) -> DemoUser:
         """The demo user named by ``login``: a username or its part before ``@`` (case-insensitive)."""
         wanted = login.strip().lower()

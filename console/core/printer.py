@@ -47,7 +47,6 @@ class EventPrinter:
         self.err = err or sys.stderr
         self.verbose = verbose
         self._streaming_agent: str | None = None
-        self._root_agents: set[str] = set()
         self._nested: set[str] = set()
         self._tool_failed: dict[str, bool] = {}  # tool -> whether its last call this turn failed
 

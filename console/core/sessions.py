@@ -278,10 +278,6 @@ class SessionStore:
             ).fetchall()
         return [json.loads(row["data"]) for row in rows]
 
-    def delete_session(self, session_id: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-
     # ---- messages
     def append_message(
         self,

@@ -34,7 +34,6 @@ from agents import (
     AgentOutputSchemaBase,
     Handoff,
     Model,
-    ModelProvider,
     ModelResponse,
     ModelSettings,
     ModelTracing,
@@ -69,7 +68,7 @@ from console.core.agents.offline_words import humanize, stem, words
 
 __all__ = [
     "OFFLINE_MODEL_NAME", "Candidate", "Conversation", "Decision", "OfflineDecider", "OfflineModel",
-    "OfflineModelProvider", "candidates_from", "extract", "humanize", "parse_number", "stem", "words",
+    "candidates_from", "extract", "humanize", "parse_number", "stem", "words",
 ]  # fmt: skip
 
 OFFLINE_MODEL_NAME = "offline-demo"
@@ -201,13 +200,3 @@ class OfflineModel(Model):
                 yield ResponseOutputItemAddedEvent(type="response.output_item.added", item=item, output_index=index, sequence_number=next(seq))
             yield ResponseOutputItemDoneEvent(type="response.output_item.done", item=item, output_index=index, sequence_number=next(seq))
         yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=next(seq))
-
-
-class OfflineModelProvider(ModelProvider):
-    """Every model name maps to the offline demo model (configs keep their model names for real providers)."""
-
-    def __init__(self) -> None:
-        self._model = OfflineModel()
-
-    def get_model(self, model_name: str | None) -> Model:
-        return self._model

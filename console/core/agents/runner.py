@@ -173,11 +173,6 @@ class AgentRunner:
             self.active_key = self.main_key
             self.bus.publish(Notice(account=self.account, message=f"back to {self.graph.main.name} (from {previous})", source=SOURCE))
 
-    def set_active(self, key: str) -> None:
-        if key not in self.graph.agents:
-            raise UserError(f"There is no agent {key!r}.", hint=f"Known agents: {', '.join(sorted(self.graph.agents))}.")
-        self.active_key = key
-
     def reset(self) -> None:
         """Forget the conversation and go back to the main agent."""
         self.history = []

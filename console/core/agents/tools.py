@@ -176,12 +176,6 @@ def known_tools() -> frozenset[str]:
     return TOOL_NAMES
 
 
-def offline_capable(name: str) -> bool:
-    """False for tools only a hosted model provider can run (validation reports a warning)."""
-    spec = REGISTRY.get(name)
-    return spec is not None and spec.offline
-
-
 def tool_kind(name: str) -> ToolKind | None:
     spec = REGISTRY.get(name)
     return spec.kind if spec else None

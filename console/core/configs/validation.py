@@ -17,7 +17,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError, best_match
 
 from console.core.configs.model import KEY_PATTERN, AgentConfig, ConfigIssue
-from console.core.configs.schema import allowed_fields, validator
+from console.core.configs.schema import validator
 
 # Tools the model provider runs itself (OpenAI's hosted tools): known, but the offline model cannot run them.
 DEFAULT_HOSTED_TOOLS: frozenset[str] = frozenset({"web_search"})
@@ -295,7 +295,3 @@ def validate_configs(
     for found in cross_issues(by_key).values():
         issues.extend(found)
     return issues
-
-
-def allowed_fields_text() -> str:
-    return ", ".join(allowed_fields())
