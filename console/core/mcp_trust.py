@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from console.core.atomic import write_private
 from console.core.errors import UserError
 from console.core.paths import data_dir
-from console.core.server_link import validate_mcp_url
+from console.core.server_checks import validate_mcp_url
 from console.core.settings import Settings
 from console.core.stack_state import StateFileError, read_state
 

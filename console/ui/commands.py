@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -101,16 +102,14 @@ class SessionCommands(_ListProvider):
     """One "resume" command per saved conversation of the current account (read when the palette opens)."""
 
     async def startup(self) -> None:
-        from console.ui.calls import call
-
         self._found: list[Command] = []
         app = self.console_app
         workspace = app.workspace
         if workspace is None or workspace.current_account is None:
             return
         try:
-            summaries = await call(workspace.sessions)  # SQLite: off the UI's loop
-            current = await call(workspace.current_session_id)
+            summaries = await asyncio.to_thread(workspace.sessions)  # SQLite: off the UI's loop
+            current = await asyncio.to_thread(workspace.current_session_id)
         except Exception:  # noqa: BLE001 - the palette still opens; F8 shows the error
             return
         screen = app.main_screen

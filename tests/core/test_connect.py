@@ -17,15 +17,9 @@ from starlette.routing import Route
 
 from console.core.errors import UserError
 from console.core.events import EventBus, Notice, ServerStatusChanged
-from console.core.server_link import (
-    LinkState,
-    LinkTimings,
-    ServerLink,
-    check_resource_metadata,
-    health_url,
-    metadata_url,
-    validate_mcp_url,
-)
+from console.core.link_state import LinkState, LinkTimings
+from console.core.server_checks import check_resource_metadata, health_url, metadata_url, validate_mcp_url
+from console.core.server_link import ServerLink
 from console.core.settings import Settings
 from mcp_server.localcloud.serve import ThreadedServer
 

@@ -13,7 +13,7 @@ from console.core.auth import DeviceFlowCancelled
 from console.core.clock import FixedClock
 from console.core.errors import UserError
 from console.core.events import AccountChanged, Event, SearchResults, ToolStarted, TurnEnded, TurnStarted
-from console.core.server_link import LinkState
+from console.core.link_state import LinkState
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from mcp_server.stack import LocalStack

@@ -22,8 +22,9 @@ import pytest
 from console.cli import main
 from console.core.clock import FixedClock
 from console.core.errors import UserError
+from console.core.link_state import LinkState
 from console.core.mcp_trust import STORE_NAME, OriginRefused, TrustRequest, TrustStore, origin_of
-from console.core.server_link import LinkState, ServerLink
+from console.core.server_link import ServerLink
 from console.core.settings import Settings, load_settings
 from console.core.workspace import Workspace
 from mcp_server.stack import LocalStack

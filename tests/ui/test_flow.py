@@ -15,7 +15,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from console.core.clock import FixedClock
-from console.core.server_link import LinkState, LinkTimings, pid_alive
+from console.core.link_state import LinkState, LinkTimings
+from console.core.processes import pid_alive
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp

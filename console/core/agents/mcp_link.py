@@ -43,7 +43,7 @@ from console.core.agents.hooks import McpEventBridge
 from console.core.agents.tools import tool_error
 from console.core.agents.tracing import mask_text
 from console.core.redact import redact
-from console.core.server_link import validate_mcp_url
+from console.core.server_checks import validate_mcp_url
 from console.core.settings import Settings
 from console.core.stack_state import StateFileError, read_state
 

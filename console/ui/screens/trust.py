@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import Future, InvalidStateError
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -17,6 +17,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
+
+if TYPE_CHECKING:
+    from console.core.mcp_trust import TrustRequest
 
 
 class TrustScreen(ModalScreen[bool]):
@@ -30,7 +33,7 @@ class TrustScreen(ModalScreen[bool]):
         Binding("n,escape", "refuse", "Refuse", id="trust.refuse"),
     ]
 
-    def __init__(self, request: Any, answer: Future[bool | None] | None = None) -> None:
+    def __init__(self, request: TrustRequest, answer: Future[bool | None] | None = None) -> None:
         super().__init__(id="trust")
         self.request = request
         self.answer = answer

@@ -32,6 +32,7 @@ from console.core.events import (
     TurnEnded,
     TurnStarted,
 )
+from console.core.link_state import LinkState
 from console.core.plural import plural
 from console.ui.widgets.staged_pane import StagedPane, lazy_widget
 
@@ -137,7 +138,7 @@ class EventsPane(StagedPane):
                 summary = event.url or ""
                 if event.detail:
                     summary = f"{summary} {event.detail}".strip()
-                status = "ok" if event.state == "ready" else ("warning" if event.state != "down" else "error")
+                status = "ok" if event.state == LinkState.READY else ("warning" if event.state != LinkState.DOWN else "error")
                 return EventRow(key, event.ts, "console", f"server {event.state}", _short(summary), status)
             case ToolEnded():
                 started = self._by_call.get(event.call_id)
