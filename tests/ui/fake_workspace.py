@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from console.core.clock import Clock, FixedClock
+from console.core.errors import UserError
 from console.core.events import (
     AccountChanged,
     Event,
@@ -144,6 +145,7 @@ class FakeWorkspace:
         self.bus.subscribe(self._events.append)
         self.answers: dict[str, str] = {}  # scripted answers by question (otherwise the echo below)
         self.hold: asyncio.Event | None = None  # when given, a turn waits for it before answering
+        self.reset_refusal: UserError | None = None  # when given, reset_conversation raises it (a turn that hangs)
         if signed_in:
             self._add_account(signed_in)
             self._current = self._accounts[signed_in].username
@@ -294,6 +296,8 @@ class FakeWorkspace:
 
     def reset_conversation(self) -> None:
         self.calls.append("reset")
+        if self.reset_refusal is not None:
+            raise self.reset_refusal
         if self._current:
             self._save_current()
             self._history[self._current] = []
