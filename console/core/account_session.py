@@ -16,7 +16,10 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
 
 from console.core.errors import UserError
 from console.core.events import Event, EventBus, HandoffOccurred, Notice, SearchResults, TurnEnded
@@ -25,12 +28,16 @@ from console.core.workspace_views import AccountInfo, ChatEntry, Role, TurnOutco
 
 if TYPE_CHECKING:
     from console.core.agents.runner import AgentRunner
-    from console.core.auth import SignedInAccount
+    from console.core.auth import AuthManager, SignedInAccount
     from console.core.clock import Clock
+    from console.core.configs.live import LiveConfigs
     from console.core.loop_thread import LoopThread
+    from console.core.settings import Settings
 
 EVENTS_KEPT = 5000  # per account: enough for the events pane; older ones drop off
-RUNNER_CLOSE_TIMEOUT = 5.0  # seconds for a runner's MCP connection to close before it is told to clean up alone
+RUNNER_CLOSE_TIMEOUT = (
+    5.0  # seconds for a runner's MCP connection to close before it is told to clean up alone
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +47,9 @@ RunnerFor = Callable[["AccountSession"], Awaitable["AgentRunner"]]
 class AccountSession:
     """Everything one account has: its conversation and runner, MCP connection, claims, results and events."""
 
-    def __init__(self, account: SignedInAccount, *, bus: EventBus, clock: Clock, main_agent: str | None) -> None:
+    def __init__(
+        self, account: SignedInAccount, *, bus: EventBus, clock: Clock, main_agent: str | None
+    ) -> None:
         """``bus``: the console's bus, where this account's events go (tagged); ``main_agent``: the agent a new
         saved conversation starts with."""
         self.account = account
@@ -61,8 +70,10 @@ class AccountSession:
         self.runner_url: str | None = None  # the MCP URL the runner's connection was built for
         # A resumed conversation's agent input (user and assistant messages), given to the runner when it is built.
         self._pending_input: list[dict[str, Any]] | None = None
-        self._task: asyncio.Task[TurnOutcome] | None = None  # the running turn, on the workspace loop
-        self._idle = threading.Event()  # set while no turn runs (cleared when one is submitted, set once it ended)
+        self._task: asyncio.Task[Any] | None = None  # the running turn, on the workspace loop
+        self._idle = (
+            threading.Event()
+        )  # set while no turn runs (cleared when one is submitted, set once it ended)
         self._idle.set()
         self._stop_requested = False
         self.store: SessionStore | None = None
@@ -92,7 +103,9 @@ class AccountSession:
         obo = _last_obo_claims(store, loaded.summary.id)
         with self._lock:
             self._history[:] = [
-                ChatEntry(Role(m.role), m.text, m.agent, m.ts, m.turn_id, error=m.error, interrupted=not m.complete)
+                ChatEntry(
+                    Role(m.role), m.text, m.agent, m.ts, m.turn_id, error=m.error, interrupted=not m.complete
+                )
                 for m in loaded.messages
             ]
             self._events.clear()
@@ -105,8 +118,10 @@ class AccountSession:
     def saved_store(self) -> SessionStore:
         """The account's session database; a UserError when it could not be opened."""
         if self.store is None:
-            raise UserError(f"Conversations of {self.username} are not being saved (see the log).",
-                            hint="Check that the data directory is writable, then restart the console.")
+            raise UserError(
+                f"Conversations of {self.username} are not being saved (see the log).",
+                hint="Check that the data directory is writable, then restart the console.",
+            )
         return self.store
 
     def saved_sessions(self) -> list[SessionSummary]:
@@ -146,9 +161,33 @@ class AccountSession:
         """The store holding saved conversation ``session_id`` of this account; UserError when it has none such."""
         store = self.saved_store()
         if session_id not in {s.id for s in store.list_sessions()}:
-            raise UserError(f"There is no saved conversation {session_id!r} for {self.username}.",
-                            hint="Pick one from the list of saved conversations (Workspace.sessions()).")
+            raise UserError(
+                f"There is no saved conversation {session_id!r} for {self.username}.",
+                hint="Pick one from the list of saved conversations (Workspace.sessions()).",
+            )
         return store
+
+    def export(self, target: Path | None) -> tuple[Path, Path]:
+        """Write the shown conversation as Markdown and its trace as JSON lines, in ``target`` (a folder made 0700
+        if missing) or ``<data dir>/exports``. Returns (markdown, trace)."""
+        from console.core.export import export_session
+
+        store = self.saved_store()
+        try:
+            store.flush_partial()  # an answer still streaming is exported as far as it got, marked interrupted
+            if target is not None:
+                target.mkdir(parents=True, exist_ok=True, mode=0o700)
+            session_id = store.current_id
+            assert session_id is not None  # a store is opened on a resumed or a new session
+            paths = export_session(
+                store, session_id, target, user_claims=self.user_claims, obo_claims=self.obo_claims
+            )
+        except OSError as exc:
+            raise UserError(
+                f"Could not write the export to {target or 'the exports folder'}: {exc.strerror or exc}.",
+                hint="Choose a folder you can write to.",
+            ) from exc
+        return paths.markdown, paths.trace
 
     def _record(self, event: Event) -> None:
         store = self.store
@@ -164,10 +203,15 @@ class AccountSession:
             return
         self._store_failed = True
         log.warning("%s: the session database failed: %s: %s", self.username, type(exc).__name__, exc)
-        self._console_bus.publish(Notice(
-            level="warning", source="sessions", account=self.username,
-            message=f"this conversation is not being saved ({type(exc).__name__}: {exc}); it lives on until the "
-                    "console exits"))
+        self._console_bus.publish(
+            Notice(
+                level="warning",
+                source="sessions",
+                account=self.username,
+                message=f"this conversation is not being saved ({type(exc).__name__}: {exc}); it lives on until the "
+                "console exits",
+            )
+        )
 
     # -- events and what the panes read ---------------------------------------------------------------------------
 
@@ -199,9 +243,13 @@ class AccountSession:
             self.active_agent_name = event.last_agent
         now = self._clock.time()  # the injectable clock, so snapshot tests see fixed times
         if event.error:
-            self._history.append(ChatEntry(Role.NOTICE, event.error, event.last_agent, now, event.turn_id, error=True))
+            self._history.append(
+                ChatEntry(Role.NOTICE, event.error, event.last_agent, now, event.turn_id, error=True)
+            )
         elif event.output:
-            self._history.append(ChatEntry(Role.ASSISTANT, event.output, event.last_agent, now, event.turn_id))
+            self._history.append(
+                ChatEntry(Role.ASSISTANT, event.output, event.last_agent, now, event.turn_id)
+            )
 
     def snapshot_events(self) -> list[Event]:
         with self._lock:
@@ -227,11 +275,15 @@ class AccountSession:
     def busy(self) -> bool:
         return not self._idle.is_set()
 
-    def begin_turn(self, text: str, loop: LoopThread, runner_for: RunnerFor) -> concurrent.futures.Future[TurnOutcome]:
+    def begin_turn(
+        self, text: str, loop: LoopThread, runner_for: RunnerFor
+    ) -> concurrent.futures.Future[TurnOutcome]:
         """Show the question and run the turn on ``loop``; UserError when one is still running for this account."""
         with self._lock:
             if self.busy:
-                raise UserError("A turn is still running for this account.", hint="Wait for it, or stop it first.")
+                raise UserError(
+                    "A turn is still running for this account.", hint="Wait for it, or stop it first."
+                )
             self._idle.clear()
             self._stop_requested = False
             self._history.append(ChatEntry(Role.USER, text, None, self._clock.time()))
@@ -261,7 +313,7 @@ class AccountSession:
             outcome.set_result(done.result())
 
     async def _run_turn(self, text: str, runner_for: RunnerFor) -> TurnOutcome:
-        self._task = asyncio.current_task()  # type: ignore[assignment]
+        self._task = asyncio.current_task()
         try:
             if self._stop_requested:  # stopped before it started
                 return TurnOutcome(output="", agent=None, error="cancelled", cancelled=True)
@@ -273,13 +325,16 @@ class AccountSession:
             except asyncio.CancelledError:
                 return TurnOutcome(output="", agent=None, error="cancelled", cancelled=True)
             try:
-                result = await runner.run_turn(text)  # publishes TurnStarted ... TurnEnded on the session's bus
+                result = await runner.run_turn(
+                    text
+                )  # publishes TurnStarted ... TurnEnded on the session's bus
             except UserError as exc:
                 return TurnOutcome(output="", agent=None, error=exc.message)
             except asyncio.CancelledError:
                 return TurnOutcome(output="", agent=None, error="cancelled", cancelled=True)
-            return TurnOutcome(output=result.output, agent=result.agent_name, error=result.error,
-                               cancelled=result.cancelled)
+            return TurnOutcome(
+                output=result.output, agent=result.agent_name, error=result.error, cancelled=result.cancelled
+            )
         finally:
             self._task = None
 
@@ -311,12 +366,16 @@ class AccountSession:
         if not self.stop_turn(loop):
             return
         if loop.on_loop():
-            raise UserError("A turn is still running for this account and cannot be waited for here.",
-                            hint="Stop it first, then try again.")
+            raise UserError(
+                "A turn is still running for this account and cannot be waited for here.",
+                hint="Stop it first, then try again.",
+            )
         if not self._idle.wait(timeout):
-            raise UserError(f"The running turn of {self.username} did not stop within {timeout:g} s; the "
-                            "conversation was left as it is.",
-                            hint="Try again in a moment; if it keeps running, restart the console.")
+            raise UserError(
+                f"The running turn of {self.username} did not stop within {timeout:g} s; the "
+                "conversation was left as it is.",
+                hint="Try again in a moment; if it keeps running, restart the console.",
+            )
 
     # -- the runner (on the workspace loop) ------------------------------------------------------------------------
 
@@ -337,6 +396,36 @@ class AccountSession:
             old.close()
         self.runner, self.runner_url = runner, url
         return runner
+
+    def new_runner(
+        self,
+        settings: Settings,
+        configs: LiveConfigs,
+        auth: AuthManager,
+        *,
+        url: str,
+        verify: bool | str,
+        main: str | None,
+    ) -> AgentRunner:
+        """A runner for this account (the agent runtime: heavy, so built in a thread) carrying its own token, only
+        ever sent to ``url`` (the server the link found in the state file or settings, or checked for --connect)."""
+        from console.core.agents.mcp_link import McpTarget
+        from console.core.agents.runner import AgentRunner
+
+        def token() -> SecretStr:  # asked for shortly before the cached one expires
+            fresh = auth.acquire_token(self.account)
+            self.set_user_claims(fresh.claims())
+            return fresh.token
+
+        return AgentRunner(
+            settings=settings,
+            configs=configs,
+            bus=self.bus,
+            account=self.username,
+            token_provider=token,
+            main_key=main,
+            mcp_target=McpTarget(url, verify),
+        )
 
     def continue_on_runner(self, loaded: LoadedSession, loop: LoopThread) -> None:
         """After ``resume``: a runner that exists already continues the resumed conversation from its next turn."""
@@ -363,8 +452,12 @@ class AccountSession:
             try:
                 await asyncio.wait_for(runner.aclose(), RUNNER_CLOSE_TIMEOUT)  # closes it in its own task
             except Exception as exc:  # a broken connection: at least signal its task to clean up
-                log.warning("%s: closing the MCP connection failed (%s: %s); leaving it to clean up alone",
-                            self.username, type(exc).__name__, exc)
+                log.warning(
+                    "%s: closing the MCP connection failed (%s: %s); leaving it to clean up alone",
+                    self.username,
+                    type(exc).__name__,
+                    exc,
+                )
                 runner.close()
         self.runner = None
 

@@ -50,8 +50,9 @@ class Watched(Protocol):
 class HealthWatcher:
     """Polls on its own daemon thread until ``stop`` is set."""
 
-    def __init__(self, link: Watched, report: Report, *, timings: LinkTimings, clock: Clock,
-                 stop: threading.Event) -> None:
+    def __init__(
+        self, link: Watched, report: Report, *, timings: LinkTimings, clock: Clock, stop: threading.Event
+    ) -> None:
         self._link = link
         self._report = report
         self._timings = timings
@@ -81,11 +82,16 @@ class HealthWatcher:
     def _follow(self, health: Health) -> None:
         """READY ↔ DEGRADED (and which parts are not ready) as they change; nothing while they stay the same."""
         current = self._link.status
-        if health.state is current.state and (health.state is LinkState.READY or health.detail == current.detail):
+        if health.state is current.state and (
+            health.state is LinkState.READY or health.detail == current.detail
+        ):
             return
         degraded = health.state is LinkState.DEGRADED
-        self._report(health.state, detail=health.detail if degraded else "",
-                     notify_level="warning" if degraded else "info")
+        self._report(
+            health.state,
+            detail=health.detail if degraded else "",
+            notify_level="warning" if degraded else "info",
+        )
 
     def _reconnect(self) -> None:
         attempt = 0
@@ -110,7 +116,9 @@ class HealthWatcher:
                 self._report(LinkState.RECONNECTING, attempt=attempt, detail=short_error(exc))
                 continue
             if health.state is LinkState.READY:
-                self._report(LinkState.READY, detail=f"reconnected after {attempt} attempt(s)", notify_level="info")
+                self._report(
+                    LinkState.READY, detail=f"reconnected after {attempt} attempt(s)", notify_level="info"
+                )
                 return
             if health.state is LinkState.DEGRADED:
                 self._report(LinkState.DEGRADED, detail=health.detail, notify_level="warning")

@@ -59,8 +59,11 @@ class LoopThread:
         try:
             asyncio.run_coroutine_threadsafe(drain(), self.loop).result(timeout)
         except TimeoutError:
-            log.warning("%s: tasks still running %.0f s after being cancelled; stopping the loop anyway",
-                        self._thread.name, timeout)
+            log.warning(
+                "%s: tasks still running %.0f s after being cancelled; stopping the loop anyway",
+                self._thread.name,
+                timeout,
+            )
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout)
         if not self.loop.is_running():

@@ -141,7 +141,9 @@ def fetch_resource_metadata(
     try:
         document = response.json()
     except ValueError as exc:
-        raise UserError(f"Refusing to connect to {url}: {where} did not return JSON. No token was sent.") from exc
+        raise UserError(
+            f"Refusing to connect to {url}: {where} did not return JSON. No token was sent."
+        ) from exc
     if not isinstance(document, dict):
         raise UserError(f"Refusing to connect to {url}: {where} is not a JSON object. No token was sent.")
     return check_resource_metadata(document, url=url, authority=authority, identifier=identifier)
@@ -196,7 +198,9 @@ def probe_health(url: str, *, verify: bool | str = True, timeout: float = 2.0) -
     if parts:
         named = ", ".join(f"{name} ({error})" if error else name for name, error in parts.items())
         return Health(LinkState.DEGRADED, f"not ready: {named}", tuple(parts))
-    return Health(LinkState.DOWN, f"/healthz answered HTTP {response.status_code}: {_health_detail(response)}")
+    return Health(
+        LinkState.DOWN, f"/healthz answered HTTP {response.status_code}: {_health_detail(response)}"
+    )
 
 
 def _parts_not_ready(response: requests.Response) -> dict[str, str]:

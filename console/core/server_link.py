@@ -98,8 +98,14 @@ class ServerLink:
         self.timings = timings or LinkTimings()
         self._log = ServerLog(log_capacity)
         self._stop = threading.Event()
-        self._stack = StackLauncher(settings, timings=self.timings, clock=self.clock, log=self._log, stop=self._stop,
-                                    server_command=server_command)
+        self._stack = StackLauncher(
+            settings,
+            timings=self.timings,
+            clock=self.clock,
+            log=self._log,
+            stop=self._stop,
+            server_command=server_command,
+        )
         self._status_callbacks: dict[str, StatusCallback] = {}
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -211,9 +217,14 @@ class ServerLink:
             self._stack.stop()
             raise
         degraded = health.state is LinkState.DEGRADED
-        self._set_status(health.state, detail=health.detail if degraded else "",
-                         notify_level="warning" if degraded else "info")
-        self._watcher = HealthWatcher(self, self._set_status, timings=self.timings, clock=self.clock, stop=self._stop)
+        self._set_status(
+            health.state,
+            detail=health.detail if degraded else "",
+            notify_level="warning" if degraded else "info",
+        )
+        self._watcher = HealthWatcher(
+            self, self._set_status, timings=self.timings, clock=self.clock, stop=self._stop
+        )
         self._watcher.start()
         return self.status
 
@@ -227,7 +238,9 @@ class ServerLink:
         if self._watcher is not None:
             self._watcher.join(self.timings.probe_timeout + 5)
         code = self._stack.stop()
-        detail = "closed" + (f"; stopped the server it started (exit code {code})" if code is not None else "")
+        detail = "closed" + (
+            f"; stopped the server it started (exit code {code})" if code is not None else ""
+        )
         self._set_status(LinkState.STOPPED, detail=detail)
         _LIVE_LINKS.discard(self)
 
@@ -281,10 +294,16 @@ class ServerLink:
             url, settings=self.settings, audience=identifier, authority=authority, prompt=self.trust_prompt
         )
         if self.bus is not None:
-            self.bus.publish(Notice(message=f"{url}: origin trusted ({self.trusted_because})", source="server"))
+            self.bus.publish(
+                Notice(message=f"{url}: origin trusted ({self.trusted_because})", source="server")
+            )
         self._set_status(LinkState.CONNECTING, detail="checking its protected-resource metadata", url=url)
         self.metadata = fetch_resource_metadata(
-            url, authority=authority, identifier=identifier, verify=verify, timeout=self.timings.probe_timeout + 3
+            url,
+            authority=authority,
+            identifier=identifier,
+            verify=verify,
+            timeout=self.timings.probe_timeout + 3,
         )
         with self._lock:
             self._url = url
@@ -301,11 +320,14 @@ class ServerLink:
             raise UserError(
                 f"Cannot check {self.connect_url} before connecting: this console does not know which authority "
                 f"and API to expect ({exc.message})",
-                hint=exc.hint or "Start the local stack, or set OBO_CONSOLE_AUTHORITY and OBO_CONSOLE_API_CLIENT_ID.",
+                hint=exc.hint
+                or "Start the local stack, or set OBO_CONSOLE_AUTHORITY and OBO_CONSOLE_API_CLIENT_ID.",
             ) from exc
         identifier = api_identifier(endpoints.api_client_id, endpoints.api_scope)
         if not identifier:
-            raise UserError("Cannot check the server: no API identifier is configured (OBO_CONSOLE_API_CLIENT_ID).")
+            raise UserError(
+                "Cannot check the server: no API identifier is configured (OBO_CONSOLE_API_CLIENT_ID)."
+            )
         verify: bool | str = True
         host = urlsplit(self.connect_url or "").hostname
         if endpoints.mode == "local" and endpoints.ca_cert and is_loopback_host(host):
@@ -369,7 +391,10 @@ class ServerLink:
             # must prove again, in its metadata, who it is and who it trusts before a token goes to it.
             authority, identifier, verify = self._expected_identity()
             self.metadata = fetch_resource_metadata(
-                self.connect_url, authority=authority, identifier=identifier, verify=verify,
+                self.connect_url,
+                authority=authority,
+                identifier=identifier,
+                verify=verify,
                 timeout=self.timings.probe_timeout,
             )
             return probe_health(self.connect_url, verify=verify, timeout=self.timings.probe_timeout)

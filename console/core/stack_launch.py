@@ -74,7 +74,11 @@ class ServerProcess:
     """``obo-console server`` in its own process group, its output captured line by line."""
 
     def __init__(
-        self, command: Sequence[str], env: dict[str, str], on_line: LogCallback, now: Callable[[], float] = time.time
+        self,
+        command: Sequence[str],
+        env: dict[str, str],
+        on_line: LogCallback,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.command = list(command)
         self._on_line = on_line
@@ -92,8 +96,12 @@ class ServerProcess:
             bufsize=1,
         )
         self._readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, "stdout"), daemon=True, name="server-out"),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, "stderr"), daemon=True, name="server-err"),
+            threading.Thread(
+                target=self._pump, args=(self.proc.stdout, "stdout"), daemon=True, name="server-out"
+            ),
+            threading.Thread(
+                target=self._pump, args=(self.proc.stderr, "stderr"), daemon=True, name="server-err"
+            ),
         ]
         for reader in self._readers:
             reader.start()
@@ -127,7 +135,9 @@ class ServerProcess:
             reader.join(2)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
-                with contextlib.suppress(OSError):  # a pipe that failed to flush: nothing more to read from it
+                with contextlib.suppress(
+                    OSError
+                ):  # a pipe that failed to flush: nothing more to read from it
                     stream.close()
         return self.proc.returncode
 
@@ -215,11 +225,15 @@ class StackLauncher:
     def launch(self, *, pinned: StackState | None, on_waiting: Callable[[str], None]) -> StackState:
         """Start the stack (on ``pinned``'s ports, when it ran before) and wait for its state file. ``on_waiting``
         hears what is being waited for. UserError, with its last log lines, when it does not start."""
-        stale = self.read_state()  # a stale state file (its stack died) must not be mistaken for the new stack's
+        stale = (
+            self.read_state()
+        )  # a stale state file (its stack died) must not be mistaken for the new stack's
         if stale is not None and not pid_alive(stale.pid):
             self.state_path().unlink(missing_ok=True)
         command = self._command()
-        self.log.append(LogLine(self.clock.time(), "console", f"starting the local stack: {' '.join(command)}"))
+        self.log.append(
+            LogLine(self.clock.time(), "console", f"starting the local stack: {' '.join(command)}")
+        )
         process = ServerProcess(command, self._child_env(pinned), self.log.append, self.clock.time)
         with self._lock:
             self._process = process
@@ -232,7 +246,9 @@ class StackLauncher:
                 return state
             self.check_alive()
             if time.monotonic() > deadline:
-                raise self.startup_error(f"it wrote no state file within {self.timings.startup_timeout:.0f} s")
+                raise self.startup_error(
+                    f"it wrote no state file within {self.timings.startup_timeout:.0f} s"
+                )
             if self._stop.wait(0.05):
                 raise UserError("Stopped while waiting for the local stack to start.")
 
@@ -245,7 +261,8 @@ class StackLauncher:
     def startup_error(self, what: str) -> UserError:
         lines = "\n".join(f"    {line.text}" for line in self.log.tail(15) if line.stream != "console")
         return UserError(
-            f"The local stack did not start: {what}." + (f"\n  Its last log lines:\n{lines}" if lines else ""),
+            f"The local stack did not start: {what}."
+            + (f"\n  Its last log lines:\n{lines}" if lines else ""),
             hint="Run `obo-console server` yourself to see the full log; another process may hold its ports "
             "(OBO_CONSOLE_MCP_PORT, OBO_CONSOLE_IDENTITY_PORT, ...).",
         )
@@ -256,7 +273,9 @@ class StackLauncher:
             process, self._process = self._process, None
         if process is None:
             return None
-        self.log.append(LogLine(self.clock.time(), "console", f"stopping the local stack (pid {process.pid})"))
+        self.log.append(
+            LogLine(self.clock.time(), "console", f"stopping the local stack (pid {process.pid})")
+        )
         return process.stop(self.timings.stop_grace)
 
     def _command(self) -> list[str]:

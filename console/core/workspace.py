@@ -23,14 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
 from console.core.account_session import AccountSession
 from console.core.agent_views import agent_info, config_infos, handoff_chain, main_agent_key
 from console.core.clock import Clock, SystemClock
 from console.core.errors import NotSignedIn, UserError
 from console.core.events import AccountChanged, Event, EventBus, Notice, SearchResults
-from console.core.link_state import LinkState, LinkStatus, LinkTimings
+from console.core.link_state import LinkStatus, LinkTimings
 from console.core.loop_thread import LoopThread
 from console.core.server_link import ServerLink
 from console.core.sessions import SessionSummary
@@ -51,7 +49,9 @@ if TYPE_CHECKING:
     from console.core.configs.live import LiveConfigs
     from console.core.mcp_trust import TrustPrompt
 
-TURN_STOP_TIMEOUT = 10.0  # seconds a stopped turn may take to end before a new or resumed conversation is refused
+TURN_STOP_TIMEOUT = (
+    10.0  # seconds a stopped turn may take to end before a new or resumed conversation is refused
+)
 RUNNER_CLOSE_WAIT = 10.0  # seconds to wait for an account's runner to close (sign-out, exit)
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,13 @@ class Workspace:
         self.clock: Clock = clock or SystemClock()
         self.bus = bus or EventBus()
         self.link = link or ServerLink(
-            self.settings, connect_url=connect or connect_url, bus=self.bus, clock=self.clock, launch=launch,
-            timings=link_timings, trust_prompt=trust_prompt,
+            self.settings,
+            connect_url=connect or connect_url,
+            bus=self.bus,
+            clock=self.clock,
+            launch=launch,
+            timings=link_timings,
+            trust_prompt=trust_prompt,
         )
         self._keyring_backend = keyring_backend
         self._auth: AuthManager | None = None
@@ -190,11 +195,19 @@ class Workspace:
         try:
             token = auth.acquire_token(current)
         except UserError as exc:
-            self.bus.publish(Notice(level="warning", message=f"{current.username}: {exc.message}", source="auth"))
+            self.bus.publish(
+                Notice(level="warning", message=f"{current.username}: {exc.message}", source="auth")
+            )
             return
         if auth.identity_unreachable:  # signed in from the cached token: say so, and until when
-            self.bus.publish(Notice(level="warning", source="auth", message=f"{auth.identity_unreachable}; "
-                                    f"{current.username} works from the cached token until it expires."))
+            self.bus.publish(
+                Notice(
+                    level="warning",
+                    source="auth",
+                    message=f"{auth.identity_unreachable}; "
+                    f"{current.username} works from the cached token until it expires.",
+                )
+            )
         session = self._session_for(current)
         session.set_user_claims(token.claims())
         self._set_current(current.username)
@@ -214,7 +227,9 @@ class Workspace:
             self._current = username.lower() if username else None
             changed = (previous.username.lower() if previous else None) != self._current
         if changed:
-            self.bus.publish(AccountChanged(account=username, previous=previous.username if previous else None))
+            self.bus.publish(
+                AccountChanged(account=username, previous=previous.username if previous else None)
+            )
 
     def accounts(self) -> list[AccountInfo]:
         with self._lock:
@@ -246,8 +261,10 @@ class Workspace:
         session = self.session(username)
         if session is None:
             known = ", ".join(a.username for a in self.accounts()) or "nobody"
-            raise UserError(f"{username!r} is not signed in (signed in: {known}).",
-                            hint="Sign in with the device code first.")
+            raise UserError(
+                f"{username!r} is not signed in (signed in: {known}).",
+                hint="Sign in with the device code first.",
+            )
         self.auth.switch_account(session.username)
         self._set_current(session.username)
         return session.info
@@ -271,8 +288,10 @@ class Workspace:
 
         auth = self.auth
         if auth.endpoints.mode != "local":
-            raise UserError("Signing in as a demo user works only in local mode.",
-                            hint="In Azure mode complete the device-code page in a browser.")
+            raise UserError(
+                "Signing in as a demo user works only in local mode.",
+                hint="In Azure mode complete the device-code page in a browser.",
+            )
         user = auth.endpoints.demo_user(username)
         handle = self.begin_device_flow()
         try:
@@ -403,31 +422,17 @@ class Workspace:
         if self._loop is not None:
             session.continue_on_runner(loaded, self._loop)
         title = loaded.summary.title or "untitled"
-        self.bus.publish(Notice(message=f"conversation resumed: {title}", source="workspace",
-                                account=session.username))
+        self.bus.publish(
+            Notice(message=f"conversation resumed: {title}", source="workspace", account=session.username)
+        )
         return loaded.summary
 
     def export(self, path_dir: str | Path | None = None) -> tuple[Path, Path]:
         """Write the current conversation as Markdown (messages, decoded claims masked, events) and its trace as
         JSON lines; both 0600, in ``path_dir`` or ``<data dir>/exports``. Returns (markdown, trace)."""
-        from console.core.export import export_session
-
         session = self._current_session()
         assert session is not None
-        store = session.saved_store()
-        target = Path(path_dir).expanduser() if path_dir is not None else None
-        try:
-            store.flush_partial()  # an answer still streaming is exported as far as it got, marked interrupted
-            if target is not None:
-                target.mkdir(parents=True, exist_ok=True, mode=0o700)
-            session_id = store.current_id
-            assert session_id is not None  # a store is opened on a resumed or a new session
-            paths = export_session(store, session_id, target, user_claims=session.user_claims,
-                                   obo_claims=session.obo_claims)
-        except OSError as exc:
-            raise UserError(f"Could not write the export to {target or 'the exports folder'}: {exc.strerror or exc}.",
-                            hint="Choose a folder you can write to.") from exc
-        return paths.markdown, paths.trace
+        return session.export(Path(path_dir).expanduser() if path_dir is not None else None)
 
     def _finish_turn(self, session: AccountSession) -> None:
         """Stop the account's running turn and wait until it has ended (its TurnEnded recorded in the conversation
@@ -535,33 +540,16 @@ class Workspace:
         url = self.link.mcp_url
         status = self.link.status
         if not status.accepts_turns or url is None:
-            raise UserError(f"The MCP server is not available ({status.describe()}).",
-                            hint="The console reconnects by itself; try again in a moment.")
-        main = self.main_agent
-        return await session.use_runner(url, main, lambda: self._build_runner(session, url, main))
-
-    def _build_runner(self, session: AccountSession, url: str, main: str | None) -> AgentRunner:
-        from console.core.agents.mcp_link import McpTarget
-        from console.core.agents.runner import AgentRunner  # the agent runtime (heavy: the Agents SDK)
-
-        auth = self.auth
-        account = session.account
-
-        def token() -> SecretStr:
-            # Asked for shortly before the cached one expires; only ever sent to ``url`` (the server the link
-            # found in the state file or settings, or checked for --connect).
-            fresh = auth.acquire_token(account)
-            session.set_user_claims(fresh.claims())
-            return fresh.token
-
-        return AgentRunner(
-            settings=self.settings,
-            configs=self.configs_live,
-            bus=session.bus,
-            account=session.username,
-            token_provider=token,
-            main_key=main,
-            mcp_target=McpTarget(url, self.link.tls_verify),
+            raise UserError(
+                f"The MCP server is not available ({status.describe()}).",
+                hint="The console reconnects by itself; try again in a moment.",
+            )
+        main, verify = self.main_agent, self.link.tls_verify
+        configs, auth = self.configs_live, self.auth
+        return await session.use_runner(
+            url,
+            main,
+            lambda: session.new_runner(self.settings, configs, auth, url=url, verify=verify, main=main),
         )
 
     def _close_runner(self, session: AccountSession) -> None:
@@ -571,15 +559,22 @@ class Workspace:
         try:
             self._loop.submit(session.close_runner()).result(RUNNER_CLOSE_WAIT)
         except TimeoutError:
-            log.warning("%s: the agent runner did not close within %.0f s", session.username, RUNNER_CLOSE_WAIT)
+            log.warning(
+                "%s: the agent runner did not close within %.0f s", session.username, RUNNER_CLOSE_WAIT
+            )
         except Exception:  # closing goes on for the other accounts and the server link
             log.exception("%s: closing the agent runner", session.username)
 
     def _on_link_status(self, status: LinkStatus) -> None:
         # Nothing to rebuild here: a runner whose URL changed reconnects on its next turn (_runner_for);
         # the conversation lives in the session and the runner, so a restart of the server loses nothing.
-        if status.state is LinkState.READY and self._current is not None:
+        if status.accepts_turns and self._current is not None:
             session = self._current_session(required=False)
             if session is not None and session.runner_url and session.runner_url != status.url:
-                self.bus.publish(Notice(message=f"the MCP server moved to {status.url}; reconnecting on the "
-                                        "next turn", source="workspace", account=session.username))
+                self.bus.publish(
+                    Notice(
+                        message=f"the MCP server moved to {status.url}; reconnecting on the next turn",
+                        source="workspace",
+                        account=session.username,
+                    )
+                )

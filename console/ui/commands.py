@@ -101,8 +101,9 @@ class ConfigCommands(_ListProvider):
 class SessionCommands(_ListProvider):
     """One "resume" command per saved conversation of the current account (read when the palette opens)."""
 
+    _found: tuple[Command, ...] = ()
+
     async def startup(self) -> None:
-        self._found: list[Command] = []
         app = self.console_app
         workspace = app.workspace
         if workspace is None or workspace.current_account is None:
@@ -113,13 +114,12 @@ class SessionCommands(_ListProvider):
         except Exception:  # noqa: BLE001 - the palette still opens; F8 shows the error
             return
         screen = app.main_screen
-        for summary in summaries:
-            if summary.id == current:
-                continue
-            state = ", interrupted" if summary.interrupted else ""
-            self._found.append((f"session: resume \"{summary.title or 'untitled'}\"",
-                                partial(screen.resume_session, summary.id),
-                                f"{summary.messages} messages{state}"))
+        self._found = tuple(
+            (f"session: resume \"{summary.title or 'untitled'}\"", partial(screen.resume_session, summary.id),
+             f"{summary.messages} messages" + (", interrupted" if summary.interrupted else ""))
+            for summary in summaries
+            if summary.id != current
+        )
 
     def commands(self) -> list[Command]:
-        return getattr(self, "_found", [])
+        return list(self._found)

@@ -69,8 +69,11 @@ def test_healthz_answers_map_to_ready_degraded_or_down(healthz: object) -> None:
 
 
 def test_a_degraded_status_says_which_part_and_still_accepts_turns() -> None:
-    status = LinkStatus(LinkState.DEGRADED, url="http://127.0.0.1:8000/mcp",
-                        detail="not ready: jwks (JWKS unreachable (ConnectError))")
+    status = LinkStatus(
+        LinkState.DEGRADED,
+        url="http://127.0.0.1:8000/mcp",
+        detail="not ready: jwks (JWKS unreachable (ConnectError))",
+    )
     assert status.accepts_turns and not status.ready
     assert status.describe() == (
         "connected to http://127.0.0.1:8000/mcp, but not ready: jwks (JWKS unreachable (ConnectError))"
@@ -82,8 +85,11 @@ def test_a_degraded_status_says_which_part_and_still_accepts_turns() -> None:
 def private_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
     """A stack of this test's own: its identity platform is stopped mid-test, which the shared one must never see."""
     home = tmp_path / "stack-home"
-    stack = LocalStack(home=home, ports=StackPorts(identity=0, search=0, mcp=0, calculator=0),
-                       state_file=home / "local-stack.json")
+    stack = LocalStack(
+        home=home,
+        ports=StackPorts(identity=0, search=0, mcp=0, calculator=0),
+        state_file=home / "local-stack.json",
+    )
     stack.start()
     monkeypatch.setenv("OBO_CONSOLE_STATE_FILE", str(stack.state_file))
     try:

@@ -117,7 +117,8 @@ def test_a_second_turn_for_the_same_account_is_refused_while_one_runs(quick_refu
         with pytest.raises(UserError) as refused:
             ws.submit("and another question")
         assert (refused.value.message, refused.value.hint) == (
-            "A turn is still running for this account.", "Wait for it, or stop it first."
+            "A turn is still running for this account.",
+            "Wait for it, or stop it first.",
         )
     finally:
         held.release.set()

@@ -49,16 +49,28 @@ T0 = FixedClock.DEFAULT_START.timestamp()
 TENANT = "7d3c1f1e-2b7a-4c55-9a51-3f0c6f1d2a10"
 API = "5b1e6f0a-7c4d-4e8b-9f21-0d6a3c2b1e90"
 USERS = {
-    "alice": ("Alice Adams", "1a1a1a1a-0000-4000-8000-000000000001", ["f1f1f1f1-0000-4000-8000-00000000000f"]),
+    "alice": (
+        "Alice Adams",
+        "1a1a1a1a-0000-4000-8000-000000000001",
+        ["f1f1f1f1-0000-4000-8000-00000000000f"],
+    ),
     "bob": ("Bob Baker", "2b2b2b2b-0000-4000-8000-000000000002", ["e2e2e2e2-0000-4000-8000-00000000000e"]),
-    "carol": ("Carol Clark", "3c3c3c3c-0000-4000-8000-000000000003", ["d3d3d3d3-0000-4000-8000-00000000000d"]),
+    "carol": (
+        "Carol Clark",
+        "3c3c3c3c-0000-4000-8000-000000000003",
+        ["d3d3d3d3-0000-4000-8000-00000000000d"],
+    ),
 }
 DOCS = {
-    "alice": [("Quarterly finance report", ["all"], ["f1f1f1f1-0000-4000-8000-00000000000f"], 2.731),
-              ("Alice's onboarding notes", ["1a1a1a1a-0000-4000-8000-000000000001"], [], 2.104),
-              ("Company holiday calendar", [], ["all"], 1.502)],
-    "bob": [("Engineering roadmap", [], ["e2e2e2e2-0000-4000-8000-00000000000e"], 2.402),
-            ("Company holiday calendar", [], ["all"], 1.502)],
+    "alice": [
+        ("Quarterly finance report", ["all"], ["f1f1f1f1-0000-4000-8000-00000000000f"], 2.731),
+        ("Alice's onboarding notes", ["1a1a1a1a-0000-4000-8000-000000000001"], [], 2.104),
+        ("Company holiday calendar", [], ["all"], 1.502),
+    ],
+    "bob": [
+        ("Engineering roadmap", [], ["e2e2e2e2-0000-4000-8000-00000000000e"], 2.402),
+        ("Company holiday calendar", [], ["all"], 1.502),
+    ],
 }
 
 
@@ -86,27 +98,55 @@ class FakeFlow:
 
 
 AGENTS = {
-    "conversation": AgentInfo("conversation", "Conversation agent", "offline-demo", "offline",
-                              tools=("get_time", "get_date"), agents_as_tools=("weather", "news"),
-                              handoffs=("simulator",)),
-    "documents": AgentInfo("documents", "Documents agent", "offline-demo", "offline", tools=("get_documents",)),
-    "simulator": AgentInfo("simulator", "Simulator agent", "offline-demo", "offline", tools=("simulate_loan",),
-                           handoffs=("conversation",)),
+    "conversation": AgentInfo(
+        "conversation",
+        "Conversation agent",
+        "offline-demo",
+        "offline",
+        tools=("get_time", "get_date"),
+        agents_as_tools=("weather", "news"),
+        handoffs=("simulator",),
+    ),
+    "documents": AgentInfo(
+        "documents", "Documents agent", "offline-demo", "offline", tools=("get_documents",)
+    ),
+    "simulator": AgentInfo(
+        "simulator",
+        "Simulator agent",
+        "offline-demo",
+        "offline",
+        tools=("simulate_loan",),
+        handoffs=("conversation",),
+    ),
 }
 
 
-def config(key: str, *, valid: bool = True, serving: bool = True, errors: tuple[str, ...] = (),
-           warnings: tuple[str, ...] = ()) -> ConfigInfo:
-    return ConfigInfo(key, key, f"configs/{key}.json", valid=valid, serving=serving,
-                      serving_last_good=serving and not valid, errors=errors, warnings=warnings)
+def config(
+    key: str,
+    *,
+    valid: bool = True,
+    serving: bool = True,
+    errors: tuple[str, ...] = (),
+    warnings: tuple[str, ...] = (),
+) -> ConfigInfo:
+    return ConfigInfo(
+        key,
+        key,
+        f"configs/{key}.json",
+        valid=valid,
+        serving=serving,
+        serving_last_good=serving and not valid,
+        errors=errors,
+        warnings=warnings,
+    )
 
 
 READY = LinkStatus(LinkState.READY, url="http://127.0.0.1:8000/mcp", launched=True)
 
 
-def server_at(state: LinkState, **changes: object) -> LinkStatus:
+def server_at(state: LinkState, *, detail: str = "", attempt: int = 0) -> LinkStatus:
     """The fake server's status in ``state`` (same URL)."""
-    return dataclasses.replace(READY, state=state, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(READY, state=state, detail=detail, attempt=attempt)
 
 
 class FakeWorkspace:
@@ -126,9 +166,11 @@ class FakeWorkspace:
         self.calls: list[str] = []
         self.status = READY
         self.trust_prompt: TrustPrompt | None = None
-        self.log_lines = ["INFO  local identity platform on https://127.0.0.1:8443",
-                          "INFO  local search service on https://127.0.0.1:8444",
-                          "INFO  MCP server on http://127.0.0.1:8000/mcp"]
+        self.log_lines = [
+            "INFO  local identity platform on https://127.0.0.1:8443",
+            "INFO  local search service on https://127.0.0.1:8444",
+            "INFO  MCP server on http://127.0.0.1:8000/mcp",
+        ]
         self._log_followers: list[Callable[[str], None]] = []
         self.config_list = [
             config("conversation"),
@@ -145,7 +187,9 @@ class FakeWorkspace:
         self.bus.subscribe(self._events.append)
         self.answers: dict[str, str] = {}  # scripted answers by question (otherwise the echo below)
         self.hold: asyncio.Event | None = None  # when given, a turn waits for it before answering
-        self.reset_refusal: UserError | None = None  # when given, reset_conversation raises it (a turn that hangs)
+        self.reset_refusal: UserError | None = (
+            None  # when given, reset_conversation raises it (a turn that hangs)
+        )
         if signed_in:
             self._add_account(signed_in)
             self._current = self._accounts[signed_in].username
@@ -242,8 +286,11 @@ class FakeWorkspace:
         if self.hold is not None:
             await self.hold.wait()
         if "simulat" in text.lower():
-            publish(HandoffOccurred(account=user, agent=self._active, from_agent=self._active, to_agent="simulator",
-                                    ts=ts))
+            publish(
+                HandoffOccurred(
+                    account=user, agent=self._active, from_agent=self._active, to_agent="simulator", ts=ts
+                )
+            )
             self._active = "simulator"
             self._chain = [self.main_agent or "conversation", "simulator"]
             answer = "To simulate a loan I need your **name**, **address** and **income**."
@@ -254,40 +301,101 @@ class FakeWorkspace:
         for i in range(0, len(answer), 12):
             if self._stop.is_set():
                 self._stop.clear()
-                publish(TurnEnded(account=user, agent=self._active, output="", error="stopped by the user", ts=ts))
+                publish(
+                    TurnEnded(account=user, agent=self._active, output="", error="stopped by the user", ts=ts)
+                )
                 return TurnOutcome("", self._active, error="stopped by the user", cancelled=True)
-            publish(TextDelta(account=user, agent=self._active, delta=answer[i:i + 12], ts=ts))
+            publish(TextDelta(account=user, agent=self._active, delta=answer[i : i + 12], ts=ts))
             await asyncio.sleep(0)
         self._history[user].append(ChatEntry(Role.ASSISTANT, answer, self._active))
-        publish(TurnEnded(account=user, agent=self._active, output=answer, last_agent=self._active, ts=ts,
-                          duration_ms=42.0))
+        publish(
+            TurnEnded(
+                account=user,
+                agent=self._active,
+                output=answer,
+                last_agent=self._active,
+                ts=ts,
+                duration_ms=42.0,
+            )
+        )
         return TurnOutcome(answer, self._active)
 
     def _documents(self, short: str, user: str, ts: float) -> str:
         publish = self.bus.publish
-        publish(ToolStarted(account=user, agent=self._active, tool="get_documents", call_id="c1",
-                            arguments='{"query": "*"}', tool_type="mcp", ts=ts))
-        publish(ServerStep(account=user, agent=self._active, tool="get_documents", call_id="c1", step="validate",
-                           duration_ms=1.2, detail={"aud": API}, ts=ts))
-        publish(ServerStep(account=user, agent=self._active, tool="get_documents", call_id="c1",
-                           step="obo_exchange", duration_ms=14.0, detail={"aud": "https://search.azure.com"},
-                           ts=ts))
+        publish(
+            ToolStarted(
+                account=user,
+                agent=self._active,
+                tool="get_documents",
+                call_id="c1",
+                arguments='{"query": "*"}',
+                tool_type="mcp",
+                ts=ts,
+            )
+        )
+        publish(
+            ServerStep(
+                account=user,
+                agent=self._active,
+                tool="get_documents",
+                call_id="c1",
+                step="validate",
+                duration_ms=1.2,
+                detail={"aud": API},
+                ts=ts,
+            )
+        )
+        publish(
+            ServerStep(
+                account=user,
+                agent=self._active,
+                tool="get_documents",
+                call_id="c1",
+                step="obo_exchange",
+                duration_ms=14.0,
+                detail={"aud": "https://search.azure.com"},
+                ts=ts,
+            )
+        )
         results = self._results(short, user)
         self._search[user] = results
         publish(results)
-        publish(ToolEnded(account=user, agent=self._active, tool="get_documents", call_id="c1",
-                          result='{"documents": 3}', duration_ms=31.0, tool_type="mcp", ts=ts))
+        publish(
+            ToolEnded(
+                account=user,
+                agent=self._active,
+                tool="get_documents",
+                call_id="c1",
+                result='{"documents": 3}',
+                duration_ms=31.0,
+                tool_type="mcp",
+                ts=ts,
+            )
+        )
         names = ", ".join(d["name"] for d in results.documents)
         return f"You can see **{len(results.documents)} documents**: {names}."
 
     def _results(self, short: str, user: str) -> SearchResults:
         name, oid, groups = USERS[short]
-        documents = [{"name": n, "oid": o, "group": g, "@search.score": s} for n, o, g, s in DOCS.get(short, [])]
-        return SearchResults(account=user, agent=self._active, call_id="c1", query="*",
-                             ran_as={"name": name, "oid": oid, "groups": groups,
-                                     "group_names": {groups[0]: "Finance" if short == "alice" else "Engineering"}},
-                             documents=documents, obo_claims=self.obo_claims_for(short), cache_hit=False,
-                             ts=self.clock.time())
+        documents = [
+            {"name": n, "oid": o, "group": g, "@search.score": s} for n, o, g, s in DOCS.get(short, [])
+        ]
+        return SearchResults(
+            account=user,
+            agent=self._active,
+            call_id="c1",
+            query="*",
+            ran_as={
+                "name": name,
+                "oid": oid,
+                "groups": groups,
+                "group_names": {groups[0]: "Finance" if short == "alice" else "Engineering"},
+            },
+            documents=documents,
+            obo_claims=self.obo_claims_for(short),
+            cache_hit=False,
+            ts=self.clock.time(),
+        )
 
     def stop_turn(self) -> bool:
         self.calls.append("stop_turn")
@@ -336,9 +444,17 @@ class FakeWorkspace:
         found = []
         for n, (sid, entries) in enumerate(self.saved.get(self._current, {}).items()):
             title = next((e.text for e in entries if e.role == Role.USER), "")
-            found.append(SessionSummary(id=sid, title=title, messages=len(entries), updated=T0 - 3600 + 60 * n,
-                                        started=T0 - 3600, main_agent="conversation",
-                                        interrupted=any(e.interrupted for e in entries)))
+            found.append(
+                SessionSummary(
+                    id=sid,
+                    title=title,
+                    messages=len(entries),
+                    updated=T0 - 3600 + 60 * n,
+                    started=T0 - 3600,
+                    main_agent="conversation",
+                    interrupted=any(e.interrupted for e in entries),
+                )
+            )
         return sorted(found, key=lambda s: s.id == self.current_session_id(), reverse=True)
 
     def current_session_id(self) -> str | None:
@@ -395,16 +511,38 @@ class FakeWorkspace:
             return None
         short = self._current.split("@")[0]
         name, oid, groups = USERS[short]
-        return {"aud": API, "iss": f"https://127.0.0.1:8443/{TENANT}/v2.0", "iat": int(T0) - 600,
-                "nbf": int(T0) - 600, "exp": int(T0) + 3000, "name": name, "oid": oid,
-                "preferred_username": self._current, "scp": "execute", "tid": TENANT, "ver": "2.0",
-                "groups": groups, "azp": "0c0c0c0c-1111-4222-8333-444444444444"}
+        return {
+            "aud": API,
+            "iss": f"https://127.0.0.1:8443/{TENANT}/v2.0",
+            "iat": int(T0) - 600,
+            "nbf": int(T0) - 600,
+            "exp": int(T0) + 3000,
+            "name": name,
+            "oid": oid,
+            "preferred_username": self._current,
+            "scp": "execute",
+            "tid": TENANT,
+            "ver": "2.0",
+            "groups": groups,
+            "azp": "0c0c0c0c-1111-4222-8333-444444444444",
+        }
 
     def obo_claims_for(self, short: str) -> Claims:
         name, oid, groups = USERS[short]
-        return {"aud": "https://search.azure.com", "iss": f"https://127.0.0.1:8443/{TENANT}/v2.0",
-                "iat": int(T0) - 60, "nbf": int(T0) - 60, "exp": int(T0) + 3540, "name": name, "oid": oid,
-                "scp": "user_impersonation", "tid": TENANT, "ver": "2.0", "azp": API, "groups": groups}
+        return {
+            "aud": "https://search.azure.com",
+            "iss": f"https://127.0.0.1:8443/{TENANT}/v2.0",
+            "iat": int(T0) - 60,
+            "nbf": int(T0) - 60,
+            "exp": int(T0) + 3540,
+            "name": name,
+            "oid": oid,
+            "scp": "user_impersonation",
+            "tid": TENANT,
+            "ver": "2.0",
+            "azp": API,
+            "groups": groups,
+        }
 
     def obo_claims(self) -> Claims | None:
         results = self._search.get(self._current or "")

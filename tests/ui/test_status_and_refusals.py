@@ -31,7 +31,9 @@ async def test_a_degraded_server_is_shown_with_the_part_and_failed_turns_do_not_
         assert f"connected to {workspace.status.url}, but {NOT_READY}" in line
         chat = app.main_screen.query_one(ChatPane)
         user = "alice@contoso.example"
-        workspace.bus.publish(TurnEnded(account=user, error="get_documents failed: the search service is down"))
+        workspace.bus.publish(
+            TurnEnded(account=user, error="get_documents failed: the search service is down")
+        )
         await until(pilot, lambda: len(chat.entries) == 1, what="the failed turn")
         assert chat.entries[-1] == Entry("notice", "⚠ get_documents failed: the search service is down")
         assert SERVER_AWAY not in chat.entries[-1].text  # it answers: nothing to wait for
