@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import SecretStr
 
@@ -27,6 +27,8 @@ from console.core.sessions import LoadedSession, SessionStore, SessionSummary, w
 from console.core.workspace_views import AccountInfo, ChatEntry, Role, TurnOutcome
 
 if TYPE_CHECKING:
+    from agents.items import TResponseInputItem
+
     from console.core.agents.runner import AgentRunner
     from console.core.auth import AuthManager, SignedInAccount
     from console.core.clock import Clock
@@ -387,7 +389,7 @@ class AccountSession:
             return old
         runner = await asyncio.to_thread(build)
         if self._pending_input is not None:  # a resumed conversation: the model continues it
-            runner.history = list(self._pending_input)
+            runner.history = _as_input(self._pending_input)
             self._pending_input = None
         elif old is not None:
             runner.history = list(old.history)  # the conversation survives a server move or a new main agent
@@ -435,7 +437,7 @@ class AccountSession:
 
         def continue_it() -> None:
             runner.reset()
-            runner.history = list(loaded.input_list)
+            runner.history = _as_input(loaded.input_list)
 
         loop.run(continue_it)
         self._pending_input = None
@@ -470,6 +472,11 @@ class AccountSession:
             except (sqlite3.Error, RuntimeError) as exc:
                 log.warning("%s: could not keep the answer still streaming: %s", self.username, exc)
             store.close()
+
+
+def _as_input(saved: list[dict[str, Any]]) -> list[TResponseInputItem]:
+    """A saved conversation's agent input (user and assistant messages, as the runner's ``to_input_list`` gave it)."""
+    return cast("list[TResponseInputItem]", list(saved))
 
 
 def _last_obo_claims(store: SessionStore, session_id: str) -> dict[str, Any] | None:

@@ -178,7 +178,11 @@ class ServerLink:
         """A queue of status changes delivered on the caller's loop (starting with the current status)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[LinkStatus] = asyncio.Queue()
-        unsubscribe = self.subscribe_status(lambda s: loop.call_soon_threadsafe(queue.put_nowait, s))
+
+        def deliver(status: LinkStatus) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, status)
+
+        unsubscribe = self.subscribe_status(deliver)
         try:
             yield queue
         finally:

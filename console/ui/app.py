@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, InvalidStateError
 from datetime import UTC
 from pathlib import Path
@@ -109,11 +109,11 @@ class OboConsoleApp(App[int]):
         if keymap:
             self.set_keymap(keymap)
 
-    def set_keymap(self, keymap: dict[str, str]) -> None:
+    def set_keymap(self, keymap: Mapping[str, str]) -> None:
         super().set_keymap(keymap)
         self.user_keymap = dict(keymap)
 
-    def update_keymap(self, keymap: dict[str, str]) -> None:
+    def update_keymap(self, keymap: Mapping[str, str]) -> None:
         super().update_keymap(keymap)
         self.user_keymap = {**self.user_keymap, **keymap}
 
@@ -181,8 +181,11 @@ class OboConsoleApp(App[int]):
         self.clock = workspace.clock
         self.main_screen.query_one(ClaimsPane).clock = workspace.clock
         self._unsubscribe = workspace.bus.subscribe(self._deliver)
-        # Pushed line by line (the link keeps only a bounded tail, so polling its length would stall).
-        self._log_follow = workspace.subscribe_server_log(lambda text: self._main.post_message(ServerLogLine(text)))
+
+        def follow(text: str) -> None:  # pushed line by line from the reader's thread (a bounded tail: no polling)
+            self._main.post_message(ServerLogLine(text))
+
+        self._log_follow = workspace.subscribe_server_log(follow)
         self.main_screen.refresh_from_workspace()
         workspace.set_trust_prompt(self.confirm_trust)
         if self._start_workspace:

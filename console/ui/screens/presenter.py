@@ -100,7 +100,11 @@ class PresenterScreen(Screen[None]):
         workspace = self.workspace
         if workspace is None or self._unsubscribe is not None:
             return
-        self._unsubscribe = workspace.subscribe_current(lambda event: self.post_message(PresenterEvent(event)))
+
+        def deliver(event: Event) -> None:  # from the publisher's thread: post_message is thread-safe
+            self.post_message(PresenterEvent(event))
+
+        self._unsubscribe = workspace.subscribe_current(deliver)
 
     def _stop_listening(self) -> None:
         if self._unsubscribe is not None:
