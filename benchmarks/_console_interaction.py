@@ -87,7 +87,7 @@ async def _drive(runs: int, keys: int) -> InteractionFigures:
 
     from console.core.clock import FixedClock
     from console.core.events import Event, SearchResults, TextDelta, TurnStarted
-    from console.core.server_link import LinkTimings
+    from console.core.link_state import LinkTimings
     from console.core.settings import Settings
     from console.core.workspace import Workspace
     from console.ui.app import OboConsoleApp

@@ -35,9 +35,10 @@ def peak_rss_mb() -> float:
 async def child(messages: int) -> dict[str, float]:
     from console.core.events import TurnEnded, TurnStarted
     from console.core.sessions import SessionStore
+    from console.core.workspace_views import ChatEntry, Role
     from console.ui.app import OboConsoleApp
     from console.ui.widgets.chat_pane import ChatPane
-    from tests.ui.fake_workspace import FakeEntry, FakeWorkspace
+    from tests.ui.fake_workspace import FakeWorkspace
 
     user = "alice@contoso.example"
     store = SessionStore(user)
@@ -55,7 +56,8 @@ async def child(messages: int) -> dict[str, float]:
     assert len(loaded.messages) == messages // 2 * 2
 
     workspace = FakeWorkspace()
-    workspace._history[user] = [FakeEntry(m.role, m.text, m.agent) for m in loaded.messages]
+    workspace.save_session("s0", [ChatEntry(Role(m.role), m.text, m.agent) for m in loaded.messages])
+    workspace.resume_session("s0")
     app = OboConsoleApp(workspace=workspace, settle_heap=True)  # as obo-console runs it
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.pause()

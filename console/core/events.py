@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from console.core.link_state import LinkState
+
 
 def _now() -> float:
     return time.time()
@@ -175,10 +177,10 @@ class Notice(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ServerStatusChanged(Event):
-    """The MCP server link changed state (console.core.server_link.LinkStatus, flattened)."""
+    """The MCP server link changed state (console.core.link_state.LinkStatus, flattened)."""
 
     kind: ClassVar[str] = "server_status"
-    state: str = ""  # connecting | ready | down | reconnecting | stopped
+    state: LinkState = LinkState.CONNECTING
     url: str | None = None
     attempt: int = 0
     next_retry_in: float | None = None

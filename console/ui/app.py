@@ -7,13 +7,15 @@ already usable (help, themes, quit) and the status line says the console is star
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, InvalidStateError
 from datetime import UTC
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -25,13 +27,17 @@ from textual.timer import Timer
 from console.core.clock import Clock, SystemClock
 from console.core.events import Event
 from console.core.heap import HeapSettler
+from console.core.link_state import LinkState
+from console.core.workspace_views import AccountInfo
 from console.ui import bindings
-from console.ui.calls import call
-from console.ui.protocols import Account, WorkspaceLike
+from console.ui.protocols import WorkspaceLike
 from console.ui.screens.main import BusEvent, MainScreen, ServerLogLine
 from console.ui.widgets.claims_pane import ClaimsPane
 from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from console.core.mcp_trust import TrustRequest
 
 WorkspaceFactory = Callable[[], WorkspaceLike]
 HEAP_SETTLE_DELAY = 0.5  # seconds after a turn before its full collection: the answer is drawn by then
@@ -51,7 +57,7 @@ def _provider(name: str) -> Callable[[], type]:
 class TrustAsked(Message):
     """The core asks (from its thread) whether a --connect origin may receive the token; ``answer`` gets it."""
 
-    def __init__(self, request: Any, answer: Future[bool | None]) -> None:
+    def __init__(self, request: TrustRequest, answer: Future[bool | None]) -> None:
         super().__init__()
         self.request = request
         self.answer = answer
@@ -85,14 +91,22 @@ class OboConsoleApp(App[int]):
         self.clock: Clock = clock or (workspace.clock if workspace is not None else SystemClock())
         self._start_workspace = start_workspace
         self._unsubscribe: Callable[[], None] | None = None
-        self._log_seen = 0
         self._log_hint_shown = False
         self._log_follow: Callable[[], object] | None = None
         self.startup_error: str | None = None
         self._trust_answers: set[Future[bool | None]] = set()  # questions the core waits on (None on exit)
         self._trust_lock = threading.Lock()
+        self.user_keymap: dict[str, str] = {}  # binding id → keys, as given (the help screen shows them)
         if keymap:
             self.set_keymap(keymap)
+
+    def set_keymap(self, keymap: Mapping[str, str]) -> None:
+        super().set_keymap(keymap)
+        self.user_keymap = dict(keymap)
+
+    def update_keymap(self, keymap: Mapping[str, str]) -> None:
+        super().update_keymap(keymap)
+        self.user_keymap = {**self.user_keymap, **keymap}
 
     async def on_mount(self) -> None:
         self._main = MainScreen()
@@ -128,7 +142,8 @@ class OboConsoleApp(App[int]):
             self._load_workspace()
 
     def _quitting(self) -> bool:
-        return bool(getattr(self, "_exit", False) or not self.is_running or self._closing or self._closed)
+        """Whether the app is exiting: ``exit()`` sets a return code; shutting down stops it running."""
+        return self.return_code is not None or not self.is_running
 
     @property
     def main_screen(self) -> MainScreen:
@@ -157,18 +172,17 @@ class OboConsoleApp(App[int]):
         self.clock = workspace.clock
         self.main_screen.query_one(ClaimsPane).clock = workspace.clock
         self._unsubscribe = workspace.bus.subscribe(self._deliver)
-        link = getattr(workspace, "link", None)
-        if link is not None and hasattr(link, "subscribe_log"):
-            # Pushed line by line (the link keeps only a bounded tail, so polling its length would stall).
-            self._log_follow = link.subscribe_log(lambda line: self._main.post_message(ServerLogLine(line.text)))
+
+        def follow(text: str) -> None:  # pushed line by line from the reader's thread (a bounded tail: no polling)
+            self._main.post_message(ServerLogLine(text))
+
+        self._log_follow = workspace.subscribe_server_log(follow)
         self.main_screen.refresh_from_workspace()
-        set_trust_prompt = getattr(workspace, "set_trust_prompt", None)
-        if callable(set_trust_prompt):
-            set_trust_prompt(self.confirm_trust)
+        workspace.set_trust_prompt(self.confirm_trust)
         if self._start_workspace:
             self._start()
 
-    def confirm_trust(self, request: Any) -> bool | None:
+    def confirm_trust(self, request: TrustRequest) -> bool | None:
         """Ask the person whether ``request.origin`` may receive their token (the core calls this from its own
         thread and waits). None (no answer: nothing sent, nothing remembered) if the console closes first."""
         answer: Future[bool | None] = Future()
@@ -206,7 +220,7 @@ class OboConsoleApp(App[int]):
         workspace = self.workspace
         assert workspace is not None
         try:
-            await call(workspace.start)
+            await asyncio.to_thread(workspace.start)
         except Exception as exc:  # noqa: BLE001 - e.g. the server could not be launched; shown, not fatal
             self.startup_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.notify(str(exc), title="Start-up problem", severity="error", timeout=30)
@@ -242,7 +256,7 @@ class OboConsoleApp(App[int]):
         bar.clock_text = self.clock.now().astimezone(UTC).strftime("%H:%M:%S UTC")
         workspace = self.workspace
         if workspace is None:
-            bar.server_state = "down" if self.startup_error else "starting"
+            bar.server_state = LinkState.DOWN if self.startup_error else LinkState.CONNECTING
             bar.server_detail = self.startup_error or "loading the console core…"
             return
         bar.mode = workspace.mode
@@ -251,20 +265,14 @@ class OboConsoleApp(App[int]):
         status = workspace.server_status()
         bar.server_state = status.state
         bar.server_url = status.url or ""
-        describe = getattr(status, "describe", None)  # the core's own wording, with the retry countdown
-        bar.server_detail = describe() if callable(describe) and status.state not in ("ready", "up") else status.detail
+        # The core's own wording (with the retry countdown, or the parts not ready) unless all is well.
+        bar.server_detail = status.detail if status.ready else status.describe()
         bar.server_launched = status.launched
         bar.main_agent = workspace.main_agent or ""
         events = self.main_screen.query_one(EventsPane)
-        lines = [] if self._log_follow is not None else list(workspace.server_log())
-        if not lines and not status.launched and not self._log_hint_shown and events.built:
+        if not status.launched and not self._log_hint_shown and events.built:
             self._log_hint_shown = True
             events.write_server_log(["(the console did not launch this server: its log is where it runs)"])
-        if len(lines) < self._log_seen:
-            self._log_seen = 0
-        if len(lines) > self._log_seen:
-            events.write_server_log(lines[self._log_seen:])
-            self._log_seen = len(lines)
 
     # ---- actions
     async def action_quit(self) -> None:
@@ -282,7 +290,7 @@ class OboConsoleApp(App[int]):
             self._log_follow = None
         if workspace is not None:
             try:
-                await call(workspace.close)
+                await asyncio.to_thread(workspace.close)
             except Exception as exc:  # noqa: BLE001 - quitting anyway
                 self.log.error(f"closing the workspace: {exc}")
 
@@ -290,7 +298,7 @@ class OboConsoleApp(App[int]):
         from console.ui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.user_keymap))
 
     def action_presenter(self) -> None:
         """The presenter view (issue 7): the flow as numbered steps, debug detail hidden."""
@@ -299,7 +307,7 @@ class OboConsoleApp(App[int]):
         if isinstance(self.screen, PresenterScreen):
             self.pop_screen()  # the same key toggles back to the console
         else:
-            self.push_screen(PresenterScreen())
+            self.push_screen(PresenterScreen(lambda: self.workspace))
 
     def action_sign_in(self) -> None:
         from console.ui.screens.sign_in import SignInScreen
@@ -310,7 +318,7 @@ class OboConsoleApp(App[int]):
         if not isinstance(self.screen, SignInScreen):
             self.push_screen(SignInScreen(self.workspace, self.clock), callback=self._signed_in)
 
-    async def _signed_in(self, account: Account | None) -> None:
+    async def _signed_in(self, account: AccountInfo | None) -> None:
         if account is not None:
             await self.main_screen.rebuild_for_account()
             self.notify(f"Signed in as {account.name} <{account.username}>.")
@@ -328,7 +336,7 @@ class OboConsoleApp(App[int]):
                 return
             index = (accounts.index(current) + 1) % len(accounts) if current in accounts else 0
             username = accounts[index]
-        await call(workspace.switch_account, username)
+        await asyncio.to_thread(workspace.switch_account, username)
         await self.main_screen.rebuild_for_account()
         self.notify(f"Switched to {username}.")
 
@@ -338,7 +346,7 @@ class OboConsoleApp(App[int]):
             self.notify("Not signed in.")
             return
         who = workspace.current_account.username
-        await call(workspace.sign_out)
+        await asyncio.to_thread(workspace.sign_out)
         await self.main_screen.rebuild_for_account()
         self.notify(f"Signed out {who}.")
 
@@ -356,7 +364,7 @@ class OboConsoleApp(App[int]):
         if workspace is None:
             return
         try:
-            await call(workspace.set_main_agent, key)
+            await asyncio.to_thread(workspace.set_main_agent, key)
         except Exception as exc:  # noqa: BLE001 - e.g. an invalid config: say why
             self.notify(str(exc), title=f"Cannot use {key}", severity="error")
             return
@@ -369,7 +377,7 @@ class OboConsoleApp(App[int]):
         yield SystemCommand("Keys and actions", "Every binding with its id (remappable)", self.action_help)
 
 
-def load_keymap(path) -> dict[str, str]:  # noqa: ANN001 - a pathlib.Path
+def load_keymap(path: Path) -> dict[str, str]:
     """A user keymap file: ``{"binding id": "keys"}`` (e.g. ``{"chat.reset": "ctrl+r"}``)."""
     try:
         data = json.loads(path.read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -122,27 +123,25 @@ class ConfigCommands(_ListProvider):
 class SessionCommands(_ListProvider):
     """One "resume" command per saved conversation of the current account (read when the palette opens)."""
 
-    async def startup(self) -> None:
-        from console.ui.calls import call
+    _found: tuple[Command, ...] = ()
 
-        self._found: list[Command] = []
+    async def startup(self) -> None:
         app = self.console_app
         workspace = app.workspace
         if workspace is None or workspace.current_account is None:
             return
         try:
-            summaries = await call(workspace.sessions)  # SQLite: off the UI's loop
-            current = await call(workspace.current_session_id)
+            summaries = await asyncio.to_thread(workspace.sessions)  # SQLite: off the UI's loop
+            current = await asyncio.to_thread(workspace.current_session_id)
         except Exception:  # noqa: BLE001 - the palette still opens; F8 shows the error
             return
         screen = app.main_screen
-        for summary in summaries:
-            if summary.id == current:
-                continue
-            state = ", interrupted" if summary.interrupted else ""
-            self._found.append((f"session: resume \"{summary.title or 'untitled'}\"",
-                                partial(screen.resume_session, summary.id),
-                                f"{summary.messages} messages{state}"))
+        self._found = tuple(
+            (f"session: resume \"{summary.title or 'untitled'}\"", partial(screen.resume_session, summary.id),
+             f"{summary.messages} messages" + (", interrupted" if summary.interrupted else ""))
+            for summary in summaries
+            if summary.id != current
+        )
 
     def commands(self) -> list[Command]:
-        return getattr(self, "_found", [])
+        return list(self._found)

@@ -1,37 +1,39 @@
-"""What the UI needs from the core, as structural types.
+"""What the UI needs from the core: the contract ``console.core.workspace.Workspace`` fulfils (and the test double
+``tests/ui/fake_workspace.py``), with the core's own types.
 
-The UI is a thin layer over ``console.core.workspace.Workspace``; it only ever talks to this interface, so every
-widget and screen can be built and snapshot-tested with fixed data. Methods may be plain or ``async``: the UI
-calls them through :func:`console.ui.calls.call`, which awaits coroutines and runs blocking calls in a thread.
-Everything here is light to import (no textual, no heavy libraries).
+One calling convention: every method is a plain function. Reads of the workspace's state (marked "no I/O") are
+cheap and are called on the UI's loop. The others may block (MSAL, HTTP, SQLite): the UI calls them in a worker
+thread (``asyncio.to_thread``). What takes longer than a moment — a turn, a device-code sign-in — starts at once
+and hands back a ``concurrent.futures.Future`` the UI awaits (``asyncio.wrap_future``) without holding a thread.
+Light to import (no textual, no heavy libraries).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import SecretStr
 
 from console.core.clock import Clock
 from console.core.events import Event, EventBus, SearchResults
+from console.core.link_state import LinkStatus
+from console.core.sessions import SessionSummary
+from console.core.workspace_views import AccountInfo, AgentInfo, ChatEntry, Claims, ConfigInfo, TurnOutcome
+
+if TYPE_CHECKING:
+    from console.core.mcp_trust import TrustPrompt  # a Callable alias; mcp_trust itself is not light
 
 
-@runtime_checkable
-class Account(Protocol):
-    """A signed-in account (never holds a token)."""
-
-    @property
-    def username(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-
-@runtime_checkable
-class DeviceFlow(Protocol):
-    """A device-code flow in progress. ``user_code`` may be a masking type (``SecretStr``)."""
+class DeviceSignIn(Protocol):
+    """A device-code sign-in in progress (``console.core.workspace_views.DeviceFlowHandle``)."""
 
     @property
-    def user_code(self) -> Any: ...
+    def user_code(self) -> SecretStr:
+        """Masked: reveal it only where it is shown."""
+        ...
 
     @property
     def verification_uri(self) -> str: ...
@@ -41,175 +43,144 @@ class DeviceFlow(Protocol):
         """Epoch seconds."""
         ...
 
-    def wait(self) -> Awaitable[Account] | Account: ...
-
-    def cancel(self) -> Any: ...
-
-
-@runtime_checkable
-class ServerStatus(Protocol):
-    @property
-    def state(self) -> str:
-        """starting | up | down | reconnecting | stopped"""
+    def signed_in(self) -> Future[AccountInfo]:
+        """Returns at once: the account, once the person approved and it became current (or why not)."""
         ...
 
-    @property
-    def url(self) -> str | None: ...
+    def cancel(self) -> None: ...
+
+
+class PresenterSource(Protocol):
+    """What the presenter view reads (``WorkspaceLike`` is one); all of it without I/O."""
 
     @property
-    def detail(self) -> str: ...
+    def current_account(self) -> AccountInfo | None: ...
 
-    @property
-    def launched(self) -> bool:
-        """True when the console launched the server itself (and stops it on exit)."""
-        ...
+    def user_claims(self, *, refresh: bool = False) -> Claims | None: ...
 
+    def events(self) -> list[Event]: ...
 
-@runtime_checkable
-class AgentView(Protocol):
-    @property
-    def key(self) -> str: ...
+    def history(self) -> list[ChatEntry]: ...
 
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def model(self) -> str: ...
-
-    @property
-    def provider(self) -> str: ...
-
-    @property
-    def tools(self) -> Sequence[str]: ...
-
-    @property
-    def agents_as_tools(self) -> Sequence[str]: ...
-
-    @property
-    def handoffs(self) -> Sequence[str]: ...
+    def subscribe_current(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
 
 
-@runtime_checkable
-class ConfigView(Protocol):
-    @property
-    def key(self) -> str: ...
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def valid(self) -> bool:
-        """True when the current version on disk / in Redis is valid."""
-        ...
-
-    @property
-    def errors(self) -> Sequence[str]: ...
-
-    @property
-    def warnings(self) -> Sequence[str]: ...
-
-    @property
-    def serving(self) -> bool:
-        """True when some version (the current or the last good one) is serving."""
-        ...
-
-
-@runtime_checkable
-class ChatEntry(Protocol):
-    """One message of an account's conversation, as the workspace keeps it."""
-
-    @property
-    def role(self) -> str:
-        """user | assistant | notice"""
-        ...
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def agent(self) -> str | None: ...
-
-    # Optional: ``interrupted`` (an answer cut off mid-stream, from a saved session) is read with getattr.
-
-
-@runtime_checkable
 class WorkspaceLike(Protocol):
     """The console core as the UI sees it."""
 
-    bus: EventBus
-    clock: Clock
+    @property
+    def bus(self) -> EventBus: ...
 
     @property
-    def mode(self) -> str: ...
-
-    def start(self) -> Any: ...
-
-    def close(self) -> Any: ...
-
-    # accounts
-    def accounts(self) -> Sequence[Account]: ...
+    def clock(self) -> Clock: ...
 
     @property
-    def current_account(self) -> Account | None: ...
-
-    def switch_account(self, username: str) -> Any: ...
-
-    def sign_out(self) -> Any: ...
-
-    def begin_device_flow(self) -> Any: ...
-
-    def demo_users(self) -> Sequence[str]:
-        """Local mode: the demo tenant's usernames a presenter may sign in as; empty in Azure mode."""
+    def mode(self) -> str:
+        """local | azure"""
         ...
 
-    def sign_in_as(self, username: str) -> Any: ...
-
-    # conversation
-    def send(self, text: str) -> Any: ...
-
-    def stop_turn(self) -> Any: ...
-
-    def reset_conversation(self) -> Any: ...
-
-    def history(self) -> Sequence[ChatEntry]: ...
-
-    def events(self) -> Sequence[Event]:
-        """The current account's events so far (to rebuild the events pane after a switch)."""
+    @property
+    def current_account(self) -> AccountInfo | None:
+        """No I/O."""
         ...
 
-    # saved conversations (console.core.sessions.SessionSummary: id, title, messages, updated, main_agent,
-    # interrupted) and export
-    def sessions(self) -> Sequence[Any]: ...
+    @property
+    def main_agent(self) -> str | None:
+        """No I/O: the main agent's config key."""
+        ...
+
+    # -- lifecycle (blocking)
+    def start(self) -> LinkStatus: ...
+
+    def close(self) -> None: ...
+
+    def set_trust_prompt(self, prompt: TrustPrompt | None) -> None:
+        """No I/O: who to ask before a ``--connect`` origin no rule trusts gets the token."""
+        ...
+
+    # -- accounts
+    def accounts(self) -> list[AccountInfo]:
+        """No I/O."""
+        ...
+
+    def switch_account(self, username: str) -> AccountInfo: ...
+
+    def sign_out(self, username: str | None = None) -> AccountInfo | None: ...
+
+    def begin_device_flow(self) -> DeviceSignIn:
+        """Blocking (one HTTP call); the sign-in itself completes later (``DeviceSignIn.signed_in``)."""
+        ...
+
+    def demo_users(self) -> list[str]:
+        """No I/O. Local mode: the demo tenant's usernames a presenter may sign in as; empty in Azure mode."""
+        ...
+
+    def sign_in_as(self, username: str, *, timeout: float = 60.0) -> AccountInfo: ...
+
+    # -- the conversation
+    def submit(self, text: str) -> Future[TurnOutcome]:
+        """Returns at once; events stream on the bus; the future completes once the turn has ended."""
+        ...
+
+    def stop_turn(self) -> bool:
+        """No I/O: asks the running turn to stop."""
+        ...
+
+    def reset_conversation(self) -> None:
+        """Blocking: waits for a stopped turn to end; a UserError (nothing changed) when it does not."""
+        ...
+
+    def history(self) -> list[ChatEntry]:
+        """No I/O."""
+        ...
+
+    def events(self) -> list[Event]:
+        """No I/O: the current account's events so far (to rebuild the events pane after a switch)."""
+        ...
+
+    def subscribe_current(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """No I/O: the current account's events and the console-wide ones, from the publisher's thread."""
+        ...
+
+    # -- saved conversations and export (blocking: SQLite, disk)
+    def sessions(self) -> list[SessionSummary]: ...
 
     def current_session_id(self) -> str | None: ...
 
-    def resume_session(self, session_id: str) -> Any: ...
+    def resume_session(self, session_id: str) -> SessionSummary: ...
 
-    def export(self, path_dir: Any = None) -> tuple[Any, Any]:
-        """Blocking (SQLite, disk): (markdown path, JSON-lines trace path)."""
+    def export(self, path_dir: str | Path | None = None) -> tuple[Path, Path]:
+        """(the Markdown transcript, the JSON-lines trace)."""
         ...
 
-    # agents and configs
-    def back_to_main(self) -> Any: ...
+    # -- agents and configs
+    def back_to_main(self) -> None: ...
 
-    def set_main_agent(self, key: str) -> Any: ...
+    def set_main_agent(self, key: str) -> None: ...
 
-    @property
-    def main_agent(self) -> str | None: ...
+    def active_agent(self) -> AgentInfo | None:
+        """No I/O."""
+        ...
 
-    def active_agent(self) -> AgentView | None: ...
+    def handoff_chain(self) -> list[str]:
+        """No I/O."""
+        ...
 
-    def handoff_chain(self) -> Sequence[str]: ...
+    def configs(self) -> list[ConfigInfo]:
+        """No I/O."""
+        ...
 
-    def configs(self) -> Sequence[ConfigView]: ...
+    # -- what the panes show (no I/O)
+    def user_claims(self, *, refresh: bool = False) -> Claims | None:
+        """The access token's decoded claims (never the token); blocking only with ``refresh``."""
+        ...
 
-    # what the panes show
-    def user_claims(self) -> dict[str, Any] | None: ...
-
-    def obo_claims(self) -> dict[str, Any] | None: ...
+    def obo_claims(self) -> Claims | None: ...
 
     def last_search(self) -> SearchResults | None: ...
 
-    def server_status(self) -> ServerStatus: ...
+    def server_status(self) -> LinkStatus: ...
 
-    def server_log(self) -> Sequence[str]: ...
+    def subscribe_server_log(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Each line the launched server prints (the lines so far first), from the reader's thread."""
+        ...

@@ -16,15 +16,10 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from console.core.events import EventBus, Notice, ServerStatusChanged
+from console.core.link_state import LinkState, LinkTimings
 from console.core.mcp_urls import validate_mcp_url
-from console.core.server_link import (
-    LinkState,
-    LinkTimings,
-    ServerLink,
-    check_resource_metadata,
-    health_url,
-    metadata_url,
-)
+from console.core.server_checks import check_resource_metadata, health_url, metadata_url
+from console.core.server_link import ServerLink
 from console.core.settings import Settings
 from mcp_server.errors import UserError
 from mcp_server.localcloud.serve import ThreadedServer

@@ -16,7 +16,9 @@ from typing import TypeVar
 import pytest
 
 from console.core.events import EventBus, Notice, ServerStatusChanged
-from console.core.server_link import LinkState, LinkStatus, LinkTimings, ServerLink, probe_health
+from console.core.link_state import LinkState, LinkStatus, LinkTimings
+from console.core.server_checks import probe_health
+from console.core.server_link import ServerLink
 from console.core.settings import Settings
 from mcp_server.errors import UserError
 from mcp_server.processes import pid_alive
@@ -65,7 +67,7 @@ def test_launch_attach_kill_relaunch_and_stop_only_what_was_launched(isolated_ho
         state = read_state(settings.effective_state_file())
         assert state is not None and state.pid == owner.server_pid and state.mcp_url == owner.mcp_url
         assert owner.mcp_url and owner.mcp_url.startswith("http://127.0.0.1:") and owner.mcp_url.endswith("/mcp")
-        assert probe_health(owner.mcp_url)[0]
+        assert probe_health(owner.mcp_url).state is LinkState.READY
         assert any(line.stream == "console" and "starting the local stack" in line.text for line in owner.log_tail())
         first_pid = owner.server_pid
         assert first_pid is not None
@@ -103,7 +105,7 @@ def test_launch_attach_kill_relaunch_and_stop_only_what_was_launched(isolated_ho
         assert guest.status.state is LinkState.STOPPED
         second_pid = owner.server_pid
         assert second_pid is not None and pid_alive(second_pid)
-        assert probe_health(owner.mcp_url)[0]
+        assert probe_health(owner.mcp_url).state is LinkState.READY
     finally:
         if guest is not None:
             guest.close()

@@ -12,7 +12,7 @@ from console.core.agents import offline_model
 from console.core.auth.errors import DeviceFlowCancelled
 from console.core.clock import FixedClock
 from console.core.events import AccountChanged, Event, SearchResults, ToolStarted, TurnEnded, TurnStarted
-from console.core.server_link import LinkState
+from console.core.link_state import LinkState
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from mcp_server.errors import UserError

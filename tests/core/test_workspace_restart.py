@@ -8,7 +8,7 @@ import signal
 
 from console.core.clock import FixedClock
 from console.core.events import Event, Notice, SearchResults, ServerStatusChanged
-from console.core.server_link import LinkState
+from console.core.link_state import LinkState
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from mcp_server.processes import pid_alive

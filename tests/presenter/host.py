@@ -3,28 +3,15 @@ tests/ui; this one replays the scenarios of tests/presenter/scenarios.py on a re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 from textual.app import App
 
 from console.core.clock import FixedClock
 from console.core.events import Event, EventBus, TurnEnded, TurnStarted
+from console.core.workspace_views import AccountInfo, ChatEntry, Claims, Role
 from console.ui.screens.presenter import PresenterScreen
 from tests.presenter import scenarios
-
-
-@dataclass(frozen=True)
-class Account:
-    username: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Entry:
-    role: str
-    text: str
-    agent: str | None = None
 
 
 class ScenarioWorkspace:
@@ -35,29 +22,32 @@ class ScenarioWorkspace:
     def __init__(self, signed_in: bool = True) -> None:
         self.bus = EventBus()
         self.clock = FixedClock()
-        self.current_account: Account | None = Account(scenarios.ALICE, "Alice Adams") if signed_in else None
+        self.current_account: AccountInfo | None = AccountInfo(scenarios.ALICE, "Alice Adams") if signed_in else None
         self._events: list[Event] = []
-        self._history: list[Entry] = []
+        self._history: list[ChatEntry] = []
         self.bus.subscribe(self._record)
 
     def _record(self, event: Event) -> None:
         self._events.append(event)
         if isinstance(event, TurnStarted):
-            self._history.append(Entry("user", event.text))
+            self._history.append(ChatEntry(Role.USER, event.text))
         elif isinstance(event, TurnEnded) and event.output:
-            self._history.append(Entry("assistant", event.output, event.last_agent))
+            self._history.append(ChatEntry(Role.ASSISTANT, event.output, event.last_agent))
 
     def play(self, events: list[Event]) -> None:
         for event in events:
             self.bus.publish(event)
 
-    def user_claims(self) -> dict[str, Any] | None:
+    def user_claims(self, *, refresh: bool = False) -> Claims | None:
         return dict(scenarios.USER_CLAIMS) if self.current_account else None
 
     def events(self) -> list[Event]:
         return list(self._events)
 
-    def history(self) -> list[Entry]:
+    def subscribe_current(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        return self.bus.subscribe(callback)
+
+    def history(self) -> list[ChatEntry]:
         return list(self._history)
 
 
@@ -72,4 +62,4 @@ class PresenterHost(App[None]):
     def on_mount(self) -> None:
         if self.workspace is not None:
             self.workspace.play(self._before)
-        self.push_screen(PresenterScreen())
+        self.push_screen(PresenterScreen(lambda: self.workspace))

@@ -3,6 +3,8 @@ stopped, the last answer is there, both terminal sizes show everything, and it w
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from console.core.events import AccountChanged
@@ -113,12 +115,12 @@ async def test_in_the_console_app_over_its_workspace_and_back() -> None:
     app = OboConsoleApp(workspace=FakeWorkspace())
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.pause()
-        await app.push_screen(PresenterScreen())
+        await app.push_screen(PresenterScreen(lambda: app.workspace))
         await pilot.pause()
         assert isinstance(app.screen, PresenterScreen)
         assert card_classes(app) == ["-done", "-pending", "-pending", "-pending", "-pending"]
         assert app.workspace is not None
-        await app.workspace.send("show my documents")
+        await asyncio.wrap_future(app.workspace.submit("show my documents"))
         await until(pilot, lambda: card_classes(app) == ["-done"] * 5, what="every step lit")
         await until(pilot, lambda: "3 documents" in screen_text(app), what="the answer on screen")
         text = screen_text(app)
@@ -127,7 +129,7 @@ async def test_in_the_console_app_over_its_workspace_and_back() -> None:
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
         # opened again later, it rebuilds from the workspace's events
-        await app.push_screen(PresenterScreen())
+        await app.push_screen(PresenterScreen(lambda: app.workspace))
         await pilot.pause()
         assert card_classes(app) == ["-done"] * 5
 

@@ -165,7 +165,7 @@ def test_no_token_or_secret_anywhere_after_a_full_flow(
             await pilot.pause()
             screens["main"] = screen_text(app)
             screens["main.svg"] = app.export_screenshot()
-            await app.push_screen(PresenterScreen())
+            await app.push_screen(PresenterScreen(lambda: app.workspace))
             await pilot.pause()
             presenter = app.screen
             assert isinstance(presenter, PresenterScreen)

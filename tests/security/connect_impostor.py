@@ -18,9 +18,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from console.core.clock import FixedClock
+from console.core.link_state import LinkState
 from console.core.mcp_trust import OriginRefused, TrustRequest
 from console.core.mcp_urls import canonical_url
-from console.core.server_link import LinkState, metadata_url
+from console.core.server_checks import metadata_url
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from mcp_server.errors import UserError

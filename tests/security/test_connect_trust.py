@@ -21,9 +21,10 @@ import pytest
 
 from console.cli import main
 from console.core.clock import FixedClock
+from console.core.link_state import LinkState
 from console.core.mcp_trust import STORE_NAME, OriginRefused, TrustRequest, TrustStore
 from console.core.mcp_urls import origin_of
-from console.core.server_link import LinkState, ServerLink
+from console.core.server_link import ServerLink
 from console.core.settings import Settings, load_settings
 from console.core.workspace import Workspace
 from mcp_server.errors import UserError

@@ -9,10 +9,11 @@ import asyncio
 import pytest
 from textual.pilot import Pilot
 
+from console.core.workspace_views import ChatEntry, Role
 from console.ui.app import OboConsoleApp
 from console.ui.commands import ActionCommands
 from console.ui.widgets.chat_pane import NEW_BELOW, ChatLog, ChatPane
-from tests.ui.fake_workspace import FakeEntry, FakeWorkspace
+from tests.ui.fake_workspace import FakeWorkspace
 from tests.ui.helpers import help_rows, until
 
 SMALL = (80, 24)
@@ -28,11 +29,11 @@ def _resumable(turns: int = 4) -> FakeWorkspace:
     """A workspace whose current conversation is a saved one with ``turns`` questions and answers, as after a
     restart of the console."""
     workspace = FakeWorkspace()
-    entries: list[FakeEntry] = []
+    entries: list[ChatEntry] = []
     for i in range(turns):
         entries += [
-            FakeEntry("user", f"question {i}"),
-            FakeEntry("assistant", f"Answer {i}:\n\n- first thing\n- second thing", "conversation"),
+            ChatEntry(Role.USER, f"question {i}"),
+            ChatEntry(Role.ASSISTANT, f"Answer {i}:\n\n- first thing\n- second thing", "conversation"),
         ]
     workspace.save_session("s0", entries)
     workspace.resume_session("s0")

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Static
 from console.core.clock import FixedClock
 from console.core.configs.file_store import write_atomic
 from console.core.events import Event, Notice, TurnEnded, TurnStarted
-from console.core.server_link import LinkState, LinkTimings
+from console.core.link_state import LinkState, LinkTimings
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp

@@ -12,6 +12,7 @@ import pytest
 from console.core.agents.providers import calculator_model
 from console.core.clock import FixedClock
 from console.core.events import Event, Notice, ServerStatusChanged, TurnEnded
+from console.core.link_state import LinkState
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
@@ -21,7 +22,7 @@ from console.ui.widgets.message import Entry
 from console.ui.widgets.status_bar import StatusBar
 from mcp_server.stack import LocalStack, StackPorts
 from tests.fixtures.workspace import FAST
-from tests.ui.fake_workspace import FakeStatus, FakeWorkspace
+from tests.ui.fake_workspace import FakeWorkspace, server_at
 from tests.ui.helpers import until
 from tests.ui.test_flow import TURN, _ask, _sign_in_as, patient_health
 
@@ -138,11 +139,11 @@ async def test_failure_wording_with_the_server_up_or_away_and_the_back_line_said
         await publish(ServerStatusChanged(state="ready", url=url), 1)
         await publish(Notice(account=user, level="info", source="workspace", message="conversation reset"), 1)
         # The server is away: a turn that could not start says so where its answer would be, with what to do.
-        workspace.status = FakeStatus(state="reconnecting", detail="attempt 2")
+        workspace.status = server_at(LinkState.RECONNECTING, attempt=2)
         away = f"The MCP server is not available (reconnecting to {url} (attempt 2 in 0.4 s))."
         await publish(Notice(account=user, level="error", source="workspace", message=away), 2)
         assert chat.entries[-1] == Entry("notice", f"⚠ {away}\n{SERVER_AWAY}")
-        workspace.status = FakeStatus(state="ready")
+        workspace.status = server_at(LinkState.READY)
         await publish(ServerStatusChanged(state="ready", url=url), 3)
         assert chat.entries[-1] == Entry(
             "notice", f"✓ The MCP server is back ({url}): ask your question again."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Log, OptionList, Static, TabbedContent
 
 from console.core.events import Notice, ServerStatusChanged
+from console.core.link_state import LinkState
 from console.ui.app import OboConsoleApp
 from console.ui.screens.configs import ConfigsScreen
 from console.ui.screens.sign_in import SignInScreen
@@ -16,7 +17,7 @@ from console.ui.widgets.message import Entry, MessageView
 from console.ui.widgets.prompt_input import PromptInput
 from console.ui.widgets.results_pane import ResultsPane
 from console.ui.widgets.status_bar import StatusBar
-from tests.ui.fake_workspace import FakeWorkspace
+from tests.ui.fake_workspace import FakeWorkspace, server_at
 from tests.ui.helpers import help_rows, open_palette, timers_fired, until
 
 SIZE = (160, 45)
@@ -90,7 +91,7 @@ async def test_switching_account_shows_nothing_of_the_previous_account() -> None
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
         await _ask(pilot, "show my documents")
-        await workspace.sign_in_as("bob")
+        workspace.sign_in_as("bob")
         await until(pilot, lambda: not app.main_screen.query_one(ChatPane).entries, what="bob's empty chat")
         results = app.main_screen.query_one(ResultsPane)
         assert results.results is None and results.query_one(DataTable).row_count == 0
@@ -216,9 +217,8 @@ async def test_events_filter_expand_and_server_log_tab() -> None:
         log = events.query_one(Log)
         await until(pilot, lambda: log.line_count >= 3, what="server log lines")
         assert "MCP server on http://127.0.0.1:8000/mcp" in log.lines[2]
-        workspace.log_lines.append("INFO  a new line")
-        app.refresh_status()
-        assert log.lines[-1] == "INFO  a new line"
+        workspace.print_log("INFO  a new line")
+        await until(pilot, lambda: log.lines[-1] == "INFO  a new line", what="the new line")
 
 
 async def test_a_burst_of_events_reaches_the_table_in_one_update_following_the_newest() -> None:
@@ -258,8 +258,8 @@ async def test_server_status_is_always_visible_and_follows_the_link() -> None:
     async with app.run_test(size=SIZE) as pilot:
         bar = app.main_screen.query_one(StatusBar)
         assert "● ready" in str(bar.render()) and "(launched)" in str(bar.render())
-        workspace.status.state, workspace.status.detail = "reconnecting", "attempt 2"
-        workspace.bus.publish(ServerStatusChanged(state="reconnecting"))
+        workspace.status = server_at(LinkState.RECONNECTING, attempt=2)
+        workspace.bus.publish(ServerStatusChanged(state=LinkState.RECONNECTING))
         await until(pilot, lambda: bar.server_state == "reconnecting")
         assert "attempt 2" in str(bar.render())
         workspace.bus.publish(Notice(level="warning", message="config simulator is invalid", source="configs"))

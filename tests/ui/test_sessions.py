@@ -8,11 +8,12 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Label, OptionList
 
+from console.core.workspace_views import ChatEntry, Role
 from console.ui.app import OboConsoleApp
 from console.ui.screens.sessions import SessionsScreen
 from console.ui.widgets.chat_pane import ChatPane
 from console.ui.widgets.message import INTERRUPTED_MARK, MessageView
-from tests.ui.fake_workspace import FakeEntry, FakeWorkspace
+from tests.ui.fake_workspace import FakeWorkspace
 from tests.ui.helpers import help_rows, open_palette, until
 
 SIZE = (160, 45)
@@ -83,8 +84,8 @@ async def test_export_failure_and_not_signed_in_are_said_clearly() -> None:
 
 async def test_f8_lists_saved_sessions_and_resumes_one_with_the_interrupted_marker() -> None:
     workspace = FakeWorkspace()
-    workspace.save_session("s0", [FakeEntry("user", "show my documents"),
-                                  FakeEntry("assistant", "You can see 3 doc", "Documents agent", interrupted=True)])
+    workspace.save_session("s0", [ChatEntry(Role.USER, "show my documents"),
+                                  ChatEntry(Role.ASSISTANT, "You can see 3 doc", "Documents agent", interrupted=True)])
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
         await _ask(pilot, "hello")

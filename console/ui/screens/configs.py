@@ -11,11 +11,12 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from console.core.plural import plural
+from console.core.workspace_views import ConfigInfo
 from console.ui import bindings
-from console.ui.protocols import ConfigView, WorkspaceLike
+from console.ui.protocols import WorkspaceLike
 
 
-def _status(config: ConfigView) -> Text:
+def _status(config: ConfigInfo) -> Text:
     if config.valid and config.warnings:
         return Text(f"valid, {plural(len(config.warnings), 'warning')}", style="yellow")
     if config.valid:
@@ -32,7 +33,7 @@ class ConfigsScreen(ModalScreen[None]):
     def __init__(self, workspace: WorkspaceLike) -> None:
         super().__init__(id="configs")
         self.workspace = workspace
-        self.configs: list[ConfigView] = []
+        self.configs: list[ConfigInfo] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="configs-box"):
@@ -51,7 +52,7 @@ class ConfigsScreen(ModalScreen[None]):
         table.focus()
 
     def action_reload(self) -> None:
-        self.configs = list(self.workspace.configs())
+        self.configs = self.workspace.configs()
         table = self.query_one(DataTable)
         table.clear()
         main = self.workspace.main_agent
@@ -64,7 +65,7 @@ class ConfigsScreen(ModalScreen[None]):
     def _highlighted(self) -> None:
         self._show_detail()
 
-    def _selected(self) -> ConfigView | None:
+    def _selected(self) -> ConfigInfo | None:
         table = self.query_one(DataTable)
         if not self.configs or table.cursor_row < 0:
             return None

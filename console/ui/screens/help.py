@@ -13,6 +13,11 @@ class HelpScreen(ModalScreen[None]):
     CSS_PATH = "help.tcss"
     BINDINGS = bindings.HELP
 
+    def __init__(self, keymap: dict[str, str] | None = None) -> None:
+        """``keymap``: the user's remapping (binding id → keys), shown instead of the default keys."""
+        super().__init__()
+        self.keymap = dict(keymap or {})
+
     def compose(self) -> ComposeResult:
         yield Label("Keys — every action, its id and key", id="help-title")
         yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
@@ -25,9 +30,8 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("where", "key", "action", "id")
-        keymap: dict[str, str] = getattr(self.app, "_keymap", {}) or {}
         for where, binding in bindings.all_bindings():
-            keys = keymap.get(binding.id or "", binding.key)
+            keys = self.keymap.get(binding.id or "", binding.key)
             table.add_row(where, keys, binding.description or binding.action, binding.id)
         table.focus()
 

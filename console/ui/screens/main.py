@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -25,8 +26,9 @@ from console.core.events import (
     TurnEnded,
     TurnStarted,
 )
+from console.core.link_state import LinkState
+from console.core.workspace_views import Claims
 from console.ui import bindings
-from console.ui.calls import call
 from console.ui.widgets.agent_pane import AgentPane
 from console.ui.widgets.chat_pane import ChatPane
 from console.ui.widgets.claims_pane import ClaimsPane
@@ -36,6 +38,7 @@ from console.ui.widgets.message import Entry
 from console.ui.widgets.results_pane import ResultsPane
 from console.ui.widgets.staged_pane import StagedPane
 from console.ui.widgets.status_bar import StatusBar
+from mcp_server.errors import UserError
 
 if TYPE_CHECKING:
     from textual.widgets import Tabs
@@ -242,7 +245,7 @@ class MainScreen(Screen):
         assert workspace is not None
         self._set_running(True)
         try:
-            await call(workspace.send, text)
+            await asyncio.wrap_future(workspace.submit(text))
         except Exception as exc:  # noqa: BLE001 - a failed turn is shown, the console keeps going
             await self.query_one(ChatPane).finish_streaming()
             await self.query_one(ChatPane).add_notice(f"⚠ {exc}")
@@ -257,13 +260,18 @@ class MainScreen(Screen):
 
     async def action_stop_turn(self) -> None:
         if self.workspace is not None and self.turn_running:
-            await call(self.workspace.stop_turn)
+            self.workspace.stop_turn()
             self.notify("Stopping the turn…")
 
     async def action_reset_conversation(self) -> None:
         if self.workspace is None:
             return
-        await call(self.workspace.reset_conversation)
+        try:
+            await asyncio.to_thread(self.workspace.reset_conversation)  # waits for a stopped turn to end
+        except UserError as exc:  # e.g. the running turn did not stop: the conversation stays as it is
+            self.notify(f"{exc.message} {exc.hint or ''}".strip(), title="No new conversation", severity="error",
+                        markup=False)
+            return
         await self.query_one(ChatPane).clear()
         self.query_one(EventsPane).clear()
         self.refresh_from_workspace(chat=False)
@@ -282,7 +290,7 @@ class MainScreen(Screen):
         try:
             markdown, trace = workspace.export()
         except Exception as exc:  # noqa: BLE001 - e.g. an unwritable folder: the UserError says what to do
-            hint = getattr(exc, "hint", "")
+            hint = (exc.hint or "") if isinstance(exc, UserError) else ""
             self.app.call_from_thread(self.notify, f"{exc} {hint}".strip(), title="Export failed",
                                       severity="error", timeout=20, markup=False)
             return
@@ -314,12 +322,12 @@ class MainScreen(Screen):
             self.notify("A turn is running: wait for it or stop it (esc) first.", severity="warning")
             return
         try:
-            summary = await call(workspace.resume_session, session_id)
+            summary = await asyncio.to_thread(workspace.resume_session, session_id)
         except Exception as exc:  # noqa: BLE001 - e.g. an unknown id: say why, keep the current conversation
             self.notify(str(exc), title="Cannot resume", severity="error", markup=False)
             return
         await self.rebuild_for_account()
-        title = getattr(summary, "title", "") or "untitled"
+        title = summary.title or "untitled"
         self.notify(f"Resumed: {title}", markup=False)
 
     async def action_load_earlier(self) -> None:
@@ -334,7 +342,7 @@ class MainScreen(Screen):
     async def action_back_to_main(self) -> None:
         if self.workspace is None:
             return
-        await call(self.workspace.back_to_main)
+        await asyncio.to_thread(self.workspace.back_to_main)
         self.refresh_agent()
         self.notify(f"Back to the main agent ({self.workspace.main_agent}).")
 
@@ -359,7 +367,7 @@ class MainScreen(Screen):
         current = workspace.current_account.username if workspace and workspace.current_account else None
         if isinstance(event, ServerStatusChanged):
             self.console_app.refresh_status()
-            if event.state == "ready" and self._told_server_away is not None:
+            if event.state == LinkState.READY and self._told_server_away is not None:
                 told, self._told_server_away = self._told_server_away, None
                 if told == current:  # the person who was told to ask again learns when they can
                     where = f" ({event.url})" if event.url else ""
@@ -394,7 +402,7 @@ class MainScreen(Screen):
     def _turn_failure(self, message: str, account: str | None) -> str:
         """A failed turn in plain words: while the MCP server is away, that it is reconnecting and to ask again."""
         workspace = self.workspace
-        if workspace is None or message == "cancelled" or workspace.server_status().state in ("ready", "up"):
+        if workspace is None or message == "cancelled" or workspace.server_status().accepts_turns:
             return message
         self._told_server_away = account
         return f"{message}\n{SERVER_AWAY}"
@@ -417,8 +425,7 @@ class MainScreen(Screen):
         workspace = self.workspace
         entries: list[Entry] = []
         if workspace is not None and workspace.current_account is not None:
-            entries = [Entry(e.role, e.text, e.agent, interrupted=getattr(e, "interrupted", False))
-                       for e in workspace.history()]
+            entries = [Entry(e.role, e.text, e.agent, interrupted=e.interrupted) for e in workspace.history()]
         await self.query_one(ChatPane).set_entries(entries)
 
     def refresh_from_workspace(self, *, chat: bool = True) -> None:
@@ -437,7 +444,7 @@ class MainScreen(Screen):
             return
         self.query_one(AgentPane).show(workspace.active_agent(), workspace.handoff_chain(), workspace.main_agent)
 
-    def refresh_claims(self, obo: dict | None = None) -> None:
+    def refresh_claims(self, obo: Claims | None = None) -> None:
         workspace = self.workspace
         if workspace is None or workspace.current_account is None:
             self.query_one(ClaimsPane).show(None, None)

@@ -7,8 +7,7 @@ starts the flow over from the new account's own events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +19,8 @@ from textual.widgets import Footer, Markdown, Static
 
 from console.core.events import AccountChanged, Event, TextDelta, TurnEnded, TurnStarted
 from console.core.flow import FlowModel, StepState
+from console.core.workspace_views import AccountInfo, Role
+from console.ui.protocols import PresenterSource
 from console.ui.widgets.flow_steps import FlowSteps
 from mcp_server.redact import redact
 
@@ -39,9 +40,10 @@ class PresenterScreen(Screen[None]):
     CSS_PATH = "presenter.tcss"
     BINDINGS = [Binding(f"escape,{PRESENTER_KEY}", "close", "Back to the console", id="presenter.close")]
 
-    def __init__(self, workspace: Any = None) -> None:
+    def __init__(self, source: Callable[[], PresenterSource | None]) -> None:
+        """``source``: the workspace now (None while the console is still starting), asked whenever shown."""
         super().__init__(id="presenter")
-        self._workspace = workspace  # None: the app's workspace (``app.workspace``), read whenever shown
+        self._source = source
         self.model = FlowModel()
         self.question = ""
         self.answer = ""
@@ -49,8 +51,8 @@ class PresenterScreen(Screen[None]):
         self._unsubscribe: Callable[[], None] | None = None
 
     @property
-    def workspace(self) -> Any:
-        return self._workspace if self._workspace is not None else getattr(self.app, "workspace", None)
+    def workspace(self) -> PresenterSource | None:
+        return self._source()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="presenter-title")
@@ -98,8 +100,11 @@ class PresenterScreen(Screen[None]):
         workspace = self.workspace
         if workspace is None or self._unsubscribe is not None:
             return
-        subscribe = getattr(workspace, "subscribe_current", None) or workspace.bus.subscribe
-        self._unsubscribe = subscribe(lambda event: self.post_message(PresenterEvent(event)))
+
+        def deliver(event: Event) -> None:  # from the publisher's thread: post_message is thread-safe
+            self.post_message(PresenterEvent(event))
+
+        self._unsubscribe = workspace.subscribe_current(deliver)
 
     def _stop_listening(self) -> None:
         if self._unsubscribe is not None:
@@ -111,9 +116,9 @@ class PresenterScreen(Screen[None]):
         self.dismiss(None)
 
     # ---- state from the workspace
-    def _current(self) -> Any:
+    def _current(self) -> AccountInfo | None:
         workspace = self.workspace
-        return getattr(workspace, "current_account", None) if workspace is not None else None
+        return workspace.current_account if workspace is not None else None
 
     async def _rebuild(self) -> None:
         workspace = self.workspace
@@ -121,14 +126,12 @@ class PresenterScreen(Screen[None]):
         self.model = FlowModel()
         self.question, self.answer, self.answer_agent = "", "", None
         if workspace is not None and account is not None:
-            claims = _call(workspace, "user_claims")
-            self.model.signed_in(account.username, claims, getattr(account, "name", None))
-            events: Sequence[Event] = _call(workspace, "events") or []
-            self.model.replay(list(events))
-            for entry in _call(workspace, "history") or []:
-                if entry.role == "user":
+            self.model.signed_in(account.username, workspace.user_claims(), account.name)
+            self.model.replay(workspace.events())
+            for entry in workspace.history():
+                if entry.role == Role.USER:
                     self.question, self.answer, self.answer_agent = entry.text, "", None
-                elif entry.role == "assistant":
+                elif entry.role == Role.ASSISTANT:
                     self.answer, self.answer_agent = entry.text, entry.agent
         self._refresh_title()
         self.query_one(FlowSteps).show(self.model)
@@ -186,12 +189,3 @@ class PresenterScreen(Screen[None]):
     def step_states(self) -> list[StepState]:
         return [s.state for s in self.model.steps]
 
-
-def _call(workspace: Any, name: str) -> Any:
-    method = getattr(workspace, name, None)
-    if method is None:
-        return None
-    try:
-        return method()
-    except Exception:  # noqa: BLE001 - a view that cannot read a pane's data shows the rest
-        return None

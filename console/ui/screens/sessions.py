@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
+from console.core.sessions import SessionSummary
 from console.ui import bindings
-from console.ui.calls import call
 from console.ui.protocols import WorkspaceLike
 
 
@@ -29,7 +29,7 @@ class SessionsScreen(ModalScreen[str | None]):
     def __init__(self, workspace: WorkspaceLike) -> None:
         super().__init__(id="sessions")
         self.workspace = workspace
-        self.sessions: list[Any] = []
+        self.sessions: list[SessionSummary] = []
         self.loaded = False
 
     def compose(self) -> ComposeResult:
@@ -49,8 +49,8 @@ class SessionsScreen(ModalScreen[str | None]):
         table.add_column("", key="state")
         table.focus()
         # SQLite reads: off the UI's loop.
-        self.sessions = list(await call(self.workspace.sessions))
-        current = await call(self.workspace.current_session_id)
+        self.sessions = await asyncio.to_thread(self.workspace.sessions)
+        current = await asyncio.to_thread(self.workspace.current_session_id)
         for summary in self.sessions:
             table.add_row("▶" if summary.id == current else "", Text(summary.title or "untitled", style="bold"),
                           str(summary.messages), _when(summary.updated), summary.main_agent or "",

@@ -4,8 +4,8 @@ clipboard, a countdown while polling and cancel; in local mode, "sign in as" a d
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
+from pydantic import SecretStr
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,13 +16,13 @@ from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.core.clock import Clock, format_countdown
+from console.core.workspace_views import AccountInfo
 from console.ui import bindings
-from console.ui.calls import call, reveal
-from console.ui.protocols import Account, DeviceFlow, WorkspaceLike
+from console.ui.protocols import DeviceSignIn, WorkspaceLike
 from console.ui.widgets.qr_code import QRCode
 
 
-class SignInScreen(ModalScreen[Account | None]):
+class SignInScreen(ModalScreen[AccountInfo | None]):
     CSS_PATH = "sign_in.tcss"
     BINDINGS = bindings.SIGN_IN
 
@@ -30,8 +30,8 @@ class SignInScreen(ModalScreen[Account | None]):
         super().__init__(id="sign-in")
         self.workspace = workspace
         self.clock = clock
-        self.flow: DeviceFlow | None = None
-        self._code: Any = None  # kept masked (SecretStr) where the core gives it so
+        self.flow: DeviceSignIn | None = None
+        self._code: SecretStr | None = None  # kept masked; revealed only where it is shown
         self.demo_users = list(workspace.demo_users())
 
     def compose(self) -> ComposeResult:
@@ -66,18 +66,18 @@ class SignInScreen(ModalScreen[Account | None]):
     async def start_flow(self) -> None:
         self._status("Requesting a device code…")
         try:
-            flow = await call(self.workspace.begin_device_flow)
+            flow = await asyncio.to_thread(self.workspace.begin_device_flow)
         except Exception as exc:  # noqa: BLE001 - shown with what to do
             self._status(f"Could not start sign-in: {exc}  (r: try again)", error=True)
             return
         self.flow = flow
         self._code = flow.user_code
         self.query_one("#sign-in-url", Static).update(Text(flow.verification_uri, style="bold underline"))
-        self.query_one("#sign-in-code", Static).update(Text("  ".join(reveal(self._code)), style="bold"))
+        self.query_one("#sign-in-code", Static).update(Text("  ".join(flow.user_code.get_secret_value()), style="bold"))
         self.query_one(QRCode).set_data(flow.verification_uri)
         self._tick()
-        # Shielded: leaving the screen must not cancel the core's own wait (its poller owns that future).
-        waiting = asyncio.ensure_future(call(flow.wait))
+        # Shielded: leaving the screen must not cancel the sign-in itself (cancel() does that, on purpose).
+        waiting = asyncio.wrap_future(flow.signed_in())
         waiting.add_done_callback(lambda task: task.cancelled() or task.exception())
         try:
             account = await asyncio.shield(waiting)
@@ -105,12 +105,12 @@ class SignInScreen(ModalScreen[Account | None]):
     async def action_cancel(self) -> None:
         flow, self.flow = self.flow, None
         if flow is not None:
-            await call(flow.cancel)
+            flow.cancel()
         self.dismiss(None)
 
     def action_copy_code(self) -> None:
         if self._code is not None:
-            self.app.copy_to_clipboard(reveal(self._code))
+            self.app.copy_to_clipboard(self._code.get_secret_value())
             self.notify("Code copied to the clipboard.")
 
     def action_copy_url(self) -> None:
@@ -121,7 +121,7 @@ class SignInScreen(ModalScreen[Account | None]):
     async def action_retry(self) -> None:
         flow, self.flow = self.flow, None
         if flow is not None:
-            await call(flow.cancel)
+            flow.cancel()
         self.start_flow()
 
     def action_sign_in_as(self, index: int) -> None:
@@ -137,12 +137,12 @@ class SignInScreen(ModalScreen[Account | None]):
     async def sign_in_as(self, username: str) -> None:
         self._status(f"Completing the sign-in page as {username}…")
         try:
-            account = await call(self.workspace.sign_in_as, username)
+            account = await asyncio.to_thread(self.workspace.sign_in_as, username)
         except Exception as exc:  # noqa: BLE001
             self._status(f"Sign-in as {username} failed: {exc}", error=True)
             return
         flow, self.flow = self.flow, None
         if flow is not None:
-            await call(flow.cancel)
+            flow.cancel()
         if self.is_attached:
             self.dismiss(account)

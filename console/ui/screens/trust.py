@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import Future, InvalidStateError
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -19,6 +19,9 @@ from textual.widgets import Button, Footer, Label, Static
 
 from console.ui import bindings
 
+if TYPE_CHECKING:
+    from console.core.mcp_trust import TrustRequest
+
 
 class TrustScreen(ModalScreen[bool]):
     """Dismissed with True (trust the origin) or False (refuse). ``answer`` receives the same value, or None when
@@ -28,7 +31,7 @@ class TrustScreen(ModalScreen[bool]):
     AUTO_FOCUS = "#trust-no"  # enter refuses: the safe default
     BINDINGS = bindings.TRUST
 
-    def __init__(self, request: Any, answer: Future[bool | None] | None = None) -> None:
+    def __init__(self, request: TrustRequest, answer: Future[bool | None] | None = None) -> None:
         super().__init__(id="trust")
         self.request = request
         self.answer = answer

@@ -7,19 +7,19 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from console.ui.protocols import AgentView
+from console.core.workspace_views import AgentInfo
 
 
 class AgentPane(Static, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, classes="pane")
         self.border_title = "Agent"
-        self.agent: AgentView | None = None
+        self.agent: AgentInfo | None = None
         self.chain: list[str] = []
         self.main_agent: str | None = None
         self.running = False
 
-    def show(self, agent: AgentView | None, chain: Sequence[str], main_agent: str | None) -> None:
+    def show(self, agent: AgentInfo | None, chain: Sequence[str], main_agent: str | None) -> None:
         self.agent, self.chain, self.main_agent = agent, list(chain), main_agent
         self.update(self._text())
 

@@ -6,14 +6,15 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from console.core.link_state import LinkState
+
 _SERVER_STYLES = {
-    "ready": ("●", "bold green"),
-    "up": ("●", "bold green"),
-    "starting": ("◌", "bold yellow"),
-    "connecting": ("◌", "bold yellow"),
-    "reconnecting": ("◌", "bold yellow"),
-    "down": ("○", "bold red"),
-    "stopped": ("○", "bold red"),
+    LinkState.READY: ("●", "bold green"),
+    LinkState.DEGRADED: ("◐", "bold yellow"),
+    LinkState.CONNECTING: ("◌", "bold yellow"),
+    LinkState.RECONNECTING: ("◌", "bold yellow"),
+    LinkState.DOWN: ("○", "bold red"),
+    LinkState.STOPPED: ("○", "bold red"),
 }
 
 
@@ -22,7 +23,7 @@ class StatusBar(Static):
 
     mode: reactive[str] = reactive("local")
     account: reactive[str] = reactive("")
-    server_state: reactive[str] = reactive("starting")
+    server_state: reactive[LinkState] = reactive(LinkState.CONNECTING)
     server_url: reactive[str] = reactive("")
     server_detail: reactive[str] = reactive("")
     server_launched: reactive[bool] = reactive(False)
@@ -30,7 +31,7 @@ class StatusBar(Static):
     clock_text: reactive[str] = reactive("")
 
     def render(self) -> Text:
-        glyph, style = _SERVER_STYLES.get(self.server_state, ("?", "bold"))
+        glyph, style = _SERVER_STYLES[self.server_state]
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" OBO Console ", style="bold reverse")
         text.append(f" {self.mode} ")
