@@ -30,16 +30,15 @@ from console.core.clock import Clock, SystemClock
 from console.core.events import EventBus, Notice, ServerStatusChanged
 from console.core.link_state import LinkState, LinkStatus, LinkTimings, LogLine
 from console.core.link_watch import HealthWatcher
+from console.core.mcp_urls import is_loopback_host, validate_mcp_url
 from console.core.server_checks import (
     Health,
     ResourceMetadata,
     api_identifier,
     fetch_resource_metadata,
     health_url,
-    is_loopback_host,
     probe_health,
     short_error,
-    validate_mcp_url,
 )
 from console.core.settings import Settings
 from console.core.stack_launch import LogCallback, ServerLog, StackLauncher

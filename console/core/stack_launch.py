@@ -25,7 +25,8 @@ import requests
 
 from console.core.clock import Clock
 from console.core.link_state import LinkTimings, LogLine
-from console.core.server_checks import health_url, http_get, validate_mcp_url
+from console.core.mcp_urls import validate_mcp_url
+from console.core.server_checks import health_url, http_get
 from console.core.settings import Settings
 from mcp_server.errors import UserError
 from mcp_server.paths import data_dir
