@@ -301,7 +301,7 @@ class OboConsoleApp(App[int]):
             self.push_screen(HelpScreen(self.user_keymap))
 
     def action_presenter(self) -> None:
-        """The presenter view (issue 7): the flow as numbered steps, debug detail hidden."""
+        """The presenter view: the flow as numbered steps, debug detail hidden."""
         from console.ui.screens.presenter import PresenterScreen
 
         if isinstance(self.screen, PresenterScreen):

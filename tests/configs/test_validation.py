@@ -36,7 +36,7 @@ def messages(configs: ConfigSet, key: str) -> list[str]:
     return [str(issue) for issue in configs.entries[key].issues]
 
 
-def test_seed_format_configs_validate_written_copies(tmp_path: Path, ctx: ValidationContext) -> None:
+def test_four_field_configs_with_the_older_tool_names_validate(tmp_path: Path, ctx: ValidationContext) -> None:
     for key, doc in FOUR_FIELD_CONFIGS.items():
         (tmp_path / f"{key}.json").write_text(json.dumps(doc))
     configs = check_folder(tmp_path, ctx)
@@ -46,16 +46,6 @@ def test_seed_format_configs_validate_written_copies(tmp_path: Path, ctx: Valida
     assert [(w.key, w.path) for w in configs.warnings] == [("news", "$.tools[0]")]
     assert "offline demo model cannot run" in configs.warnings[0].message
     assert configs.entries["news"].status == "warning"
-
-
-def test_four_field_configs_with_the_older_tool_names_validate(tmp_path: Path, ctx: ValidationContext) -> None:
-    folder = tmp_path
-    for key, doc in FOUR_FIELD_CONFIGS.items():
-        (folder / f"{key}.json").write_text(json.dumps(doc))
-    configs = check_folder(folder, ctx)  # skips a JSON Schema file kept next to the configs
-    assert {"conversation", "news", "simulator", "weather"} == set(configs.configs)
-    assert configs.errors == [], [str(e) for e in configs.errors]
-    assert [w.key for w in configs.warnings] == ["news"]
 
 
 def test_shipped_configs_validate_and_use_every_collaboration_feature(ctx: ValidationContext) -> None:

@@ -55,7 +55,7 @@ def post_obo(session: requests.Session, platform: IdentityPlatform, assertion: s
 
 # -- an exchange_token written by hand for Entra's token endpoint; here only the host and the CA differ ------
 
-def make_seed_exchange_token(host: str, tenant_id: str, client_id: str, client_secret: str, ca: Path):
+def make_hand_written_exchange_token(host: str, tenant_id: str, client_id: str, client_secret: str, ca: Path):
     TENANT_ID, CLIENT_ID, CLIENT_SECRET = tenant_id, client_id, client_secret  # noqa: N806 - as written
 
     async def exchange_token(original_token: str, scope: str = "https://graph.microsoft.com/.default") -> dict:
@@ -101,12 +101,12 @@ def make_seed_exchange_token(host: str, tenant_id: str, client_id: str, client_s
     return exchange_token
 
 
-def test_seed_exchange_token_gets_a_search_token_for_the_same_user(
+def test_a_hand_written_exchange_token_gets_a_search_token_for_the_same_user(
     identity_platform: IdentityPlatform, alice_token: str, demo_tenant: Tenant
 ) -> None:
     host = identity_platform.base_url.removeprefix("https://")
     secret = demo_tenant.api_app.client_secret.get_secret_value()  # type: ignore[union-attr]
-    exchange_token = make_seed_exchange_token(host, demo_tenant.tenant_id, demo_tenant.api_app.client_id, secret,
+    exchange_token = make_hand_written_exchange_token(host, demo_tenant.tenant_id, demo_tenant.api_app.client_id, secret,
                                               identity_platform.ca_cert_path)
     result = asyncio.run(exchange_token(alice_token, scope="https://search.azure.com/.default"))
     assert result["success"] is True, result

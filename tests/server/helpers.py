@@ -19,7 +19,7 @@ MCP_INIT = {
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-async def seed_get_documents(url: str, token: str) -> list[dict[str, Any]]:
+async def plain_client_get_documents(url: str, token: str) -> list[dict[str, Any]]:
     """The plainest FastMCP client a user would write: a bearer header, list the tools, call
     get_documents("*"), read ``structured_content["documents"]``."""
     headers: dict[str, str] = {}

@@ -16,7 +16,12 @@ from mcp_server.server.config import ServerConfig
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack
 from tests.fixtures.stack import api_token
-from tests.server.helpers import assert_only_callers_entries, expected_names, post_mcp, seed_get_documents
+from tests.server.helpers import (
+    assert_only_callers_entries,
+    expected_names,
+    plain_client_get_documents,
+    post_mcp,
+)
 
 
 def azure_settings(stack: LocalStack, **extra: object) -> Settings:
@@ -54,7 +59,7 @@ async def test_azure_mode_server_gives_each_user_their_documents(
     threaded, config = azure_server
     assert config.mode == "azure" and config.issuer == f"{local_stack.state.authority}/v2.0"
     for login in ("alice", "bob", "carol"):
-        documents = await seed_get_documents(f"{threaded.base_url}/mcp", api_token(local_stack, login))
+        documents = await plain_client_get_documents(f"{threaded.base_url}/mcp", api_token(local_stack, login))
         assert {d["name"] for d in documents} == expected_names(local_stack, login)
         assert_only_callers_entries(local_stack, login, documents)
 

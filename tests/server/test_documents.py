@@ -14,7 +14,7 @@ from tests.server.helpers import (
     assert_only_callers_entries,
     call,
     expected_names,
-    seed_get_documents,
+    plain_client_get_documents,
 )
 
 USERS = ("alice", "bob", "carol")
@@ -22,8 +22,8 @@ SEARCH_AUDIENCE = "https://search.azure.com"
 
 
 @pytest.mark.parametrize("login", USERS)
-async def test_seed_client_gets_exactly_the_users_documents(local_stack: LocalStack, login: str) -> None:
-    documents = await seed_get_documents(local_stack.mcp_url, api_token(local_stack, login))
+async def test_a_plain_client_gets_exactly_the_users_documents(local_stack: LocalStack, login: str) -> None:
+    documents = await plain_client_get_documents(local_stack.mcp_url, api_token(local_stack, login))
     names = [d["name"] for d in documents]
     assert len(names) == len(set(names))
     assert set(names) == expected_names(local_stack, login)

@@ -1,4 +1,4 @@
-"""Pilot tests of the chat following new messages (issue 18, item 1): a resumed conversation in the tabbed 80×24
+"""Pilot tests of the chat following new messages: a resumed conversation in the tabbed 80×24
 layout keeps the newest answer in view, also when it arrived while another tab showed; a person who scrolled up
 keeps their place and is told that new messages are below (a bar they can click, or ctrl+end)."""
 

@@ -1,4 +1,4 @@
-"""A turn during an MCP server outage (issue 18, item 2), end to end: the real Workspace and a real local stack
+"""A turn during an MCP server outage, end to end: the real Workspace and a real local stack
 whose MCP server is stopped under the console and started again. The failure is said in the chat where the answer
 would be, in plain words with what to do, and a line says when the server is back."""
 
