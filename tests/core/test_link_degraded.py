@@ -87,7 +87,7 @@ def private_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[L
     home = tmp_path / "stack-home"
     stack = LocalStack(
         home=home,
-        ports=StackPorts(identity=0, search=0, mcp=0, calculator=0),
+        ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
         state_file=home / "local-stack.json",
     )
     stack.start()
