@@ -99,8 +99,7 @@ async def test_resumed_conversation_at_80x24_shows_an_answer_that_arrived_on_ano
         assert chat.entries[-1].text == ANSWER
         await pilot.click("#tab-chat")
         await until(pilot, lambda: chat.region.height > 0, what="the chat tab")
-        await pilot.pause()
-        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        await until(pilot, lambda: log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y, what="the latest message in view")
         assert _in_view(chat), (chat.mounted_messages[-1].region, log.content_region)
         assert not chat.new_below
 
@@ -147,8 +146,7 @@ async def test_scrolled_up_keeps_the_place_and_says_new_messages_are_below() -> 
         assert chat.new_below and bar.region.height == 1 and str(bar.render()) == NEW_BELOW
         # ctrl+end jumps to the latest message and follows again.
         await pilot.press("ctrl+end")
-        await pilot.pause()
-        assert log.scroll_y == log.max_scroll_y and _in_view(chat) and log.following
+        await until(pilot, lambda: log.scroll_y == log.max_scroll_y and _in_view(chat) and log.following, what="the latest in view, following")
         assert not chat.new_below
         # Up again, another answer arrives: a click on the bar does the same.
         await pilot.press("pageup")
@@ -156,23 +154,19 @@ async def test_scrolled_up_keeps_the_place_and_says_new_messages_are_below() -> 
             pilot, lambda: log.scroll_y == log.scroll_target_y < log.max_scroll_y, what="the scroll up"
         )
         await chat.add_notice("the MCP server is back")
-        await pilot.pause()
-        assert chat.new_below
+        await until(pilot, lambda: chat.new_below, what="the new-messages bar")
         await pilot.click("#chat-new-below")
-        await pilot.pause()
-        assert log.scroll_y == log.max_scroll_y and _in_view(chat) and not chat.new_below
+        await until(pilot, lambda: log.scroll_y == log.max_scroll_y and _in_view(chat) and not chat.new_below, what="the latest in view, the bar gone")
         # Scrolling back down by hand also clears the bar (and follows again).
         await pilot.press("pageup")
         await until(
             pilot, lambda: log.scroll_y == log.scroll_target_y < log.max_scroll_y, what="the scroll up"
         )
         await chat.add_notice("one more")
-        await pilot.pause()
-        assert chat.new_below
+        await until(pilot, lambda: chat.new_below, what="the new-messages bar")
         await pilot.press("end")
         await until(pilot, lambda: log.scroll_y == log.max_scroll_y, what="the end")
-        await pilot.pause()
-        assert not chat.new_below and log.following
+        await until(pilot, lambda: not chat.new_below and log.following, what="following again, the bar gone")
 
 
 async def test_a_scroll_down_at_the_bottom_keeps_following() -> None:
@@ -188,8 +182,7 @@ async def test_a_scroll_down_at_the_bottom_keeps_following() -> None:
         await pilot.pause()
         log.focus()
         await pilot.press("down", "pagedown")
-        await pilot.pause()
-        assert log.following
+        await until(pilot, lambda: log.following, what="following")
         workspace.hold.set()
         await _answered(pilot, chat, 10)
         assert log.scroll_y == log.max_scroll_y and _in_view(chat) and not chat.new_below

@@ -49,6 +49,10 @@ class ChatLog(VerticalScroll):
         # streamed or re-rendered Markdown answer, a pane shown again) is followed too. It would also push a short
         # conversation down to the bottom edge, so it is on only while the messages overflow the view.
         overflows = self.max_scroll_y > 0
+        if overflows and not self.following and self.scroll_y >= self.max_scroll_y:
+            # At the bottom after a layout: a scroll down that raced a growing log ends here, and the bottom is
+            # following by definition (a person reading further up is never at the bottom).
+            self._set_following(True)
         if overflows == self.is_anchored:
             return
         self.anchor(overflows)
