@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,8 @@ from mcp_server.localcloud.identity.device_codes import PageError, UnknownUserCo
 from mcp_server.localcloud.identity.errors import NO_STORE, EntraError, unknown_tenant
 from mcp_server.localcloud.identity.grants import TokenService
 from mcp_server.localcloud.identity.page_guard import WrongCodeThrottle, cross_site_refusal, own_origins
-from mcp_server.localcloud.identity.pages import approved, declined, sign_in_form
+from mcp_server.localcloud.identity.pages import approved, declined, mfa_step, sign_in_form
+from mcp_server.localcloud.identity.policies import needs_mfa
 from mcp_server.localcloud.identity.tokens import TokenMinter, v1_issuer
 from mcp_server.localcloud.signing_keys import SigningKeyStore
 from mcp_server.localcloud.tenant import Tenant
@@ -55,6 +57,7 @@ class SignInAttempt:
     login: str
     action: str
     address: str
+    mfa: str = ""  # "approve": the person did the second step (number matching)
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -265,7 +268,8 @@ class IdentityApp:
             return refusal
         form = await read_form(request)
         attempt = SignInAttempt(
-            form.get("user_code", ""), form.get("login", ""), form.get("action", "approve"), address
+            form.get("user_code", ""), form.get("login", ""), form.get("action", "approve"), address,
+            form.get("mfa", ""),
         )
         return self.sign_in(attempt)
 
@@ -315,13 +319,26 @@ class IdentityApp:
                     f"There is no demo user '{attempt.login}' in {tenant.display_name}. "
                     f"Use one of: {known} (username or the part before @).",
                 )
-            devices.approve(attempt.user_code, user)
+            mfa_done = attempt.mfa == "approve"
+            if not mfa_done and needs_mfa(tenant, user, auth.scope.target.identifier_uri, auth.claims):
+                return self.mfa_step(attempt, user.name, app_name)  # the code stays pending
+            amr = ("pwd", "mfa") if mfa_done else ("pwd",)
+            devices.approve(attempt.user_code, user, amr=amr, acrs=auth.claims.acrs if mfa_done else ())
         except UnknownUserCode as exc:
             self.ctx.wrong_codes.wrong_code(attempt.address)  # a typo or a guess: each address gets a few
             return self.form_again(attempt, f"{exc.message} (AADSTS{exc.code})")
         except PageError as exc:
             return self.form_again(attempt, f"{exc.message} (AADSTS{exc.code})")
         return HTMLResponse(approved(app_name, user.name, user.username), headers=PAGE_HEADERS)
+
+    def mfa_step(self, attempt: SignInAttempt, user_name: str, app_name: str) -> HTMLResponse:
+        hidden = {"user_code": attempt.user_code, "login": attempt.login, "action": "approve"}
+        html = mfa_step(
+            self.ctx.tenant, DEVICE_LOGIN_PATH, hidden=hidden, user_name=user_name,
+            number=secrets.randbelow(90) + 10,
+            reason=f"Your organization requires multi-factor authentication to sign in to {app_name}.",
+        )
+        return HTMLResponse(html, headers=PAGE_HEADERS)
 
     def form_again(self, attempt: SignInAttempt, message: str, status: int = 400) -> HTMLResponse:
         html = sign_in_form(

@@ -51,6 +51,22 @@ def sign_in_form(tenant: Tenant, action: str, *, user_code: str = "", login: str
 </form>""")
 
 
+def mfa_step(tenant: Tenant, action: str, *, hidden: dict[str, str], user_name: str, number: int,
+             reason: str) -> str:
+    """The second step (number matching): the person confirms the number shown here, as in an authenticator."""
+    fields = "".join(f"<input type=hidden name='{escape(k)}' value='{escape(v)}'>" for k, v in hidden.items())
+    return _page("Verify your identity - local identity platform", f"""
+<h1>Verify your identity</h1>
+<p>{escape(reason)}</p>
+<p class=hint>Multi-factor authentication for <b>{escape(user_name)}</b>. Your authenticator app asks for the number
+below; confirm that it matches.</p>
+<p class=number id=mfa-number style="font-size:3rem;font-weight:600;text-align:center;margin:1rem 0">{number:02d}</p>
+<form method=post action="{escape(action)}">{fields}
+<div class=buttons><button id=mfa-approve name=mfa value=approve>I see {number:02d} - Approve</button>
+<button name=action value=decline>Decline</button></div>
+</form>""")
+
+
 def approved(app_name: str, user_name: str, username: str) -> str:
     return _page("Signed in", f"""<h1>You're signed in</h1>
 <p class=ok>You signed in to <b>{escape(app_name)}</b> as <b>{escape(user_name)}</b> ({escape(username)}).</p>
