@@ -71,6 +71,7 @@ class AppRegistration:
     granted_app_roles: tuple[str, ...] = ()  # roles this app holds on itself (client_credentials)
     requested_access_token_version: int | None = None
     required_resource_access: tuple[ResourceAccess, ...] = ()
+    redirect_uris: tuple[str, ...] = ()  # "Mobile and desktop" redirect URIs (public clients: loopback)
 
     @property
     def access_token_version(self) -> int:
@@ -287,5 +288,5 @@ def _parse_app(a: dict[str, Any], oid_of: dict[str, str]) -> AppRegistration:
         authorized_client_ids=tuple(a.get("authorized_client_ids", [])),
         app_roles=tuple(a.get("app_roles", [])), granted_app_roles=tuple(a.get("granted_app_roles", [])),
         requested_access_token_version=a.get("requested_access_token_version"),
-        required_resource_access=tuple(accesses),
+        required_resource_access=tuple(accesses), redirect_uris=tuple(a.get("redirect_uris", [])),
     )

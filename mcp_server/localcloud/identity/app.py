@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import jwt
 from starlette.applications import Starlette
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from mcp_server.localcloud.identity.authorize import AuthorizeEndpoint, read_form
 from mcp_server.localcloud.identity.device_codes import PageError, UnknownUserCode
 from mcp_server.localcloud.identity.errors import NO_STORE, EntraError, unknown_tenant
 from mcp_server.localcloud.identity.grants import TokenService
@@ -60,11 +61,6 @@ class SignInAttempt:
     mfa: str = ""  # "approve": the person did the second step (number matching)
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return dict(parse_qsl(body, keep_blank_values=True))
-
-
 class IdentityApp:
     """The platform's HTTP handlers over one ``Context``; ``build()`` gives the Starlette app that routes to them."""
 
@@ -83,7 +79,7 @@ class IdentityApp:
             Route("/{tenant}/discovery/keys", self.keys_v1),
             Route("/{tenant}/oauth2/v2.0/devicecode", self.devicecode, methods=["POST"]),
             Route("/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"]),
-            Route("/{tenant}/oauth2/v2.0/authorize", self.not_supported),
+            Route("/{tenant}/oauth2/v2.0/authorize", self.authorize, methods=["GET", "POST"]),
             Route("/{tenant}/oauth2/v2.0/logout", self.logout),
             Route("/common/discovery/instance", self.instance_discovery),
             Route(DEVICE_LOGIN_PATH, self.devicelogin, methods=["GET", "POST"]),
@@ -352,13 +348,10 @@ class IdentityApp:
 
     # -- static pages ----------------------------------------------------------------------------------------
 
-    async def not_supported(self, request: Request) -> Response:
-        return HTMLResponse(
-            "<!doctype html><title>Not supported</title><p>The local identity platform supports the device-code, "
-            "refresh-token, on-behalf-of and client-credentials grants. Interactive authorization-code sign-in "
-            "is not available; use the device-code flow (<a href='/devicelogin'>device login</a>).</p>",
-            status_code=400,
-        )
+    async def authorize(self, request: Request) -> Response:
+        self.resolve_tenant(request)
+        endpoint = AuthorizeEndpoint(self.ctx.tenant, self.ctx.tokens, self.ctx.base_url)
+        return await endpoint(request, request.url.path)
 
     async def logout(self, request: Request) -> Response:
         return HTMLResponse(

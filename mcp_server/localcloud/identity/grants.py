@@ -18,6 +18,7 @@ from urllib.parse import unquote
 import jwt
 
 import mcp_server.localcloud.identity.errors as errors
+from mcp_server.localcloud.identity.auth_code import AuthCodeStore
 from mcp_server.localcloud.identity.device_codes import DeviceCodeStore
 from mcp_server.localcloud.identity.errors import EntraError
 from mcp_server.localcloud.identity.policies import (
@@ -107,6 +108,7 @@ class TokenService:
         self.devices = devices
         self.consent = consent
         self.refresh_tokens = RefreshTokenStore()
+        self.auth_codes = AuthCodeStore()
         self._verification_uri = verification_uri
 
     # -- /devicecode -------------------------------------------------------------------------------------
@@ -139,6 +141,8 @@ class TokenService:
             return self._device_code(form, authorization)
         if grant_type == "refresh_token":
             return self._refresh(form, authorization)
+        if grant_type == "authorization_code":
+            return self._authorization_code(form, authorization)
         if grant_type == JWT_BEARER:
             return self._on_behalf_of(form, authorization)
         if grant_type == "client_credentials":
@@ -154,6 +158,15 @@ class TokenService:
         assert auth.user is not None
         check_blocked(self.tenant, auth.user, auth.scope.target.identifier_uri, DEVICE_CODE_FLOW)
         return self._user_tokens(auth.user, auth.scope, client, authenticated, form, amr=auth.amr, acrs=auth.acrs)
+
+    def _authorization_code(self, form: Form, authorization: str | None) -> dict[str, Any]:
+        client, authenticated = self._authenticate(form, authorization)
+        code = _required(form, "code")
+        redirect_uri = _required(form, "redirect_uri")
+        verifier = _required(form, "code_verifier")  # every code here has an S256 challenge
+        grant = self.auth_codes.redeem(code, client.client_id, redirect_uri, verifier)
+        return self._user_tokens(grant.user, grant.scope, client, authenticated, form, amr=grant.amr,
+                                 acrs=grant.acrs, nonce=grant.nonce)
 
     def _refresh(self, form: Form, authorization: str | None) -> dict[str, Any]:
         client, authenticated = self._authenticate(form, authorization)
@@ -244,7 +257,8 @@ class TokenService:
         return tuple(s for s in access.delegated_scopes if s in target.exposed_scopes)
 
     def _user_tokens(self, user: User, scope: ScopeRequest, client: AppRegistration, authenticated: bool,
-                     form: Form, *, amr: tuple[str, ...] = ("pwd",), acrs: tuple[str, ...] = ()) -> dict[str, Any]:
+                     form: Form, *, amr: tuple[str, ...] = ("pwd",), acrs: tuple[str, ...] = (),
+                     nonce: str | None = None) -> dict[str, Any]:
         allowed = self._allowed_scopes(client, scope.target, user)
         granted = scope.granted(allowed or ())
         if allowed is None or not granted or (not scope.is_default and len(granted) < len(scope.values)):
@@ -261,7 +275,7 @@ class TokenService:
         if "offline_access" in scope.oidc:
             response["refresh_token"] = self.refresh_tokens.issue(client.client_id, user.oid, scope.raw, amr, acrs)
         if "openid" in scope.oidc:
-            response["id_token"] = self.minter.id_token(user, client).token
+            response["id_token"] = self.minter.id_token(user, client, nonce=nonce).token
         if form.get("client_info") == "1":
             response["client_info"] = self.minter.client_info(user)
         return response

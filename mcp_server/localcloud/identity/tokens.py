@@ -120,7 +120,7 @@ class TokenMinter:
         return self._sign(claims, sign_with, v1=target.token_version == 1)
 
     def id_token(self, user: User, client: AppRegistration, *, tenant_id: str | None = None,
-                 sign_with: SigningKey | None = None) -> Minted:
+                 sign_with: SigningKey | None = None, nonce: str | None = None) -> Minted:
         tid = tenant_id or self.tenant.tenant_id
         iat, nbf, exp = self._times(None, ID_TOKEN_LIFETIME)
         claims = {
@@ -128,6 +128,8 @@ class TokenMinter:
             "name": user.name, "oid": user.oid, "preferred_username": user.username, "rh": _rh(),
             "sub": self.pairwise_sub(user.oid, client.client_id, tid), "tid": tid, "uti": _uti(), "ver": "2.0",
         }
+        if nonce:
+            claims["nonce"] = nonce  # echoed from the authorization request (MSAL checks it)
         return self._sign(claims, sign_with, v1=False)
 
     def client_info(self, user: User) -> str:
