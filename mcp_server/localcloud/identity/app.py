@@ -34,7 +34,9 @@ DISCOVERY_HEADERS = {"Cache-Control": "max-age=86400, private", "Access-Control-
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser posts the form with `Origin: null`, which the
+    # cross-site guard must refuse; same-origin still sends nothing to other sites.
+    "Referrer-Policy": "same-origin",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'",
 }

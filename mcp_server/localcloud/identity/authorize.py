@@ -42,7 +42,8 @@ def _headers(redirect_uri: str = "") -> dict[str, str]:
     return {
         "Cache-Control": "no-store",
         "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
+        # same-origin: with no-referrer a browser's form POST carries `Origin: null` (refused as cross-site).
+        "Referrer-Policy": "same-origin",
         "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'{target}; "
         "frame-ancestors 'none'",
     }
