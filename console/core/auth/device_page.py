@@ -82,5 +82,5 @@ def complete_device_page(
         raise SignInError(
             f"The device-code page refused the sign-in as {login!r} (HTTP {answer.status_code}): "
             f"{_page_text(answer.text, code)}",
-            hint="Check the user name (alice, bob, carol) and run login again.",
+            hint="Check the user name (alice, bob, carol, dave) and run login again.",
         )
