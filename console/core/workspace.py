@@ -298,7 +298,8 @@ class Workspace:
         handle = self.begin_device_flow()
         try:
             with http_session(auth.endpoints) as browser:
-                complete_device_page(browser, handle.verification_uri, handle.user_code, user.username)
+                # The demo shortcut completes the page's MFA step too (Conditional Access: MFA for search).
+                complete_device_page(browser, handle.verification_uri, handle.user_code, user.username, mfa=True)
             return handle.result(timeout)
         finally:
             if not handle.done():

@@ -71,6 +71,7 @@ class AppRegistration:
     granted_app_roles: tuple[str, ...] = ()  # roles this app holds on itself (client_credentials)
     requested_access_token_version: int | None = None
     required_resource_access: tuple[ResourceAccess, ...] = ()
+    redirect_uris: tuple[str, ...] = ()  # "Mobile and desktop" redirect URIs (public clients: loopback)
 
     @property
     def access_token_version(self) -> int:
@@ -96,6 +97,42 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class ConditionalAccessPolicy:
+    """A Conditional Access policy, in the terms of Entra's policy editor (docs/identity.md, Conditional Access).
+
+    Applies to ``user_ids`` and members of ``group_ids``, for sign-ins to ``resources`` (identifier URIs; "All"
+    for every resource), optionally only for the ``authentication_flows`` named (``deviceCodeFlow``). ``grant``:
+    ``mfa`` (require multi-factor authentication) or ``block``. ``state``: ``enabled`` or ``disabled``.
+    """
+
+    id: str
+    name: str
+    grant: str  # "mfa" | "block"
+    state: str = "enabled"
+    user_ids: frozenset[str] = frozenset()  # object ids
+    group_ids: frozenset[str] = frozenset()
+    resources: tuple[str, ...] = ("All",)
+    authentication_flows: tuple[str, ...] = ()  # empty: every flow
+
+    def applies(self, user: User, resource_uri: str | None, flow: str | None = None) -> bool:
+        """Whether this policy governs ``user`` signing in to ``resource_uri`` with ``flow``."""
+        if self.state != "enabled":
+            return False
+        if user.oid not in self.user_ids and not self.group_ids & set(user.groups):
+            return False
+        if "All" not in self.resources:
+            wanted = (resource_uri or "").rstrip("/").lower()
+            if wanted not in {r.rstrip("/").lower() for r in self.resources}:
+                return False
+        return not self.authentication_flows or flow in self.authentication_flows
+
+
+POLICY_GRANTS = ("mfa", "block")
+POLICY_STATES = ("enabled", "disabled")
+AUTHENTICATION_FLOWS = ("deviceCodeFlow",)
+
+
+@dataclass(frozen=True)
 class Tenant:
     tenant_id: str
     display_name: str
@@ -104,6 +141,7 @@ class Tenant:
     groups: tuple[Group, ...]
     apps: tuple[AppRegistration, ...]
     resources: tuple[Resource, ...] = ()
+    policies: tuple[ConditionalAccessPolicy, ...] = ()
 
     # -- directory -------------------------------------------------------------------------------------
     def user_by_login(self, login: str) -> User | None:
@@ -199,11 +237,35 @@ def _parse(raw: dict[str, Any]) -> Tenant:
         Resource(r["name"], r["app_id"], r["identifier_uri"], tuple(r["scopes"]), int(r.get("token_version", 1)))
         for r in raw.get("resources", [])
     )
+    policies = tuple(_parse_policy(p, oid_of, group_ids) for p in raw.get("conditional_access_policies", []))
     tenant = Tenant(raw["tenant"]["id"], raw["tenant"]["display_name"], raw["tenant"]["domain"],
-                    tuple(users), groups, apps, resources)
+                    tuple(users), groups, apps, resources, policies)
     tenant.console_app  # noqa: B018 - both registrations must exist
     tenant.api_app  # noqa: B018
     return tenant
+
+
+def _parse_policy(p: dict[str, Any], oid_of: dict[str, str], group_ids: dict[str, str]) -> ConditionalAccessPolicy:
+    name = p["name"]
+    grant, state = p["grant"], p.get("state", "enabled")
+    if grant not in POLICY_GRANTS:
+        raise ValueError(f"policy {name!r}: grant must be one of {POLICY_GRANTS}, not {grant!r}")
+    if state not in POLICY_STATES:
+        raise ValueError(f"policy {name!r}: state must be one of {POLICY_STATES}, not {state!r}")
+    flows = tuple(p.get("authentication_flows", []))
+    if unknown_flows := [f for f in flows if f not in AUTHENTICATION_FLOWS]:
+        raise ValueError(f"policy {name!r}: unknown authentication flow(s) {unknown_flows}; use {AUTHENTICATION_FLOWS}")
+    users = p.get("users", {})
+    unknown = [u for u in users.get("include_users", []) if u.lower() not in oid_of]
+    unknown += [g for g in users.get("include_groups", []) if g not in group_ids]
+    if unknown:
+        raise ValueError(f"policy {name!r}: unknown user(s) or group(s) {unknown}")
+    return ConditionalAccessPolicy(
+        id=p["id"], name=name, grant=grant, state=state,
+        user_ids=frozenset(oid_of[u.lower()] for u in users.get("include_users", [])),
+        group_ids=frozenset(group_ids[g] for g in users.get("include_groups", [])),
+        resources=tuple(p.get("target_resources", ["All"])), authentication_flows=flows,
+    )
 
 
 def _parse_app(a: dict[str, Any], oid_of: dict[str, str]) -> AppRegistration:
@@ -226,5 +288,5 @@ def _parse_app(a: dict[str, Any], oid_of: dict[str, str]) -> AppRegistration:
         authorized_client_ids=tuple(a.get("authorized_client_ids", [])),
         app_roles=tuple(a.get("app_roles", [])), granted_app_roles=tuple(a.get("granted_app_roles", [])),
         requested_access_token_version=a.get("requested_access_token_version"),
-        required_resource_access=tuple(accesses),
+        required_resource_access=tuple(accesses), redirect_uris=tuple(a.get("redirect_uris", [])),
     )

@@ -53,9 +53,16 @@ def _page_text(html: str, user_code: str) -> str:
 
 
 def complete_device_page(
-    session: requests.Session, verification_uri: str, user_code: SecretStr, login: str, action: str = "approve"
+    session: requests.Session,
+    verification_uri: str,
+    user_code: SecretStr,
+    login: str,
+    action: str = "approve",
+    *,
+    mfa: bool = False,
 ) -> None:
-    """Approve (or decline) the device-code flow identified by ``user_code`` as ``login``."""
+    """Approve (or decline) the device-code flow identified by ``user_code`` as ``login``; with ``mfa``, also
+    complete the page's multi-factor step (``mfa=approve``)."""
     code = user_code.get_secret_value()
     try:
         page = session.get(verification_uri, timeout=30)
@@ -63,6 +70,8 @@ def complete_device_page(
         form.feed(page.text)
         target = urljoin(verification_uri, form.action) if form.action else verification_uri
         data = {**form.fields, "user_code": code, "login": login, "action": action}
+        if mfa:
+            data["mfa"] = "approve"
         answer = session.post(target, data=data, timeout=30)
     except requests.RequestException as exc:
         raise SignInError(
@@ -73,5 +82,5 @@ def complete_device_page(
         raise SignInError(
             f"The device-code page refused the sign-in as {login!r} (HTTP {answer.status_code}): "
             f"{_page_text(answer.text, code)}",
-            hint="Check the user name (alice, bob, carol) and run login again.",
+            hint="Check the user name (alice, bob, carol, dave) and run login again.",
         )

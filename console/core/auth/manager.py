@@ -296,7 +296,10 @@ class AuthManager:
         flow = self.start_device_flow()
         try:
             with http_session(self.endpoints) as browser:  # a separate "browser", as a person would use
-                complete_device_page(browser, flow.prompt.verification_uri, flow.prompt.user_code, user.username, action)
+                # The demo shortcut completes the page's MFA step too (Conditional Access: MFA for search).
+                complete_device_page(
+                    browser, flow.prompt.verification_uri, flow.prompt.user_code, user.username, action, mfa=True
+                )
             return flow.result(timeout)
         finally:
             if not flow.done():

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import jwt
 from starlette.applications import Starlette
@@ -13,11 +14,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from mcp_server.localcloud.identity.authorize import AuthorizeEndpoint, read_form
 from mcp_server.localcloud.identity.device_codes import PageError, UnknownUserCode
 from mcp_server.localcloud.identity.errors import NO_STORE, EntraError, unknown_tenant
 from mcp_server.localcloud.identity.grants import TokenService
 from mcp_server.localcloud.identity.page_guard import WrongCodeThrottle, cross_site_refusal, own_origins
-from mcp_server.localcloud.identity.pages import approved, declined, sign_in_form
+from mcp_server.localcloud.identity.pages import approved, declined, mfa_step, sign_in_form
+from mcp_server.localcloud.identity.policies import needs_mfa
 from mcp_server.localcloud.identity.tokens import TokenMinter, v1_issuer
 from mcp_server.localcloud.signing_keys import SigningKeyStore
 from mcp_server.localcloud.tenant import Tenant
@@ -31,7 +34,9 @@ DISCOVERY_HEADERS = {"Cache-Control": "max-age=86400, private", "Access-Control-
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser posts the form with `Origin: null`, which the
+    # cross-site guard must refuse; same-origin still sends nothing to other sites.
+    "Referrer-Policy": "same-origin",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'",
 }
@@ -55,11 +60,7 @@ class SignInAttempt:
     login: str
     action: str
     address: str
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return dict(parse_qsl(body, keep_blank_values=True))
+    mfa: str = ""  # "approve": the person did the second step (number matching)
 
 
 class IdentityApp:
@@ -80,7 +81,7 @@ class IdentityApp:
             Route("/{tenant}/discovery/keys", self.keys_v1),
             Route("/{tenant}/oauth2/v2.0/devicecode", self.devicecode, methods=["POST"]),
             Route("/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"]),
-            Route("/{tenant}/oauth2/v2.0/authorize", self.not_supported),
+            Route("/{tenant}/oauth2/v2.0/authorize", self.authorize, methods=["GET", "POST"]),
             Route("/{tenant}/oauth2/v2.0/logout", self.logout),
             Route("/common/discovery/instance", self.instance_discovery),
             Route(DEVICE_LOGIN_PATH, self.devicelogin, methods=["GET", "POST"]),
@@ -265,7 +266,8 @@ class IdentityApp:
             return refusal
         form = await read_form(request)
         attempt = SignInAttempt(
-            form.get("user_code", ""), form.get("login", ""), form.get("action", "approve"), address
+            form.get("user_code", ""), form.get("login", ""), form.get("action", "approve"), address,
+            form.get("mfa", ""),
         )
         return self.sign_in(attempt)
 
@@ -315,13 +317,26 @@ class IdentityApp:
                     f"There is no demo user '{attempt.login}' in {tenant.display_name}. "
                     f"Use one of: {known} (username or the part before @).",
                 )
-            devices.approve(attempt.user_code, user)
+            mfa_done = attempt.mfa == "approve"
+            if not mfa_done and needs_mfa(tenant, user, auth.scope.target.identifier_uri, auth.claims):
+                return self.mfa_step(attempt, user.name, app_name)  # the code stays pending
+            amr = ("pwd", "mfa") if mfa_done else ("pwd",)
+            devices.approve(attempt.user_code, user, amr=amr, acrs=auth.claims.acrs if mfa_done else ())
         except UnknownUserCode as exc:
             self.ctx.wrong_codes.wrong_code(attempt.address)  # a typo or a guess: each address gets a few
             return self.form_again(attempt, f"{exc.message} (AADSTS{exc.code})")
         except PageError as exc:
             return self.form_again(attempt, f"{exc.message} (AADSTS{exc.code})")
         return HTMLResponse(approved(app_name, user.name, user.username), headers=PAGE_HEADERS)
+
+    def mfa_step(self, attempt: SignInAttempt, user_name: str, app_name: str) -> HTMLResponse:
+        hidden = {"user_code": attempt.user_code, "login": attempt.login, "action": "approve"}
+        html = mfa_step(
+            self.ctx.tenant, DEVICE_LOGIN_PATH, hidden=hidden, user_name=user_name,
+            number=secrets.randbelow(90) + 10,
+            reason=f"Your organization requires multi-factor authentication to sign in to {app_name}.",
+        )
+        return HTMLResponse(html, headers=PAGE_HEADERS)
 
     def form_again(self, attempt: SignInAttempt, message: str, status: int = 400) -> HTMLResponse:
         html = sign_in_form(
@@ -335,13 +350,10 @@ class IdentityApp:
 
     # -- static pages ----------------------------------------------------------------------------------------
 
-    async def not_supported(self, request: Request) -> Response:
-        return HTMLResponse(
-            "<!doctype html><title>Not supported</title><p>The local identity platform supports the device-code, "
-            "refresh-token, on-behalf-of and client-credentials grants. Interactive authorization-code sign-in "
-            "is not available; use the device-code flow (<a href='/devicelogin'>device login</a>).</p>",
-            status_code=400,
-        )
+    async def authorize(self, request: Request) -> Response:
+        self.resolve_tenant(request)
+        endpoint = AuthorizeEndpoint(self.ctx.tenant, self.ctx.tokens, self.ctx.base_url)
+        return await endpoint(request, request.url.path)
 
     async def logout(self, request: Request) -> Response:
         return HTMLResponse(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import mcp_server.localcloud.identity.errors as errors
+from mcp_server.localcloud.identity.policies import ClaimsRequest
 from mcp_server.localcloud.identity.scopes import ScopeRequest
 from mcp_server.localcloud.tenant import User
 
@@ -37,6 +38,9 @@ class DeviceAuthorization:
     status: Status = "pending"
     user: User | None = None
     last_poll: float | None = None
+    claims: ClaimsRequest = field(default_factory=ClaimsRequest)  # what the client's `claims` parameter asked
+    amr: tuple[str, ...] = ("pwd",)  # how the person signed in on the page
+    acrs: tuple[str, ...] = ()
 
 
 class PageError(Exception):
@@ -73,7 +77,8 @@ class DeviceCodeStore:
         self._expiry: list[tuple[float, str]] = []  # heap of (expires_at, device_code): what to forget, oldest first
         self._issued: dict[str, list[tuple[float, str]]] = {}  # per client (lower case): heap of unexpired codes
 
-    def create(self, client_id: str, scope: ScopeRequest) -> DeviceAuthorization:
+    def create(self, client_id: str, scope: ScopeRequest,
+               claims: ClaimsRequest | None = None) -> DeviceAuthorization:
         """A new pending sign-in, or EntraError 429 (AADSTS50196) when the client has its quota of codes."""
         now = time.time()
         with self._lock:
@@ -91,6 +96,7 @@ class DeviceCodeStore:
             auth = DeviceAuthorization(
                 device_code="DAQABIQEAAAD--" + secrets.token_urlsafe(96), user_code=user_code,
                 client_id=client_id, scope=scope, expires_at=now + self.lifetime, interval=self.interval,
+                claims=claims or ClaimsRequest(),
             )
             self._by_device[auth.device_code] = auth
             self._by_user[user_code] = auth
@@ -114,10 +120,11 @@ class DeviceCodeStore:
         with self._lock:
             return self._pending(user_code)
 
-    def approve(self, user_code: str, user: User) -> DeviceAuthorization:
+    def approve(self, user_code: str, user: User, *, amr: tuple[str, ...] = ("pwd",),
+                acrs: tuple[str, ...] = ()) -> DeviceAuthorization:
         with self._lock:  # check and change under one lock: two approvals cannot both win
             auth = self._pending(user_code)
-            auth.status, auth.user = "approved", user
+            auth.status, auth.user, auth.amr, auth.acrs = "approved", user, amr, acrs
             return auth
 
     def decline(self, user_code: str) -> DeviceAuthorization:

@@ -36,15 +36,16 @@ class DevicePageResult:
 def complete_device_code(verification_uri: str, user_code: str, login: str,
                          action: Literal["approve", "decline"] = "approve", *,
                          ca_cert: Path | str | None = None, session: requests.Session | None = None,
-                         timeout: float = 10.0) -> DevicePageResult:
-    """POST ``user_code``, ``login`` and ``action`` to the device-login page. Raises DevicePageError when the
-    page answers with an error (unknown code or user, expired code), with the page's own message."""
+                         timeout: float = 10.0, mfa: bool = False) -> DevicePageResult:
+    """POST ``user_code``, ``login`` and ``action`` to the device-login page (with ``mfa=approve`` when ``mfa``:
+    the second step done). Raises DevicePageError when the page answers with an error (unknown code or user,
+    expired code), with the page's own message."""
     if session is None:
         if ca_cert is None:
             raise ValueError("Pass ca_cert (the local CA's PEM) or a session that trusts it.")
         session = trusting_session(ca_cert)
-    response = session.post(verification_uri, data={"user_code": user_code, "login": login, "action": action},
-                            timeout=timeout)
+    data = {"user_code": user_code, "login": login, "action": action} | ({"mfa": "approve"} if mfa else {})
+    response = session.post(verification_uri, data=data, timeout=timeout)
     message = _page_message(response.text)
     if response.status_code != 200:
         raise DevicePageError(message or f"HTTP {response.status_code} from {verification_uri}",

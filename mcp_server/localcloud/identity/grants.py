@@ -18,8 +18,16 @@ from urllib.parse import unquote
 import jwt
 
 import mcp_server.localcloud.identity.errors as errors
+from mcp_server.localcloud.identity.auth_code import AuthCodeStore
 from mcp_server.localcloud.identity.device_codes import DeviceCodeStore
 from mcp_server.localcloud.identity.errors import EntraError
+from mcp_server.localcloud.identity.policies import (
+    DEVICE_CODE_FLOW,
+    ClaimsRequest,
+    check_blocked,
+    check_mfa,
+    parse_claims,
+)
 from mcp_server.localcloud.identity.scopes import ScopeRequest, Target, parse_scope
 from mcp_server.localcloud.identity.tokens import TokenMinter, v1_issuer
 from mcp_server.localcloud.tenant import AppRegistration, Tenant, User
@@ -62,6 +70,8 @@ class RefreshGrant:
     oid: str
     scope: str
     expires_at: float
+    amr: tuple[str, ...] = ("pwd",)  # how the session's sign-in was done: refreshed tokens keep it
+    acrs: tuple[str, ...] = ()
 
 
 class RefreshTokenStore:
@@ -75,10 +85,12 @@ class RefreshTokenStore:
     def _key(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
-    def issue(self, client_id: str, oid: str, scope: str) -> str:
+    def issue(self, client_id: str, oid: str, scope: str, amr: tuple[str, ...] = ("pwd",),
+              acrs: tuple[str, ...] = ()) -> str:
         token = "1.AQ" + secrets.token_urlsafe(96)
         with self._lock:
-            self._grants[self._key(token)] = RefreshGrant(client_id, oid, scope, time.time() + REFRESH_TOKEN_LIFETIME)
+            self._grants[self._key(token)] = RefreshGrant(client_id, oid, scope, time.time() + REFRESH_TOKEN_LIFETIME,
+                                                          amr, acrs)
             while len(self._grants) > MAX_REFRESH_TOKENS:
                 self._grants.popitem(last=False)
         return token
@@ -96,6 +108,7 @@ class TokenService:
         self.devices = devices
         self.consent = consent
         self.refresh_tokens = RefreshTokenStore()
+        self.auth_codes = AuthCodeStore()
         self._verification_uri = verification_uri
 
     # -- /devicecode -------------------------------------------------------------------------------------
@@ -110,7 +123,7 @@ class TokenService:
                              "The request body must contain the following parameter: 'client_assertion' or "
                              "'client_secret'. (Public client flows are not allowed for this application.)",
                              status=401)
-        auth = self.devices.create(client.client_id, scope)
+        auth = self.devices.create(client.client_id, scope, parse_claims(form.get("claims")))
         uri = self._verification_uri()
         return {
             "user_code": auth.user_code, "device_code": auth.device_code, "verification_uri": uri,
@@ -128,6 +141,8 @@ class TokenService:
             return self._device_code(form, authorization)
         if grant_type == "refresh_token":
             return self._refresh(form, authorization)
+        if grant_type == "authorization_code":
+            return self._authorization_code(form, authorization)
         if grant_type == JWT_BEARER:
             return self._on_behalf_of(form, authorization)
         if grant_type == "client_credentials":
@@ -141,7 +156,17 @@ class TokenService:
             raise errors.missing_parameter("device_code")
         auth = self.devices.poll(device_code, client.client_id)
         assert auth.user is not None
-        return self._user_tokens(auth.user, auth.scope, client, authenticated, form)
+        check_blocked(self.tenant, auth.user, auth.scope.target.identifier_uri, DEVICE_CODE_FLOW)
+        return self._user_tokens(auth.user, auth.scope, client, authenticated, form, amr=auth.amr, acrs=auth.acrs)
+
+    def _authorization_code(self, form: Form, authorization: str | None) -> dict[str, Any]:
+        client, authenticated = self._authenticate(form, authorization)
+        code = _required(form, "code")
+        redirect_uri = _required(form, "redirect_uri")
+        verifier = _required(form, "code_verifier")  # every code here has an S256 challenge
+        grant = self.auth_codes.redeem(code, client.client_id, redirect_uri, verifier)
+        return self._user_tokens(grant.user, grant.scope, client, authenticated, form, amr=grant.amr,
+                                 acrs=grant.acrs, nonce=grant.nonce)
 
     def _refresh(self, form: Form, authorization: str | None) -> dict[str, Any]:
         client, authenticated = self._authenticate(form, authorization)
@@ -158,7 +183,7 @@ class TokenService:
         if user is None:
             raise _no_such_user(grant.oid, self.tenant.tenant_id)
         scope = parse_scope(self.tenant, form.get("scope") or grant.scope)
-        return self._user_tokens(user, scope, client, authenticated, form)
+        return self._user_tokens(user, scope, client, authenticated, form, amr=grant.amr, acrs=grant.acrs)
 
     def _on_behalf_of(self, form: Form, authorization: str | None) -> dict[str, Any]:
         client, _ = self._authenticate(form, authorization, require_secret=True)
@@ -167,9 +192,12 @@ class TokenService:
         use = _required(form, "requested_token_use")
         if use != "on_behalf_of":
             raise errors.invalid_parameter("requested_token_use", "Expected 'on_behalf_of'.")
-        user = self._validate_assertion(assertion, client)
+        user, claims = self._validate_assertion(assertion, client)
         scope = parse_scope(self.tenant, scope_raw)
-        return self._user_tokens(user, scope, client, True, form)
+        # The session's authentication travels with the assertion: OBO cannot add a factor (nobody to ask).
+        amr = tuple(str(m) for m in claims.get("amr", ()) if isinstance(m, str)) or ("pwd",)
+        acrs = tuple(str(a) for a in claims.get("acrs", ()) if isinstance(a, str))
+        return self._user_tokens(user, scope, client, True, form, amr=amr, acrs=acrs)
 
     def _client_credentials(self, form: Form, authorization: str | None) -> dict[str, Any]:
         client, _ = self._authenticate(form, authorization, require_secret=True)
@@ -229,26 +257,30 @@ class TokenService:
         return tuple(s for s in access.delegated_scopes if s in target.exposed_scopes)
 
     def _user_tokens(self, user: User, scope: ScopeRequest, client: AppRegistration, authenticated: bool,
-                     form: Form) -> dict[str, Any]:
+                     form: Form, *, amr: tuple[str, ...] = ("pwd",), acrs: tuple[str, ...] = (),
+                     nonce: str | None = None) -> dict[str, Any]:
         allowed = self._allowed_scopes(client, scope.target, user)
         granted = scope.granted(allowed or ())
         if allowed is None or not granted or (not scope.is_default and len(granted) < len(scope.values)):
             raise errors.consent_required(client.client_id, client.name)
+        claims = parse_claims(form.get("claims"))
+        check_mfa(self.tenant, user, scope.target.identifier_uri, scope.target.app_id, amr, claims)
+        acrs = _with_requested_contexts(acrs, claims, amr)
         minted = self.minter.user_access_token(user, scope.target, granted, client,
-                                               client_authenticated=authenticated)
+                                               client_authenticated=authenticated, amr=amr, acrs=acrs)
         response: dict[str, Any] = {
             "token_type": "Bearer", "scope": scope.echo(granted), "expires_in": minted.expires_in,
             "ext_expires_in": minted.expires_in, "access_token": minted.token,
         }
         if "offline_access" in scope.oidc:
-            response["refresh_token"] = self.refresh_tokens.issue(client.client_id, user.oid, scope.raw)
+            response["refresh_token"] = self.refresh_tokens.issue(client.client_id, user.oid, scope.raw, amr, acrs)
         if "openid" in scope.oidc:
-            response["id_token"] = self.minter.id_token(user, client).token
+            response["id_token"] = self.minter.id_token(user, client, nonce=nonce).token
         if form.get("client_info") == "1":
             response["client_info"] = self.minter.client_info(user)
         return response
 
-    def _validate_assertion(self, assertion: str, client: AppRegistration) -> User:
+    def _validate_assertion(self, assertion: str, client: AppRegistration) -> tuple[User, dict[str, Any]]:
         """The user behind an OBO assertion, checked as Entra does (50027, 50013, 240002, 500133, 500131)."""
         try:
             header = jwt.get_unverified_header(assertion)
@@ -305,7 +337,15 @@ class TokenService:
         user = self.tenant.user_by_oid(str(claims.get("oid", "")))
         if user is None:
             raise _no_such_user(str(claims.get("oid")), tid)
-        return user
+        return user, claims
+
+
+def _with_requested_contexts(acrs: tuple[str, ...], claims: ClaimsRequest, amr: tuple[str, ...]) -> tuple[str, ...]:
+    """Authentication contexts the token carries: those of the sign-in, plus any the client asks for now when
+    the session has done MFA (the only step-up the local platform knows)."""
+    if "mfa" not in amr:
+        return acrs
+    return tuple(dict.fromkeys(acrs + claims.acrs))
 
 
 def _required(form: Form, name: str) -> str:

@@ -51,6 +51,46 @@ def sign_in_form(tenant: Tenant, action: str, *, user_code: str = "", login: str
 </form>""")
 
 
+def login_form(tenant: Tenant, action: str, *, request_id: str, app_name: str, login: str = "",
+               error: str | None = None) -> str:
+    """The browser sign-in page of the authorization-code flow: pick a demo user, Approve or Decline."""
+    users = ", ".join(f"<code>{escape(u.login)}</code>" for u in tenant.users)
+    options = "".join(f"<option value='{escape(u.username)}'>{escape(u.name)}</option>" for u in tenant.users)
+    err = f"<div class=error role=alert>{escape(error)}</div>" if error else ""
+    return _page("Sign in - local identity platform", f"""
+<h1>Sign in to {escape(tenant.display_name)}</h1>{err}
+<p class=hint>Local identity platform (Entra ID emulator). <b>{escape(app_name)}</b> wants you to sign in.</p>
+<form method=post action="{escape(action)}">
+<input type=hidden name=request value="{escape(request_id)}">
+<label for=login>Demo user</label>
+<input id=login name=login list=demo-users value="{escape(login)}" autocomplete=username required autofocus>
+<datalist id=demo-users>{options}</datalist>
+<p class=hint>Demo users: {users} (username or the part before @). No password in the demo tenant.</p>
+<div class=buttons><button id=approve name=action value=approve>Approve</button>
+<button name=action value=decline formnovalidate>Decline</button></div>
+</form>""")
+
+
+def error_page(title: str, message: str) -> str:
+    return _page(title, f"<h1>{escape(title)}</h1><div class=error role=alert>{escape(message)}</div>")
+
+
+def mfa_step(tenant: Tenant, action: str, *, hidden: dict[str, str], user_name: str, number: int,
+             reason: str) -> str:
+    """The second step (number matching): the person confirms the number shown here, as in an authenticator."""
+    fields = "".join(f"<input type=hidden name='{escape(k)}' value='{escape(v)}'>" for k, v in hidden.items())
+    return _page("Verify your identity - local identity platform", f"""
+<h1>Verify your identity</h1>
+<p>{escape(reason)}</p>
+<p class=hint>Multi-factor authentication for <b>{escape(user_name)}</b>. Your authenticator app asks for the number
+below; confirm that it matches.</p>
+<p class=number id=mfa-number style="font-size:3rem;font-weight:600;text-align:center;margin:1rem 0">{number:02d}</p>
+<form method=post action="{escape(action)}">{fields}
+<div class=buttons><button id=mfa-approve name=mfa value=approve>I see {number:02d} - Approve</button>
+<button name=action value=decline>Decline</button></div>
+</form>""")
+
+
 def approved(app_name: str, user_name: str, username: str) -> str:
     return _page("Signed in", f"""<h1>You're signed in</h1>
 <p class=ok>You signed in to <b>{escape(app_name)}</b> as <b>{escape(user_name)}</b> ({escape(username)}).</p>

@@ -218,8 +218,14 @@ class IdentityPlatform:
         client_id: str | None = None,
         extra_claims: dict[str, Any] | None = None,
         sign_with: SigningKey | None = None,
+        mfa: bool = True,
+        acrs: tuple[str, ...] = (),
     ) -> str:
         """A delegated access token as the platform would issue it, with the given deviations.
+
+        ``mfa``: whether the sign-in behind it did multi-factor authentication (``amr`` ``["pwd", "mfa"]``, the
+        default, so Conditional Access does not get in the way of tests about other things) or not
+        (``["pwd"]``: an OBO for a resource a policy protects then answers AADSTS50076). ``acrs``: contexts.
 
         ``audience``: a resource (client id, identifier URI, ``https://search.azure.com``); default the MCP API
         (v2 token). Other resources get their token version (search: v1). An unknown audience makes a v2 token
@@ -244,6 +250,8 @@ class IdentityPlatform:
             issuer=issuer,
             extra=extra_claims,
             sign_with=sign_with,
+            amr=("pwd", "mfa") if mfa else ("pwd",),
+            acrs=tuple(acrs),
         )
         return minted.token
 

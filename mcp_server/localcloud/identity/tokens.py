@@ -73,7 +73,10 @@ class TokenMinter:
         self, user: User, target: Target, scopes: tuple[str, ...], client: AppRegistration, *,
         client_authenticated: bool, lifetime: int | None = None, tenant_id: str | None = None,
         issuer: str | None = None, extra: dict[str, Any] | None = None, sign_with: SigningKey | None = None,
+        amr: tuple[str, ...] = ("pwd",), acrs: tuple[str, ...] = (),
     ) -> Minted:
+        """``amr``: how the person authenticated (``pwd``, ``mfa``); ``acrs``: authentication contexts satisfied.
+        Both ride in v1 and v2 tokens here, so policies can be checked on an OBO assertion (docs/identity.md)."""
         tid = tenant_id or self.tenant.tenant_id
         iat, nbf, exp = self._times(lifetime, USER_TOKEN_LIFETIME)
         acr = "1" if client_authenticated else "0"
@@ -81,18 +84,20 @@ class TokenMinter:
         if target.token_version == 2:
             claims |= {
                 "iss": issuer or self.issuer(tid), "iat": iat, "nbf": nbf, "exp": exp,
-                "azp": client.client_id, "azpacr": acr, "groups": list(user.groups), "name": user.name,
+                "amr": list(amr), "azp": client.client_id, "azpacr": acr, "groups": list(user.groups), "name": user.name,
                 "oid": user.oid, "preferred_username": user.username, "rh": _rh(),
                 "scp": " ".join(scopes), "sub": self.pairwise_sub(user.oid, target.app_id, tid),
                 "tid": tid, "uti": _uti(), "ver": "2.0",
             }
         else:
             claims |= {
-                "iss": issuer or v1_issuer(tid), "iat": iat, "nbf": nbf, "exp": exp, "acr": "1", "amr": ["pwd"],
+                "iss": issuer or v1_issuer(tid), "iat": iat, "nbf": nbf, "exp": exp, "acr": "1", "amr": list(amr),
                 "appid": client.client_id, "appidacr": acr, "name": user.name, "oid": user.oid, "rh": _rh(),
                 "scp": " ".join(scopes), "sub": self.pairwise_sub(user.oid, target.app_id, tid), "tid": tid,
                 "unique_name": user.upn, "upn": user.upn, "uti": _uti(), "ver": "1.0",
             }
+        if acrs:
+            claims["acrs"] = list(acrs)
         claims |= extra or {}
         return self._sign(claims, sign_with, v1=target.token_version == 1)
 
@@ -115,7 +120,7 @@ class TokenMinter:
         return self._sign(claims, sign_with, v1=target.token_version == 1)
 
     def id_token(self, user: User, client: AppRegistration, *, tenant_id: str | None = None,
-                 sign_with: SigningKey | None = None) -> Minted:
+                 sign_with: SigningKey | None = None, nonce: str | None = None) -> Minted:
         tid = tenant_id or self.tenant.tenant_id
         iat, nbf, exp = self._times(None, ID_TOKEN_LIFETIME)
         claims = {
@@ -123,6 +128,8 @@ class TokenMinter:
             "name": user.name, "oid": user.oid, "preferred_username": user.username, "rh": _rh(),
             "sub": self.pairwise_sub(user.oid, client.client_id, tid), "tid": tid, "uti": _uti(), "ver": "2.0",
         }
+        if nonce:
+            claims["nonce"] = nonce  # echoed from the authorization request (MSAL checks it)
         return self._sign(claims, sign_with, v1=False)
 
     def client_info(self, user: User) -> str:
