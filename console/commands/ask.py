@@ -165,10 +165,10 @@ def _start_key(configs: Any, wanted: str | None) -> str:
     if wanted:
         key = _agent_key(configs, wanted)
     else:
-        key = next((k for k in DEFAULT_MAIN_KEYS if k in configs.entries), None)
-        if key is None and not configs.configs and configs.entries:
-            key = sorted(configs.entries)[0]  # nothing serves: report the first broken one below
-        key = key or default_main_key(configs.configs)
+        found = next((k for k in DEFAULT_MAIN_KEYS if k in configs.entries), None)
+        if found is None and not configs.configs and configs.entries:
+            found = sorted(configs.entries)[0]  # nothing serves: report the first broken one below
+        key = found or default_main_key(configs.configs)
     if key in configs.configs:
         return key
     lines = "\n".join(f"  {issue}" for issue in _broken_chain(configs, key))

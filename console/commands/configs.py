@@ -246,7 +246,8 @@ def _pull(settings: Settings, ctx: ValidationContext, directory: Path | None) ->
             problems += 1
             continue
         path = target / f"{key}.json"
-        data = raw[key].text if isinstance(raw[key].text, bytes) else raw[key].text.encode()
+        text = raw[key].text
+        data = text if isinstance(text, bytes) else text.encode()
         if path.exists() and path.read_bytes() == data:
             print(f"unchanged {path}")
             continue

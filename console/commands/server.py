@@ -100,7 +100,7 @@ def _run_local(settings: Any) -> int:
             f"  MCP server         {state.mcp_url}\n"
             f"  identity platform  {state.authority}\n"
             f"  search service     {state.search_endpoint} (index {state.search_index})\n"
-            f"  calculator agent   {getattr(state, 'calculator_url', None)}\n"
+            f"  calculator agent   {state.calculator_url}\n"
             f"  demo users         {users}\n"
             f"  state file         {stack.state_file}\n"
             "Sign in with `obo-console login --as alice`. Press Ctrl+C to stop."

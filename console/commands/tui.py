@@ -7,12 +7,17 @@ azure) is built by the factory below in a thread after it.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mcp_server.errors import UserError
 
+if TYPE_CHECKING:
+    from console.core.workspace import Workspace
 
-def _workspace_factory(args: argparse.Namespace):  # noqa: ANN202 - returns a zero-argument factory
-    def make():  # noqa: ANN202 - a console.core.workspace.Workspace
+
+def _workspace_factory(args: argparse.Namespace) -> Callable[[], Workspace]:
+    def make() -> Workspace:
         from console.commands import settings_overrides
         from console.core.settings import load_settings
         from console.core.workspace import Workspace

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future, InvalidStateError
 from datetime import UTC
 from pathlib import Path
@@ -155,10 +155,12 @@ class OboConsoleApp(App[int]):
         assert self._factory is not None
         try:
             workspace = self._factory()
-        except Exception as exc:  # noqa: BLE001 - shown on screen; the console stays usable
+        except Exception as exc:  # shown on screen; the console stays usable
             self.call_from_thread(self._startup_failed, exc)
             return
-        self.call_from_thread(self.attach, workspace)
+        # Typed "None or awaitable" so mypy can solve call_from_thread's result (from a coroutine alone it cannot).
+        attach: Callable[[WorkspaceLike], Awaitable[None] | None] = self.attach
+        self.call_from_thread(attach, workspace)
 
     def _startup_failed(self, exc: BaseException) -> None:
         self.startup_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -221,7 +223,7 @@ class OboConsoleApp(App[int]):
         assert workspace is not None
         try:
             await asyncio.to_thread(workspace.start)
-        except Exception as exc:  # noqa: BLE001 - e.g. the server could not be launched; shown, not fatal
+        except Exception as exc:  # e.g. the server could not be launched; shown, not fatal
             self.startup_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.notify(str(exc), title="Start-up problem", severity="error", timeout=30)
             self.refresh_status()
@@ -251,7 +253,7 @@ class OboConsoleApp(App[int]):
     def refresh_status(self) -> None:
         try:
             bar = self.main_screen.query_one(StatusBar)
-        except Exception:  # noqa: BLE001 - not mounted yet
+        except Exception:  # not mounted yet
             return
         bar.clock_text = self.clock.now().astimezone(UTC).strftime("%H:%M:%S UTC")
         workspace = self.workspace
@@ -291,7 +293,7 @@ class OboConsoleApp(App[int]):
         if workspace is not None:
             try:
                 await asyncio.to_thread(workspace.close)
-            except Exception as exc:  # noqa: BLE001 - quitting anyway
+            except Exception as exc:  # quitting anyway
                 self.log.error(f"closing the workspace: {exc}")
 
     def action_help(self) -> None:
@@ -357,7 +359,7 @@ class OboConsoleApp(App[int]):
             self.notify("The console is still starting.", severity="warning")
             return
         if not isinstance(self.screen, ConfigsScreen):
-            self.push_screen(ConfigsScreen(self.workspace))
+            self.push_screen(ConfigsScreen(self.workspace, self.use_main_agent))
 
     async def use_main_agent(self, key: str) -> None:
         workspace = self.workspace
@@ -365,7 +367,7 @@ class OboConsoleApp(App[int]):
             return
         try:
             await asyncio.to_thread(workspace.set_main_agent, key)
-        except Exception as exc:  # noqa: BLE001 - e.g. an invalid config: say why
+        except Exception as exc:  # e.g. an invalid config: say why
             self.notify(str(exc), title=f"Cannot use {key}", severity="error")
             return
         self.main_screen.refresh_agent()

@@ -115,8 +115,8 @@ class ModelResolver:
                     hint="Set OBO_CONSOLE_OPENAI_BASE_URL, e.g. http://127.0.0.1:11434/v1 for Ollama.",
                 )
             # Local servers (Ollama, vLLM) accept any key; the client insists on one.
-            key = s.openai_api_key.get_secret_value() if s.openai_api_key else "unused"
-            self._client = AsyncOpenAI(api_key=key, base_url=s.openai_base_url)
+            api_key = s.openai_api_key.get_secret_value() if s.openai_api_key else "unused"
+            self._client = AsyncOpenAI(api_key=api_key, base_url=s.openai_base_url)
         else:
             raise UserError(f"Unknown model provider {self.provider!r}.", hint="Use offline, openai, azure-openai or openai-compatible.")
         return self._client

@@ -85,6 +85,7 @@ class MainScreen(Screen):
         self.turn_running = False
         self.last_export: tuple[Path, Path] | None = None
         self._told_server_away: str | None = None  # the account whose chat said a turn failed with the server away
+        self._tabs: Tabs | None = None  # the pane tabs, once the layout needs them (_ensure_tabs)
 
     @property
     def console_app(self) -> ConsoleHost:
@@ -150,8 +151,9 @@ class MainScreen(Screen):
 
         titles = (("chat", "Chat"), ("agent", "Agent"), ("events", "Events"), ("claims", "Claims"),
                   ("results", "Results"))
-        await self.mount(Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs"),
-                         before="#body")
+        tabs = Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs")
+        await self.mount(tabs, before="#body")
+        self._tabs = tabs
         self.show_pane(self.current_pane, focus=False, force=True)
 
     @staticmethod
@@ -181,10 +183,10 @@ class MainScreen(Screen):
                 widget = self.query_one(f"#{pane}")
                 if widget.has_class("-current") != (pane == key):
                     widget.set_class(pane == key, "-current")
-            for tabs in self.query("#pane-tabs"):
-                tabs.query_one("#tab-chat").display = self._layout == "narrow"
-                if tabs.active != f"tab-{key}" and (key != "chat" or self._layout == "narrow"):  # type: ignore[attr-defined]
-                    tabs.active = f"tab-{key}"  # type: ignore[attr-defined]
+            if self._tabs is not None:
+                self._tabs.query_one("#tab-chat").display = self._layout == "narrow"
+                if self._tabs.active != f"tab-{key}" and (key != "chat" or self._layout == "narrow"):
+                    self._tabs.active = f"tab-{key}"
         if focus:
             self._focus_into(self.query_one(f"#{key}"))
 
@@ -246,7 +248,7 @@ class MainScreen(Screen):
         self._set_running(True)
         try:
             await asyncio.wrap_future(workspace.submit(text))
-        except Exception as exc:  # noqa: BLE001 - a failed turn is shown, the console keeps going
+        except Exception as exc:  # a failed turn is shown, the console keeps going
             await self.query_one(ChatPane).finish_streaming()
             await self.query_one(ChatPane).add_notice(f"⚠ {exc}")
         finally:
@@ -289,7 +291,7 @@ class MainScreen(Screen):
         """Writing the files (SQLite, disk) happens in a worker thread: the UI keeps drawing."""
         try:
             markdown, trace = workspace.export()
-        except Exception as exc:  # noqa: BLE001 - e.g. an unwritable folder: the UserError says what to do
+        except Exception as exc:  # e.g. an unwritable folder: the UserError says what to do
             hint = (exc.hint or "") if isinstance(exc, UserError) else ""
             self.app.call_from_thread(self.notify, f"{exc} {hint}".strip(), title="Export failed",
                                       severity="error", timeout=20, markup=False)
@@ -323,7 +325,7 @@ class MainScreen(Screen):
             return
         try:
             summary = await asyncio.to_thread(workspace.resume_session, session_id)
-        except Exception as exc:  # noqa: BLE001 - e.g. an unknown id: say why, keep the current conversation
+        except Exception as exc:  # e.g. an unknown id: say why, keep the current conversation
             self.notify(str(exc), title="Cannot resume", severity="error", markup=False)
             return
         await self.rebuild_for_account()
