@@ -3,9 +3,12 @@ format, and a reason on every function-local import."""
 
 from __future__ import annotations
 
+import ast
+import io
 import re
 import subprocess
 import sys
+import tokenize
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -217,3 +220,83 @@ def test_ruff_clean() -> None:
 def test_ruff_format_clean() -> None:
     result = _run("ruff", "format", "--check", "--output-format", "concise", *LINTED)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- function-local imports ------------------------------------------------------------------------------------
+
+DEFERRED = re.compile(r"#\s*deferred:\s*\S")
+
+
+def function_local_imports(source: str) -> list[ast.Import | ast.ImportFrom]:
+    """The import statements inside a function body (nested functions and methods included)."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if in_function and isinstance(child, ast.Import | ast.ImportFrom):
+                found.append(child)
+            visit(child, in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda))
+
+    visit(ast.parse(source), False)
+    return found
+
+
+def unexplained_imports(source: str) -> list[int]:
+    """The first lines of function-local imports with no ``# deferred: <reason>`` comment on their own lines or
+    on the line just above: an import is deferred only to keep a heavy library out of a path that does not need
+    it, and says which."""
+    comments = {
+        token.start[0]
+        for token in tokenize.generate_tokens(io.StringIO(source).readline)
+        if token.type == tokenize.COMMENT and DEFERRED.match(token.string)
+    }
+    return [
+        node.lineno
+        for node in function_local_imports(source)
+        if not comments & set(range(node.lineno - 1, (node.end_lineno or node.lineno) + 1))
+    ]
+
+
+def test_the_deferred_import_check_finds_imports_without_a_reason() -> None:
+    source = (
+        "import os\n"  # 1: module level, never counted
+        "\n"
+        "def f():\n"
+        "    import json  # deferred: a reason\n"  # 4
+        "    # deferred: another reason\n"
+        "    from pathlib import (\n"  # 6
+        "        Path,\n"
+        "    )\n"
+        "    import re  # deferred:\n"  # 9: no reason given
+        "    return json, Path, re\n"
+        "\n"
+        "class C:\n"
+        "    def m(self):\n"
+        "        import csv  # not deferred: a plain comment\n"  # 14
+        "        return lambda: __import__('x')\n"
+    )
+    assert [node.lineno for node in function_local_imports(source)] == [4, 6, 9, 14]
+    assert unexplained_imports(source) == [9, 14]
+
+
+def test_every_function_local_import_says_why_it_is_deferred() -> None:
+    total, missing = 0, []
+    for package in ("console", "mcp_server"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            source = path.read_text()
+            total += len(function_local_imports(source))
+            missing += [f"{path.relative_to(ROOT)}:{line}" for line in unexplained_imports(source)]
+    print(f"{total} function-local imports in console/ and mcp_server/")
+    assert not missing, "function-local imports without a '# deferred: <reason>' comment:\n" + "\n".join(missing)
+
+
+def test_help_loads_no_command_and_no_heavy_library() -> None:
+    """``obo-console --help`` builds the parser from ``console.commands.parsers`` alone: no sub-command module and
+    none of the libraries they load (pydantic, the Agents SDK, msal, fastmcp, textual)."""
+    probe = (
+        "import sys; from console.cli import build_parser; build_parser().format_help(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'pydantic', 'agents', 'msal', 'fastmcp', 'textual', 'asyncio'} or m.startswith('console.commands.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['console.commands.parsers']"

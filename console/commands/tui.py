@@ -10,7 +10,10 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from console.commands import settings_overrides
+from console.ui.app import OboConsoleApp, load_keymap
 from mcp_server.errors import UserError
+from mcp_server.paths import data_dir
 
 if TYPE_CHECKING:
     from console.core.workspace import Workspace
@@ -18,9 +21,9 @@ if TYPE_CHECKING:
 
 def _workspace_factory(args: argparse.Namespace) -> Callable[[], Workspace]:
     def make() -> Workspace:
-        from console.commands import settings_overrides
-        from console.core.settings import load_settings
-        from console.core.workspace import Workspace
+        # Run in a thread after the first frame: the core (the Agents SDK, msal, fastmcp, pydantic) loads here.
+        from console.core.settings import load_settings  # deferred: past the first frame
+        from console.core.workspace import Workspace  # deferred: past the first frame
 
         return Workspace(load_settings(**settings_overrides(args)), connect=getattr(args, "connect", None))
 
@@ -28,9 +31,6 @@ def _workspace_factory(args: argparse.Namespace) -> Callable[[], Workspace]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.ui.app import OboConsoleApp, load_keymap
-    from mcp_server.paths import data_dir
-
     try:
         keymap = load_keymap(data_dir() / "keymap.json")
     except ValueError as exc:

@@ -29,9 +29,11 @@ from console.core.events import Event
 from console.core.heap import HeapSettler
 from console.core.link_state import LinkState
 from console.core.workspace_views import AccountInfo
-from console.ui import bindings
+from console.ui import bindings, commands
 from console.ui.protocols import WorkspaceLike
 from console.ui.screens.main import BusEvent, MainScreen, ServerLogLine
+from console.ui.screens.sign_in import SignInScreen
+from console.ui.screens.trust import TrustScreen
 from console.ui.widgets.claims_pane import ClaimsPane
 from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.status_bar import StatusBar
@@ -41,17 +43,6 @@ if TYPE_CHECKING:
 
 WorkspaceFactory = Callable[[], WorkspaceLike]
 HEAP_SETTLE_DELAY = 0.5  # seconds after a turn before its full collection: the answer is drawn by then
-
-
-def _provider(name: str) -> Callable[[], type]:
-    """A command-palette provider imported when the palette first opens (textual.command is not light)."""
-
-    def load() -> type:
-        from console.ui import commands
-
-        return getattr(commands, name)
-
-    return load
 
 
 class TrustAsked(Message):
@@ -66,8 +57,8 @@ class TrustAsked(Message):
 class OboConsoleApp(App[int]):
     TITLE = "OBO Console"
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {_provider("ActionCommands"), _provider("AccountCommands"), _provider("ConfigCommands"),
-                               _provider("SessionCommands")}
+    COMMANDS = App.COMMANDS | {commands.ActionCommands, commands.AccountCommands, commands.ConfigCommands,
+                               commands.SessionCommands}
     BINDINGS = bindings.APP
 
     def __init__(
@@ -199,8 +190,6 @@ class OboConsoleApp(App[int]):
                 self._trust_answers.discard(answer)
 
     def on_trust_asked(self, message: TrustAsked) -> None:
-        from console.ui.screens.trust import TrustScreen
-
         self.push_screen(TrustScreen(message.request, message.answer))
 
     def _settle_trust_answers(self) -> None:
@@ -297,13 +286,14 @@ class OboConsoleApp(App[int]):
                 self.log.error(f"closing the workspace: {exc}")
 
     def action_help(self) -> None:
-        from console.ui.screens.help import HelpScreen
+        from console.ui.screens.help import HelpScreen  # deferred: a DataTable, past the first frame
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.user_keymap))
 
     def action_presenter(self) -> None:
         """The presenter view (issue 7): the flow as numbered steps, debug detail hidden."""
+        # deferred: markdown-it, past the first frame
         from console.ui.screens.presenter import PresenterScreen
 
         if isinstance(self.screen, PresenterScreen):
@@ -312,8 +302,6 @@ class OboConsoleApp(App[int]):
             self.push_screen(PresenterScreen(lambda: self.workspace))
 
     def action_sign_in(self) -> None:
-        from console.ui.screens.sign_in import SignInScreen
-
         if self.workspace is None:
             self.notify("The console is still starting.", severity="warning")
             return
@@ -353,7 +341,7 @@ class OboConsoleApp(App[int]):
         self.notify(f"Signed out {who}.")
 
     def action_configs(self) -> None:
-        from console.ui.screens.configs import ConfigsScreen
+        from console.ui.screens.configs import ConfigsScreen  # deferred: a DataTable, past the first frame
 
         if self.workspace is None:
             self.notify("The console is still starting.", severity="warning")

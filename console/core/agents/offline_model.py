@@ -54,7 +54,9 @@ from openai.types.responses import (
     ResponseOutputText,
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
+    ResponseUsage,
 )
+from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
 from console.core.agents.offline_arguments import extract, parse_number
 from console.core.agents.offline_decider import (
@@ -154,8 +156,6 @@ class OfflineModel(Model):
         prompt: Any = None,
     ) -> AsyncIterator[TResponseStreamEvent]:
         out, usage = self._output(system_instructions, input, tools, handoffs)
-        from openai.types.responses import ResponseUsage
-        from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
         response = Response(
             id=f"resp_offline_{next(self._ids)}",

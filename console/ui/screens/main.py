@@ -13,7 +13,7 @@ from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
+from textual.widgets import Footer, Tab, Tabs
 
 from console.core.events import (
     AccountChanged,
@@ -41,8 +41,6 @@ from console.ui.widgets.status_bar import StatusBar
 from mcp_server.errors import UserError
 
 if TYPE_CHECKING:
-    from textual.widgets import Tabs
-
     from console.ui.host import ConsoleHost
     from console.ui.protocols import WorkspaceLike
     from console.ui.widgets.prompt_input import PromptInput
@@ -147,8 +145,6 @@ class MainScreen(Screen):
         """The pane tabs of the smaller layouts (not mounted while every pane fits)."""
         if self.query("#pane-tabs"):
             return
-        from textual.widgets import Tab, Tabs
-
         titles = (("chat", "Chat"), ("agent", "Agent"), ("events", "Events"), ("claims", "Claims"),
                   ("results", "Results"))
         tabs = Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs")
@@ -303,7 +299,7 @@ class MainScreen(Screen):
         self.notify(f"{markdown}\n{trace}", title="Conversation exported (claims masked)", timeout=20, markup=False)
 
     def action_sessions(self) -> None:
-        from console.ui.screens.sessions import SessionsScreen
+        from console.ui.screens.sessions import SessionsScreen  # deferred: a DataTable, past the first frame
 
         workspace = self.workspace
         if workspace is None or workspace.current_account is None:

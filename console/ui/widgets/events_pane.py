@@ -64,7 +64,7 @@ class EventsPane(StagedPane):
         return [lazy_widget("TabbedContent")(id="events-tabs")]
 
     async def populate(self) -> None:
-        from textual.widgets import DataTable, Input, Log, TabPane
+        from textual.widgets import DataTable, Input, Log, TabPane  # deferred: past the first frame
 
         tabs = self.tabs
         await tabs.add_pane(TabPane("Events", Input(placeholder="filter events (esc clears)", id="events-filter"),

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def _markdown_class() -> type[Markdown]:
     # Imported on the first answer shown, not at start-up: markdown-it costs ~80 ms, a third of the first frame.
-    from textual.widgets import Markdown
+    from textual.widgets import Markdown  # deferred: markdown-it, past the first frame
 
     return Markdown
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import jwt
+import requests
 
 from .errors import SearchError
 
@@ -80,8 +81,6 @@ class _UrlJwks:
     """A JWKS fetched over HTTPS trusting an explicit CA only (never the environment's bundle)."""
 
     def __init__(self, url: str, ca_cert: Path | None) -> None:
-        import requests
-
         self.url = url
         self.session = requests.Session()
         self.session.trust_env = False
