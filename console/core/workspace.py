@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.core.account_session import AccountSession
 from console.core.agent_views import agent_info, config_infos, handoff_chain, main_agent_key
-from console.core.auth.device_page import complete_device_page
+from console.core.auth import device_page
 from console.core.clock import Clock, SystemClock
 from console.core.errors import NotSignedIn
 from console.core.events import AccountChanged, Event, EventBus, Notice, SearchResults
@@ -299,7 +299,7 @@ class Workspace:
         handle = self.begin_device_flow()
         try:
             with http_session(auth.endpoints) as browser:
-                complete_device_page(browser, handle.verification_uri, handle.user_code, user.username)
+                device_page.complete_device_page(browser, handle.verification_uri, handle.user_code, user.username)
             return handle.result(timeout)
         finally:
             if not handle.done():

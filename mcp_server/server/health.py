@@ -40,7 +40,8 @@ class Health:
         async with self._lock:
             checked = self._checked
             if checked is None or self._stale(checked):
-                checked = self._checked = (time.monotonic(), await self._probe_all())
+                parts = await self._probe_all()
+                checked = self._checked = (time.monotonic(), parts)  # the time the answer was complete
             checked_at, parts = checked
         now = time.monotonic()
         shown = {name: {**part, "last_ready_age_s": self._age(name, now)} for name, part in parts.items()}
