@@ -235,7 +235,9 @@ def function_local_imports(source: str) -> list[ast.Import | ast.ImportFrom]:
         for child in ast.iter_child_nodes(node):
             if in_function and isinstance(child, ast.Import | ast.ImportFrom):
                 found.append(child)
-            visit(child, in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda))
+            visit(
+                child, in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            )
 
     visit(ast.parse(source), False)
     return found
@@ -287,7 +289,9 @@ def test_every_function_local_import_says_why_it_is_deferred() -> None:
             total += len(function_local_imports(source))
             missing += [f"{path.relative_to(ROOT)}:{line}" for line in unexplained_imports(source)]
     print(f"{total} function-local imports in console/ and mcp_server/")
-    assert not missing, "function-local imports without a '# deferred: <reason>' comment:\n" + "\n".join(missing)
+    assert not missing, "function-local imports without a '# deferred: <reason>' comment:\n" + "\n".join(
+        missing
+    )
 
 
 def test_help_loads_no_command_and_no_heavy_library() -> None:
@@ -298,5 +302,7 @@ def test_help_loads_no_command_and_no_heavy_library() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'pydantic', 'agents', 'msal', 'fastmcp', 'textual', 'asyncio'} or m.startswith('console.commands.')))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "['console.commands.parsers']"

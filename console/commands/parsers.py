@@ -64,7 +64,9 @@ def whoami(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) 
         description="Show the signed-in account and the decoded claims of its access token (never the token).",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument("--user", metavar="NAME", help="use this signed-in account and make it the current one")
+    parser.add_argument(
+        "--user", metavar="NAME", help="use this signed-in account and make it the current one"
+    )
 
 
 def ask(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
@@ -74,9 +76,15 @@ def ask(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> 
         description="Run one turn with the agents as the signed-in user and print its events and the answer.",
     )
     parser.add_argument("question", help="what to ask")
-    parser.add_argument("--agent", metavar="NAME", help="the agent to ask (config key or name; default: the main agent)")
-    parser.add_argument("--json", action="store_true", help="print JSON lines (events, then the answer) on stdout")
-    parser.add_argument("--user", metavar="NAME", help="the signed-in account to ask as (default: the current one)")
+    parser.add_argument(
+        "--agent", metavar="NAME", help="the agent to ask (config key or name; default: the main agent)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON lines (events, then the answer) on stdout"
+    )
+    parser.add_argument(
+        "--user", metavar="NAME", help="the signed-in account to ask as (default: the current one)"
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the answer (human mode)")
 
 
@@ -95,7 +103,9 @@ def configs(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str)
     validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="config files or folders")
     validate.add_argument("--json", action="store_true", help="print one JSON document")
     push = actions.add_parser("push", help="validate config files, then write the good ones to Redis")
-    push.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: configs)")
+    push.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: configs)"
+    )
     pull = actions.add_parser("pull", help="write the configs in Redis to files")
     pull.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="target folder (default: configs)")
 
@@ -128,8 +138,13 @@ def rotate_keys(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: 
         description="Rotate the local identity platform's token-signing key. The new key signs from now on; the "
         "previous key stays published in the JWKS for the grace period, then is dropped. Local mode only.",
     )
-    parser.add_argument("--grace", type=float, default=None, metavar="SECONDS",
-                        help="how long the previous key stays published (default 86400 = 24 h)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long the previous key stays published (default 86400 = 24 h)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
 
 
