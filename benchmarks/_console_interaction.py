@@ -51,7 +51,7 @@ def local_environment(home: Path) -> Iterator[None]:
         os.environ.update(saved)
 
 
-async def _until(pilot, condition: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ANN001
+async def _until(pilot, condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

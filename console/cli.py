@@ -1,5 +1,6 @@
-"""The ``obo-console`` command. Sub-commands live in ``console.commands.<name>`` and import heavy
-libraries only when they run, so ``obo-console --help`` and the TUI's first frame stay fast."""
+"""The ``obo-console`` command. The arguments of every sub-command are in ``console.commands.parsers``; a
+sub-command's module (``console.commands.<name>``, which imports what it needs at the top) is imported only to run
+it, so ``obo-console --help`` loads no command and the TUI's first frame stays fast."""
 
 from __future__ import annotations
 
@@ -10,21 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from console.commands.parsers import COMMANDS
 from mcp_server.errors import UserError
 from mcp_server.paths import use_home
-
-# Sub-command name -> module under console.commands (each has register(subparsers) and run(args)).
-COMMANDS: dict[str, str] = {
-    "server": "server",
-    "login": "login",
-    "logout": "logout",
-    "whoami": "whoami",
-    "ask": "ask",
-    "configs": "configs",
-    "provision": "provision",
-    "rotate-keys": "rotate_keys",
-}
-
 
 # The global flags: accepted before the sub-command and after it (at any depth), as people type them.
 GLOBAL_FLAGS: list[tuple[str, dict[str, Any]]] = [
@@ -54,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, options in GLOBAL_FLAGS:
         parser.add_argument(flag, **options)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        importlib.import_module(f"console.commands.{module}").register(sub, name)
+    for name, (register, _module) in COMMANDS.items():
+        register(sub, name)
     _accept_global_flags(parser)
     return parser
 
@@ -96,11 +85,9 @@ def _run(args: argparse.Namespace) -> int:
                 hint="Drop --connect, or use it with `obo-console --connect URL` or `obo-console --connect URL ask`.",
                 exit_code=2,
             )
-        if args.command is None:
-            from console.commands import tui
-
-            return tui.run(args)
-        module = importlib.import_module(f"console.commands.{COMMANDS[args.command]}")
+        # The full-screen console without a sub-command; else the sub-command's module, imported only now.
+        name = "tui" if args.command is None else COMMANDS[args.command][1]
+        module = importlib.import_module(f"console.commands.{name}")
         return int(module.run(args) or 0)
     except UserError as exc:
         print(f"obo-console: error: {exc}", file=sys.stderr)

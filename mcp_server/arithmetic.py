@@ -234,7 +234,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
 def _cap_memory() -> None:
     try:
-        import resource
+        import resource  # deferred: POSIX only; elsewhere the time limit alone holds
 
         resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
     except (ImportError, ValueError, OSError):  # not on this OS: the time limit still holds

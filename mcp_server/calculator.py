@@ -103,8 +103,8 @@ def create_calculator_app(model: Model, pool: EvaluatorPool | None = None) -> St
     async def run(request: Request) -> JSONResponse:
         try:
             body = await _json_body(request)
-        except CalculationRefused as refused:
-            return JSONResponse(refused.body(), status_code=413)
+        except CalculationRefused as too_large:
+            return JSONResponse(too_large.body(), status_code=413)
         except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             return JSONResponse({"error": 'the body must be JSON: {"input": "12 * 7"}'}, status_code=400)
         text = body.get("input") if isinstance(body, dict) else None
@@ -113,10 +113,10 @@ def create_calculator_app(model: Model, pool: EvaluatorPool | None = None) -> St
                 {"error": '"input" must be a non-empty string, e.g. "12 * 7"'}, status_code=400
             )
         if len(text) > MAX_INPUT:
-            refused = CalculationRefused(
+            too_long = CalculationRefused(
                 "input_too_long", f'"input" is longer than {MAX_INPUT} characters', {"max_chars": MAX_INPUT}
             )
-            return JSONResponse(refused.body(), status_code=400)
+            return JSONResponse(too_long.body(), status_code=400)
         try:
             result = await Runner.run(agent, text, run_config=run_config, max_turns=4)
         except Exception as exc:

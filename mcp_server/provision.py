@@ -16,6 +16,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.search.documents import SearchClient
+from azure.search.documents.indexes import SearchIndexClient
+from azure.search.documents.indexes.models import (
+    PermissionFilter,
+    SearchableField,
+    SearchField,
+    SearchFieldDataType,
+    SearchIndex,
+    SearchIndexPermissionFilterOption,
+    SimpleField,
+)
 from pydantic import SecretStr
 
 PUBLIC = "all"
@@ -265,15 +278,6 @@ def resolve_documents(principals: Mapping[str, str]) -> ResolvedDocuments:
 
 def index_definition(name: str) -> Any:
     """The SDK model of the demo index (permission fields ``oid`` and ``group``)."""
-    from azure.search.documents.indexes.models import (
-        PermissionFilter,
-        SearchableField,
-        SearchField,
-        SearchFieldDataType,
-        SearchIndex,
-        SearchIndexPermissionFilterOption,
-        SimpleField,
-    )
 
     strings = SearchFieldDataType.Collection(SearchFieldDataType.STRING)
     return SearchIndex(
@@ -331,10 +335,6 @@ def provision(
     endpoint: str, api_key: SecretStr, index_name: str, principals: Mapping[str, str]
 ) -> ProvisionReport:
     """Create or update the demo index and upload every demo document (idempotent: re-running replaces them)."""
-    from azure.core.credentials import AzureKeyCredential
-    from azure.core.exceptions import AzureError, HttpResponseError
-    from azure.search.documents import SearchClient
-    from azure.search.documents.indexes import SearchIndexClient
 
     credential = AzureKeyCredential(api_key.get_secret_value())
     resolved = resolve_documents(principals)

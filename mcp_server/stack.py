@@ -12,10 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx2
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import ResourceNotFoundError
+from azure.search.documents.indexes import SearchIndexClient
 from pydantic import SecretStr
 
+from mcp_server import provision
 from mcp_server.atomic import write_private
 from mcp_server.errors import UserError
+from mcp_server.localcloud.identity.platform import IdentityPlatform
+from mcp_server.localcloud.search.auth import EntraTokenValidator
+from mcp_server.localcloud.search.service import SearchService
 from mcp_server.localcloud.serve import ThreadedServer
 from mcp_server.localcloud.tenant import Tenant, load_demo_tenant
 from mcp_server.paths import data_dir
@@ -191,15 +198,10 @@ class LocalStack:
 
     # -- parts ---------------------------------------------------------------------------------------------
     def _start_identity(self) -> None:
-        from mcp_server.localcloud.identity.platform import IdentityPlatform
-
         self.identity = IdentityPlatform(self.tenant, home=self.localcloud, host=self.host, port=self.ports.identity)
         self.identity.start()
 
     def _start_search(self) -> None:
-        from mcp_server.localcloud.search.auth import EntraTokenValidator
-        from mcp_server.localcloud.search.service import SearchService
-
         tenant = self.tenant
         self.search_key = search_api_key(self.localcloud)
         validator = EntraTokenValidator(
@@ -225,11 +227,6 @@ class LocalStack:
         """Create the demo index and documents on first start (an existing index is left as it is)."""
         if not self.provision:
             return
-        from azure.core.credentials import AzureKeyCredential
-        from azure.core.exceptions import ResourceNotFoundError
-        from azure.search.documents.indexes import SearchIndexClient
-
-        from mcp_server import provision
 
         with SearchIndexClient(self.search.endpoint, AzureKeyCredential(self.search_key.get_secret_value())) as client:
             try:
@@ -270,7 +267,7 @@ class LocalStack:
     def _start_calculator(self) -> None:
         if self.ports.calculator is None or self.calculator_model is None:
             return
-        from mcp_server.calculator import serve_calculator
+        from mcp_server.calculator import serve_calculator  # deferred: the Agents SDK, calculator only
 
         self.calculator = serve_calculator(self.calculator_model, self.host, self.ports.calculator)
 

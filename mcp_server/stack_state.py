@@ -41,6 +41,7 @@ class StackState(BaseModel):
     ca_cert: str | None = None
     users: list[DemoUser] = []
     pid: int | None = None
+    calculator_url: str | None = None  # the remote calculator agent; None when the stack serves none
 
     def to_json(self) -> str:
         data = self.model_dump(mode="python")

@@ -11,37 +11,36 @@ question does not need are named in a warning and left out; they never stop the 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from typing import Any
 
+from console.commands import settings_overrides
+from console.commands.whoami import offline_warning
+from console.core.agents.factory import DEFAULT_MAIN_KEYS, default_main_key
+from console.core.agents.mcp_link import McpTarget
+from console.core.agents.runner import AgentRunner
+from console.core.agents.tracing import install_tracing
+from console.core.auth.manager import AuthManager
+from console.core.claims import format_timestamp
+from console.core.configs.model import display_source
+from console.core.configs.open_store import open_store
+from console.core.events import EventBus
+from console.core.printer import EventPrinter
+from console.core.server_link import ServerLink
+from console.core.settings import load_settings
+from mcp_server.errors import UserError
+
 TURN_FAILED = 3  # exit code: the turn ran but ended in an error (1: it could not start)
-
-
-def register(sub: argparse._SubParsersAction, name: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help="ask the agents one question (headless; for scripts and CI)",
-        description="Run one turn with the agents as the signed-in user and print its events and the answer.",
-    )
-    parser.add_argument("question", help="what to ask")
-    parser.add_argument("--agent", metavar="NAME", help="the agent to ask (config key or name; default: the main agent)")
-    parser.add_argument("--json", action="store_true", help="print JSON lines (events, then the answer) on stdout")
-    parser.add_argument("--user", metavar="NAME", help="the signed-in account to ask as (default: the current one)")
-    parser.add_argument("--quiet", action="store_true", help="print only the answer (human mode)")
 
 
 def _token_provider(settings: Any, user: str | None) -> tuple[str, Any]:
     """(account username, async provider of a fresh access token) — raises NotSignedIn / StackNotRunning."""
-    from console.core.auth.manager import AuthManager
-
     manager = AuthManager.from_settings(settings)
     account = manager.find_account(user) if user else manager.require_account()
     token = manager.acquire_token(account)  # fail now, clearly, rather than inside the first MCP request
     if manager.identity_unreachable:  # working from the cached token: say so, and until when
-        from console.commands.whoami import offline_warning
-        from console.core.claims import format_timestamp
-
         print(f"obo-console: warning: {offline_warning(manager, format_timestamp(token.expires_on))}", file=sys.stderr)
 
     async def provide() -> Any:
@@ -51,17 +50,6 @@ def _token_provider(settings: Any, user: str | None) -> tuple[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from console.commands import settings_overrides
-    from console.core.agents.runner import AgentRunner
-    from console.core.agents.tracing import install_tracing
-    from console.core.configs.open_store import open_store
-    from console.core.events import EventBus
-    from console.core.printer import EventPrinter
-    from console.core.settings import load_settings
-    from mcp_server.errors import UserError
-
     settings = load_settings(**settings_overrides(args))
     question = args.question.strip()
     if not question:
@@ -112,9 +100,6 @@ def run(args: argparse.Namespace) -> int:
 def _connect_target(settings: Any, url: str) -> Any:
     """``--connect URL``: the server every config's MCP server name stands for, once the trust rules accept it
     (no prompt here: an origin not trusted yet is refused, naming the setting to add)."""
-    from console.core.agents.mcp_link import McpTarget
-    from console.core.server_link import ServerLink
-
     link = ServerLink(settings, connect_url=url, launch=False)  # every rule of mcp_trust, no prompt
     try:
         link.start()
@@ -151,24 +136,19 @@ def _agent_key(configs: Any, wanted: str) -> str:
         cfg = entry.serving or entry.config
         if cfg is not None and cfg.name.lower() == wanted.lower():
             return str(key)
-    from mcp_server.errors import UserError
-
     raise UserError(f"There is no agent {wanted!r}.", hint=f"Known agents: {', '.join(sorted(configs.entries))}.")
 
 
 def _start_key(configs: Any, wanted: str | None) -> str:
     """The agent to ask: ``wanted``, else the default main agent. Refuses (clearly) when it cannot run because
     its config, or the config of an agent it uses or hands off to, is invalid."""
-    from console.core.agents.factory import DEFAULT_MAIN_KEYS, default_main_key
-    from mcp_server.errors import UserError
-
     if wanted:
         key = _agent_key(configs, wanted)
     else:
-        key = next((k for k in DEFAULT_MAIN_KEYS if k in configs.entries), None)
-        if key is None and not configs.configs and configs.entries:
-            key = sorted(configs.entries)[0]  # nothing serves: report the first broken one below
-        key = key or default_main_key(configs.configs)
+        found = next((k for k in DEFAULT_MAIN_KEYS if k in configs.entries), None)
+        if found is None and not configs.configs and configs.entries:
+            found = sorted(configs.entries)[0]  # nothing serves: report the first broken one below
+        key = found or default_main_key(configs.configs)
     if key in configs.configs:
         return key
     lines = "\n".join(f"  {issue}" for issue in _broken_chain(configs, key))
@@ -197,8 +177,6 @@ def _broken_chain(configs: Any, key: str) -> list[Any]:
 
 def _left_out(configs: Any) -> list[str]:
     """One warning per agent left out because its config (or one it depends on) is invalid."""
-    from console.core.configs.model import display_source
-
     lines = []
     for key, entry in sorted(configs.entries.items()):
         if key in configs.configs:

@@ -7,44 +7,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.commands import settings_overrides
+from console.core.configs.catalog import ConfigEntry, ConfigSet, RawConfig, reconcile
+from console.core.configs.file_store import write_atomic
+from console.core.configs.model import KEY_PATTERN, display_source, file_source
+from console.core.configs.open_store import configs_dir, open_store, validation_context
+from console.core.configs.validation import ValidationContext, is_json_schema
+from console.core.settings import Settings, load_settings
 from mcp_server.errors import UserError
 
 if TYPE_CHECKING:
-    from console.core.configs.catalog import ConfigEntry, ConfigSet, RawConfig
     from console.core.configs.redis_store import RedisStore
-    from console.core.configs.validation import ValidationContext
-    from console.core.settings import Settings
-
-
-def register(sub: argparse._SubParsersAction, name: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help="list, validate, push and pull agent configs",
-        description="Agent configs: configs/*.json by default, Redis (keys agent|<key>) with USE_REDIS=true.",
-    )
-    actions = parser.add_subparsers(dest="configs_action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="the configs in the active store, with their status")
-    listing.add_argument("--json", action="store_true", help="print one JSON document")
-    validate = actions.add_parser(
-        "validate", help="check config files or folders (default: the active store); exit 1 on any invalid"
-    )
-    validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="config files or folders")
-    validate.add_argument("--json", action="store_true", help="print one JSON document")
-    push = actions.add_parser("push", help="validate config files, then write the good ones to Redis")
-    push.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: configs)")
-    pull = actions.add_parser("pull", help="write the configs in Redis to files")
-    pull.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="target folder (default: configs)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.commands import settings_overrides
-    from console.core.configs.open_store import validation_context
-    from console.core.settings import load_settings
-
     settings = load_settings(**settings_overrides(args))
     ctx = validation_context(settings)
     action = args.configs_action
@@ -61,8 +42,6 @@ def run(args: argparse.Namespace) -> int:
 
 # -- shared helpers --------------------------------------------------------------------------------------------
 def _load_active(settings: Settings, ctx: ValidationContext) -> ConfigSet:
-    from console.core.configs.open_store import open_store
-
     store = open_store(settings, ctx)
     try:
         return store.load_all()
@@ -91,8 +70,6 @@ def _table(rows: list[list[str]]) -> str:
 
 # -- list ------------------------------------------------------------------------------------------------------
 def _list(settings: Settings, ctx: ValidationContext, *, as_json: bool) -> int:
-    from console.core.configs.model import display_source
-
     configs = _load_active(settings, ctx)
     entries = list(configs.entries.values())
     if as_json:
@@ -140,10 +117,6 @@ def _config_files(paths: list[Path]) -> tuple[list[Path], set[Path]]:
 
 def _raw_from_files(files: list[Path], folders: set[Path]) -> dict[str, RawConfig]:
     """Sibling configs first, then the named files, so references resolve as the file store would see them."""
-    from console.core.configs.catalog import RawConfig
-    from console.core.configs.model import file_source
-    from console.core.configs.validation import is_json_schema
-
     raw: dict[str, RawConfig] = {}
     for path in [p for folder in sorted(folders) for p in sorted(folder.glob("*.json"))] + files:
         data = path.read_bytes()
@@ -153,9 +126,6 @@ def _raw_from_files(files: list[Path], folders: set[Path]) -> dict[str, RawConfi
 
 
 def _validate(settings: Settings, ctx: ValidationContext, paths: list[Path], *, as_json: bool) -> int:
-    from console.core.configs.catalog import reconcile
-    from console.core.configs.model import file_source
-
     if paths:
         files, folders = _config_files(paths)
         if not files:
@@ -192,7 +162,7 @@ def _validate(settings: Settings, ctx: ValidationContext, paths: list[Path], *, 
 
 # -- push / pull -----------------------------------------------------------------------------------------------
 def _redis_store(settings: Settings, ctx: ValidationContext) -> RedisStore:
-    from console.core.configs.redis_store import RedisStore
+    from console.core.configs.redis_store import RedisStore  # deferred: redis, for push and pull only
 
     store = RedisStore(settings.redis_url, ctx, channel=settings.redis_channel)
     store.load_all()  # raises a clear UserError when Redis is unreachable
@@ -200,8 +170,6 @@ def _redis_store(settings: Settings, ctx: ValidationContext) -> RedisStore:
 
 
 def _push(settings: Settings, ctx: ValidationContext, paths: list[Path]) -> int:
-    from console.core.configs.open_store import configs_dir
-
     files, _ = _config_files(paths or [configs_dir(settings)])
     if not files:
         raise UserError("No config files (*.json) to push.")
@@ -223,12 +191,6 @@ def _push(settings: Settings, ctx: ValidationContext, paths: list[Path]) -> int:
 
 
 def _pull(settings: Settings, ctx: ValidationContext, directory: Path | None) -> int:
-    import re
-
-    from console.core.configs.file_store import write_atomic
-    from console.core.configs.model import KEY_PATTERN
-    from console.core.configs.open_store import configs_dir
-
     target = (directory or configs_dir(settings)).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     store = _redis_store(settings, ctx)
@@ -246,7 +208,8 @@ def _pull(settings: Settings, ctx: ValidationContext, directory: Path | None) ->
             problems += 1
             continue
         path = target / f"{key}.json"
-        data = raw[key].text if isinstance(raw[key].text, bytes) else raw[key].text.encode()
+        text = raw[key].text
+        data = text if isinstance(text, bytes) else text.encode()
         if path.exists() and path.read_bytes() == data:
             print(f"unchanged {path}")
             continue

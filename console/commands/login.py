@@ -9,15 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def register(sub: argparse._SubParsersAction, name: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help="sign in with the device-code flow (local mode: --as alice|bob|carol)",
-        description="Sign in with the OAuth 2.0 device-code flow. The token cache is kept in the OS keyring. "
-        "In local mode, --as USER completes the device-code page as that demo user.",
-    )
-    parser.add_argument("--as", dest="as_user", metavar="USER", help="local mode: sign in as this demo user")
+from console.commands import settings_overrides
+from console.core.auth.manager import AuthManager
+from console.core.settings import load_settings
+from mcp_server.errors import UserError
 
 
 def say(text: str) -> None:
@@ -30,11 +25,6 @@ def warn_if_needed(warning: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.commands import settings_overrides
-    from console.core.auth.manager import AuthManager
-    from console.core.settings import load_settings
-    from mcp_server.errors import UserError
-
     settings = load_settings(**settings_overrides(args))
     if args.as_user is not None and settings.mode != "local":
         raise UserError(

@@ -7,26 +7,17 @@ from __future__ import annotations
 
 import argparse
 
-
-def register(sub: argparse._SubParsersAction, name: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help="sign out (the current account, USERNAME, or --all)",
-        description="Remove signed-in accounts and all their tokens from the keyring. Without arguments: the "
-        "current account.",
-    )
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("username", nargs="?", help="the account to sign out (username or the part before @)")
-    target.add_argument("--all", action="store_true", help="sign out every account and wipe the token cache")
+from console.commands import settings_overrides
+from console.commands.login import warn_if_needed
+from console.core.auth.manager import AuthManager, TokenStore
+from console.core.endpoints import resolve_endpoints
+from console.core.errors import NotSignedIn
+from console.core.plural import plural
+from console.core.settings import load_settings
+from mcp_server.errors import UserError
 
 
-def _current_login(tokens: object) -> str:
-    from console.core.auth.manager import AuthManager, TokenStore
-    from console.core.endpoints import resolve_endpoints
-    from console.core.errors import NotSignedIn
-    from mcp_server.errors import UserError
-
-    assert isinstance(tokens, TokenStore)
+def _current_login(tokens: TokenStore) -> str:
     try:
         manager = AuthManager(resolve_endpoints(tokens.settings), tokens=tokens)
         account = manager.current_account()
@@ -44,12 +35,6 @@ def _current_login(tokens: object) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.commands import settings_overrides
-    from console.commands.login import warn_if_needed
-    from console.core.auth.manager import TokenStore
-    from console.core.plural import plural
-    from console.core.settings import load_settings
-
     tokens = TokenStore(load_settings(**settings_overrides(args)))
     warn_if_needed(tokens.warning)
     if args.all:

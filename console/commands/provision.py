@@ -1,9 +1,6 @@
-"""`obo-console provision`: create the permission-filtered index and upload the demo documents.
-
-Local mode: against the running local stack's search service (from the state file), readers mapped to the demo
-tenant's object ids. Azure mode: against OBO_CONSOLE_SEARCH_ENDPOINT / OBO_CONSOLE_SEARCH_API_KEY, readers mapped
-with ``--assign alice=<object id>`` / ``--assign group:Finance=<object id>``.
-"""
+"""`obo-console provision`: create the permission-filtered index and upload the demo documents (local mode:
+on the running local stack; Azure mode: on the configured service). What it does in each mode is its help text,
+``console.commands.parsers.PROVISION_DESCRIPTION``."""
 
 from __future__ import annotations
 
@@ -11,38 +8,18 @@ import argparse
 import json
 import sys
 
+from pydantic import SecretStr
+
+from console.commands import settings_overrides
 from console.core.errors import StackNotRunning
+from console.core.settings import load_settings
 from mcp_server.errors import UserError
-
-
-def register(sub: argparse._SubParsersAction, name: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help="create the permission-filtered search index and upload the demo documents",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--assign",
-        action="append",
-        default=[],
-        metavar="NAME=OBJECT_ID",
-        help="Azure mode: map a demo user (alice, bob, carol) or group (group:Finance, group:Engineering, group:HR, "
-        "'group:All Staff') to a real Entra object id; repeatable. Local mode: overrides the demo tenant's ids.",
-    )
-    parser.add_argument(
-        "--index", help="index name (default: the stack's index, or OBO_CONSOLE_SEARCH_INDEX)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
+from mcp_server.localcloud.tenant import load_demo_tenant
+from mcp_server.provision import ProvisionError, parse_assignments, principals_from_tenant, provision
+from mcp_server.stack_state import StateFileError, read_state
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import SecretStr
-
-    from console.commands import settings_overrides
-    from console.core.settings import load_settings
-    from mcp_server.provision import ProvisionError, parse_assignments, provision
-
     settings = load_settings(**settings_overrides(args))
     try:
         assigned = parse_assignments(args.assign)
@@ -52,10 +29,6 @@ def run(args: argparse.Namespace) -> int:
     endpoint: str | None
     api_key: SecretStr | None
     if settings.mode == "local":
-        from mcp_server.localcloud.tenant import load_demo_tenant
-        from mcp_server.provision import principals_from_tenant
-        from mcp_server.stack_state import StateFileError, read_state
-
         try:
             state = read_state(settings.effective_state_file())
         except StateFileError as exc:

@@ -10,33 +10,20 @@ import argparse
 import datetime as dt
 import json
 
+from console.commands import settings_overrides
+from console.core.settings import load_settings
 from mcp_server.errors import UserError
-
-
-def register(sub: argparse._SubParsersAction, name: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help="rotate the local identity platform's signing key (old key kept for --grace seconds)",
-        description="Rotate the local identity platform's token-signing key. The new key signs from now on; the "
-        "previous key stays published in the JWKS for the grace period, then is dropped. Local mode only.",
-    )
-    parser.add_argument("--grace", type=float, default=None, metavar="SECONDS",
-                        help="how long the previous key stays published (default 86400 = 24 h)")
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
+from mcp_server.localcloud.signing_keys import (
+    DEFAULT_GRACE_SECONDS,
+    KEYS_FILE,
+    SigningKeyFileError,
+    SigningKeyStore,
+    rotate,
+)
+from mcp_server.paths import localcloud_dir
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.commands import settings_overrides
-    from console.core.settings import load_settings
-    from mcp_server.localcloud.signing_keys import (
-        DEFAULT_GRACE_SECONDS,
-        KEYS_FILE,
-        SigningKeyFileError,
-        SigningKeyStore,
-        rotate,
-    )
-    from mcp_server.paths import localcloud_dir
-
     if load_settings(**settings_overrides(args)).mode == "azure":
         raise UserError("rotate-keys rotates the LOCAL identity platform's keys; in Azure mode Entra ID rotates "
                         "its own signing keys.", hint="Run it in local mode (OBO_CONSOLE_MODE=local).")

@@ -10,22 +10,16 @@ import sys
 import threading
 from typing import Any
 
+import httpx2
+
+from console.commands import settings_overrides
+from console.core.settings import Settings, load_settings
 from mcp_server.errors import UserError
 from mcp_server.processes import pid_alive
-
-
-def register(sub: argparse._SubParsersAction, name: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help="run the MCP server (local mode: with the local identity platform and search service)",
-        description="Run the bundled MCP server in the foreground until Ctrl+C / SIGTERM. In local mode it also "
-        "starts the local identity platform and search service and writes the local stack state file.",
-    )
-    parser.add_argument("--host", help="address to listen on (default 127.0.0.1; env OBO_CONSOLE_MCP_HOST)")
-    parser.add_argument("--port", type=int, help="MCP server port (default 8000, 0 = any free port)")
-    parser.add_argument("--identity-port", type=int, help="local identity platform port (default 8443)")
-    parser.add_argument("--search-port", type=int, help="local search service port (default 8444)")
-    parser.add_argument("--calculator-port", type=int, help="remote calculator agent port (default 8445)")
+from mcp_server.server.app import create_server
+from mcp_server.server.config import ServerConfig
+from mcp_server.server.runner import serve_threaded
+from mcp_server.stack import LocalStack, StackPorts
 
 
 def _parent_gone(parent_pid: int | None) -> bool:
@@ -59,9 +53,6 @@ def _say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.commands import settings_overrides
-    from console.core.settings import load_settings
-
     for name in ("port", "identity_port", "search_port", "calculator_port"):
         value = getattr(args, name, None)
         if value is not None and not 0 <= value <= 65535:
@@ -75,9 +66,8 @@ def run(args: argparse.Namespace) -> int:
     return _run_local(settings)
 
 
-def _run_local(settings: Any) -> int:
-    from console.core.agents.providers import calculator_model  # the Agents SDK: not for `--help`
-    from mcp_server.stack import LocalStack, StackPorts
+def _run_local(settings: Settings) -> int:
+    from console.core.agents.providers import calculator_model  # deferred: the Agents SDK, local mode only
 
     stack = LocalStack(
         host=settings.mcp_host,
@@ -100,7 +90,7 @@ def _run_local(settings: Any) -> int:
             f"  MCP server         {state.mcp_url}\n"
             f"  identity platform  {state.authority}\n"
             f"  search service     {state.search_endpoint} (index {state.search_index})\n"
-            f"  calculator agent   {getattr(state, 'calculator_url', None)}\n"
+            f"  calculator agent   {state.calculator_url}\n"
             f"  demo users         {users}\n"
             f"  state file         {stack.state_file}\n"
             "Sign in with `obo-console login --as alice`. Press Ctrl+C to stop."
@@ -113,13 +103,7 @@ def _run_local(settings: Any) -> int:
     return 0
 
 
-def _run_azure(settings: Any) -> int:
-    import httpx2
-
-    from mcp_server.server.app import create_server
-    from mcp_server.server.config import ServerConfig
-    from mcp_server.server.runner import serve_threaded
-
+def _run_azure(settings: Settings) -> int:
     config = ServerConfig.from_settings(settings)
     server = create_server(config)
     try:

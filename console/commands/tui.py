@@ -7,15 +7,23 @@ azure) is built by the factory below in a thread after it.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from console.commands import settings_overrides
+from console.ui.app import OboConsoleApp, load_keymap
 from mcp_server.errors import UserError
+from mcp_server.paths import data_dir
+
+if TYPE_CHECKING:
+    from console.core.workspace import Workspace
 
 
-def _workspace_factory(args: argparse.Namespace):  # noqa: ANN202 - returns a zero-argument factory
-    def make():  # noqa: ANN202 - a console.core.workspace.Workspace
-        from console.commands import settings_overrides
-        from console.core.settings import load_settings
-        from console.core.workspace import Workspace
+def _workspace_factory(args: argparse.Namespace) -> Callable[[], Workspace]:
+    def make() -> Workspace:
+        # Run in a thread after the first frame: the core (the Agents SDK, msal, fastmcp, pydantic) loads here.
+        from console.core.settings import load_settings  # deferred: past the first frame
+        from console.core.workspace import Workspace  # deferred: past the first frame
 
         return Workspace(load_settings(**settings_overrides(args)), connect=getattr(args, "connect", None))
 
@@ -23,9 +31,6 @@ def _workspace_factory(args: argparse.Namespace):  # noqa: ANN202 - returns a ze
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.ui.app import OboConsoleApp, load_keymap
-    from mcp_server.paths import data_dir
-
     try:
         keymap = load_keymap(data_dir() / "keymap.json")
     except ValueError as exc:

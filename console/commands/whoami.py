@@ -11,20 +11,14 @@ import json
 import time
 from typing import Any
 
-
-def register(sub: argparse._SubParsersAction, name: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help="show the signed-in account and its token's decoded claims",
-        description="Show the signed-in account and the decoded claims of its access token (never the token).",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument("--user", metavar="NAME", help="use this signed-in account and make it the current one")
+from console.commands import settings_overrides
+from console.commands.login import warn_if_needed
+from console.core.auth.manager import AuthManager
+from console.core.claims import claim_meaning, display_value, expiry_countdown, format_timestamp
+from console.core.settings import load_settings
 
 
-def whoami_document(manager: Any, user: str | None) -> dict[str, Any]:
-    from console.core.claims import claim_meaning, expiry_countdown, format_timestamp
-
+def whoami_document(manager: AuthManager, user: str | None) -> dict[str, Any]:
     account = manager.switch_account(user) if user else manager.require_account()
     token = manager.acquire_token(account)
     claims = token.claims()
@@ -48,7 +42,7 @@ def whoami_document(manager: Any, user: str | None) -> dict[str, Any]:
     }
 
 
-def offline_warning(manager: Any, expires_on: str) -> str | None:
+def offline_warning(manager: AuthManager, expires_on: str) -> str | None:
     """What to tell the person when the identity platform was unreachable and the cached token is used."""
     if manager.identity_unreachable is None:
         return None
@@ -56,8 +50,6 @@ def offline_warning(manager: Any, expires_on: str) -> str | None:
 
 
 def _print_text(doc: dict[str, Any]) -> None:
-    from console.core.claims import display_value
-
     account, token = doc["account"], doc["token"]
     label = f"{account['name']} <{account['username']}>" if account["name"] else account["username"]
     print(f"Signed in as {label} ({doc['mode']} mode, {doc['authority']})")
@@ -76,11 +68,6 @@ def _print_text(doc: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.commands import settings_overrides
-    from console.commands.login import warn_if_needed
-    from console.core.auth.manager import AuthManager
-    from console.core.settings import load_settings
-
     manager = AuthManager.from_settings(load_settings(**settings_overrides(args)))
     warn_if_needed(manager.warning)
     started = time.perf_counter()

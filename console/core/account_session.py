@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import SecretStr
 
 from console.core.events import Event, EventBus, HandoffOccurred, Notice, SearchResults, TurnEnded
+from console.core.export import export_session
 from console.core.sessions import LoadedSession, SessionStore, SessionSummary, writes_message
 from console.core.workspace_views import AccountInfo, ChatEntry, Role, TurnOutcome
 from mcp_server.errors import UserError
@@ -173,7 +174,6 @@ class AccountSession:
     def export(self, target: Path | None) -> tuple[Path, Path]:
         """Write the shown conversation as Markdown and its trace as JSON lines, in ``target`` (a folder made 0700
         if missing) or ``<data dir>/exports``. Returns (markdown, trace)."""
-        from console.core.export import export_session
 
         store = self.saved_store()
         try:
@@ -412,8 +412,8 @@ class AccountSession:
     ) -> AgentRunner:
         """A runner for this account (the agent runtime: heavy, so built in a thread) carrying its own token, only
         ever sent to ``url`` (the server the link found in the state file or settings, or checked for --connect)."""
-        from console.core.agents.mcp_link import McpTarget
-        from console.core.agents.runner import AgentRunner
+        from console.core.agents.mcp_link import McpTarget  # deferred: the Agents SDK, after the link
+        from console.core.agents.runner import AgentRunner  # deferred: the Agents SDK, after the link
 
         def token() -> SecretStr:  # asked for shortly before the cached one expires
             fresh = auth.acquire_token(self.account)

@@ -20,7 +20,7 @@ def main_agent_key(configs: LiveConfigs | None, chosen: str | None) -> str | Non
         return chosen
     if not configs.current.configs:
         return None
-    from console.core.agents.factory import default_main_key
+    from console.core.agents.factory import default_main_key  # deferred: the Agents SDK, after the link
 
     return default_main_key(configs.current.configs)
 
@@ -30,11 +30,12 @@ def agent_info(configs: LiveConfigs, settings: Settings, key: str) -> AgentInfo 
     config = configs.current.get(key)
     if config is None:
         return None
-    from console.core.agents.providers import resolve_provider
+    from console.core.agents.providers import resolve_provider  # deferred: the Agents SDK, after the link
 
     provider = resolve_provider(settings)
     model = settings.model or config.model
     if provider == "offline":
+        # deferred: the Agents SDK, after the link
         from console.core.agents.offline_model import OFFLINE_MODEL_NAME
 
         model = OFFLINE_MODEL_NAME

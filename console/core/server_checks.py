@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from console.core.link_state import LinkState
+from console.core.mcp_trust import check_resource
 from mcp_server.errors import UserError
 
 
@@ -59,7 +60,6 @@ def check_resource_metadata(
 ) -> ResourceMetadata:
     """Accept the metadata only if its ``resource`` is ``url`` (RFC 9728 §3.3) and it names ``authority`` (or its
     v2.0 issuer) and the API ``identifier``."""
-    from console.core.mcp_trust import check_resource
 
     check_resource(document.get("resource"), url)  # a copy of another server's metadata names that server
     servers = [s for s in document.get("authorization_servers") or [] if isinstance(s, str)]

@@ -23,13 +23,14 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from console.core.clock import Clock, SystemClock
+from console.core.endpoints import resolve_endpoints
 from console.core.events import EventBus, Notice, ServerStatusChanged
 from console.core.link_state import LinkState, LinkStatus, LinkTimings, LogLine
 from console.core.link_watch import HealthWatcher
+from console.core.mcp_trust import TrustPrompt, require_trusted
 from console.core.mcp_urls import is_loopback_host, validate_mcp_url
 from console.core.server_checks import (
     Health,
@@ -44,9 +45,6 @@ from console.core.settings import Settings
 from console.core.stack_launch import LogCallback, ServerLog, StackLauncher
 from mcp_server.errors import UserError
 from mcp_server.stack_state import StackState
-
-if TYPE_CHECKING:
-    from console.core.mcp_trust import TrustPrompt
 
 log = logging.getLogger(__name__)
 
@@ -288,8 +286,6 @@ class ServerLink:
         return self._wait_answering(self.timings.startup_timeout, launched=False)
 
     def _connect_remote(self, url: str) -> Health:
-        from console.core.mcp_trust import require_trusted
-
         authority, identifier, verify = self._expected_identity()
         # Trust first: an origin nobody trusts is sent nothing at all, not even the metadata request.
         self._set_status(LinkState.CONNECTING, detail="checking that you trust its origin", url=url)
@@ -315,7 +311,6 @@ class ServerLink:
 
     def _expected_identity(self) -> tuple[str, str, bool | str]:
         """The authority and API identifier this console signs in for, and what to trust for the metadata GET."""
-        from console.core.endpoints import resolve_endpoints
 
         try:
             endpoints = resolve_endpoints(self.settings)

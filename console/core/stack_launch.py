@@ -314,7 +314,7 @@ def _pinned_ports(state: StackState) -> dict[str, str]:
         ("OBO_CONSOLE_MCP_PORT", state.mcp_url),
         ("OBO_CONSOLE_IDENTITY_PORT", state.authority),
         ("OBO_CONSOLE_SEARCH_PORT", state.search_endpoint),
-        ("OBO_CONSOLE_CALCULATOR_PORT", getattr(state, "calculator_url", None)),
+        ("OBO_CONSOLE_CALCULATOR_PORT", state.calculator_url),
     ):
         port = urlsplit(str(url)).port if url else None
         if port:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.core.account_session import AccountSession
 from console.core.agent_views import agent_info, config_infos, handoff_chain, main_agent_key
+from console.core.auth import device_page
 from console.core.clock import Clock, SystemClock
 from console.core.errors import NotSignedIn
 from console.core.events import AccountChanged, Event, EventBus, Notice, SearchResults
@@ -122,9 +123,10 @@ class Workspace:
         status = self.link.start()  # raises UserError when no server can be found, launched or trusted
         if self._unsubscribe_link is None:
             self._unsubscribe_link = self.link.subscribe_status(self._on_link_status, replay=False)
-        from console.core.auth.manager import AuthManager
-        from console.core.configs.live import LiveConfigs
-        from console.core.configs.open_store import open_store
+        # The link's state is on screen before the heavy libraries load (none of them at workspace import).
+        from console.core.auth.manager import AuthManager  # deferred: msal, after the link
+        from console.core.configs.live import LiveConfigs  # deferred: jsonschema, after the link
+        from console.core.configs.open_store import open_store  # deferred: the Agents SDK, after the link
 
         if self._auth is None:
             self._auth = AuthManager.from_settings(self.settings, backend=self._keyring_backend)
@@ -285,8 +287,7 @@ class Workspace:
 
     def sign_in_as(self, username: str, *, timeout: float = 60.0) -> AccountInfo:
         """Local mode: run the device flow and complete its page as a demo user (the presenter's choice)."""
-        from console.core.auth.device_page import complete_device_page
-        from console.core.auth.msal_app import http_session
+        from console.core.auth.msal_app import http_session  # deferred: msal, after the link
 
         auth = self.auth
         if auth.endpoints.mode != "local":
@@ -299,7 +300,9 @@ class Workspace:
         try:
             with http_session(auth.endpoints) as browser:
                 # The demo shortcut completes the page's MFA step too (Conditional Access: MFA for search).
-                complete_device_page(browser, handle.verification_uri, handle.user_code, user.username, mfa=True)
+                device_page.complete_device_page(
+                    browser, handle.verification_uri, handle.user_code, user.username, mfa=True
+                )
             return handle.result(timeout)
         finally:
             if not handle.done():

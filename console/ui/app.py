@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future, InvalidStateError
 from datetime import UTC
 from pathlib import Path
@@ -29,9 +29,11 @@ from console.core.events import Event
 from console.core.heap import HeapSettler
 from console.core.link_state import LinkState
 from console.core.workspace_views import AccountInfo
-from console.ui import bindings
+from console.ui import bindings, commands
 from console.ui.protocols import WorkspaceLike
 from console.ui.screens.main import BusEvent, MainScreen, ServerLogLine
+from console.ui.screens.sign_in import SignInScreen
+from console.ui.screens.trust import TrustScreen
 from console.ui.widgets.claims_pane import ClaimsPane
 from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.status_bar import StatusBar
@@ -41,17 +43,6 @@ if TYPE_CHECKING:
 
 WorkspaceFactory = Callable[[], WorkspaceLike]
 HEAP_SETTLE_DELAY = 0.5  # seconds after a turn before its full collection: the answer is drawn by then
-
-
-def _provider(name: str) -> Callable[[], type]:
-    """A command-palette provider imported when the palette first opens (textual.command is not light)."""
-
-    def load() -> type:
-        from console.ui import commands
-
-        return getattr(commands, name)
-
-    return load
 
 
 class TrustAsked(Message):
@@ -66,8 +57,8 @@ class TrustAsked(Message):
 class OboConsoleApp(App[int]):
     TITLE = "OBO Console"
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {_provider("ActionCommands"), _provider("AccountCommands"), _provider("ConfigCommands"),
-                               _provider("SessionCommands")}
+    COMMANDS = App.COMMANDS | {commands.ActionCommands, commands.AccountCommands, commands.ConfigCommands,
+                               commands.SessionCommands}
     BINDINGS = bindings.APP
 
     def __init__(
@@ -155,10 +146,12 @@ class OboConsoleApp(App[int]):
         assert self._factory is not None
         try:
             workspace = self._factory()
-        except Exception as exc:  # noqa: BLE001 - shown on screen; the console stays usable
+        except Exception as exc:  # shown on screen; the console stays usable
             self.call_from_thread(self._startup_failed, exc)
             return
-        self.call_from_thread(self.attach, workspace)
+        # Typed "None or awaitable" so mypy can solve call_from_thread's result (from a coroutine alone it cannot).
+        attach: Callable[[WorkspaceLike], Awaitable[None] | None] = self.attach
+        self.call_from_thread(attach, workspace)
 
     def _startup_failed(self, exc: BaseException) -> None:
         self.startup_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -197,8 +190,6 @@ class OboConsoleApp(App[int]):
                 self._trust_answers.discard(answer)
 
     def on_trust_asked(self, message: TrustAsked) -> None:
-        from console.ui.screens.trust import TrustScreen
-
         self.push_screen(TrustScreen(message.request, message.answer))
 
     def _settle_trust_answers(self) -> None:
@@ -221,7 +212,7 @@ class OboConsoleApp(App[int]):
         assert workspace is not None
         try:
             await asyncio.to_thread(workspace.start)
-        except Exception as exc:  # noqa: BLE001 - e.g. the server could not be launched; shown, not fatal
+        except Exception as exc:  # e.g. the server could not be launched; shown, not fatal
             self.startup_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.notify(str(exc), title="Start-up problem", severity="error", timeout=30)
             self.refresh_status()
@@ -251,7 +242,7 @@ class OboConsoleApp(App[int]):
     def refresh_status(self) -> None:
         try:
             bar = self.main_screen.query_one(StatusBar)
-        except Exception:  # noqa: BLE001 - not mounted yet
+        except Exception:  # not mounted yet
             return
         bar.clock_text = self.clock.now().astimezone(UTC).strftime("%H:%M:%S UTC")
         workspace = self.workspace
@@ -291,17 +282,18 @@ class OboConsoleApp(App[int]):
         if workspace is not None:
             try:
                 await asyncio.to_thread(workspace.close)
-            except Exception as exc:  # noqa: BLE001 - quitting anyway
+            except Exception as exc:  # quitting anyway
                 self.log.error(f"closing the workspace: {exc}")
 
     def action_help(self) -> None:
-        from console.ui.screens.help import HelpScreen
+        from console.ui.screens.help import HelpScreen  # deferred: a DataTable, past the first frame
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.user_keymap))
 
     def action_presenter(self) -> None:
         """The presenter view: the flow as numbered steps, debug detail hidden."""
+        # deferred: markdown-it, past the first frame
         from console.ui.screens.presenter import PresenterScreen
 
         if isinstance(self.screen, PresenterScreen):
@@ -310,8 +302,6 @@ class OboConsoleApp(App[int]):
             self.push_screen(PresenterScreen(lambda: self.workspace))
 
     def action_sign_in(self) -> None:
-        from console.ui.screens.sign_in import SignInScreen
-
         if self.workspace is None:
             self.notify("The console is still starting.", severity="warning")
             return
@@ -351,13 +341,13 @@ class OboConsoleApp(App[int]):
         self.notify(f"Signed out {who}.")
 
     def action_configs(self) -> None:
-        from console.ui.screens.configs import ConfigsScreen
+        from console.ui.screens.configs import ConfigsScreen  # deferred: a DataTable, past the first frame
 
         if self.workspace is None:
             self.notify("The console is still starting.", severity="warning")
             return
         if not isinstance(self.screen, ConfigsScreen):
-            self.push_screen(ConfigsScreen(self.workspace))
+            self.push_screen(ConfigsScreen(self.workspace, self.use_main_agent))
 
     async def use_main_agent(self, key: str) -> None:
         workspace = self.workspace
@@ -365,7 +355,7 @@ class OboConsoleApp(App[int]):
             return
         try:
             await asyncio.to_thread(workspace.set_main_agent, key)
-        except Exception as exc:  # noqa: BLE001 - e.g. an invalid config: say why
+        except Exception as exc:  # e.g. an invalid config: say why
             self.notify(str(exc), title=f"Cannot use {key}", severity="error")
             return
         self.main_screen.refresh_agent()

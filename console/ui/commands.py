@@ -133,7 +133,7 @@ class SessionCommands(_ListProvider):
         try:
             summaries = await asyncio.to_thread(workspace.sessions)  # SQLite: off the UI's loop
             current = await asyncio.to_thread(workspace.current_session_id)
-        except Exception:  # noqa: BLE001 - the palette still opens; F8 shows the error
+        except Exception:  # the palette still opens; F8 shows the error
             return
         screen = app.main_screen
         self._found = tuple(

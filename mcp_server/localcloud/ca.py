@@ -81,7 +81,7 @@ def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
         return None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or cert.not_valid_after_utc - RENEW_BEFORE < _now():
         return None
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+    if cert.public_key() != key.public_key():
         return None
     return cert, key
 
@@ -125,7 +125,7 @@ def _server_cert_ok(directory: Path, ca_cert: x509.Certificate) -> bool:
         key = serialization.load_pem_private_key((directory / SERVER_KEY).read_bytes(), password=None)
     except (FileNotFoundError, ValueError):
         return False
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]
+    if cert.public_key() != key.public_key():
         return False
     if cert.issuer != ca_cert.subject or cert.not_valid_after_utc - RENEW_BEFORE < _now():
         return False

@@ -75,8 +75,9 @@ class ThreadedServer:
             access_log=False,
             proxy_headers=self.proxy_headers,
         )
+        # uvicorn captures signals only on the main thread; this server runs on its own, so the console keeps
+        # Ctrl+C and SIGTERM.
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, name=f"svc-{self.name}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout

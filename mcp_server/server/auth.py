@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -96,7 +97,7 @@ class EntraTokenVerifier(JWTVerifier):
         )
         # The key set's lifetime (``jwks_cache_ttl``, 1 h by default) counts on ``clock`` (seconds, monotonic):
         # tests move it instead of sleeping. JWTVerifier's own lifetime, on the real clock, is switched off.
-        self._cache_ttl = math.inf
+        self._cache_ttl = sys.maxsize
         self._clock = clock
         self._jwks_read_at: float | None = None
         self.config = config
@@ -261,4 +262,4 @@ class AuthFailureCounter:
                     self.metrics.auth_failures.labels(reason="insufficient_scope").inc()
             await send(message)
 
-        await self.app(scope, receive, send=counting_send)
+        await self.app(scope, receive, counting_send)

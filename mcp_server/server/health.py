@@ -38,10 +38,11 @@ class Health:
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
-            if self._stale():
+            checked = self._checked
+            if checked is None or self._stale(checked):
                 parts = await self._probe_all()
-                self._checked = (time.monotonic(), parts)
-            checked_at, parts = self._checked
+                checked = self._checked = (time.monotonic(), parts)  # the time the answer was complete
+            checked_at, parts = checked
         now = time.monotonic()
         shown = {name: {**part, "last_ready_age_s": self._age(name, now)} for name, part in parts.items()}
         ready = all(part["ready"] for part in parts.values())
@@ -52,12 +53,11 @@ class Health:
         }
         return ready, body
 
-    def _stale(self) -> bool:
+    def _stale(self, checked: tuple[float, dict[str, dict[str, Any]]]) -> bool:
         """A "ready" answer is reused for ``ttl``; a "not ready" one only for ``timeout``, so recovery shows soon."""
-        if self._checked is None:
-            return True
-        ready = all(part["ready"] for part in self._checked[1].values())
-        return time.monotonic() - self._checked[0] >= (self.ttl if ready else min(self.ttl, self.timeout))
+        checked_at, parts = checked
+        ready = all(part["ready"] for part in parts.values())
+        return time.monotonic() - checked_at >= (self.ttl if ready else min(self.ttl, self.timeout))
 
     def _age(self, name: str, now: float) -> float | None:
         last = self._last_ready.get(name)

@@ -104,7 +104,7 @@ def _ms(started: float) -> float:
 
 def _error(message: str, trace: StepTrace, meta: dict[str, Any]) -> ToolResult:
     """A tool error: the cause in the content, no documents, the trace in _meta."""
-    body = {"ran_as": None, "obo_claims": None, "cache_hit": None, "hits": 0, "aadsts": None, "error": message}
+    body: dict[str, Any] = {"ran_as": None, "obo_claims": None, "cache_hit": None, "hits": 0, "aadsts": None, "error": message}
     body.update(meta)
     body["steps"] = trace.steps
     return ToolResult(content=[TextContent(type="text", text=message)], meta={META_KEY: body}, is_error=True)

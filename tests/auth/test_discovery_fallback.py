@@ -29,7 +29,7 @@ class Idp(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Idp
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         self.send_response(self.server.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(self.server.body)))

@@ -56,7 +56,7 @@ def post_obo(session: requests.Session, platform: IdentityPlatform, assertion: s
 # -- an exchange_token written by hand for Entra's token endpoint; here only the host and the CA differ ------
 
 def make_hand_written_exchange_token(host: str, tenant_id: str, client_id: str, client_secret: str, ca: Path):
-    TENANT_ID, CLIENT_ID, CLIENT_SECRET = tenant_id, client_id, client_secret  # noqa: N806 - as written
+    TENANT_ID, CLIENT_ID, CLIENT_SECRET = tenant_id, client_id, client_secret  # the names the hand-written code uses
 
     async def exchange_token(original_token: str, scope: str = "https://graph.microsoft.com/.default") -> dict:
         obo_url = f"https://{host}/{TENANT_ID}/oauth2/v2.0/token"

@@ -46,7 +46,7 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 
     received: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self.received.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -6,5 +6,5 @@ from textual.app import App
 
 
 def screen_text(app: App) -> str:
-    strips = app.screen._compositor.render_strips()  # noqa: SLF001 - no public text export in Textual 8
+    strips = app.screen._compositor.render_strips()  # no public text export in Textual 8
     return "\n".join(strip.text.rstrip() for strip in strips)

@@ -27,7 +27,7 @@ def _table_column(table: DataTable, key: str) -> list[str]:
     return [str(table.get_cell(row, key)) for row in table.rows]
 
 
-async def _ask(pilot, text: str) -> None:  # noqa: ANN001 - Pilot
+async def _ask(pilot, text: str) -> None:  # pilot: a textual Pilot
     await pilot.press(*text, "enter")
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -231,7 +231,7 @@ async def test_a_burst_of_events_reaches_the_table_in_one_update_following_the_n
         sizes: list[int] = []
         original = events.table.add_row
 
-        def add_row(*cells, **kwargs):  # noqa: ANN002, ANN003, ANN202 - DataTable.add_row's own signature
+        def add_row(*cells, **kwargs):  # DataTable.add_row's own signature
             sizes.append(events.table.row_count)
             return original(*cells, **kwargs)
 
@@ -308,7 +308,7 @@ async def test_command_palette_switches_the_main_agent() -> None:
 def _palette_has(app: OboConsoleApp, text: str) -> bool:
     try:
         options = app.screen.query_one(OptionList)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return any(text in str(options.get_option_at_index(i).prompt) for i in range(options.option_count))
 

@@ -23,7 +23,7 @@ def _notifications(app: OboConsoleApp) -> list[str]:
     return [f"{n.title}: {n.message}" for n in app._notifications]
 
 
-async def _ask(pilot, text: str) -> None:  # noqa: ANN001 - Pilot
+async def _ask(pilot, text: str) -> None:  # pilot: a textual Pilot
     await pilot.press(*text, "enter")
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -32,7 +32,7 @@ async def _ask(pilot, text: str) -> None:  # noqa: ANN001 - Pilot
 def _palette_options(app: OboConsoleApp) -> list[str]:
     try:
         options = app.screen.query_one(OptionList)
-    except Exception:  # noqa: BLE001 - the palette is not open (yet)
+    except Exception:  # the palette is not open (yet)
         return []
     return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
 

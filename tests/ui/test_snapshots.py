@@ -13,8 +13,8 @@ def _no_blink(app: OboConsoleApp) -> None:
         area.cursor_blink = False
 
 
-def test_main_screen_after_asking_for_documents(snap_compare) -> None:  # noqa: ANN001 - fixture
-    async def run_before(pilot) -> None:  # noqa: ANN001 - Pilot
+def test_main_screen_after_asking_for_documents(snap_compare) -> None:
+    async def run_before(pilot) -> None:  # Pilot
         await pilot.pause()
         _no_blink(pilot.app)
         await pilot.press(*"show my documents", "enter")
@@ -26,8 +26,8 @@ def test_main_screen_after_asking_for_documents(snap_compare) -> None:  # noqa: 
     assert snap_compare(OboConsoleApp(workspace=FakeWorkspace()), terminal_size=(160, 45), run_before=run_before)
 
 
-def test_main_screen_on_a_small_terminal(snap_compare) -> None:  # noqa: ANN001
-    async def run_before(pilot) -> None:  # noqa: ANN001
+def test_main_screen_on_a_small_terminal(snap_compare) -> None:
+    async def run_before(pilot) -> None:
         await pilot.pause()
         _no_blink(pilot.app)
         await pilot.press(*"show my documents", "enter")
@@ -40,8 +40,8 @@ def test_main_screen_on_a_small_terminal(snap_compare) -> None:  # noqa: ANN001
     assert snap_compare(OboConsoleApp(workspace=FakeWorkspace()), terminal_size=(100, 30), run_before=run_before)
 
 
-def test_sign_in_screen(snap_compare) -> None:  # noqa: ANN001
-    async def run_before(pilot) -> None:  # noqa: ANN001
+def test_sign_in_screen(snap_compare) -> None:
+    async def run_before(pilot) -> None:
         await pilot.pause()
         screen = pilot.app.screen
         while getattr(screen, "flow", None) is None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import Agent, Handoff, ModelSettings, Tool, handoff
+from agents.mcp import MCPServer
 
 from console.core.agents.hooks import EventHooks
 from console.core.agents.mcp_link import McpLink
@@ -84,7 +85,6 @@ def build_graph(
         raise UserError(f"There is no agent {main_key!r}.", hint=f"Known agents: {known}.")
     resolver = resolver or ModelResolver(settings)
     models: dict[str, ModelChoice] = {}
-    hooks = EventHooks(models={})
     warnings: list[str] = []
     agents: dict[str, Agent[Any]] = {}
 
@@ -101,7 +101,7 @@ def build_graph(
                 warnings.append(f"{key}: tool {name!r} needs OpenAI's hosted tools; {choice.label} cannot run it")
                 continue
             tools.append(build_tool(name))
-        servers = []
+        servers: list[MCPServer] = []
         for server_name in cfg.mcp_servers:
             server = mcp.server_for(server_name) if mcp is not None else None
             if server is None:
@@ -122,7 +122,7 @@ def build_graph(
             model_settings=ModelSettings(**cfg.model_settings),
         )
 
-    hooks.models.update({name: (choice.name, choice.provider) for name, choice in models.items()})
+    hooks = EventHooks(models={name: (choice.name, choice.provider) for name, choice in models.items()})
     main = agents[main_key]
     handed_to: set[str] = set()
     for key, cfg in configs.items():
@@ -140,14 +140,14 @@ def build_graph(
                 )
             )
         handoffs: list[Agent[Any] | Handoff[Any, Any]] = []
-        for ref in cfg.handoffs:
-            target = agents.get(ref.agent)
+        for handoff_ref in cfg.handoffs:
+            target = agents.get(handoff_ref.agent)
             if target is None:
-                warnings.append(f"{key}: handoff to {ref.agent!r} has no config; skipped")
+                warnings.append(f"{key}: handoff to {handoff_ref.agent!r} has no config; skipped")
                 continue
-            description = ref.description or configs[ref.agent].description
+            description = handoff_ref.description or configs[handoff_ref.agent].description
             handoffs.append(handoff(target, tool_description_override=description))
-            handed_to.add(ref.agent)
+            handed_to.add(handoff_ref.agent)
         agent.handoffs = handoffs
 
     # The explicit way back: every agent the conversation can be handed to can hand it back to the main agent.

@@ -54,7 +54,9 @@ from openai.types.responses import (
     ResponseOutputText,
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
+    ResponseUsage,
 )
+from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
 from console.core.agents.offline_arguments import extract, parse_number
 from console.core.agents.offline_decider import (
@@ -139,7 +141,7 @@ class OfflineModel(Model):
         out, usage = self._output(system_instructions, input, tools, handoffs)
         return ModelResponse(output=out, usage=usage, response_id=None)
 
-    async def stream_response(  # type: ignore[override]
+    async def stream_response(
         self,
         system_instructions: str | None,
         input: str | list[TResponseInputItem],
@@ -154,8 +156,6 @@ class OfflineModel(Model):
         prompt: Any = None,
     ) -> AsyncIterator[TResponseStreamEvent]:
         out, usage = self._output(system_instructions, input, tools, handoffs)
-        from openai.types.responses import ResponseUsage
-        from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
         response = Response(
             id=f"resp_offline_{next(self._ids)}",
@@ -184,7 +184,9 @@ class OfflineModel(Model):
         )
         for index, item in enumerate(out):
             if isinstance(item, ResponseOutputMessage):
-                text = item.content[0].text  # type: ignore[union-attr]
+                first = item.content[0]
+                assert isinstance(first, ResponseOutputText)  # the offline model writes text parts only
+                text = first.text
                 empty = item.model_copy(update={"content": [], "status": "in_progress"})
                 yield ResponseOutputItemAddedEvent(type="response.output_item.added", item=empty, output_index=index, sequence_number=next(seq))
                 part = ResponseOutputText(type="output_text", text="", annotations=[], logprobs=[])
@@ -195,7 +197,7 @@ class OfflineModel(Model):
                         delta=chunk, logprobs=[], sequence_number=next(seq),
                     )
                 yield ResponseTextDoneEvent(type="response.output_text.done", item_id=item.id, output_index=index, content_index=0, text=text, logprobs=[], sequence_number=next(seq))
-                yield ResponseContentPartDoneEvent(type="response.content_part.done", item_id=item.id, output_index=index, content_index=0, part=item.content[0], sequence_number=next(seq))  # type: ignore[arg-type]
+                yield ResponseContentPartDoneEvent(type="response.content_part.done", item_id=item.id, output_index=index, content_index=0, part=item.content[0], sequence_number=next(seq))
             else:
                 yield ResponseOutputItemAddedEvent(type="response.output_item.added", item=item, output_index=index, sequence_number=next(seq))
             yield ResponseOutputItemDoneEvent(type="response.output_item.done", item=item, output_index=index, sequence_number=next(seq))

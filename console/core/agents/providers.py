@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Model
+from agents import Model, OpenAIChatCompletionsModel, OpenAIResponsesModel
+from openai import AsyncAzureOpenAI, AsyncOpenAI
 
 from console.core.agents.offline_model import OFFLINE_MODEL_NAME, OfflineModel
 from console.core.settings import Settings
@@ -76,7 +77,6 @@ class ModelResolver:
                 self._offline = OfflineModel()
             return ModelChoice(self._offline, OFFLINE_MODEL_NAME, "offline")
         name = self.settings.model or config_model
-        from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
 
         client = self._get_client()
         if self.provider == "openai":
@@ -86,7 +86,6 @@ class ModelResolver:
     def _get_client(self) -> Any:
         if self._client is not None:
             return self._client
-        from openai import AsyncAzureOpenAI, AsyncOpenAI
 
         s = self.settings
         if self.provider == "openai":
@@ -115,8 +114,8 @@ class ModelResolver:
                     hint="Set OBO_CONSOLE_OPENAI_BASE_URL, e.g. http://127.0.0.1:11434/v1 for Ollama.",
                 )
             # Local servers (Ollama, vLLM) accept any key; the client insists on one.
-            key = s.openai_api_key.get_secret_value() if s.openai_api_key else "unused"
-            self._client = AsyncOpenAI(api_key=key, base_url=s.openai_base_url)
+            api_key = s.openai_api_key.get_secret_value() if s.openai_api_key else "unused"
+            self._client = AsyncOpenAI(api_key=api_key, base_url=s.openai_base_url)
         else:
             raise UserError(f"Unknown model provider {self.provider!r}.", hint="Use offline, openai, azure-openai or openai-compatible.")
         return self._client

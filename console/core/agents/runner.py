@@ -23,6 +23,7 @@ from agents import Agent, RunConfig, Runner
 from agents.exceptions import AgentsException, MaxTurnsExceeded
 from agents.items import TResponseInputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent
+from openai.types.responses import ResponseTextDeltaEvent
 
 from console.core.agents.context import AgentContext, CallFailure, ToolFailure
 from console.core.agents.factory import AgentGraph, build_graph
@@ -44,8 +45,8 @@ def calculator_url(settings: Settings) -> str:
         state = read_state(settings.effective_state_file())
     except StateFileError:
         state = None
-    url = getattr(state, "calculator_url", None) if state is not None else None
-    return str(url) if url else f"http://127.0.0.1:{settings.calculator_port}"
+    url = state.calculator_url if state is not None else None
+    return url or f"http://127.0.0.1:{settings.calculator_port}"
 
 
 @dataclass(frozen=True)
@@ -258,8 +259,8 @@ class AgentRunner:
             async for event in result.stream_events():
                 if isinstance(event, AgentUpdatedStreamEvent):
                     current = event.new_agent.name
-                elif isinstance(event, RawResponsesStreamEvent) and getattr(event.data, "type", "") == "response.output_text.delta":
-                    self.bus.publish(TextDelta(turn_id=turn_id, account=self.account, agent=current, delta=event.data.delta))  # type: ignore[union-attr]
+                elif isinstance(event, RawResponsesStreamEvent) and isinstance(event.data, ResponseTextDeltaEvent):
+                    self.bus.publish(TextDelta(turn_id=turn_id, account=self.account, agent=current, delta=event.data.delta))
             if result.is_complete and result.final_output is not None and not _was_cancelled(result):
                 output = str(result.final_output)
                 self.history = result.to_input_list()

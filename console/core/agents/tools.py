@@ -20,6 +20,7 @@ import httpx2
 from agents import FunctionTool, RunContextWrapper, Tool, WebSearchTool, function_tool
 
 from console.core.agents.context import AgentContext
+from console.core.agents.tracing import mask_text
 
 ToolKind = Literal["function", "remote_agent", "hosted"]
 
@@ -145,7 +146,6 @@ class ToolSpec:
 
 def tool_error(ctx: RunContextWrapper[Any], error: Exception) -> str:
     """What the model (and the console) sees when a tool fails: the reason, never a traceback or a secret."""
-    from console.core.agents.tracing import mask_text
 
     return f"Tool error: {mask_text(str(error)) or type(error).__name__}"
 

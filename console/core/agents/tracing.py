@@ -13,8 +13,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agents import set_trace_processors
+from agents import set_trace_processors, set_tracing_export_api_key
 from agents.tracing import Span, Trace, TracingProcessor
+from agents.tracing.processors import BatchTraceProcessor, default_exporter
 
 from console.core.settings import Settings
 from mcp_server.paths import data_dir
@@ -91,9 +92,6 @@ def install_tracing(settings: Settings, directory: Path | None = None) -> LocalJ
     _installed = local
     processors: list[TracingProcessor] = [local]
     if settings.export_traces_to_openai:
-        from agents import set_tracing_export_api_key
-        from agents.tracing.processors import BatchTraceProcessor, default_exporter
-
         if settings.openai_api_key is not None:
             set_tracing_export_api_key(settings.openai_api_key.get_secret_value())
         processors.append(BatchTraceProcessor(default_exporter()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ class CurrentAccountPointer:
             current[key] = home_account_id
         write_private(self.path, json.dumps({"current": current}, indent=2))
 
-    def forget(self, home_account_ids: set[str] | None) -> None:
+    def forget(self, home_account_ids: Collection[str] | None) -> None:
         current = self._read()
         kept = {a: h for a, h in current.items() if home_account_ids is not None and h not in home_account_ids}
         if kept != current:

@@ -82,24 +82,24 @@ class DeviceFlow:
             if self._cancelled.is_set():
                 raise DeviceFlowCancelled()
             if "access_token" in result:
-                self._settle(result=self._on_token(result))
+                self._settle(self._on_token(result))
                 return
             error = str(result.get("error", "unknown_error"))
             if error in ("authorization_pending", "slow_down"):  # the loop ended on our clock, not the IdP's
                 error = "expired_token"
             raise DeviceFlowError(error, str(result.get("error_description", "")))
         except BaseException as exc:  # handed to whoever waits, never lost in the thread
-            self._settle(error=exc)
+            self._settle(exc)
 
-    def _settle(self, *, result: SignedInAccount | None = None, error: BaseException | None = None) -> None:
+    def _settle(self, outcome: SignedInAccount | BaseException) -> None:
         """Complete the future unless it is already done (cancelled by a waiter that went away, or by cancel())."""
         if self._future.done():
             return
         try:
-            if error is not None:
-                self._future.set_exception(error)
+            if isinstance(outcome, BaseException):
+                self._future.set_exception(outcome)
             else:
-                self._future.set_result(result)  # type: ignore[arg-type]
+                self._future.set_result(outcome)
         except InvalidStateError:  # completed by another thread between the check and the set
             pass
 
@@ -130,7 +130,7 @@ class DeviceFlow:
         self._flow["expires_at"] = 0  # MSAL's documented way to end its polling loop
         with self._start_lock:
             if self._thread is None:
-                self._settle(error=DeviceFlowCancelled())
+                self._settle(DeviceFlowCancelled())
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:

@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from keyring.backend import KeyringBackend
+from keyring.backend import KeyringBackend, get_all_keyring
+from keyring.core import load_keyring
 
 from console.core.auth.errors import FileKeyringRefused, KeyringUnavailable
 from mcp_server.paths import data_dir
@@ -42,7 +43,7 @@ def file_keyring_path() -> Path:
 def file_keyring() -> KeyringBackend:
     """keyrings.alt's plaintext store, at a file in the data dir (0600 inside a 0700 dir)."""
     try:
-        from keyrings.alt.file import PlaintextKeyring
+        from keyrings.alt.file import PlaintextKeyring  # deferred: optional; its absence gets a clear error
     except ImportError as exc:
         raise KeyringUnavailable(
             "No OS keyring is available and the file fallback (keyrings.alt) is not installed.",
@@ -55,7 +56,6 @@ def file_keyring() -> KeyringBackend:
 
 def real_os_backends() -> list[KeyringBackend]:
     """Viable OS keyrings, best first; never keyrings.alt, fail, null or chainer."""
-    from keyring.backend import get_all_keyring
 
     real = [
         backend
@@ -66,8 +66,6 @@ def real_os_backends() -> list[KeyringBackend]:
 
 
 def _load_named(name: str) -> KeyringBackend:
-    from keyring.core import load_keyring
-
     try:
         return load_keyring(name)
     except Exception as exc:  # keyring raises RuntimeError/ImportError/AttributeError for a bad name

@@ -57,9 +57,9 @@ class DiscoverySession(requests.Session):
         self.unreachable: str | None = None  # why the saved document was used (None: the platform answered)
         self._lock = threading.Lock()
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         text_url = url.decode() if isinstance(url, bytes) else str(url)
-        if str(method).upper() != "GET" or not text_url.endswith(DISCOVERY_SUFFIX):
+        if method.upper() != "GET" or not text_url.endswith(DISCOVERY_SUFFIX):
             # MSAL applies its own timeout only to a session it builds itself: never wait forever on this one.
             kwargs["timeout"] = kwargs.get("timeout") or HTTP_TIMEOUT
             return super().request(method, url, *args, **kwargs)

@@ -66,7 +66,8 @@ class AgentConfig(BaseModel):
     def from_document(cls, document: dict[str, Any], *, key: str, source: str) -> AgentConfig:
         """Build from a document that already passed the JSON Schema (handoffs may be plain keys)."""
         handoffs = [
-            {"agent": item} if isinstance(item, str) else item for item in document.get("handoffs", [])
+            HandoffRef(agent=item) if isinstance(item, str) else HandoffRef.model_validate(item)
+            for item in document.get("handoffs", [])
         ]
         return cls(
             key=key,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from console.core.agents.providers import resolve_provider
+from console.core.agents.tools import REGISTRY
+from console.core.configs.file_store import FileStore
+from console.core.configs.live import LiveConfigs
 from console.core.configs.schema import SHIPPED_CONFIGS_DIR
 from console.core.configs.store import ConfigStore
 from console.core.configs.user_folder import checkout_configs, ensure_user_configs
@@ -12,9 +15,6 @@ from console.core.configs.validation import ValidationContext
 from console.core.events import EventBus
 from console.core.settings import Settings
 from mcp_server.paths import data_dir
-
-if TYPE_CHECKING:
-    from console.core.configs.live import LiveConfigs
 
 
 def configs_dir(settings: Settings) -> Path:
@@ -34,8 +34,6 @@ def configs_dir(settings: Settings) -> Path:
 
 def validation_context(settings: Settings) -> ValidationContext:
     """Tool names from the runtime's registry, MCP server names from settings, the provider from settings."""
-    from console.core.agents.providers import resolve_provider
-    from console.core.agents.tools import REGISTRY
 
     provider = resolve_provider(settings)
     hosted = frozenset(name for name, spec in REGISTRY.items() if not spec.offline)
@@ -51,10 +49,9 @@ def validation_context(settings: Settings) -> ValidationContext:
 def open_store(settings: Settings, ctx: ValidationContext | None = None) -> ConfigStore:
     ctx = ctx or validation_context(settings)
     if settings.use_redis:
-        from console.core.configs.redis_store import RedisStore
+        from console.core.configs.redis_store import RedisStore  # deferred: redis, only with USE_REDIS
 
         return RedisStore(settings.redis_url, ctx, channel=settings.redis_channel)
-    from console.core.configs.file_store import FileStore
 
     return FileStore(configs_dir(settings), ctx)
 
@@ -63,7 +60,6 @@ def open_live_configs(
     settings: Settings, bus: EventBus | None = None, ctx: ValidationContext | None = None
 ) -> LiveConfigs:
     """A started ``LiveConfigs`` over the active store."""
-    from console.core.configs.live import LiveConfigs
 
     live = LiveConfigs(open_store(settings, ctx), bus=bus)
     live.start()

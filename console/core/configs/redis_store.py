@@ -14,6 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from console.core.configs.catalog import RawConfig
 from console.core.configs.model import REDIS_KEY_PREFIX, redis_source
 from console.core.configs.store import ReconcilingStore
@@ -39,9 +43,6 @@ def masked_url(url: str) -> str:
 
 def connect(url: str, *, timeout: float = 2.0) -> Any:
     """A client that fails fast (no silent retries), so outages surface where they can be reported."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     return redis.Redis.from_url(
         url,
@@ -53,8 +54,6 @@ def connect(url: str, *, timeout: float = 2.0) -> Any:
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
-    import redis
-
     return (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
@@ -91,7 +90,6 @@ def _decode(value: bytes | str) -> str:
 def enable_keyspace_events(client: Any) -> bool:
     """Make sure the server emits keyspace events for string writes and generic commands (K, $, g, x),
     keeping whatever flags are already set. False when CONFIG is not allowed (managed Redis)."""
-    import redis
 
     try:
         current = _decode(client.config_get("notify-keyspace-events").get("notify-keyspace-events", ""))

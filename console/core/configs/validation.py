@@ -212,8 +212,8 @@ def reference_path(config: AgentConfig, target: str) -> str:
         if ref.agent == target:
             return f"$.agents_as_tools[{i}].agent"
     raw = config.document.get("handoffs", [])
-    for i, ref in enumerate(config.handoffs):
-        if ref.agent == target:
+    for i, handoff_ref in enumerate(config.handoffs):
+        if handoff_ref.agent == target:
             return f"$.handoffs[{i}]" + ("" if i < len(raw) and isinstance(raw[i], str) else ".agent")
     return "$"
 

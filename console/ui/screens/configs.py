@@ -3,10 +3,13 @@ version keeps serving); enter makes the selected agent the main agent from the n
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
@@ -30,9 +33,10 @@ class ConfigsScreen(ModalScreen[None]):
     CSS_PATH = "configs.tcss"
     BINDINGS = bindings.CONFIGS
 
-    def __init__(self, workspace: WorkspaceLike) -> None:
+    def __init__(self, workspace: WorkspaceLike, use_main_agent: Callable[[str], Awaitable[None]]) -> None:
         super().__init__(id="configs")
         self.workspace = workspace
+        self._use_main_agent = use_main_agent  # the app's: it rebuilds the graph and tells the panes
         self.configs: list[ConfigInfo] = []
 
     def compose(self) -> ComposeResult:
@@ -69,7 +73,7 @@ class ConfigsScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         if not self.configs or table.cursor_row < 0:
             return None
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         return next((c for c in self.configs if c.key == key), None)
 
     def _show_detail(self) -> None:
@@ -99,7 +103,7 @@ class ConfigsScreen(ModalScreen[None]):
         if not (config.valid or config.serving):
             self.notify(f"{config.key} has no valid version to run.", severity="error")
             return
-        await self.app.use_main_agent(config.key)  # type: ignore[attr-defined]
+        await self._use_main_agent(config.key)
         self.action_reload()
 
     def action_close(self) -> None:

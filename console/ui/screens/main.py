@@ -13,7 +13,7 @@ from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
+from textual.widgets import Footer, Tab, Tabs
 
 from console.core.events import (
     AccountChanged,
@@ -41,8 +41,6 @@ from console.ui.widgets.status_bar import StatusBar
 from mcp_server.errors import UserError
 
 if TYPE_CHECKING:
-    from textual.widgets import Tabs
-
     from console.ui.host import ConsoleHost
     from console.ui.protocols import WorkspaceLike
     from console.ui.widgets.prompt_input import PromptInput
@@ -85,6 +83,7 @@ class MainScreen(Screen):
         self.turn_running = False
         self.last_export: tuple[Path, Path] | None = None
         self._told_server_away: str | None = None  # the account whose chat said a turn failed with the server away
+        self._tabs: Tabs | None = None  # the pane tabs, once the layout needs them (_ensure_tabs)
 
     @property
     def console_app(self) -> ConsoleHost:
@@ -146,12 +145,11 @@ class MainScreen(Screen):
         """The pane tabs of the smaller layouts (not mounted while every pane fits)."""
         if self.query("#pane-tabs"):
             return
-        from textual.widgets import Tab, Tabs
-
         titles = (("chat", "Chat"), ("agent", "Agent"), ("events", "Events"), ("claims", "Claims"),
                   ("results", "Results"))
-        await self.mount(Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs"),
-                         before="#body")
+        tabs = Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs")
+        await self.mount(tabs, before="#body")
+        self._tabs = tabs
         self.show_pane(self.current_pane, focus=False, force=True)
 
     @staticmethod
@@ -181,10 +179,10 @@ class MainScreen(Screen):
                 widget = self.query_one(f"#{pane}")
                 if widget.has_class("-current") != (pane == key):
                     widget.set_class(pane == key, "-current")
-            for tabs in self.query("#pane-tabs"):
-                tabs.query_one("#tab-chat").display = self._layout == "narrow"
-                if tabs.active != f"tab-{key}" and (key != "chat" or self._layout == "narrow"):  # type: ignore[attr-defined]
-                    tabs.active = f"tab-{key}"  # type: ignore[attr-defined]
+            if self._tabs is not None:
+                self._tabs.query_one("#tab-chat").display = self._layout == "narrow"
+                if self._tabs.active != f"tab-{key}" and (key != "chat" or self._layout == "narrow"):
+                    self._tabs.active = f"tab-{key}"
         if focus:
             self._focus_into(self.query_one(f"#{key}"))
 
@@ -246,7 +244,7 @@ class MainScreen(Screen):
         self._set_running(True)
         try:
             await asyncio.wrap_future(workspace.submit(text))
-        except Exception as exc:  # noqa: BLE001 - a failed turn is shown, the console keeps going
+        except Exception as exc:  # a failed turn is shown, the console keeps going
             await self.query_one(ChatPane).finish_streaming()
             await self.query_one(ChatPane).add_notice(f"⚠ {exc}")
         finally:
@@ -289,7 +287,7 @@ class MainScreen(Screen):
         """Writing the files (SQLite, disk) happens in a worker thread: the UI keeps drawing."""
         try:
             markdown, trace = workspace.export()
-        except Exception as exc:  # noqa: BLE001 - e.g. an unwritable folder: the UserError says what to do
+        except Exception as exc:  # e.g. an unwritable folder: the UserError says what to do
             hint = (exc.hint or "") if isinstance(exc, UserError) else ""
             self.app.call_from_thread(self.notify, f"{exc} {hint}".strip(), title="Export failed",
                                       severity="error", timeout=20, markup=False)
@@ -301,7 +299,7 @@ class MainScreen(Screen):
         self.notify(f"{markdown}\n{trace}", title="Conversation exported (claims masked)", timeout=20, markup=False)
 
     def action_sessions(self) -> None:
-        from console.ui.screens.sessions import SessionsScreen
+        from console.ui.screens.sessions import SessionsScreen  # deferred: a DataTable, past the first frame
 
         workspace = self.workspace
         if workspace is None or workspace.current_account is None:
@@ -323,7 +321,7 @@ class MainScreen(Screen):
             return
         try:
             summary = await asyncio.to_thread(workspace.resume_session, session_id)
-        except Exception as exc:  # noqa: BLE001 - e.g. an unknown id: say why, keep the current conversation
+        except Exception as exc:  # e.g. an unknown id: say why, keep the current conversation
             self.notify(str(exc), title="Cannot resume", severity="error", markup=False)
             return
         await self.rebuild_for_account()

@@ -67,7 +67,7 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         self._status("Requesting a device code…")
         try:
             flow = await asyncio.to_thread(self.workspace.begin_device_flow)
-        except Exception as exc:  # noqa: BLE001 - shown with what to do
+        except Exception as exc:  # shown with what to do
             self._status(f"Could not start sign-in: {exc}  (r: try again)", error=True)
             return
         self.flow = flow
@@ -81,7 +81,7 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         waiting.add_done_callback(lambda task: task.cancelled() or task.exception())
         try:
             account = await asyncio.shield(waiting)
-        except Exception as exc:  # noqa: BLE001 - declined, expired, cancelled: shown, not fatal
+        except Exception as exc:  # declined, expired, cancelled: shown, not fatal
             if self.is_attached and self.flow is flow:
                 self._status(f"{exc}  (r: new code, esc: cancel)", error=True)
             return
@@ -138,7 +138,7 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         self._status(f"Completing the sign-in page as {username}…")
         try:
             account = await asyncio.to_thread(self.workspace.sign_in_as, username)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._status(f"Sign-in as {username} failed: {exc}", error=True)
             return
         flow, self.flow = self.flow, None

@@ -120,7 +120,7 @@ class ChatPane(Vertical):
         what was typed meanwhile."""
         if self.query("#prompt"):
             return
-        from console.ui.widgets.prompt_input import PromptInput
+        from console.ui.widgets.prompt_input import PromptInput  # deferred: a TextArea, past the first frame
 
         prompt = PromptInput(id="prompt")
         await self.mount(prompt)

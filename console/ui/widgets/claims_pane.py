@@ -5,6 +5,7 @@ count down. Only decoded claims ever reach this widget — never a raw token."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -33,7 +34,7 @@ def compact(value: str) -> str:
 
 
 def _meaning(name: str) -> str:
-    from console.core.claims import claim_meaning  # light enough, but kept off the first frame's import path
+    from console.core.claims import claim_meaning  # deferred: PyJWT and cryptography, past the first frame
 
     return claim_meaning(name)
 
@@ -43,8 +44,6 @@ def _format_time(value: Any, name: str, clock: Clock) -> str:
         seconds = float(value)
     except (TypeError, ValueError):
         return str(value)
-    from datetime import UTC, datetime
-
     when = datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S UTC")
     if name == "exp":
         left = seconds - clock.time()

@@ -12,6 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 if TYPE_CHECKING:
+    from textual.events import Key
     from textual.widgets import DataTable, Input, Log, TabbedContent
 
 from console.core.describe import describe, flat
@@ -63,7 +64,7 @@ class EventsPane(StagedPane):
         return [lazy_widget("TabbedContent")(id="events-tabs")]
 
     async def populate(self) -> None:
-        from textual.widgets import DataTable, Input, Log, TabPane
+        from textual.widgets import DataTable, Input, Log, TabPane  # deferred: past the first frame
 
         tabs = self.tabs
         await tabs.add_pane(TabPane("Events", Input(placeholder="filter events (esc clears)", id="events-filter"),
@@ -194,7 +195,7 @@ class EventsPane(StagedPane):
         if event.input.id == "events-filter":
             self.table.focus()
 
-    def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
+    def on_key(self, event: Key) -> None:
         box = self.filter_box
         if event.key == "escape" and box.has_focus:
             event.stop()

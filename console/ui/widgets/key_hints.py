@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import Static
 
@@ -24,8 +24,10 @@ class KeyHints(Static):
     }
     """
 
-    def __init__(self, app: App, bindings: Iterable[Binding], *, id: str | None = None) -> None:
-        # Rendered here, not on mount: the first frame must already hold the keys.
-        line = Content.assemble(*(part for binding in bindings if binding.show for part in (
+    def __init__(self, app: App, bindings: Iterable[BindingType], *, id: str | None = None) -> None:
+        # Rendered here, not on mount: the first frame must already hold the keys. One hint per key, as the
+        # Footer shows them (make_bindings also turns the tuple forms into bindings).
+        shown = (binding for binding in Binding.make_bindings(bindings) if binding.show)
+        line = Content.assemble(*(part for binding in shown for part in (
             (f" {app.get_key_display(binding)} ", "bold"), f"{binding.description} ")))
         super().__init__(line, id=id)

@@ -10,12 +10,13 @@ from textual.containers import Vertical
 from textual.widgets import Label, Static
 
 if TYPE_CHECKING:
+    from textual.widgets import Markdown
     from textual.widgets.markdown import MarkdownStream
 
 
-def _markdown_class() -> type:
+def _markdown_class() -> type[Markdown]:
     # Imported on the first answer shown, not at start-up: markdown-it costs ~80 ms, a third of the first frame.
-    from textual.widgets import Markdown
+    from textual.widgets import Markdown  # deferred: markdown-it, past the first frame
 
     return Markdown
 

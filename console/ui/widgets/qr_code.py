@@ -10,7 +10,7 @@ _DARK, _LIGHT = "black", "white"
 
 
 def qr_text(data: str, border: int = 2) -> Text:
-    import segno  # only when a QR code is shown
+    import segno  # deferred: only when a QR code is shown (the sign-in screen loads with the app)
 
     rows = [list(row) for row in segno.make(data, error="l").matrix_iter(scale=1, border=border)]
     if len(rows) % 2:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Literal, TypeAlias, overload
 
+import textual.widgets
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -29,9 +30,8 @@ def lazy_widget(name: Literal["Input"]) -> type[Input]: ...
 def lazy_widget(name: Literal["Log"]) -> type[Log]: ...
 def lazy_widget(name: Literal["DataTable", "TabbedContent", "Input", "Log"]) -> type[Widget]:
     """A textual widget class imported when first used, typed as that class (so its API is checked): importing
-    tables, tabs and logs with the rest would delay the first frame."""
-    import textual.widgets  # deferred past the first frame (see above); textual.widgets loads each class lazily
-
+    tables, tabs and logs with the rest would delay the first frame. (``textual.widgets`` imports each class's
+    module on first attribute access.)"""
     widget: type[Widget] = getattr(textual.widgets, name)
     return widget
 

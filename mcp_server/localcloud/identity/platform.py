@@ -27,6 +27,7 @@ from mcp_server.localcloud.signing_keys import (
     SigningKeyStore,
 )
 from mcp_server.localcloud.tenant import AppRegistration, Tenant, User
+from mcp_server.paths import localcloud_dir
 
 SEARCH_RESOURCE = "https://search.azure.com"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
@@ -58,8 +59,6 @@ class IdentityPlatform:
                 f"The local identity platform listens on loopback only (127.0.0.1), not {host!r}."
             )
         if home is None:
-            from mcp_server.paths import localcloud_dir
-
             home = localcloud_dir()
         self.tenant = tenant
         self.home = Path(home)

@@ -18,31 +18,34 @@ class Target:
     app: AppRegistration | None = None
     resource: Resource | None = None
 
+    def _registration(self) -> AppRegistration:
+        assert self.app is not None  # a target that names no resource names an app registration
+        return self.app
+
     @property
     def identifier_uri(self) -> str:
         if self.resource is not None:
             return self.resource.identifier_uri
-        assert self.app is not None
-        return self.app.identifier_uris[0] if self.app.identifier_uris else self.app.client_id
+        app = self._registration()
+        return app.identifier_uris[0] if app.identifier_uris else app.client_id
 
     @property
     def app_id(self) -> str:
-        return self.resource.app_id if self.resource is not None else self.app.client_id  # type: ignore[union-attr]
+        return self.resource.app_id if self.resource is not None else self._registration().client_id
 
     @property
     def name(self) -> str:
-        return self.resource.name if self.resource is not None else self.app.name  # type: ignore[union-attr]
+        return self.resource.name if self.resource is not None else self._registration().name
 
     @property
     def exposed_scopes(self) -> tuple[str, ...]:
-        return self.resource.scopes if self.resource is not None else self.app.scopes  # type: ignore[union-attr]
+        return self.resource.scopes if self.resource is not None else self._registration().scopes
 
     @property
     def token_version(self) -> int:
         if self.resource is not None:
             return self.resource.token_version
-        assert self.app is not None
-        return self.app.access_token_version
+        return self._registration().access_token_version
 
     @property
     def audience(self) -> str:

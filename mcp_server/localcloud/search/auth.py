@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import jwt
+import requests
 
 from .errors import SearchError
 
@@ -42,12 +43,11 @@ def require_user(claims: dict[str, Any]) -> None:
     service principal in both ``oid`` and ``sub`` (a user's ``sub`` is pairwise, never its ``oid``).
     """
     scopes = claims.get("scp")
-    app_only = (
+    if (
         claims.get("idtyp") == "app"
         or not isinstance(scopes, str)
         or ("sub" in claims and claims.get("sub") == claims.get("oid"))
-    )
-    if app_only:
+    ):
         raise TokenRejected(
             "The query source authorization token carries no user: it is an application (app-only) token. "
             "Send the signed-in user's delegated token for https://search.azure.com (for example from the "
@@ -81,8 +81,6 @@ class _UrlJwks:
     """A JWKS fetched over HTTPS trusting an explicit CA only (never the environment's bundle)."""
 
     def __init__(self, url: str, ca_cert: Path | None) -> None:
-        import requests
-
         self.url = url
         self.session = requests.Session()
         self.session.trust_env = False
@@ -115,7 +113,7 @@ class EntraTokenValidator:
         self._source = _UrlJwks(jwks_source, ca_cert) if isinstance(jwks_source, str) else jwks_source
         self._is_url = isinstance(jwks_source, str)
         self._issuer_ok: Callable[[str], bool] = (
-            issuers if callable(issuers) else (lambda iss, allowed=frozenset(issuers): iss in allowed)
+            issuers if callable(issuers) else frozenset(issuers).__contains__
         )
         self.audiences = tuple(audiences)
         self.leeway = leeway_seconds

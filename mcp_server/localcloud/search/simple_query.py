@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .analyzer import tokenize
+from .errors import bad_request
 
 MAX_DEPTH = 32  # not documented by Azure; compiled SQL stays within SQLite's parser stack (overflows near 40)
 MAX_CLAUSES = 1024  # Azure's documented limit
@@ -87,8 +88,6 @@ class _Parser:
             if ch == "(":
                 self.pos += 1
                 if depth + 1 > MAX_DEPTH:
-                    from .errors import bad_request
-
                     raise bad_request(
                         f"The search query nests parentheses more than {MAX_DEPTH} levels deep; "
                         "write it with fewer levels."
@@ -165,8 +164,6 @@ def parse_simple(search: str | None, search_mode: str = "any") -> Node:
     if node is None:
         return MatchAll()
     if _count_leaves(node) > MAX_CLAUSES:
-        from .errors import bad_request
-
         raise bad_request(f"The search query has more than {MAX_CLAUSES} clauses.")
     return node
 
