@@ -39,11 +39,21 @@ def local_environment(home: Path) -> Iterator[None]:
     """A clean settings environment in ``home`` on free ports: the console launches the local stack itself, in its
     own process, as ``obo-console`` does."""
     saved = dict(os.environ)
-    for name in [n for n in os.environ if n.startswith("OBO_CONSOLE_")] + ["OPENAI_API_KEY", "USE_REDIS",
-                                                                           "REDIS_URL", "PYTHON_KEYRING_BACKEND"]:
+    for name in [n for n in os.environ if n.startswith("OBO_CONSOLE_")] + [
+        "OPENAI_API_KEY",
+        "USE_REDIS",
+        "REDIS_URL",
+        "PYTHON_KEYRING_BACKEND",
+    ]:
         os.environ.pop(name, None)
-    os.environ.update(OBO_CONSOLE_HOME=str(home), OBO_CONSOLE_KEYRING_BACKEND="file", OBO_CONSOLE_MCP_PORT="0",
-                      OBO_CONSOLE_IDENTITY_PORT="0", OBO_CONSOLE_SEARCH_PORT="0", OBO_CONSOLE_CALCULATOR_PORT="0")
+    os.environ.update(
+        OBO_CONSOLE_HOME=str(home),
+        OBO_CONSOLE_KEYRING_BACKEND="file",
+        OBO_CONSOLE_MCP_PORT="0",
+        OBO_CONSOLE_IDENTITY_PORT="0",
+        OBO_CONSOLE_SEARCH_PORT="0",
+        OBO_CONSOLE_CALCULATOR_PORT="0",
+    )
     try:
         yield
     finally:
@@ -97,14 +107,20 @@ async def _drive(runs: int, keys: int) -> InteractionFigures:
     from console.ui.widgets.results_pane import ResultsPane
 
     figures = InteractionFigures()
-    timings = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8)
+    timings = LinkTimings(
+        startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8
+    )
     workspace = Workspace(Settings(), clock=FixedClock(), link_timings=timings)
     app = OboConsoleApp(workspace=workspace, settle_heap=True)  # as obo-console runs it
     try:
         async with app.run_test(size=(160, 45)) as pilot:
             screen = app.main_screen
-            await _until(pilot, lambda: isinstance(app.screen, SignInScreen) and app.screen.flow is not None, 60,
-                         "the sign-in screen")
+            await _until(
+                pilot,
+                lambda: isinstance(app.screen, SignInScreen) and app.screen.flow is not None,
+                60,
+                "the sign-in screen",
+            )
             await pilot.press("1")  # sign in as alice (local mode completes the device-code page)
             await _until(pilot, lambda: not isinstance(app.screen, SignInScreen), 60, "alice's sign-in")
             table = screen.query_one(ResultsPane).query_one(DataTable)
@@ -157,7 +173,9 @@ async def _drive(runs: int, keys: int) -> InteractionFigures:
             agent = workspace.main_agent
 
             def stream() -> None:
-                workspace.bus.publish(TurnStarted(account=user, agent=agent, text="tell me a long story", ts=0.0))
+                workspace.bus.publish(
+                    TurnStarted(account=user, agent=agent, text="tell me a long story", ts=0.0)
+                )
                 n = 0
                 while not stop.is_set():
                     words = f"Sentence {n} of a long **streamed** answer, with some `code` and more words. "

@@ -56,14 +56,21 @@ async def bench_turns(turns: int) -> None:
     answer = (await Runner.run(offline, QUESTION, run_config=NO_TRACING)).final_output
 
     def scripted_agent() -> Agent[Any]:
-        model = ScriptedModel([[function_call("get_current_weather", {"city": "Paris"}, call_id="c1")], [assistant_message(answer)]])
+        model = ScriptedModel(
+            [
+                [function_call("get_current_weather", {"city": "Paris"}, call_id="c1")],
+                [assistant_message(answer)],
+            ]
+        )
         return Agent(name="Weather", instructions="Weather.", model=model, tools=tools)
 
     settings = Settings(configs_dir=Path(tempfile.mkdtemp()))
     from console.core.configs.model import AgentConfig
 
     cfg = AgentConfig.from_document(
-        {"name": "Weather", "instructions": "Weather.", "model": "m", "tools": ["get_current_weather"]}, key="w", source="bench"
+        {"name": "Weather", "instructions": "Weather.", "model": "m", "tools": ["get_current_weather"]},
+        key="w",
+        source="bench",
     )
     runner = AgentRunner(settings=settings, configs={"w": cfg}, bus=EventBus())
     set_trace_processors([])  # same (no) tracing for everyone
@@ -94,12 +101,22 @@ async def bench_turns(turns: int) -> None:
     base = median_ms(bare)
     print(f"turn (tool call + answer), {turns} turns each, median / p95:")
     print(f"  bare Runner.run + ScriptedModel      {base:7.2f} / {p95_ms(bare):6.2f} ms   (baseline)")
-    print(f"  Runner.run + offline demo model      {median_ms(ours):7.2f} / {p95_ms(ours):6.2f} ms   ratio {median_ms(ours) / base:.2f}x")
-    print(f"  AgentRunner.run_turn                 {median_ms(console):7.2f} / {p95_ms(console):6.2f} ms   ratio {median_ms(console) / base:.2f}x")
+    print(
+        f"  Runner.run + offline demo model      {median_ms(ours):7.2f} / {p95_ms(ours):6.2f} ms   ratio {median_ms(ours) / base:.2f}x"
+    )
+    print(
+        f"  AgentRunner.run_turn                 {median_ms(console):7.2f} / {p95_ms(console):6.2f} ms   ratio {median_ms(console) / base:.2f}x"
+    )
     print(f"    (streamed, hooks → {len(events) // (turns + 5)} events per turn on the bus)")
 
 
-def bench_reload(rounds: int, make_store: Callable[[Settings], Any], change: Callable[[int], None], label: str, settings: Settings) -> None:
+def bench_reload(
+    rounds: int,
+    make_store: Callable[[Settings], Any],
+    change: Callable[[int], None],
+    label: str,
+    settings: Settings,
+) -> None:
     live = LiveConfigs(make_store(settings))
     live.start()
     bus = EventBus()
@@ -114,7 +131,10 @@ def bench_reload(rounds: int, make_store: Callable[[Settings], Any], change: Cal
             notified.set()
 
     def on_notice(event: Any) -> None:
-        if getattr(event, "message", "").startswith("agents rebuilt") and runner.graph.agents["solo"].name == wanted["name"]:
+        if (
+            getattr(event, "message", "").startswith("agents rebuilt")
+            and runner.graph.agents["solo"].name == wanted["name"]
+        ):
             rebuilt.set()
 
     live.subscribe(on_store)
@@ -153,7 +173,14 @@ def bench_reload(rounds: int, make_store: Callable[[Settings], Any], change: Cal
 
 
 def solo(i: int) -> str:
-    return json.dumps({"name": f"Solo Agent {i}", "instructions": "Dates.", "model": "gpt-4o-mini", "tools": ["get_current_date"]})
+    return json.dumps(
+        {
+            "name": f"Solo Agent {i}",
+            "instructions": "Dates.",
+            "model": "gpt-4o-mini",
+            "tools": ["get_current_date"],
+        }
+    )
 
 
 def main() -> None:
@@ -170,7 +197,9 @@ def main() -> None:
     directory.mkdir()
     (directory / "solo.json").write_text(solo(-1))
     files = Settings(configs_dir=directory)
-    bench_reload(args.rounds, open_store, lambda i: (directory / "solo.json").write_text(solo(i)), "files", files)
+    bench_reload(
+        args.rounds, open_store, lambda i: (directory / "solo.json").write_text(solo(i)), "files", files
+    )
 
     import redis
 

@@ -169,15 +169,21 @@ def main() -> None:
     r_med, r_p95 = stats(raw)
     print(f"config change → served, {args.rounds} rounds each (median / p95, ms)")
     print(f"  file store (watch step {step} ms)      {s_med:7.2f} / {s_p95:7.2f}")
-    print(f"  baseline: raw watchfiles event        {r_med:7.2f} / {r_p95:7.2f}   ratio {s_med / r_med:5.2f}x")
+    print(
+        f"  baseline: raw watchfiles event        {r_med:7.2f} / {r_p95:7.2f}   ratio {s_med / r_med:5.2f}x"
+    )
 
     served, pubsub, keyspace = bench_redis(args.rounds, ctx)
     s_med, s_p95 = stats(served)
     p_med, p_p95 = stats(pubsub)
     k_med, k_p95 = stats(keyspace)
     print(f"  redis store (SET → served)            {s_med:7.2f} / {s_p95:7.2f}")
-    print(f"  baseline: raw pub/sub round trip      {p_med:7.2f} / {p_p95:7.2f}   ratio {s_med / p_med:5.2f}x")
-    print(f"  baseline: raw keyspace notification   {k_med:7.2f} / {k_p95:7.2f}   ratio {s_med / k_med:5.2f}x")
+    print(
+        f"  baseline: raw pub/sub round trip      {p_med:7.2f} / {p_p95:7.2f}   ratio {s_med / p_med:5.2f}x"
+    )
+    print(
+        f"  baseline: raw keyspace notification   {k_med:7.2f} / {k_p95:7.2f}   ratio {s_med / k_med:5.2f}x"
+    )
 
 
 if __name__ == "__main__":

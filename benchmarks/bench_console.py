@@ -48,8 +48,14 @@ MINIMAL_READY = (b"Minimal ready", b"palette")
 
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
-    env.update(TERM="xterm-256color", OBO_CONSOLE_HOME=str(home), OBO_CONSOLE_MCP_PORT="0",
-               OBO_CONSOLE_IDENTITY_PORT="0", OBO_CONSOLE_SEARCH_PORT="0", OBO_CONSOLE_CALCULATOR_PORT="0")
+    env.update(
+        TERM="xterm-256color",
+        OBO_CONSOLE_HOME=str(home),
+        OBO_CONSOLE_MCP_PORT="0",
+        OBO_CONSOLE_IDENTITY_PORT="0",
+        OBO_CONSOLE_SEARCH_PORT="0",
+        OBO_CONSOLE_CALCULATOR_PORT="0",
+    )
     return env
 
 
@@ -108,16 +114,22 @@ def interaction(turns: int, keys: int) -> None:
 
     ui, core = p50_ms(figures.enter_to_rows_ui), p50_ms(figures.enter_to_results_event)
     rows_p90 = statistics.quantiles(figures.enter_to_rows_ui, n=10)[-1] * 1000
-    print(f'Enter on "show my documents" -> rows on screen:  p50 {ui:5.1f} ms  p90 {rows_p90:.1f} ms  '
-          f"max {max(figures.enter_to_rows_ui) * 1000:.1f} ms  (target p50 <= 100 ms; runs: "
-          f"{runs(figures.enter_to_rows_ui)})")
-    print(f"  baseline, same turns: results published by the core  p50 {core:5.1f} ms  -> the UI adds "
-          f"{ui - core:.1f} ms ({ui / core:.2f}x)")
+    print(
+        f'Enter on "show my documents" -> rows on screen:  p50 {ui:5.1f} ms  p90 {rows_p90:.1f} ms  '
+        f"max {max(figures.enter_to_rows_ui) * 1000:.1f} ms  (target p50 <= 100 ms; runs: "
+        f"{runs(figures.enter_to_rows_ui)})"
+    )
+    print(
+        f"  baseline, same turns: results published by the core  p50 {core:5.1f} ms  -> the UI adds "
+        f"{ui - core:.1f} ms ({ui / core:.2f}x)"
+    )
     idle, busy = p50_ms(figures.key_idle), p50_ms(figures.key_streaming)
     worst = max(figures.key_streaming) * 1000
     p90 = statistics.quantiles(figures.key_streaming, n=10)[-1] * 1000
-    print(f"keystroke -> prompt, while an answer streams:     p50 {busy:5.1f} ms  p90 {p90:.1f} ms  max {worst:.1f} ms  "
-          f"({len(figures.key_streaming)} keys, {figures.fragments_streamed} fragments streamed)")
+    print(
+        f"keystroke -> prompt, while an answer streams:     p50 {busy:5.1f} ms  p90 {p90:.1f} ms  max {worst:.1f} ms  "
+        f"({len(figures.key_streaming)} keys, {figures.fragments_streamed} fragments streamed)"
+    )
     print(f"  baseline, same run: keystroke -> prompt at rest  p50 {idle:5.1f} ms  -> {busy / idle:.2f}x")
 
 
@@ -140,15 +152,20 @@ def startup(runs: int) -> None:
             usable.append(ready)
 
     def line(label: str, runs: list[float]) -> str:
-        return (f"{label:<38} median {statistics.median(runs) * 1000:4.0f} ms  (runs: "
-                + ", ".join(f"{x * 1000:.0f}" for x in runs) + ")")
+        return (
+            f"{label:<38} median {statistics.median(runs) * 1000:4.0f} ms  (runs: "
+            + ", ".join(f"{x * 1000:.0f}" for x in runs)
+            + ")"
+        )
 
     base = statistics.median(minimal)
     print(line("minimal Textual app, first frame:", minimal))
     print(line("obo-console, first frame (all panes):", frame))
     print(line("obo-console, usable (prompt + keys):", usable))
-    print(f"ratio first frame / minimal: {statistics.median(frame) / base:.2f}x   "
-          f"usable / minimal: {statistics.median(usable) / base:.2f}x   (target <= 1.5x)")
+    print(
+        f"ratio first frame / minimal: {statistics.median(frame) / base:.2f}x   "
+        f"usable / minimal: {statistics.median(usable) / base:.2f}x   (target <= 1.5x)"
+    )
 
 
 if __name__ == "__main__":

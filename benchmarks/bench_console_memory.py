@@ -24,8 +24,10 @@ from pathlib import Path
 
 TARGET_MB = 300.0
 ROOT = Path(__file__).resolve().parents[1]
-PARAGRAPH = ("Here is what I found in **your documents**: the quarterly report lists revenue by region, "
-             "the onboarding notes describe the first week, and the calendar names every public holiday. ")
+PARAGRAPH = (
+    "Here is what I found in **your documents**: the quarterly report lists revenue by region, "
+    "the onboarding notes describe the first week, and the calendar names every public holiday. "
+)
 
 
 def peak_rss_mb() -> float:
@@ -47,8 +49,15 @@ async def child(messages: int) -> dict[str, float]:
     for turn in range(messages // 2):
         turn_id = f"t{turn}"
         store.record(TurnStarted(account=user, turn_id=turn_id, text=f"question {turn}: show my documents"))
-        store.record(TurnEnded(account=user, turn_id=turn_id, agent="Documents agent",
-                                        output=f"Answer {turn}. " + PARAGRAPH * 2, last_agent="Documents agent"))
+        store.record(
+            TurnEnded(
+                account=user,
+                turn_id=turn_id,
+                agent="Documents agent",
+                output=f"Answer {turn}. " + PARAGRAPH * 2,
+                last_agent="Documents agent",
+            )
+        )
     record_s = time.perf_counter() - started
     started = time.perf_counter()
     loaded = store.load(session)
@@ -68,16 +77,29 @@ async def child(messages: int) -> dict[str, float]:
         chat = app.main_screen.query_one(ChatPane)
         held, mounted = len(chat.entries), len(chat.mounted_messages)
     store.close()
-    return {"messages": len(loaded.messages), "held": held, "mounted": mounted, "peak_mb": peak_rss_mb(),
-            "record_s": record_s, "load_s": load_s, "show_s": show_s,
-            "db_mb": sum(p.stat().st_size for p in store.path.parent.iterdir()) / 2**20}
+    return {
+        "messages": len(loaded.messages),
+        "held": held,
+        "mounted": mounted,
+        "peak_mb": peak_rss_mb(),
+        "record_s": record_s,
+        "load_s": load_s,
+        "show_s": show_s,
+        "db_mb": sum(p.stat().st_size for p in store.path.parent.iterdir()) / 2**20,
+    }
 
 
 def run_case(messages: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, OBO_CONSOLE_HOME=home, OBO_CONSOLE_KEYRING_BACKEND="file")
-        out = subprocess.run([sys.executable, "-m", "benchmarks.bench_console_memory", "--child", str(messages)],
-                             cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.bench_console_memory", "--child", str(messages)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -92,12 +114,16 @@ def main() -> None:
     baseline = run_case(0)
     loaded = run_case(args.messages)
     print(f"empty conversation:      peak RSS {baseline['peak_mb']:7.1f} MB")
-    print(f"{loaded['messages']:,} messages:          peak RSS {loaded['peak_mb']:7.1f} MB "
-          f"(ratio {loaded['peak_mb'] / baseline['peak_mb']:.2f}×, +{loaded['peak_mb'] - baseline['peak_mb']:.1f} MB)")
+    print(
+        f"{loaded['messages']:,} messages:          peak RSS {loaded['peak_mb']:7.1f} MB "
+        f"(ratio {loaded['peak_mb'] / baseline['peak_mb']:.2f}×, +{loaded['peak_mb'] - baseline['peak_mb']:.1f} MB)"
+    )
     print(f"  chat pane holds {loaded['held']:,} messages, {loaded['mounted']} mounted as widgets")
-    print(f"  recorded in {loaded['record_s']:.2f} s ({loaded['messages'] / max(loaded['record_s'], 1e-9):,.0f} "
-          f"messages/s, each committed), loaded in {loaded['load_s'] * 1000:.0f} ms, shown in "
-          f"{loaded['show_s'] * 1000:.0f} ms; database {loaded['db_mb']:.1f} MB")
+    print(
+        f"  recorded in {loaded['record_s']:.2f} s ({loaded['messages'] / max(loaded['record_s'], 1e-9):,.0f} "
+        f"messages/s, each committed), loaded in {loaded['load_s'] * 1000:.0f} ms, shown in "
+        f"{loaded['show_s'] * 1000:.0f} ms; database {loaded['db_mb']:.1f} MB"
+    )
     verdict = "OK" if loaded["peak_mb"] < TARGET_MB else "OVER TARGET"
     print(f"target < {TARGET_MB:.0f} MB: {verdict}")
 

@@ -36,17 +36,27 @@ def rate(label: str, call: Callable[[], None], seconds: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each throughput measurement")
     parser.add_argument("--flows", type=int, default=10, help="device flows to time")
     args = parser.parse_args()
 
     tenant = load_demo_tenant()
-    with tempfile.TemporaryDirectory() as home, IdentityPlatform(tenant, home=Path(home)) as idp, \
-            trusting_session(idp.ca_cert_path) as session:
+    with (
+        tempfile.TemporaryDirectory() as home,
+        IdentityPlatform(tenant, home=Path(home)) as idp,
+        trusting_session(idp.ca_cert_path) as session,
+    ):
         token_cache = msal.SerializableTokenCache()
-        app = msal.PublicClientApplication(idp.console_client_id, authority=idp.authority,
-                                           instance_discovery=False, http_client=session, token_cache=token_cache)
+        app = msal.PublicClientApplication(
+            idp.console_client_id,
+            authority=idp.authority,
+            instance_discovery=False,
+            http_client=session,
+            token_cache=token_cache,
+        )
         scopes = [idp.api_scope]
 
         def device_flow() -> dict:
@@ -66,24 +76,39 @@ def main() -> None:
             session.get(idp.jwks_uri).raise_for_status()
 
         def refresh() -> None:
-            session.post(idp.token_endpoint, data={
-                "grant_type": "refresh_token", "client_id": idp.console_client_id, "client_info": "1",
-                "refresh_token": refresh_token, "scope": f"{idp.api_scope} offline_access openid profile",
-            }).raise_for_status()
+            session.post(
+                idp.token_endpoint,
+                data={
+                    "grant_type": "refresh_token",
+                    "client_id": idp.console_client_id,
+                    "client_info": "1",
+                    "refresh_token": refresh_token,
+                    "scope": f"{idp.api_scope} offline_access openid profile",
+                },
+            ).raise_for_status()
 
         def obo() -> None:
-            session.post(idp.token_endpoint, data={
-                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_id": idp.api_client_id,
-                "client_secret": secret, "assertion": user_token, "scope": "https://search.azure.com/.default",
-                "requested_token_use": "on_behalf_of",
-            }).raise_for_status()
+            session.post(
+                idp.token_endpoint,
+                data={
+                    "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                    "client_id": idp.api_client_id,
+                    "client_secret": secret,
+                    "assertion": user_token,
+                    "scope": "https://search.azure.com/.default",
+                    "requested_token_use": "on_behalf_of",
+                },
+            ).raise_for_status()
 
         print(f"Local identity platform at {idp.base_url} (HTTPS, keep-alive, one client thread)")
         baseline = rate("JWKS GET (baseline: no signing)", plain_request, args.seconds)
         refresh_rate = rate("refresh-token grant (AT + RT + id_token)", refresh, args.seconds)
         obo_rate = rate("OBO grant (search token)", obo, args.seconds)
-        mint_rate = rate("in-process signing only (no HTTP)", lambda: idp.issue_access_token("alice") and None,
-                         args.seconds)
+        mint_rate = rate(
+            "in-process signing only (no HTTP)",
+            lambda: idp.issue_access_token("alice") and None,
+            args.seconds,
+        )
 
         account = app.get_accounts()[0]
 
@@ -97,8 +122,13 @@ def main() -> None:
             # What a new console process does: load the cache, build the app (discovery), then silent.
             cache = msal.SerializableTokenCache()
             cache.deserialize(cache_state)
-            fresh = msal.PublicClientApplication(idp.console_client_id, authority=idp.authority,
-                                                 instance_discovery=False, http_client=session, token_cache=cache)
+            fresh = msal.PublicClientApplication(
+                idp.console_client_id,
+                authority=idp.authority,
+                instance_discovery=False,
+                http_client=session,
+                token_cache=cache,
+            )
             result = fresh.acquire_token_silent(scopes, account=fresh.get_accounts()[0])
             assert result is not None and result["token_source"] == "cache"
 
@@ -107,13 +137,19 @@ def main() -> None:
         fresh_s = timed(silent_fresh_app, 30)
 
         print("\nThroughput, as ratios to the baseline request on the same connection:")
-        print(f"  refresh grant: {refresh_rate:.1f} tokens/s = {refresh_rate / baseline:.2f}x the baseline rate")
+        print(
+            f"  refresh grant: {refresh_rate:.1f} tokens/s = {refresh_rate / baseline:.2f}x the baseline rate"
+        )
         print(f"  OBO grant:     {obo_rate:.1f} tokens/s = {obo_rate / baseline:.2f}x the baseline rate")
-        print(f"  HTTP share of an OBO grant: {1 - obo_rate / mint_rate:.0%} (signing alone: {mint_rate:.0f}/s)")
+        print(
+            f"  HTTP share of an OBO grant: {1 - obo_rate / mint_rate:.0%} (signing alone: {mint_rate:.0f}/s)"
+        )
         print("\nSign-in cost (medians):")
         print(f"  full device flow (approved via form POST) {flow_s * 1000:8.2f} ms")
         print(f"  silent, MSAL cache hit (same app)         {silent_s * 1000:8.3f} ms")
-        print(f"  silent, fresh app from serialized cache   {fresh_s * 1000:8.2f} ms (includes OIDC discovery)")
+        print(
+            f"  silent, fresh app from serialized cache   {fresh_s * 1000:8.2f} ms (includes OIDC discovery)"
+        )
         print(f"  device flow / silent (same app)          = {flow_s / silent_s:8.0f}x")
         print(f"  device flow / silent (fresh app)         = {flow_s / fresh_s:8.1f}x")
         print("  (a real device flow also waits >= 1 polling interval plus the person's typing time)")

@@ -103,9 +103,7 @@ def measure_store(
         "two terms (any), top 10": lambda t: SearchParams(search=f"{t} {rng.choice(terms)}", top=10),
     }
     match_all = {
-        "'*' order by id, top 50 (list all)": lambda t: SearchParams(
-            search="*", orderby="id asc", top=50
-        ),
+        "'*' order by id, top 50 (list all)": lambda t: SearchParams(search="*", orderby="id asc", top=50),
         "'*' unordered, top 50": lambda t: SearchParams(search="*", top=50),
     }
     kinds = match_all if quick else {**ranked, **match_all}

@@ -40,8 +40,9 @@ def sign_in(stack: LocalStack, login: str) -> str:
     assert state is not None
     session = requests.Session()
     session.verify, session.trust_env = str(state.ca_cert), False
-    app = msal.PublicClientApplication(state.console_client_id, authority=state.authority, http_client=session,
-                                       instance_discovery=False)
+    app = msal.PublicClientApplication(
+        state.console_client_id, authority=state.authority, http_client=session, instance_discovery=False
+    )
     flow = app.initiate_device_flow(scopes=[state.api_scope])
     complete_device_page(session, flow["verification_uri"], SecretStr(flow["user_code"]), login)
     return str(app.acquire_token_by_device_flow(flow)["access_token"])
@@ -65,8 +66,10 @@ def baseline_server(stack: LocalStack) -> ThreadedServer:
 
         def run() -> list[dict[str, Any]]:
             fields = list(search.fields())
-            return [{f: r.get(f) for f in fields} | {"score": r.get("@search.score")}
-                    for r in search.client.search(search_text=query, select=fields, top=top)]
+            return [
+                {f: r.get(f) for f in fields} | {"score": r.get("@search.score")}
+                for r in search.client.search(search_text=query, select=fields, top=top)
+            ]
 
         documents = await anyio.to_thread.run_sync(run)
         await trace.record("search", "ok", (time.perf_counter() - started) * 1000, hits=len(documents))
@@ -84,7 +87,9 @@ async def timed_block(client: Client, calls: int) -> tuple[float, int]:
     return time.perf_counter() - started, documents
 
 
-async def measure(stack: LocalStack, baseline_url: str, token: str, calls: int, block: int) -> dict[str, float]:
+async def measure(
+    stack: LocalStack, baseline_url: str, token: str, calls: int, block: int
+) -> dict[str, float]:
     full = Client(StreamableHttpTransport(stack.mcp_url, headers={"Authorization": f"Bearer {token}"}))
     base = Client(StreamableHttpTransport(baseline_url))
     totals = {"full": 0.0, "base": 0.0}
@@ -100,8 +105,12 @@ async def measure(stack: LocalStack, baseline_url: str, token: str, calls: int, 
                 totals[name] += seconds
                 docs[name] += count
             done += n
-    return {"full_cps": calls / totals["full"], "base_cps": calls / totals["base"],
-            "full_docs": docs["full"] / calls, "base_docs": docs["base"] / calls}
+    return {
+        "full_cps": calls / totals["full"],
+        "base_cps": calls / totals["base"],
+        "full_docs": docs["full"] / calls,
+        "base_docs": docs["base"] / calls,
+    }
 
 
 def main() -> None:
@@ -110,8 +119,11 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=100, help="calls per interleaved block (default 100)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
-        stack = LocalStack(home=Path(home), ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
-                           state_file=Path(home) / "local-stack.json")
+        stack = LocalStack(
+            home=Path(home),
+            ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
+            state_file=Path(home) / "local-stack.json",
+        )
         stack.start()
         baseline = baseline_server(stack)
         try:
@@ -127,14 +139,22 @@ def main() -> None:
             baseline.stop()
             stack.stop()
     ratio = result["full_cps"] / result["base_cps"]
-    print(f"get_documents, {args.calls} calls each, interleaved blocks of {args.block}, one client session each")
-    print(f"  full path (validate + OBO cache + trimmed search): {result['full_cps']:8.1f} calls/s "
-          f"({1000 / result['full_cps']:.2f} ms/call, {result['full_docs']:.0f} documents/call)")
-    print(f"  baseline (no validation, no user token):           {result['base_cps']:8.1f} calls/s "
-          f"({1000 / result['base_cps']:.2f} ms/call, {result['base_docs']:.0f} documents/call)")
+    print(
+        f"get_documents, {args.calls} calls each, interleaved blocks of {args.block}, one client session each"
+    )
+    print(
+        f"  full path (validate + OBO cache + trimmed search): {result['full_cps']:8.1f} calls/s "
+        f"({1000 / result['full_cps']:.2f} ms/call, {result['full_docs']:.0f} documents/call)"
+    )
+    print(
+        f"  baseline (no validation, no user token):           {result['base_cps']:8.1f} calls/s "
+        f"({1000 / result['base_cps']:.2f} ms/call, {result['base_docs']:.0f} documents/call)"
+    )
     print(f"  ratio full/baseline: {ratio:.2f}  (target >= 0.8)")
-    print(f"  OBO exchanges per 1,000 calls from one user: {exchanges * 1000 / total_calls:.2f} "
-          f"({exchanges:.0f} exchange(s) in {total_calls} calls; target 1)")
+    print(
+        f"  OBO exchanges per 1,000 calls from one user: {exchanges * 1000 / total_calls:.2f} "
+        f"({exchanges:.0f} exchange(s) in {total_calls} calls; target 1)"
+    )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ class LimitedKeyring(KeyringBackend):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=10, help="samples per measurement (median reported)")
     args = parser.parse_args()
 
@@ -61,12 +63,18 @@ def main() -> None:
 
         tenant = load_demo_tenant()
         with IdentityPlatform(tenant, home=Path(home) / "localcloud") as idp:
-            write_state(StackState(
-                authority=idp.authority, tenant_id=tenant.tenant_id, console_client_id=idp.console_client_id,
-                api_client_id=idp.api_client_id, api_scope=idp.api_scope, ca_cert=str(idp.ca_cert_path),
-                users=demo_users(tenant),
-                pid=os.getpid(),
-            ))
+            write_state(
+                StackState(
+                    authority=idp.authority,
+                    tenant_id=tenant.tenant_id,
+                    console_client_id=idp.console_client_id,
+                    api_client_id=idp.api_client_id,
+                    api_scope=idp.api_scope,
+                    ca_cert=str(idp.ca_cert_path),
+                    users=demo_users(tenant),
+                    pid=os.getpid(),
+                )
+            )
             print(f"sign-in against {idp.authority} (median of {args.repeat})")
             for label, backend in (("file keyring", None), ("2,560-byte chunked keyring", LimitedKeyring())):
                 manager = AuthManager.from_settings(backend=backend)
@@ -86,10 +94,14 @@ def main() -> None:
                 silent_fresh = timed(fresh, args.repeat, warm_up=True)
                 print(f"  [{label}]")
                 print(f"    full device-code flow (form POST)        {full * 1000:8.1f} ms")
-                print(f"    silent, running console                  {silent_warm * 1000:8.2f} ms"
-                      f"   ratio full/silent {full / silent_warm:7.1f}x")
-                print(f"    silent, fresh process (discovery+load)   {silent_fresh * 1000:8.1f} ms"
-                      f"   ratio full/silent {full / silent_fresh:7.1f}x")
+                print(
+                    f"    silent, running console                  {silent_warm * 1000:8.2f} ms"
+                    f"   ratio full/silent {full / silent_warm:7.1f}x"
+                )
+                print(
+                    f"    silent, fresh process (discovery+load)   {silent_fresh * 1000:8.1f} ms"
+                    f"   ratio full/silent {full / silent_fresh:7.1f}x"
+                )
                 manager.tokens.sign_out_all()
                 manager.close()
 

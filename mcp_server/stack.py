@@ -79,7 +79,9 @@ def search_api_key(directory: Path) -> SecretStr:
 
 def demo_users(tenant: Tenant) -> list[DemoUser]:
     """The tenant's users as the state file lists them (for sign-in by name in local mode)."""
-    return [DemoUser(username=u.username, oid=u.oid, name=u.name, groups=list(u.groups)) for u in tenant.users]
+    return [
+        DemoUser(username=u.username, oid=u.oid, name=u.name, groups=list(u.groups)) for u in tenant.users
+    ]
 
 
 def running_stack(state_file: Path) -> StackState | None:
@@ -198,7 +200,9 @@ class LocalStack:
 
     # -- parts ---------------------------------------------------------------------------------------------
     def _start_identity(self) -> None:
-        self.identity = IdentityPlatform(self.tenant, home=self.localcloud, host=self.host, port=self.ports.identity)
+        self.identity = IdentityPlatform(
+            self.tenant, home=self.localcloud, host=self.host, port=self.ports.identity
+        )
         self.identity.start()
 
     def _start_search(self) -> None:
@@ -228,14 +232,19 @@ class LocalStack:
         if not self.provision:
             return
 
-        with SearchIndexClient(self.search.endpoint, AzureKeyCredential(self.search_key.get_secret_value())) as client:
+        with SearchIndexClient(
+            self.search.endpoint, AzureKeyCredential(self.search_key.get_secret_value())
+        ) as client:
             try:
                 client.get_index(self.index_name)
                 return
             except ResourceNotFoundError:
                 pass
         provision.provision(
-            self.search.endpoint, self.search_key, self.index_name, provision.principals_from_tenant(self.tenant)
+            self.search.endpoint,
+            self.search_key,
+            self.index_name,
+            provision.principals_from_tenant(self.tenant),
         )
         self.provisioned = True
 

@@ -112,7 +112,12 @@ def test_home_reaches_the_command_and_leaves_the_environment_untouched(
     monkeypatch.delenv("OBO_CONSOLE_STATE_FILE", raising=False)
     before = dict(os.environ)
     home = tmp_path / "home"
-    assert main(["--home", str(home), "rotate-keys", "--mode", "local", "--state-file", str(tmp_path / "s.json")]) == 1
+    assert (
+        main(
+            ["--home", str(home), "rotate-keys", "--mode", "local", "--state-file", str(tmp_path / "s.json")]
+        )
+        == 1
+    )
     assert capsys.readouterr().err.startswith(
         f"obo-console: error: No signing keys at {home / 'localcloud' / 'signing-keys.json'}:"
     )
@@ -188,12 +193,21 @@ def test_a_server_the_console_launches_gets_home_in_its_own_environment(
 
     monkeypatch.setenv("OBO_CONSOLE_HOME", str(tmp_path / "decoy"))
     script = "import os, sys; print('home=' + os.environ['OBO_CONSOLE_HOME'], file=sys.stderr); sys.exit(3)"
-    settings = Settings(mode="local", state_file=tmp_path / "stack.json", mcp_port=0, identity_port=0,
-                        search_port=0, calculator_port=0)
+    settings = Settings(
+        mode="local",
+        state_file=tmp_path / "stack.json",
+        mcp_port=0,
+        identity_port=0,
+        search_port=0,
+        calculator_port=0,
+    )
     home = tmp_path / "home"
     with use_home(home):
-        link = ServerLink(settings, server_command=[sys.executable, "-c", script],
-                          timings=LinkTimings(startup_timeout=60, poll_interval=0.2))
+        link = ServerLink(
+            settings,
+            server_command=[sys.executable, "-c", script],
+            timings=LinkTimings(startup_timeout=60, poll_interval=0.2),
+        )
         try:
             with pytest.raises(UserError) as failed:
                 link.start()

@@ -41,7 +41,10 @@ def _token_provider(settings: Any, user: str | None) -> tuple[str, Any]:
     account = manager.find_account(user) if user else manager.require_account()
     token = manager.acquire_token(account)  # fail now, clearly, rather than inside the first MCP request
     if manager.identity_unreachable:  # working from the cached token: say so, and until when
-        print(f"obo-console: warning: {offline_warning(manager, format_timestamp(token.expires_on))}", file=sys.stderr)
+        print(
+            f"obo-console: warning: {offline_warning(manager, format_timestamp(token.expires_on))}",
+            file=sys.stderr,
+        )
 
     async def provide() -> Any:
         return await manager.acquire_token_async(account)
@@ -53,14 +56,18 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(**settings_overrides(args))
     question = args.question.strip()
     if not question:
-        raise UserError("The question is empty.", hint='Ask something, e.g. obo-console ask "what time is it?"')
+        raise UserError(
+            "The question is empty.", hint='Ask something, e.g. obo-console ask "what time is it?"'
+        )
     store = open_store(settings)
     try:
         configs = store.load_all()
     finally:
         store.close()
     start = _start_key(configs, args.agent)  # refuses when the asked agent or one it depends on is invalid
-    served = {key: configs.configs[key] for key in _reachable(configs.configs, start)}  # build only what can run
+    served = {
+        key: configs.configs[key] for key in _reachable(configs.configs, start)
+    }  # build only what can run
     for line in _left_out(configs):
         print(f"obo-console: warning: {line}", file=sys.stderr)
     target = _connect_target(settings, args.connect) if getattr(args, "connect", None) else None
@@ -73,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
     bus.subscribe(printer.handle)
     install_tracing(settings)
     runner = AgentRunner(
-        settings=settings, configs=served, bus=bus, account=account, token_provider=provider, main_key=start, require_mcp=True,
+        settings=settings,
+        configs=served,
+        bus=bus,
+        account=account,
+        token_provider=provider,
+        main_key=start,
+        require_mcp=True,
         mcp_target=target,
     )
     if not args.json:
@@ -124,7 +137,11 @@ def _failure_text(result: Any) -> str | None:
 
 def _failure_line(result: Any) -> str:
     """The one line a failed turn ends with: what failed, then what to do."""
-    hint = "Ask again; if it keeps failing, --json shows every step." if result.error else result.tool_failure.hint
+    hint = (
+        "Ask again; if it keeps failing, --json shows every step."
+        if result.error
+        else result.tool_failure.hint
+    )
     return f"The turn failed: {_failure_text(result)}. {hint}"
 
 
@@ -136,7 +153,9 @@ def _agent_key(configs: Any, wanted: str) -> str:
         cfg = entry.serving or entry.config
         if cfg is not None and cfg.name.lower() == wanted.lower():
             return str(key)
-    raise UserError(f"There is no agent {wanted!r}.", hint=f"Known agents: {', '.join(sorted(configs.entries))}.")
+    raise UserError(
+        f"There is no agent {wanted!r}.", hint=f"Known agents: {', '.join(sorted(configs.entries))}."
+    )
 
 
 def _start_key(configs: Any, wanted: str | None) -> str:

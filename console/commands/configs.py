@@ -56,7 +56,9 @@ def _print_issues(entries: list[ConfigEntry], stream: Any) -> None:
 
 
 def _summary(entries: list[ConfigEntry]) -> str:
-    counts = {status: sum(1 for e in entries if e.status == status) for status in ("valid", "warning", "invalid")}
+    counts = {
+        status: sum(1 for e in entries if e.status == status) for status in ("valid", "warning", "invalid")
+    }
     return (
         f"{len(entries)} config{'s' if len(entries) != 1 else ''}: {counts['valid']} valid, "
         f"{counts['warning']} with warnings, {counts['invalid']} invalid"
@@ -65,7 +67,9 @@ def _summary(entries: list[ConfigEntry]) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 # -- list ------------------------------------------------------------------------------------------------------
@@ -83,14 +87,16 @@ def _list(settings: Settings, ctx: ValidationContext, *, as_json: bool) -> int:
     for entry in entries:
         shown = entry.serving or entry.config
         tools = ", ".join(shown.tools) if shown else "-"
-        rows.append([
-            entry.key,
-            shown.name if shown else "-",
-            shown.model if shown else "-",
-            tools or "-",
-            entry.status,
-            display_source(entry.source),
-        ])
+        rows.append(
+            [
+                entry.key,
+                shown.name if shown else "-",
+                shown.model if shown else "-",
+                tools or "-",
+                entry.status,
+                display_source(entry.source),
+            ]
+        )
     print(_table(rows))
     _print_issues(entries, sys.stderr)
     return 0
@@ -138,7 +144,9 @@ def _validate(settings: Settings, ctx: ValidationContext, paths: list[Path], *, 
                 hint="Validate one folder at a time: a key is the file name without .json.",
             )
         raw = _raw_from_files(files, folders)
-        skipped = [path for path in files if path.stem not in raw or raw[path.stem].source != file_source(path)]
+        skipped = [
+            path for path in files if path.stem not in raw or raw[path.stem].source != file_source(path)
+        ]
         for path in skipped:
             print(f"{path}: skipped: a JSON Schema, not an agent config", file=sys.stderr)
         configs = reconcile(raw, None, ctx, backend="files")

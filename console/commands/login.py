@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         flow = manager.start_device_flow()
         say(flow.prompt.message.get_secret_value())
-        say(f"Waiting for the sign-in (the code expires in {flow.prompt.seconds_left() // 60} min; Ctrl+C cancels).")
+        say(
+            f"Waiting for the sign-in (the code expires in {flow.prompt.seconds_left() // 60} min; Ctrl+C cancels)."
+        )
         account = flow.result()
     others = [a.username for a in manager.accounts() if a.home_account_id != account.home_account_id]
     label = f"{account.name} <{account.username}>" if account.name else account.username

@@ -31,7 +31,9 @@ def _current_login(tokens: TokenStore) -> str:
     if not everyone:
         raise NotSignedIn("Nobody is signed in.")
     names = ", ".join(a.username for a in everyone)
-    raise UserError(f"Several accounts are signed in ({names}).", hint="Name one (`logout alice`) or use --all.")
+    raise UserError(
+        f"Several accounts are signed in ({names}).", hint="Name one (`logout alice`) or use --all."
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +41,11 @@ def run(args: argparse.Namespace) -> int:
     warn_if_needed(tokens.warning)
     if args.all:
         gone = tokens.sign_out_all()
-        print(f"Signed out {plural(len(gone), 'account')}; the token cache is empty." if gone else "Nobody was signed in.")
+        print(
+            f"Signed out {plural(len(gone), 'account')}; the token cache is empty."
+            if gone
+            else "Nobody was signed in."
+        )
         return 0
     login = args.username or _current_login(tokens)
     gone = tokens.sign_out(login)

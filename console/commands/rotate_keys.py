@@ -25,23 +25,33 @@ from mcp_server.paths import localcloud_dir
 
 def run(args: argparse.Namespace) -> int:
     if load_settings(**settings_overrides(args)).mode == "azure":
-        raise UserError("rotate-keys rotates the LOCAL identity platform's keys; in Azure mode Entra ID rotates "
-                        "its own signing keys.", hint="Run it in local mode (OBO_CONSOLE_MODE=local).")
+        raise UserError(
+            "rotate-keys rotates the LOCAL identity platform's keys; in Azure mode Entra ID rotates "
+            "its own signing keys.",
+            hint="Run it in local mode (OBO_CONSOLE_MODE=local).",
+        )
     grace = DEFAULT_GRACE_SECONDS if args.grace is None else args.grace
     if grace < 0:
-        raise UserError(f"--grace must be 0 or more seconds, not {args.grace}.",
-                        hint="Use e.g. --grace 3600 to keep the old key published for an hour.")
+        raise UserError(
+            f"--grace must be 0 or more seconds, not {args.grace}.",
+            hint="Use e.g. --grace 3600 to keep the old key published for an hour.",
+        )
     path = localcloud_dir() / KEYS_FILE
     if not path.exists():
-        raise UserError(f"No signing keys at {path}: the local identity platform has not run with this data "
-                        "directory yet.", hint="Start it once with `obo-console server` (same --home).")
+        raise UserError(
+            f"No signing keys at {path}: the local identity platform has not run with this data "
+            "directory yet.",
+            hint="Start it once with `obo-console server` (same --home).",
+        )
     try:
         new = rotate(path, grace)
         published = SigningKeyStore(path).published()
     except SigningKeyFileError as exc:
         raise UserError(str(exc)) from exc
     retired = [
-        {"kid": k.kid, "dropped_at": _iso(k.drop_after)} for k in published if k.kid != new.kid and k.drop_after
+        {"kid": k.kid, "dropped_at": _iso(k.drop_after)}
+        for k in published
+        if k.kid != new.kid and k.drop_after
     ]
     if args.json:
         print(json.dumps({"current_kid": new.kid, "retired": retired, "keys_file": str(path)}))

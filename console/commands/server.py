@@ -56,10 +56,16 @@ def run(args: argparse.Namespace) -> int:
     for name in ("port", "identity_port", "search_port", "calculator_port"):
         value = getattr(args, name, None)
         if value is not None and not 0 <= value <= 65535:
-            raise UserError(f"--{name.replace('_', '-')} {value} is not a port.", hint="Use 0–65535 (0 = any free port).")
+            raise UserError(
+                f"--{name.replace('_', '-')} {value} is not a port.", hint="Use 0–65535 (0 = any free port)."
+            )
     settings = load_settings(
-        **settings_overrides(args), mcp_host=args.host, mcp_port=args.port, identity_port=args.identity_port,
-        search_port=args.search_port, calculator_port=args.calculator_port,
+        **settings_overrides(args),
+        mcp_host=args.host,
+        mcp_port=args.port,
+        identity_port=args.identity_port,
+        search_port=args.search_port,
+        calculator_port=args.calculator_port,
     )
     if settings.mode == "azure":
         return _run_azure(settings)
@@ -71,8 +77,12 @@ def _run_local(settings: Settings) -> int:
 
     stack = LocalStack(
         host=settings.mcp_host,
-        ports=StackPorts(identity=settings.identity_port, search=settings.search_port, mcp=settings.mcp_port,
-                         calculator=settings.calculator_port),
+        ports=StackPorts(
+            identity=settings.identity_port,
+            search=settings.search_port,
+            mcp=settings.mcp_port,
+            calculator=settings.calculator_port,
+        ),
         state_file=settings.effective_state_file(),
         calculator_model=calculator_model(settings),
     )
@@ -80,7 +90,9 @@ def _run_local(settings: Settings) -> int:
     try:
         state = stack.start()
     except OSError as exc:
-        raise UserError(str(exc), hint="Free the port, or pick others with --port/--identity-port/--search-port.") from exc
+        raise UserError(
+            str(exc), hint="Free the port, or pick others with --port/--identity-port/--search-port."
+        ) from exc
     except (RuntimeError, ValueError) as exc:
         raise UserError(f"The local stack did not start: {exc}") from exc
     try:

@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         keymap = load_keymap(data_dir() / "keymap.json")
     except ValueError as exc:
-        raise UserError(str(exc), hint="Fix or delete the keymap file; `obo-console` lists binding ids on F1.") from exc
+        raise UserError(
+            str(exc), hint="Fix or delete the keymap file; `obo-console` lists binding ids on F1."
+        ) from exc
     app = OboConsoleApp(workspace_factory=_workspace_factory(args), keymap=keymap, settle_heap=True)
     try:
         result = app.run()

@@ -38,7 +38,10 @@ def whoami_document(manager: AuthManager, user: str | None) -> dict[str, Any]:
         },
         "accounts": [a.username for a in manager.accounts()],
         "keyring": manager.tokens.choice.description,
-        "identity_platform": {"reachable": manager.identity_unreachable is None, "detail": manager.identity_unreachable},
+        "identity_platform": {
+            "reachable": manager.identity_unreachable is None,
+            "detail": manager.identity_unreachable,
+        },
     }
 
 

@@ -145,7 +145,10 @@ def display_value(name: str, value: Any) -> str:
 
 def explain_claims(claims: dict[str, Any]) -> list[ClaimLine]:
     """Each claim with its display value and one-line meaning, in the token's order."""
-    return [ClaimLine(name, value, display_value(name, value), claim_meaning(name)) for name, value in claims.items()]
+    return [
+        ClaimLine(name, value, display_value(name, value), claim_meaning(name))
+        for name, value in claims.items()
+    ]
 
 
 def format_duration(seconds: float) -> str:

@@ -193,7 +193,9 @@ class AccountChanged(Event):
     """The current account changed (sign-in, switch, sign-out): views rebuild from the new account's state only."""
 
     kind: ClassVar[str] = "account_changed"
-    previous: str | None = None  # ``account`` (the base field) is the new current account, None when signed out
+    previous: str | None = (
+        None  # ``account`` (the base field) is the new current account, None when signed out
+    )
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -40,7 +40,11 @@ def utc(ts: float, *, millis: bool = False) -> str:
 
 
 def _cell(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    )
     return " ".join(text.split()).replace("|", "\\|") or " "
 
 
@@ -59,7 +63,9 @@ def _claims_table(title: str, claims: dict[str, Any] | None) -> list[str]:
         return [*lines, "(none)", ""]
     lines += ["| Claim | Value | Meaning |", "|---|---|---|"]
     for name, value in redact_value(dict(claims)).items():
-        lines.append(f"| {_cell(name)} | {_cell(display_value(name, value))} | {_cell(claim_meaning(name))} |")
+        lines.append(
+            f"| {_cell(name)} | {_cell(display_value(name, value))} | {_cell(claim_meaning(name))} |"
+        )
     return [*lines, ""]
 
 
@@ -106,7 +112,9 @@ def conversation_markdown(
         for event in events:
             clean = redact_value(event)
             agent, line = event_summary(clean)
-            lines.append(f"| {utc(float(clean.get('ts') or 0), millis=True)} | {_cell(agent)} | {_cell(line)} |")
+            lines.append(
+                f"| {utc(float(clean.get('ts') or 0), millis=True)} | {_cell(agent)} | {_cell(line)} |"
+            )
     else:
         lines.append("(none)")
     lines.append("")
@@ -116,7 +124,10 @@ def conversation_markdown(
 def trace_jsonl(events: list[dict[str, Any]]) -> str:
     """The session's events as JSON lines (sorted keys, compact), masked; '' when there are none."""
     return "".join(
-        json.dumps(redact_value(event), sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False) + "\n"
+        json.dumps(
+            redact_value(event), sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False
+        )
+        + "\n"
         for event in events
     )
 
@@ -141,7 +152,11 @@ def export_session(
     target = directory or exports_dir()
     stem = f"session-{datetime.fromtimestamp(loaded.summary.started, UTC):%Y%m%d-%H%M%S}-{session_id[:8]}"
     paths = ExportPaths(target / f"{stem}.md", target / f"{stem}.trace.jsonl")
-    write_private(paths.markdown, conversation_markdown(
-        loaded, events, account=store.username, user_claims=user_claims, obo_claims=obo_claims))
+    write_private(
+        paths.markdown,
+        conversation_markdown(
+            loaded, events, account=store.username, user_claims=user_claims, obo_claims=obo_claims
+        ),
+    )
     write_private(paths.trace, trace_jsonl(events))
     return paths

@@ -119,7 +119,9 @@ def _fresh_steps() -> list[FlowStep]:
 
 
 def _short_list(values: Any, limit: int = 3) -> str:
-    items = [str(v) for v in values] if isinstance(values, list | tuple) else ([str(values)] if values else [])
+    items = (
+        [str(v) for v in values] if isinstance(values, list | tuple) else ([str(values)] if values else [])
+    )
     if not items:
         return "(none)"
     more = f" +{len(items) - limit}" if len(items) > limit else ""
@@ -272,21 +274,28 @@ class FlowModel:
                 "validation",
                 state=StepState.DONE,
                 duration_ms=event.duration_ms,
-                add_facts=(("checked", "signature, issuer, audience, expiry, scope"), ("oid", detail.get("oid"))),
+                add_facts=(
+                    ("checked", "signature, issuer, audience, expiry, scope"),
+                    ("oid", detail.get("oid")),
+                ),
             )
             self._set("obo", state=StepState.ACTIVE)
         elif event.step == "obo_exchange":
             self._lit_before("obo")
             if event.status in ("error", "failed"):
                 code = detail.get("aadsts")
-                self._fail("obo", explain_aadsts(str(code) if code else None, str(detail.get("error") or "") or None))
+                self._fail(
+                    "obo", explain_aadsts(str(code) if code else None, str(detail.get("error") or "") or None)
+                )
                 return
             hit = event.status == "cache_hit" or detail.get("cache") in ("hit", "joined")
             self._set(
                 "obo",
                 state=StepState.CACHE_HIT if hit else StepState.DONE,
                 duration_ms=event.duration_ms,
-                add_facts=(("exchange", "cache hit (no call to the identity platform)" if hit else "exchanged"),),
+                add_facts=(
+                    ("exchange", "cache hit (no call to the identity platform)" if hit else "exchanged"),
+                ),
             )
             self._set("search", state=StepState.ACTIVE)
         elif event.step == "search":
@@ -340,7 +349,10 @@ class FlowModel:
             state=StepState.DONE,
             add_facts=(
                 ("ran as", _ran_as(who, ran_as)),
-                ("groups", _short_list(ran_as.get("groups"), 2) if ran_as.get("groups") is not None else None),
+                (
+                    "groups",
+                    _short_list(ran_as.get("groups"), 2) if ran_as.get("groups") is not None else None,
+                ),
                 ("documents", f"{len(event.documents)} visible"),
             ),
         )

@@ -41,7 +41,14 @@ class EventPrinter:
     """Subscribe ``printer.handle`` to a bus. ``json_lines``: every event as JSON on ``out``. Otherwise steps go
     to ``err`` (stderr) as lines and the answer's text to ``out`` as it streams."""
 
-    def __init__(self, *, json_lines: bool = False, out: IO[str] | None = None, err: IO[str] | None = None, verbose: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        json_lines: bool = False,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+        verbose: bool = True,
+    ) -> None:
         self.json_lines = json_lines
         self.out = out or sys.stdout
         self.err = err or sys.stderr

@@ -308,8 +308,16 @@ class SessionStore:
             )
         return int(cursor.lastrowid or 0)
 
-    def update_message(self, message_id: int, text: str, *, complete: bool, agent: str | None = None,
-                       error: bool = False, ts: float | None = None) -> None:
+    def update_message(
+        self,
+        message_id: int,
+        text: str,
+        *,
+        complete: bool,
+        agent: str | None = None,
+        error: bool = False,
+        ts: float | None = None,
+    ) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE messages SET text = ?, complete = ?, error = ?, agent = COALESCE(?, agent), "
@@ -331,8 +339,13 @@ class SessionStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO events (session_id, ts, kind, turn_id, data) VALUES (?, ?, ?, ?, ?)",
-                (session_id, float(clean.get("ts") or time.time()), str(clean.get("kind", "event")),
-                 clean.get("turn_id"), json.dumps(clean, sort_keys=True, default=str, ensure_ascii=False)),
+                (
+                    session_id,
+                    float(clean.get("ts") or time.time()),
+                    str(clean.get("kind", "event")),
+                    clean.get("turn_id"),
+                    json.dumps(clean, sort_keys=True, default=str, ensure_ascii=False),
+                ),
             )
 
     # ---- recording from the bus
@@ -368,8 +381,15 @@ class SessionStore:
         with self._lock:
             partial = self._partial.get(key)
             if partial is None:
-                message_id = self.append_message("assistant", event.delta, session_id=session_id, agent=event.agent,
-                                                 ts=event.ts, turn_id=event.turn_id, complete=False)
+                message_id = self.append_message(
+                    "assistant",
+                    event.delta,
+                    session_id=session_id,
+                    agent=event.agent,
+                    ts=event.ts,
+                    turn_id=event.turn_id,
+                    complete=False,
+                )
                 self._partial[key] = [message_id, event.delta, event.agent, now]
                 return
             partial[1] += event.delta
@@ -392,15 +412,28 @@ class SessionStore:
             if partial is not None:
                 self.update_message(partial[0], event.output, complete=True, agent=agent, ts=event.ts)
             else:
-                self.append_message("assistant", event.output, session_id=session_id, agent=agent, ts=event.ts,
-                                    turn_id=event.turn_id)
+                self.append_message(
+                    "assistant",
+                    event.output,
+                    session_id=session_id,
+                    agent=agent,
+                    ts=event.ts,
+                    turn_id=event.turn_id,
+                )
             return
         if partial is not None:
             # Stopped or failed mid-answer: keep what streamed, marked incomplete (the runner drops it too).
             self.update_message(partial[0], partial[1], complete=False, agent=partial[2])
         if event.error:
-            self.append_message("notice", event.error, session_id=session_id, agent=agent, ts=event.ts,
-                                turn_id=event.turn_id, error=True)
+            self.append_message(
+                "notice",
+                event.error,
+                session_id=session_id,
+                agent=agent,
+                ts=event.ts,
+                turn_id=event.turn_id,
+                error=True,
+            )
 
 
 def _title(text: str) -> str:
@@ -410,13 +443,24 @@ def _title(text: str) -> str:
 
 def _summary(row: sqlite3.Row) -> SessionSummary:
     return SessionSummary(
-        id=row["id"], started=row["started"], updated=row["updated"], main_agent=row["main_agent"],
-        title=row["title"], messages=int(row["n"]), interrupted=bool(row["partial"]),
+        id=row["id"],
+        started=row["started"],
+        updated=row["updated"],
+        main_agent=row["main_agent"],
+        title=row["title"],
+        messages=int(row["n"]),
+        interrupted=bool(row["partial"]),
     )
 
 
 def _message(row: sqlite3.Row) -> StoredMessage:
     return StoredMessage(
-        id=int(row["id"]), role=row["role"], text=row["text"], agent=row["agent"], ts=float(row["ts"]),
-        turn_id=row["turn_id"], complete=bool(row["complete"]), error=bool(row["error"]),
+        id=int(row["id"]),
+        role=row["role"],
+        text=row["text"],
+        agent=row["agent"],
+        ts=float(row["ts"]),
+        turn_id=row["turn_id"],
+        complete=bool(row["complete"]),
+        error=bool(row["error"]),
     )

@@ -84,10 +84,12 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        problems = "\n".join(f"  {_env_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
-        raise UserError(f"Invalid settings:\n{problems}",
-                        hint="Fix them in the environment or the .env file.") from None
+        problems = "\n".join(
+            f"  {_env_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
+        raise UserError(
+            f"Invalid settings:\n{problems}", hint="Fix them in the environment or the .env file."
+        ) from None
 
 
 def _env_name(loc: tuple[Any, ...]) -> str:

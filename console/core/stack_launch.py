@@ -292,7 +292,9 @@ class StackLauncher:
             {
                 "PYTHONUNBUFFERED": "1",
                 "OBO_CONSOLE_PARENT_PID": str(os.getpid()),  # the server stops if the console dies hard
-                "OBO_CONSOLE_HOME": str(data_dir().resolve()),  # the console's --home, given to the child alone
+                "OBO_CONSOLE_HOME": str(
+                    data_dir().resolve()
+                ),  # the console's --home, given to the child alone
                 "OBO_CONSOLE_MODE": s.mode,
                 "OBO_CONSOLE_STATE_FILE": str(self.state_path()),
                 "OBO_CONSOLE_MCP_HOST": s.mcp_host,

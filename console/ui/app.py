@@ -57,8 +57,12 @@ class TrustAsked(Message):
 class OboConsoleApp(App[int]):
     TITLE = "OBO Console"
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {commands.ActionCommands, commands.AccountCommands, commands.ConfigCommands,
-                               commands.SessionCommands}
+    COMMANDS = App.COMMANDS | {
+        commands.ActionCommands,
+        commands.AccountCommands,
+        commands.ConfigCommands,
+        commands.SessionCommands,
+    }
     BINDINGS = bindings.APP
 
     def __init__(
@@ -166,7 +170,9 @@ class OboConsoleApp(App[int]):
         self.main_screen.query_one(ClaimsPane).clock = workspace.clock
         self._unsubscribe = workspace.bus.subscribe(self._deliver)
 
-        def follow(text: str) -> None:  # pushed line by line from the reader's thread (a bounded tail: no polling)
+        def follow(
+            text: str,
+        ) -> None:  # pushed line by line from the reader's thread (a bounded tail: no polling)
             self._main.post_message(ServerLogLine(text))
 
         self._log_follow = workspace.subscribe_server_log(follow)
@@ -375,7 +381,10 @@ def load_keymap(path: Path) -> dict[str, str]:
         return {}
     except ValueError as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise ValueError(f"{path} must be a JSON object of binding id → keys, e.g. {{\"chat.reset\": \"ctrl+r\"}}")
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError(
+            f'{path} must be a JSON object of binding id → keys, e.g. {{"chat.reset": "ctrl+r"}}'
+        )
     return data
-

@@ -73,16 +73,25 @@ class ActionCommands(_ListProvider):
             ("account: sign in", app.action_sign_in, "Device-code sign-in (F2)"),
             ("account: sign out", app.action_sign_out, "Sign out the current account (F4)"),
             ("configs: show agents and validation", app.action_configs, "The configs screen (F5)"),
-            ("chat: new conversation", screen.action_reset_conversation,
-             "ctrl+n: a new saved session (the current one stays saved)"),
-            ("session: export the conversation (Markdown + JSON-lines trace)", screen.action_export,
-             "ctrl+e: claims masked, never a token"),
+            (
+                "chat: new conversation",
+                screen.action_reset_conversation,
+                "ctrl+n: a new saved session (the current one stays saved)",
+            ),
+            (
+                "session: export the conversation (Markdown + JSON-lines trace)",
+                screen.action_export,
+                "ctrl+e: claims masked, never a token",
+            ),
             ("session: list saved conversations", screen.action_sessions, "F8: enter resumes one"),
             ("chat: stop the running turn", screen.action_stop_turn, "esc"),
             ("agent: back to the main agent", screen.action_back_to_main, "After a handoff (ctrl+b)"),
             ("chat: load earlier messages", screen.action_load_earlier, "ctrl+g"),
-            ("chat: jump to the latest message", screen.action_jump_to_latest,
-             "ctrl+end: and follow new messages again"),
+            (
+                "chat: jump to the latest message",
+                screen.action_jump_to_latest,
+                "ctrl+end: and follow new messages again",
+            ),
             ("pane: next", screen.action_next_pane, "F6 (shift+F6: previous)"),
             ("account: switch to the next signed-in account", app.action_switch_account, "F3"),
             ("events: filter", screen.action_filter_events, "ctrl+f"),
@@ -98,8 +107,11 @@ class AccountCommands(_ListProvider):
             return []
         current = workspace.current_account.username if workspace.current_account else None
         return [
-            (f"account: switch to {account.username}", partial(app.action_switch_account, account.username),
-             account.name)
+            (
+                f"account: switch to {account.username}",
+                partial(app.action_switch_account, account.username),
+                account.name,
+            )
             for account in workspace.accounts()
             if account.username != current
         ]
@@ -115,8 +127,13 @@ class ConfigCommands(_ListProvider):
         for config in workspace.configs():
             status = "valid" if config.valid else f"INVALID ({plural(len(config.errors), 'error')})"
             if config.valid or config.serving:
-                found.append((f"agent: use {config.key} as the main agent", partial(app.use_main_agent, config.key),
-                               f"{config.source} — {status}"))
+                found.append(
+                    (
+                        f"agent: use {config.key} as the main agent",
+                        partial(app.use_main_agent, config.key),
+                        f"{config.source} — {status}",
+                    )
+                )
         return found
 
 
@@ -137,8 +154,11 @@ class SessionCommands(_ListProvider):
             return
         screen = app.main_screen
         self._found = tuple(
-            (f"session: resume \"{summary.title or 'untitled'}\"", partial(screen.resume_session, summary.id),
-             f"{summary.messages} messages" + (", interrupted" if summary.interrupted else ""))
+            (
+                f'session: resume "{summary.title or "untitled"}"',
+                partial(screen.resume_session, summary.id),
+                f"{summary.messages} messages" + (", interrupted" if summary.interrupted else ""),
+            )
             for summary in summaries
             if summary.id != current
         )

@@ -68,14 +68,22 @@ class SigningKey:
         now = dt.datetime.now(dt.UTC)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OBO Console local token signing")])
         cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=3650))
             .sign(key, hashes.SHA256())
         )
         der = cert.public_bytes(serialization.Encoding.DER)
-        return cls(kid=kid or _b64url(hashlib.sha1(der).digest()), private_key=key, cert_der=der,
-                   created_at=time.time())
+        return cls(
+            kid=kid or _b64url(hashlib.sha1(der).digest()),
+            private_key=key,
+            cert_der=der,
+            created_at=time.time(),
+        )
 
     def sign(self, claims: dict[str, Any], *, x5t: bool = False) -> str:
         headers: dict[str, Any] = {"typ": "JWT", "kid": self.kid}
@@ -86,8 +94,12 @@ class SigningKey:
     def public_jwk(self, issuer: str | None = None) -> dict[str, Any]:
         numbers = self.private_key.public_key().public_numbers()
         jwk: dict[str, Any] = {
-            "kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.kid,
-            "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e),
+            "kty": "RSA",
+            "use": "sig",
+            "kid": self.kid,
+            "x5t": self.kid,
+            "n": _b64url_uint(numbers.n),
+            "e": _b64url_uint(numbers.e),
             "x5c": [base64.b64encode(self.cert_der).decode()],
         }
         if issuer:
@@ -99,17 +111,28 @@ class SigningKey:
 
     def to_json(self) -> dict[str, Any]:
         pem = self.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        return {"kid": self.kid, "private_key_pem": pem.decode(), "x5c": base64.b64encode(self.cert_der).decode(),
-                "created_at": self.created_at, "drop_after": self.drop_after}
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return {
+            "kid": self.kid,
+            "private_key_pem": pem.decode(),
+            "x5c": base64.b64encode(self.cert_der).decode(),
+            "created_at": self.created_at,
+            "drop_after": self.drop_after,
+        }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> SigningKey:
         key = serialization.load_pem_private_key(raw["private_key_pem"].encode(), password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError(f"key {raw.get('kid')} is not an RSA key")
-        return cls(kid=raw["kid"], private_key=key, cert_der=base64.b64decode(raw["x5c"]),
-                   created_at=float(raw.get("created_at", 0)), drop_after=raw.get("drop_after"))
+        return cls(
+            kid=raw["kid"],
+            private_key=key,
+            cert_der=base64.b64decode(raw["x5c"]),
+            created_at=float(raw.get("created_at", 0)),
+            drop_after=raw.get("drop_after"),
+        )
 
 
 @dataclass
@@ -126,7 +149,9 @@ class SigningKeyStore:
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
-        self.clock = clock  # epoch seconds: when a retired key leaves the JWKS (tests move it instead of sleeping)
+        self.clock = (
+            clock  # epoch seconds: when a retired key leaves the JWKS (tests move it instead of sleeping)
+        )
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
         self._stamp: tuple[int, int, int] | None = None
@@ -209,8 +234,11 @@ def _read(path: Path) -> KeySet:
 
 
 def _write(path: Path, keys: KeySet) -> None:
-    data = {"version": FILE_VERSION, "current": keys.current.kid,
-            "keys": [k.to_json() for k in [keys.current, *keys.retired]]}
+    data = {
+        "version": FILE_VERSION,
+        "current": keys.current.kid,
+        "keys": [k.to_json() for k in [keys.current, *keys.retired]],
+    }
     write_private(path, json.dumps(data, indent=2))
 
 

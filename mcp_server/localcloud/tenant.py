@@ -199,7 +199,9 @@ class Tenant:
         """A copy where exactly ``oids`` have consented to ``app_key``'s access to ``resource_uri``."""
         app = self.app(app_key)
         accesses = tuple(
-            replace(a, admin_consent=False, consented_users=frozenset(oids)) if a.resource == resource_uri else a
+            replace(a, admin_consent=False, consented_users=frozenset(oids))
+            if a.resource == resource_uri
+            else a
             for a in app.required_resource_access
         )
         new_app = replace(app, required_resource_access=accesses)
@@ -229,23 +231,42 @@ def _parse(raw: dict[str, Any]) -> Tenant:
         unknown = [g for g in u["groups"] if g not in group_ids]
         if unknown:
             raise ValueError(f"user {u['username']} is in unknown group(s) {unknown}")
-        users.append(User(u["username"], u["oid"], u["name"], u.get("upn", u["username"]),
-                          tuple(group_ids[g] for g in u["groups"])))
+        users.append(
+            User(
+                u["username"],
+                u["oid"],
+                u["name"],
+                u.get("upn", u["username"]),
+                tuple(group_ids[g] for g in u["groups"]),
+            )
+        )
     oid_of = {u.username.lower(): u.oid for u in users} | {u.oid: u.oid for u in users}
     apps = tuple(_parse_app(a, oid_of) for a in raw["applications"])
     resources = tuple(
-        Resource(r["name"], r["app_id"], r["identifier_uri"], tuple(r["scopes"]), int(r.get("token_version", 1)))
+        Resource(
+            r["name"], r["app_id"], r["identifier_uri"], tuple(r["scopes"]), int(r.get("token_version", 1))
+        )
         for r in raw.get("resources", [])
     )
     policies = tuple(_parse_policy(p, oid_of, group_ids) for p in raw.get("conditional_access_policies", []))
-    tenant = Tenant(raw["tenant"]["id"], raw["tenant"]["display_name"], raw["tenant"]["domain"],
-                    tuple(users), groups, apps, resources, policies)
+    tenant = Tenant(
+        raw["tenant"]["id"],
+        raw["tenant"]["display_name"],
+        raw["tenant"]["domain"],
+        tuple(users),
+        groups,
+        apps,
+        resources,
+        policies,
+    )
     tenant.console_app  # noqa: B018 - both registrations must exist
     tenant.api_app  # noqa: B018
     return tenant
 
 
-def _parse_policy(p: dict[str, Any], oid_of: dict[str, str], group_ids: dict[str, str]) -> ConditionalAccessPolicy:
+def _parse_policy(
+    p: dict[str, Any], oid_of: dict[str, str], group_ids: dict[str, str]
+) -> ConditionalAccessPolicy:
     name = p["name"]
     grant, state = p["grant"], p.get("state", "enabled")
     if grant not in POLICY_GRANTS:
@@ -254,17 +275,23 @@ def _parse_policy(p: dict[str, Any], oid_of: dict[str, str], group_ids: dict[str
         raise ValueError(f"policy {name!r}: state must be one of {POLICY_STATES}, not {state!r}")
     flows = tuple(p.get("authentication_flows", []))
     if unknown_flows := [f for f in flows if f not in AUTHENTICATION_FLOWS]:
-        raise ValueError(f"policy {name!r}: unknown authentication flow(s) {unknown_flows}; use {AUTHENTICATION_FLOWS}")
+        raise ValueError(
+            f"policy {name!r}: unknown authentication flow(s) {unknown_flows}; use {AUTHENTICATION_FLOWS}"
+        )
     users = p.get("users", {})
     unknown = [u for u in users.get("include_users", []) if u.lower() not in oid_of]
     unknown += [g for g in users.get("include_groups", []) if g not in group_ids]
     if unknown:
         raise ValueError(f"policy {name!r}: unknown user(s) or group(s) {unknown}")
     return ConditionalAccessPolicy(
-        id=p["id"], name=name, grant=grant, state=state,
+        id=p["id"],
+        name=name,
+        grant=grant,
+        state=state,
         user_ids=frozenset(oid_of[u.lower()] for u in users.get("include_users", [])),
         group_ids=frozenset(group_ids[g] for g in users.get("include_groups", [])),
-        resources=tuple(p.get("target_resources", ["All"])), authentication_flows=flows,
+        resources=tuple(p.get("target_resources", ["All"])),
+        authentication_flows=flows,
     )
 
 
@@ -274,19 +301,29 @@ def _parse_app(a: dict[str, Any], oid_of: dict[str, str]) -> AppRegistration:
         unknown = [u for u in ra.get("consented_users", []) if u.lower() not in oid_of]
         if unknown:
             raise ValueError(f"app {a['key']}: consent for unknown user(s) {unknown}")
-        accesses.append(ResourceAccess(
-            ra["resource"], tuple(ra["delegated_scopes"]), bool(ra.get("admin_consent", False)),
-            frozenset(oid_of[u.lower()] for u in ra.get("consented_users", [])),
-        ))
+        accesses.append(
+            ResourceAccess(
+                ra["resource"],
+                tuple(ra["delegated_scopes"]),
+                bool(ra.get("admin_consent", False)),
+                frozenset(oid_of[u.lower()] for u in ra.get("consented_users", [])),
+            )
+        )
     secret = a.get("client_secret")
     return AppRegistration(
-        key=a["key"], name=a["name"], client_id=a["client_id"], service_principal_id=a["service_principal_id"],
+        key=a["key"],
+        name=a["name"],
+        client_id=a["client_id"],
+        service_principal_id=a["service_principal_id"],
         public_client=bool(a.get("public_client", False)),
         allow_device_code_flow=bool(a.get("allow_device_code_flow", False)),
         client_secret=SecretStr(secret) if secret else None,
-        identifier_uris=tuple(a.get("identifier_uris", [])), scopes=tuple(a.get("scopes", [])),
+        identifier_uris=tuple(a.get("identifier_uris", [])),
+        scopes=tuple(a.get("scopes", [])),
         authorized_client_ids=tuple(a.get("authorized_client_ids", [])),
-        app_roles=tuple(a.get("app_roles", [])), granted_app_roles=tuple(a.get("granted_app_roles", [])),
+        app_roles=tuple(a.get("app_roles", [])),
+        granted_app_roles=tuple(a.get("granted_app_roles", [])),
         requested_access_token_version=a.get("requested_access_token_version"),
-        required_resource_access=tuple(accesses), redirect_uris=tuple(a.get("redirect_uris", [])),
+        required_resource_access=tuple(accesses),
+        redirect_uris=tuple(a.get("redirect_uris", [])),
     )

@@ -53,7 +53,12 @@ class OboServer:
         self._obo_probe = on_own_thread(self.exchanger.app)
         self._search_probe = on_own_thread(lambda: self.search.probe(2 * PROBE_TIMEOUT))
         self.health_probe = Health(
-            {"mcp": self._check_mcp, "jwks": self._check_jwks, "obo": self._check_obo, "search": self._check_search}
+            {
+                "mcp": self._check_mcp,
+                "jwks": self._check_jwks,
+                "obo": self._check_obo,
+                "search": self._check_search,
+            }
         )
 
     def asgi_app(self, base_url: str | None = None) -> ASGIApp:
@@ -62,6 +67,7 @@ class OboServer:
         auth = build_auth_provider(self.config, self.metrics, base, self.http_client, clock=self.clock)
         assert isinstance(auth.token_verifier, EntraTokenVerifier)
         self.verifier = auth.token_verifier
+
         @asynccontextmanager
         async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
             try:

@@ -134,7 +134,9 @@ class EntraTokenVerifier(JWTVerifier):
             raise Refused("malformed")
         if header.get("alg") != ALGORITHM:
             raise Refused("wrong_algorithm")
-        if "crit" in header:  # Entra never sets it; an extension this server does not know must not be ignored
+        if (
+            "crit" in header
+        ):  # Entra never sets it; an extension this server does not know must not be ignored
             raise Refused("unsupported_header")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:

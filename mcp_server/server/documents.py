@@ -37,7 +37,9 @@ class DocumentSearch:
         self.client = SearchClient(config.search_endpoint, config.search_index, credential, **options)
         self.index_client = SearchIndexClient(config.search_endpoint, credential, **options)
         # Readiness probes get a client of their own: no retries, and never queued behind tool calls' connections.
-        self.probe_client = SearchClient(config.search_endpoint, config.search_index, credential, retry_total=0)
+        self.probe_client = SearchClient(
+            config.search_endpoint, config.search_index, credential, retry_total=0
+        )
         self._fields: tuple[str, ...] | None = None
         self._lock = threading.Lock()
 

@@ -108,7 +108,9 @@ class OboExchanger:
                     raise OboError(
                         f"the identity platform at {self.config.authority} is unreachable ({type(exc).__name__})"
                     ) from exc
-                except ValueError as exc:  # MSAL refuses the authority (e.g. not https, bad discovery document)
+                except (
+                    ValueError
+                ) as exc:  # MSAL refuses the authority (e.g. not https, bad discovery document)
                     raise OboError(f"the authority {self.config.authority} cannot be used: {exc}") from exc
             return self._app
 

@@ -33,7 +33,9 @@ class DeferredApp:
 def serve_threaded(server: OboServer, *, host: str | None = None, port: int | None = None) -> ThreadedServer:
     """Start ``server`` on ``host:port`` (defaults from its config) and return the running ThreadedServer."""
     threaded = ThreadedServer(
-        app=None, name="mcp-server", host=host or server.config.host,
+        app=None,
+        name="mcp-server",
+        host=host or server.config.host,
         port=server.config.port if port is None else port,
     )
 

@@ -18,9 +18,7 @@ class StepTrace:
     ctx: Context | None
     steps: list[dict[str, Any]] = field(default_factory=list)
 
-    async def record(
-        self, step: str, status: str, duration_ms: float, **detail: Any
-    ) -> None:
+    async def record(self, step: str, status: str, duration_ms: float, **detail: Any) -> None:
         entry = {"step": step, "status": status, "duration_ms": round(duration_ms, 3), **detail}
         self.steps.append(entry)
         if self.ctx is not None:

@@ -36,8 +36,12 @@ def register_get_documents(
     @mcp.tool(name=TOOL_NAME, description=DESCRIPTION)
     async def get_documents(
         ctx: Context,
-        query: Annotated[str, Field(description="Search text; '*' matches everything.", max_length=1000)] = "*",
-        top: Annotated[int, Field(ge=1, le=MAX_TOP, description="Maximum documents to return (1–50).")] = MAX_TOP,
+        query: Annotated[
+            str, Field(description="Search text; '*' matches everything.", max_length=1000)
+        ] = "*",
+        top: Annotated[
+            int, Field(ge=1, le=MAX_TOP, description="Maximum documents to return (1–50).")
+        ] = MAX_TOP,
     ) -> ToolResult:
         trace = StepTrace(ctx)
         token = get_access_token()  # this request's caller: never a module-level "current token"
@@ -47,7 +51,9 @@ def register_get_documents(
         claims = token.claims
         groups = [str(g) for g in claims.get("groups") or []]
         ran_as = {k: claims.get(k) for k in _RAN_AS} | {"groups": groups}
-        await trace.record("validate", "ok", token.validation_ms, oid=claims.get("oid"), tid=claims.get("tid"))
+        await trace.record(
+            "validate", "ok", token.validation_ms, oid=claims.get("oid"), tid=claims.get("tid")
+        )
 
         key: CacheKey = (str(claims["tid"]), str(claims["oid"]), scope)
 
@@ -78,7 +84,8 @@ def register_get_documents(
             await trace.record("search", "error", _ms(started), error=str(exc))
             metrics.tool_calls.labels(tool=TOOL_NAME, outcome="search_error").inc()
             return _error(
-                f"Search failed: {exc}", trace,
+                f"Search failed: {exc}",
+                trace,
                 {"ran_as": ran_as, "obo_claims": obo.claims, "cache_hit": status != "miss"},
             )
         await trace.record("search", "ok", _ms(started), hits=len(documents))
@@ -104,7 +111,14 @@ def _ms(started: float) -> float:
 
 def _error(message: str, trace: StepTrace, meta: dict[str, Any]) -> ToolResult:
     """A tool error: the cause in the content, no documents, the trace in _meta."""
-    body: dict[str, Any] = {"ran_as": None, "obo_claims": None, "cache_hit": None, "hits": 0, "aadsts": None, "error": message}
+    body: dict[str, Any] = {
+        "ran_as": None,
+        "obo_claims": None,
+        "cache_hit": None,
+        "hits": 0,
+        "aadsts": None,
+        "error": message,
+    }
     body.update(meta)
     body["steps"] = trace.steps
     return ToolResult(content=[TextContent(type="text", text=message)], meta={META_KEY: body}, is_error=True)

@@ -37,7 +37,9 @@ def config(key: str, document: dict[str, Any]) -> AgentConfig:
     return AgentConfig.from_document(document, key=key, source=f"test:{key}")
 
 
-def agent(name: str, instructions: str = "Help the user.", tools: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def agent(
+    name: str, instructions: str = "Help the user.", tools: list[str] | None = None, **extra: Any
+) -> dict[str, Any]:
     return {"name": name, "instructions": instructions, "model": "gpt-4o-mini", "tools": tools or [], **extra}
 
 
@@ -49,7 +51,11 @@ class Recorder:
         bus.subscribe(self.events.append)
 
     def kinds(self, turn_id: str | None = None) -> list[str]:
-        return [e.kind for e in self.events if e.kind != "text_delta" and (turn_id is None or e.turn_id == turn_id)]
+        return [
+            e.kind
+            for e in self.events
+            if e.kind != "text_delta" and (turn_id is None or e.turn_id == turn_id)
+        ]
 
     def of(self, kind: str, turn_id: str | None = None) -> list[Any]:
         return [e for e in self.events if e.kind == kind and (turn_id is None or e.turn_id == turn_id)]

@@ -17,7 +17,11 @@ def configs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = write_configs(
         tmp_path / "configs",
         {
-            "desk": agent("Desk Agent", tools=["get_current_date"], agents_as_tools=[{"agent": "shelf", "description": "Finds the user's documents."}]),
+            "desk": agent(
+                "Desk Agent",
+                tools=["get_current_date"],
+                agents_as_tools=[{"agent": "shelf", "description": "Finds the user's documents."}],
+            ),
             "shelf": agent("Shelf Agent", mcp_servers=["documents"]),
             "clock": agent("Clock Agent", tools=["get_current_time"]),
         },
@@ -34,7 +38,9 @@ def test_json_lines_only_on_stdout(configs_dir: Path, capsys: pytest.CaptureFixt
     assert kinds[0] == "turn_started" and kinds[-2:] == ["turn_ended", "answer"]
     assert "tool_started" in kinds and "model_called" in kinds
     answer = lines[-1]
-    assert answer["agent"] == "clock" and answer["model"] == "offline-demo (offline)" and answer["error"] is None
+    assert (
+        answer["agent"] == "clock" and answer["model"] == "offline-demo (offline)" and answer["error"] is None
+    )
     assert answer["output"].startswith("The current time is")
 
 
@@ -51,28 +57,41 @@ def test_unknown_agent_and_invalid_config(configs_dir: Path, capsys: pytest.Capt
     (configs_dir / "clock.json").write_text('{"name": "Clock", "tools": []}')
     assert main(["ask", "hi", "--agent", "clock"]) == 1
     err = capsys.readouterr().err
-    assert "The agent 'clock' cannot run: its config, or one it depends on, is invalid" in err and "clock.json" in err
+    assert (
+        "The agent 'clock' cannot run: its config, or one it depends on, is invalid" in err
+        and "clock.json" in err
+    )
 
 
-def test_needs_a_stack_and_a_signed_in_user_for_mcp_agents(configs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_needs_a_stack_and_a_signed_in_user_for_mcp_agents(
+    configs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["ask", "show my documents", "--agent", "desk"]) == 1
     assert "No local stack is running" in capsys.readouterr().err
 
 
-def test_not_signed_in(configs_dir: Path, use_local_stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_signed_in(
+    configs_dir: Path, use_local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["ask", "show my documents", "--agent", "desk", "--json"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and "not signed in" in err.lower()
 
 
-def test_ask_as_alice_on_the_local_stack(configs_dir: Path, use_local_stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_as_alice_on_the_local_stack(
+    configs_dir: Path, use_local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["login", "--as", "alice"]) == 0
     capsys.readouterr()
     assert main(["ask", "show my documents", "--agent", "desk", "--json"]) == 0
     out, _ = capsys.readouterr()
     lines = [json.loads(line) for line in out.splitlines()]
     search = [line for line in lines if line["kind"] == "search_results"]
-    assert len(search) == 1 and search[0]["ran_as"]["preferred_username"].startswith("alice@") and search[0]["documents"]
+    assert (
+        len(search) == 1
+        and search[0]["ran_as"]["preferred_username"].startswith("alice@")
+        and search[0]["documents"]
+    )
     answer = lines[-1]
     assert answer["account"].startswith("alice@") and answer["error"] is None
     assert all(doc["name"] in answer["output"] for doc in search[0]["documents"])
@@ -87,7 +106,9 @@ def test_a_failed_tool_fails_the_turn_with_one_line(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("OBO_CONSOLE_CALCULATOR_PORT", str(port))
-    write_configs(configs_dir, {"calc": agent("Calc Agent", "Compute with the calculator.", tools=["ask_calculator"])})
+    write_configs(
+        configs_dir, {"calc": agent("Calc Agent", "Compute with the calculator.", tools=["ask_calculator"])}
+    )
     failure = f"ask_calculator failed: The calculator service at http://127.0.0.1:{port} is not reachable (ConnectError)"
     last = f"obo-console: error: The turn failed: {failure}. Fix what the tool reports, then ask again."
 
@@ -120,5 +141,9 @@ def test_only_a_tools_last_call_decides_whether_the_turn_failed() -> None:
     context.record_outcome("get_documents", "c3", None)
     context.record_outcome("get_documents", "c4", "Tool error: Search failed: down")
     assert context.failed_tool() == ToolFailure("get_documents", "Search failed: down", "Do this.")
-    context.record_outcome("get_current_date", "c5", "An error occurred while running the tool. Please try again.")
-    assert context.tool_outcomes["get_current_date"] == ToolFailure("get_current_date", "Please try again.", DEFAULT_FAILURE_HINT)
+    context.record_outcome(
+        "get_current_date", "c5", "An error occurred while running the tool. Please try again."
+    )
+    assert context.tool_outcomes["get_current_date"] == ToolFailure(
+        "get_current_date", "Please try again.", DEFAULT_FAILURE_HINT
+    )

@@ -47,13 +47,23 @@ def test_run_endpoint(calculator: ThreadedServer) -> None:
 
 
 async def test_agent_calls_the_remote_calculator(tmp_path: Path, calculator: ThreadedServer) -> None:
-    settings = Settings(configs_dir=write_configs(tmp_path / "c", {"c": agent("Helper", tools=["ask_calculator", "get_current_date"])}))
+    settings = Settings(
+        configs_dir=write_configs(
+            tmp_path / "c", {"c": agent("Helper", tools=["ask_calculator", "get_current_date"])}
+        )
+    )
     bus = EventBus()
     rec = Recorder(bus)
-    runner = AgentRunner(settings=settings, configs=load_configs(settings), bus=bus, calculator=calculator.base_url)
+    runner = AgentRunner(
+        settings=settings, configs=load_configs(settings), bus=bus, calculator=calculator.base_url
+    )
     result = await runner.run_turn("what is 12 * (3 + 4)?")
     started, ended = rec.of("tool_started")[0], rec.of("tool_ended")[0]
-    assert (started.tool, started.tool_type, json.loads(started.arguments)) == ("ask_calculator", "remote_agent", {"expression": "12 * (3 + 4)"})
+    assert (started.tool, started.tool_type, json.loads(started.arguments)) == (
+        "ask_calculator",
+        "remote_agent",
+        {"expression": "12 * (3 + 4)"},
+    )
     assert ended.result == "12 * (3 + 4) = 84" and ended.error is None and ended.duration_ms > 0
     assert result.output == "12 * (3 + 4) = 84"
 
@@ -62,7 +72,9 @@ async def test_calculator_down_is_a_clear_tool_error(tmp_path: Path) -> None:
     server = serve_calculator(calculator_model(Settings()))
     url = server.base_url
     server.stop()  # nothing listens there now
-    settings = Settings(configs_dir=write_configs(tmp_path / "c", {"c": agent("Helper", tools=["ask_calculator"])}))
+    settings = Settings(
+        configs_dir=write_configs(tmp_path / "c", {"c": agent("Helper", tools=["ask_calculator"])})
+    )
     bus = EventBus()
     rec = Recorder(bus)
     runner = AgentRunner(settings=settings, configs=load_configs(settings), bus=bus, calculator=url)

@@ -41,7 +41,9 @@ class Recording:
             self.authorizations.append(request.headers.get("authorization"))
             return JSONResponse({"error": "invalid_token"}, status_code=401)
 
-        self.server = ThreadedServer(Starlette(routes=[Route("/mcp", mcp, methods=["GET", "POST", "DELETE"])]), name="recording")
+        self.server = ThreadedServer(
+            Starlette(routes=[Route("/mcp", mcp, methods=["GET", "POST", "DELETE"])]), name="recording"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,9 @@ def test_names_resolve_only_through_settings(recording: Recording) -> None:
     assert resolve_server("documents", settings, bundled) == bundled
     assert resolve_server("elsewhere", settings, bundled) is None
     # A settings entry naming another URL is refused: the token goes only to the bundled server.
-    other = Settings(mcp_url=bundled.url, mcp_servers={"evil": "https://evil.example/mcp", "same": bundled.url})
+    other = Settings(
+        mcp_url=bundled.url, mcp_servers={"evil": "https://evil.example/mcp", "same": bundled.url}
+    )
     assert resolve_server("evil", other, bundled) is None
     assert resolve_server("same", other, bundled) == bundled
 
@@ -85,14 +89,22 @@ async def test_unknown_server_name_gets_no_token(recording: Recording) -> None:
     assert result.error is None
     assert runner.graph.agents["docs"].mcp_servers == []
     assert asked == [] and len(recording.authorizations) == before  # no token fetched, nothing sent anywhere
-    assert any("'not-in-settings' is not defined in settings" in n.message and "no token" in n.message for n in rec.of("notice"))
+    assert any(
+        "'not-in-settings' is not defined in settings" in n.message and "no token" in n.message
+        for n in rec.of("notice")
+    )
 
 
 async def test_known_name_carries_each_accounts_own_token(recording: Recording) -> None:
     configs = {"docs": config("docs", agent("Docs", mcp_servers=["documents"]))}
     tokens = {"alice": fake_jwt(time.time() + 3600, "alice"), "bob": fake_jwt(time.time() + 3600, "bob")}
     runners = {
-        who: AgentRunner(settings=_settings(recording), configs=configs, account=who, token_provider=lambda who=who: tokens[who])
+        who: AgentRunner(
+            settings=_settings(recording),
+            configs=configs,
+            account=who,
+            token_provider=lambda who=who: tokens[who],
+        )
         for who in tokens
     }
     assert runners["alice"].mcp.servers[0] is not runners["bob"].mcp.servers[0]  # one connection per account
@@ -110,7 +122,12 @@ async def test_server_down_fails_the_turn_clearly_when_required(recording: Recor
 
     configs = {"docs": config("docs", agent("Docs", mcp_servers=["documents"]))}
     settings = Settings(mcp_url="http://127.0.0.1:9/mcp", mcp_servers={"documents": "local"})
-    runner = AgentRunner(settings=settings, configs=configs, token_provider=lambda: fake_jwt(time.time() + 3600), require_mcp=True)
+    runner = AgentRunner(
+        settings=settings,
+        configs=configs,
+        token_provider=lambda: fake_jwt(time.time() + 3600),
+        require_mcp=True,
+    )
     with pytest.raises(UserError, match=r"MCP server at http://127.0.0.1:9/mcp is not reachable"):
         await runner.run_turn("show my documents")
 
@@ -139,7 +156,12 @@ async def test_token_reused_until_near_expiry_then_refreshed() -> None:
         await client.get("http://127.0.0.1/c")  # fetched again (this one lives 60 s: inside the margin)
         await client.get("http://127.0.0.1/d")  # so it is fetched again right away
     assert auth.fetches == 3
-    assert seen == [f"Bearer {issued[0]}", f"Bearer {issued[0]}", f"Bearer {issued[1]}", f"Bearer {issued[2]}"]
+    assert seen == [
+        f"Bearer {issued[0]}",
+        f"Bearer {issued[0]}",
+        f"Bearer {issued[1]}",
+        f"Bearer {issued[2]}",
+    ]
 
 
 def test_link_without_signed_in_user_connects_nowhere(recording: Recording) -> None:

@@ -103,8 +103,15 @@ def _runner(server: CountingServer, bus: EventBus, who: str = "alice") -> tuple[
     token = fake_jwt(time.time() + 3600, who)
     settings = Settings(mcp_url=server.url, mcp_servers={"documents": "local"})
     configs = {"docs": config("docs", agent("Docs", mcp_servers=["documents"]))}
-    runner = AgentRunner(settings=settings, configs=configs, bus=bus, account=who, token_provider=lambda: token,
-                         mcp_target=McpTarget(server.url), require_mcp=True)
+    runner = AgentRunner(
+        settings=settings,
+        configs=configs,
+        bus=bus,
+        account=who,
+        token_provider=lambda: token,
+        mcp_target=McpTarget(server.url),
+        require_mcp=True,
+    )
     return runner, token
 
 

@@ -23,7 +23,11 @@ def _hub(tmp_path: Path, astro_desc: str, chef_desc: str, astro_tool: str | None
             "hub": agent(
                 "Hub",
                 agents_as_tools=[
-                    {"agent": "astro", "description": astro_desc, **({"tool_name": astro_tool} if astro_tool else {})},
+                    {
+                        "agent": "astro",
+                        "description": astro_desc,
+                        **({"tool_name": astro_tool} if astro_tool else {}),
+                    },
                     {"agent": "chef", "description": chef_desc},
                 ],
             ),
@@ -66,7 +70,13 @@ async def test_handoff_choice_follows_target_description(tmp_path: Path) -> None
         directory = write_configs(
             tmp_path / "handoffs",
             {
-                "desk": agent("Front Desk", handoffs=[{"agent": "alpha", "description": desc_a}, {"agent": "beta", "description": desc_b}]),
+                "desk": agent(
+                    "Front Desk",
+                    handoffs=[
+                        {"agent": "alpha", "description": desc_a},
+                        {"agent": "beta", "description": desc_b},
+                    ],
+                ),
                 "alpha": agent("Alpha Agent"),
                 "beta": agent("Beta Agent"),
             },
@@ -87,15 +97,25 @@ async def test_handoff_choice_follows_target_description(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("question", "tool", "arguments"),
     [
-        ("What's the temperature in Buenos Aires right now?", "get_current_temperature", {"city": "Buenos Aires"}),
+        (
+            "What's the temperature in Buenos Aires right now?",
+            "get_current_temperature",
+            {"city": "Buenos Aires"},
+        ),
         ("Give me the seven day forecast for Oslo", "get_seven_day_forecast", {"city": "Oslo"}),
         ("is it raining? what's the weather like in Paris", "get_current_weather", {"city": "Paris"}),
     ],
 )
-async def test_registry_tool_and_arguments_from_the_message(tmp_path: Path, question: str, tool: str, arguments: dict[str, str]) -> None:
+async def test_registry_tool_and_arguments_from_the_message(
+    tmp_path: Path, question: str, tool: str, arguments: dict[str, str]
+) -> None:
     directory = write_configs(
         tmp_path / "w",
-        {"w": agent("Weather", tools=["get_current_weather", "get_current_temperature", "get_seven_day_forecast"])},
+        {
+            "w": agent(
+                "Weather", tools=["get_current_weather", "get_current_temperature", "get_seven_day_forecast"]
+            )
+        },
     )
     settings = Settings(configs_dir=directory)
     bus = EventBus()
@@ -109,7 +129,9 @@ async def test_registry_tool_and_arguments_from_the_message(tmp_path: Path, ques
 
 
 async def test_two_tools_when_the_request_names_both(tmp_path: Path) -> None:
-    directory = write_configs(tmp_path / "t", {"t": agent("Clock", tools=["get_current_time", "get_current_date"])})
+    directory = write_configs(
+        tmp_path / "t", {"t": agent("Clock", tools=["get_current_time", "get_current_date"])}
+    )
     settings = Settings(configs_dir=directory)
     bus = EventBus()
     recorder = Recorder(bus)
@@ -136,7 +158,11 @@ async def test_all_required_values_in_one_message(tmp_path: Path) -> None:
     runner = AgentRunner(settings=settings, configs=load_configs(settings), bus=bus)
     await runner.run_turn("Run a simulation. Name: Bob Smith, address: 5 Elm Road, Leeds, income: 40k")
     (started,) = recorder.of("tool_started")
-    assert __import__("json").loads(started.arguments) == {"name": "Bob Smith", "address": "5 Elm Road, Leeds", "income": 40000}
+    assert __import__("json").loads(started.arguments) == {
+        "name": "Bob Smith",
+        "address": "5 Elm Road, Leeds",
+        "income": 40000,
+    }
 
 
 def test_query_keeps_only_the_words_that_narrow_the_search() -> None:
@@ -144,6 +170,8 @@ def test_query_keeps_only_the_words_that_narrow_the_search() -> None:
 
     vocabulary = set(words("get_documents Get the documents the user may read. query"))
     schema = {"type": "string", "default": "*"}
-    assert extract("query", schema, "show my documents again", [], vocabulary) is None  # → the tool's default "*"
+    assert (
+        extract("query", schema, "show my documents again", [], vocabulary) is None
+    )  # → the tool's default "*"
     assert extract("query", schema, "list everything I can read", [], vocabulary) is None
     assert extract("query", schema, "show my documents about holidays", [], vocabulary) == "holidays"

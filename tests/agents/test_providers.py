@@ -41,10 +41,16 @@ def test_real_providers_are_constructed_from_settings() -> None:
     azure = ModelResolver(
         Settings(azure_openai_endpoint="https://example.openai.azure.com", azure_openai_api_key="k")  # type: ignore[arg-type]
     ).for_config("my-deployment")
-    assert isinstance(azure.model, OpenAIChatCompletionsModel) and azure.label == "my-deployment (azure-openai)"
+    assert (
+        isinstance(azure.model, OpenAIChatCompletionsModel) and azure.label == "my-deployment (azure-openai)"
+    )
     assert type(azure.model._client).__name__ == "AsyncAzureOpenAI"
-    local = ModelResolver(Settings(openai_base_url="http://127.0.0.1:11434/v1", model="llama3.2")).for_config("gpt-4o-mini")
-    assert isinstance(local.model, OpenAIChatCompletionsModel) and local.label == "llama3.2 (openai-compatible)"
+    local = ModelResolver(Settings(openai_base_url="http://127.0.0.1:11434/v1", model="llama3.2")).for_config(
+        "gpt-4o-mini"
+    )
+    assert (
+        isinstance(local.model, OpenAIChatCompletionsModel) and local.label == "llama3.2 (openai-compatible)"
+    )
 
 
 def test_missing_provider_settings_are_clear_errors() -> None:
@@ -69,18 +75,37 @@ class ChatServer:
             self.auth.append(request.headers.get("authorization"))
 
             async def chunks() -> AsyncIterator[bytes]:
-                base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+                base = {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": body["model"],
+                }
                 for piece in ("Hello from ", "the local ", "endpoint."):
-                    chunk = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": None}]}
+                    chunk = {
+                        **base,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {"role": "assistant", "content": piece},
+                                "finish_reason": None,
+                            }
+                        ],
+                    }
                     yield f"data: {json.dumps(chunk)}\n\n".encode()
-                done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}}
+                done = {
+                    **base,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16},
+                }
                 yield f"data: {json.dumps(done)}\n\n".encode()
                 yield b"data: [DONE]\n\n"
 
             return StreamingResponse(chunks(), media_type="text/event-stream")
 
-        self.server = ThreadedServer(Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])]), name="chat")
+        self.server = ThreadedServer(
+            Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])]), name="chat"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +133,12 @@ async def test_openai_compatible_endpoint_end_to_end(chat_server: ChatServer, tm
     assert [t["function"]["name"] for t in request["tools"]] == ["get_current_time"]
     assert chat_server.auth[-1] == "Bearer unused"  # no key configured: a placeholder, never a real secret
     (called,) = rec.of("model_called")
-    assert (called.model, called.provider, called.input_tokens, called.output_tokens) == ("tiny-local", "openai-compatible", 11, 5)
+    assert (called.model, called.provider, called.input_tokens, called.output_tokens) == (
+        "tiny-local",
+        "openai-compatible",
+        11,
+        5,
+    )
     assert "".join(e.delta for e in rec.of("text_delta")) == result.output
 
 

@@ -21,10 +21,19 @@ DOCS = {
     "main": agent(
         "Front Agent",
         tools=["get_current_time"],
-        agents_as_tools=[{"agent": "meteo", "description": "Answers questions about the weather, temperature and forecasts."}],
-        handoffs=[{"agent": "planner", "description": "Hand over to run a simulation of someone's finances."}],
+        agents_as_tools=[
+            {
+                "agent": "meteo",
+                "description": "Answers questions about the weather, temperature and forecasts.",
+            }
+        ],
+        handoffs=[
+            {"agent": "planner", "description": "Hand over to run a simulation of someone's finances."}
+        ],
     ),
-    "meteo": agent("Meteo Agent", tools=["get_current_weather", "get_current_temperature", "get_seven_day_forecast"]),
+    "meteo": agent(
+        "Meteo Agent", tools=["get_current_weather", "get_current_temperature", "get_seven_day_forecast"]
+    ),
     "planner": agent("Planner Agent", tools=["run_simulation"]),
 }
 
@@ -40,14 +49,23 @@ async def test_tool_call_events_in_order_with_durations(tmp_path: Path) -> None:
     runner = _runner(tmp_path, bus)
     result = await runner.run_turn("what time is it?")
     assert rec.kinds(result.turn_id) == [
-        "turn_started", "agent_started", "model_called", "tool_started", "tool_ended", "model_called",
-        "agent_ended", "turn_ended",
+        "turn_started",
+        "agent_started",
+        "model_called",
+        "tool_started",
+        "tool_ended",
+        "model_called",
+        "agent_ended",
+        "turn_ended",
     ]
     assert all(e.agent == "Front Agent" for e in rec.events if e.turn_id == result.turn_id)
     ended = rec.of("tool_ended")[0]
     assert ended.tool == "get_current_time" and ended.duration_ms > 0 and ended.error is None
     assert ended.call_id == rec.of("tool_started")[0].call_id
-    assert all(m.duration_ms > 0 and m.model == "offline-demo" and m.provider == "offline" and m.input_tokens > 0 for m in rec.of("model_called"))
+    assert all(
+        m.duration_ms > 0 and m.model == "offline-demo" and m.provider == "offline" and m.input_tokens > 0
+        for m in rec.of("model_called")
+    )
     assert rec.of("turn_ended")[0].duration_ms >= ended.duration_ms
     assert result.output.startswith("The current time is")
     # The answer streamed as text deltas that add up to it.
@@ -59,7 +77,9 @@ async def test_agent_as_tool_with_inner_events_labelled(tmp_path: Path) -> None:
     rec = Recorder(bus)
     runner = _runner(tmp_path, bus)
     result = await runner.run_turn("What's the weather in Lisbon?")
-    labelled = [(e.kind, e.agent) for e in rec.events if e.turn_id == result.turn_id and e.kind != "text_delta"]
+    labelled = [
+        (e.kind, e.agent) for e in rec.events if e.turn_id == result.turn_id and e.kind != "text_delta"
+    ]
     assert labelled == [
         ("turn_started", "Front Agent"),
         ("agent_started", "Front Agent"),
@@ -91,20 +111,29 @@ async def test_handoff_questions_tool_and_the_way_back(tmp_path: Path) -> None:
     runner = _runner(tmp_path, bus)
 
     first = await runner.run_turn("I want to run a simulation")
-    assert rec.of("handoff")[0].from_agent == "Front Agent" and rec.of("handoff")[0].to_agent == "Planner Agent"
+    assert (
+        rec.of("handoff")[0].from_agent == "Front Agent" and rec.of("handoff")[0].to_agent == "Planner Agent"
+    )
     assert runner.active_key == "planner" and first.agent == "planner"
     assert "name" in first.output and "address" in first.output and "income" in first.output
     assert not rec.of("tool_started", first.turn_id)  # nothing run without the required values
 
     second = await runner.run_turn("My name is Ada Lovelace")
-    assert rec.kinds(second.turn_id)[1] == "agent_started" and rec.of("agent_started", second.turn_id)[0].agent == "Planner Agent"
+    assert (
+        rec.kinds(second.turn_id)[1] == "agent_started"
+        and rec.of("agent_started", second.turn_id)[0].agent == "Planner Agent"
+    )
     assert "address" in second.output and "Ada Lovelace" in second.output
     third = await runner.run_turn("I live at 12 St James's Square, London")
     assert "income" in third.output and not rec.of("tool_started", third.turn_id)
     fourth = await runner.run_turn("52000")
     calls = rec.of("tool_started", fourth.turn_id)
     assert [(c.agent, c.tool) for c in calls] == [("Planner Agent", "run_simulation")]
-    assert json.loads(calls[0].arguments) == {"name": "Ada Lovelace", "address": "12 St James's Square, London", "income": 52000}
+    assert json.loads(calls[0].arguments) == {
+        "name": "Ada Lovelace",
+        "address": "12 St James's Square, London",
+        "income": 52000,
+    }
     assert "Demo simulation" in fourth.output
 
     # The way back: the handed-to agent has an explicit handoff back to the main agent.

@@ -28,7 +28,9 @@ def test_mask_text_and_structures() -> None:
     masked = mask_text(text)
     assert JWT not in masked and "abcdefgh12345678" not in masked and "sk-proj-ABCDEFGHIJKLMNOP" not in masked
     assert "hunter2" not in masked and masked.count("***") == 4
-    data = mask({"access_token": "opaque-value", "nested": [{"api_key": "k"}], "input_tokens": 12, "note": JWT})
+    data = mask(
+        {"access_token": "opaque-value", "nested": [{"api_key": "k"}], "input_tokens": 12, "note": JWT}
+    )
     assert data == {"access_token": "***", "nested": [{"api_key": "***"}], "input_tokens": 12, "note": "***"}
 
 

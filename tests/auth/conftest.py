@@ -50,8 +50,12 @@ class AuthStack:
 
 
 @pytest.fixture
-def auth_stack(identity_platform: IdentityPlatform, demo_tenant: Tenant, isolated_home: Path,
-                monkeypatch: pytest.MonkeyPatch) -> AuthStack:
+def auth_stack(
+    identity_platform: IdentityPlatform,
+    demo_tenant: Tenant,
+    isolated_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AuthStack:
     """The state file the stack would write for this identity platform, in this test's home."""
     monkeypatch.setenv("OBO_CONSOLE_KEYRING_BACKEND", "file")
     secret = demo_tenant.api_app.client_secret
@@ -88,8 +92,12 @@ def run_cli(auth_stack: AuthStack) -> Iterator[Callable[..., CliResult]]:
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
         done = subprocess.run(
-            [str(CLI), *args], env={**auth_stack.env, **(env or {})}, cwd=auth_stack.home,
-            capture_output=True, text=True, timeout=timeout,
+            [str(CLI), *args],
+            env={**auth_stack.env, **(env or {})},
+            cwd=auth_stack.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         result = CliResult(done.returncode, done.stdout, done.stderr)
         auth_stack.assert_nothing_secret(result.stdout, result.stderr)

@@ -56,14 +56,24 @@ def fake_jwt(claims: dict[str, Any], size: int = 0) -> str:
     return f"{b64url({'alg': 'RS256', 'kid': 'k1', 'typ': 'JWT'})}.{b64url(claims)}.{signature}"
 
 
-def token_event(username: str, *, tenant: str = TENANT, oid: str | None = None, at_size: int = 900) -> dict[str, Any]:
+def token_event(
+    username: str, *, tenant: str = TENANT, oid: str | None = None, at_size: int = 900
+) -> dict[str, Any]:
     """The event MSAL's cache records after a device-code token response for ``username``."""
     oid = oid or str(uuid.uuid5(uuid.NAMESPACE_DNS, username))
     now = int(time.time())
     id_claims = {
-        "aud": CLIENT_ID, "iss": f"https://{HOST}/{tenant}/v2.0", "iat": now, "nbf": now, "exp": now + 3600,
-        "name": username.split("@")[0].title(), "oid": oid, "preferred_username": username,
-        "sub": oid[::-1], "tid": tenant, "ver": "2.0",
+        "aud": CLIENT_ID,
+        "iss": f"https://{HOST}/{tenant}/v2.0",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+        "name": username.split("@")[0].title(),
+        "oid": oid,
+        "preferred_username": username,
+        "sub": oid[::-1],
+        "tid": tenant,
+        "ver": "2.0",
     }
     at_claims = dict(id_claims, aud=SCOPE.split("/")[2], scp="execute", azp=CLIENT_ID)
     return {

@@ -19,8 +19,32 @@ from console.core.claims import (
 )
 from tests.auth.helpers import fake_jwt
 
-STANDARD = ["aud", "iss", "iat", "nbf", "exp", "sub", "oid", "tid", "azp", "scp", "roles", "ver", "name",
-            "preferred_username", "groups", "uti", "rh", "aio", "idp", "amr", "upn", "appid", "wids", "email"]
+STANDARD = [
+    "aud",
+    "iss",
+    "iat",
+    "nbf",
+    "exp",
+    "sub",
+    "oid",
+    "tid",
+    "azp",
+    "scp",
+    "roles",
+    "ver",
+    "name",
+    "preferred_username",
+    "groups",
+    "uti",
+    "rh",
+    "aio",
+    "idp",
+    "amr",
+    "upn",
+    "appid",
+    "wids",
+    "email",
+]
 
 
 def test_decodes_payload_and_public_header_fields_only() -> None:
@@ -30,7 +54,9 @@ def test_decodes_payload_and_public_header_fields_only() -> None:
     assert decode_header(token) == {"alg": "RS256", "kid": "k1", "typ": "JWT"}
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "a.b", "a.b.c.d", "eyJhbGciOiJub25lIn0.!!!.x", "eyJhIjoxfQ.WzFd.x"])
+@pytest.mark.parametrize(
+    "bad", ["", "abc", "a.b", "a.b.c.d", "eyJhbGciOiJub25lIn0.!!!.x", "eyJhIjoxfQ.WzFd.x"]
+)
 def test_malformed_tokens_raise_claims_error(bad: str) -> None:
     with pytest.raises(ClaimsError):
         decode_claims(bad)

@@ -30,9 +30,14 @@ async def test_cancelling_the_waiter_leaves_the_poll_thread_quiet(
     with pytest.raises(asyncio.CancelledError):
         await waiting
     # The person completes the page anyway: a poll that still ran would now get a token and try to set it.
-    await asyncio.to_thread(complete_device_code, auth_stack.platform.verification_uri,
-                            flow.prompt.user_code.get_secret_value(), "alice", "approve",
-                            ca_cert=auth_stack.platform.ca_cert_path)
+    await asyncio.to_thread(
+        complete_device_code,
+        auth_stack.platform.verification_uri,
+        flow.prompt.user_code.get_secret_value(),
+        "alice",
+        "approve",
+        ca_cert=auth_stack.platform.ca_cert_path,
+    )
     await asyncio.to_thread(flow.join, 15)
     assert not flow._thread.is_alive(), "the poll thread stops once nobody waits"
     assert escaped == [], f"an exception escaped the poll thread: {escaped!r}"

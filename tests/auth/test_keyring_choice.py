@@ -34,7 +34,9 @@ def test_local_mode_without_an_os_keyring_uses_the_explicit_file_store_with_a_wa
     monkeypatch.setattr("console.core.auth.keyring_backend.real_os_backends", lambda: [])
     choice = choose_keyring(mode="local")
     assert choice.is_file and type(choice.backend).__name__ == "PlaintextKeyring"
-    assert Path(choice.backend.file_path) == isolated_home / "keyring-fallback.cfg"  # in the data dir, not ~/.local
+    assert (
+        Path(choice.backend.file_path) == isolated_home / "keyring-fallback.cfg"
+    )  # in the data dir, not ~/.local
     assert choice.warning and "plain file" in choice.warning and str(isolated_home) in choice.warning
 
 

@@ -28,15 +28,22 @@ from tests.auth.helpers import JWT_SHAPE, MemoryKeyring
 
 def approve(stack: AuthStack, user_code: SecretStr, login: str, action: str = "approve") -> None:
     """What a person does in a browser: the identity platform's own page helper posts the form."""
-    complete_device_code(stack.platform.verification_uri, user_code.get_secret_value(), login, action,
-                         ca_cert=stack.platform.ca_cert_path)
+    complete_device_code(
+        stack.platform.verification_uri,
+        user_code.get_secret_value(),
+        login,
+        action,
+        ca_cert=stack.platform.ca_cert_path,
+    )
 
 
 def test_device_flow_end_to_end_through_the_form_post(auth_stack: AuthStack, make_manager) -> None:
     manager = make_manager()
     flow = manager.start_device_flow()
     code = flow.prompt.user_code.get_secret_value()
-    assert code not in repr(flow.prompt) and code not in repr(flow)  # masked (Textual crash reports print locals)
+    assert code not in repr(flow.prompt) and code not in repr(
+        flow
+    )  # masked (Textual crash reports print locals)
     assert code in flow.prompt.message.get_secret_value()
     assert flow.prompt.verification_uri == auth_stack.platform.verification_uri
     assert 0 < flow.prompt.seconds_left() <= 900
@@ -50,7 +57,9 @@ def test_device_flow_end_to_end_through_the_form_post(auth_stack: AuthStack, mak
     claims = token.claims()
     assert claims["oid"] == auth_stack.oid("alice")
     assert claims["aud"] == auth_stack.platform.api_client_id and claims["scp"] == "execute"
-    assert claims["iss"] == auth_stack.platform.issuer and claims["azp"] == auth_stack.platform.console_client_id
+    assert (
+        claims["iss"] == auth_stack.platform.issuer and claims["azp"] == auth_stack.platform.console_client_id
+    )
     assert token.header()["kid"] and 3000 < token.seconds_left() <= 90 * 60
     assert token.token.get_secret_value() not in repr(token)
 
@@ -135,8 +144,14 @@ def test_cli_login_as_then_silent_sign_in_in_a_fresh_process(auth_stack: AuthSta
 def test_interactive_login_several_accounts_switch_and_logout(auth_stack: AuthStack, run_cli) -> None:
     assert run_cli("login", "--as", "alice").code == 0
     # `login` without --as: a person reads the message on stderr and completes the page in a browser.
-    proc = subprocess.Popen([str(CLI), "login"], env=auth_stack.env, cwd=auth_stack.home, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(CLI), "login"],
+        env=auth_stack.env,
+        cwd=auth_stack.home,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert proc.stderr is not None
         first = ""
@@ -162,7 +177,11 @@ def test_interactive_login_several_accounts_switch_and_logout(auth_stack: AuthSt
     assert json.loads(run_cli("whoami", "--json").stdout)["account"]["username"] == "alice@contoso.example"
 
     out = run_cli("logout", "bob")
-    assert out.code == 0 and "Signed out bob@contoso.example" in out.stdout and "Still signed in: alice@" in out.stdout
+    assert (
+        out.code == 0
+        and "Signed out bob@contoso.example" in out.stdout
+        and "Still signed in: alice@" in out.stdout
+    )
     assert json.loads(run_cli("whoami", "--json").stdout)["accounts"] == ["alice@contoso.example"]
     missing = run_cli("whoami", "--user", "bob")
     assert missing.code == 1 and "'bob' is not signed in" in missing.stderr
@@ -179,7 +198,9 @@ def test_chunked_keyring_limited_to_2560_bytes_with_real_msal(auth_stack: AuthSt
     manager = make_manager(backend=backend)
     for login in ("alice", "bob", "carol"):
         manager.sign_in_as(login)
-    chunks = [user for (service, user) in backend.values if service == KEYRING_SERVICE and user != MANIFEST_USER]
+    chunks = [
+        user for (service, user) in backend.values if service == KEYRING_SERVICE and user != MANIFEST_USER
+    ]
     assert len(chunks) >= 3 and backend.largest <= 2560
     assert len(manager.tokens.cache.serialize().encode("utf-16-le")) > 3 * 2560
 
@@ -193,13 +214,21 @@ def test_chunked_keyring_limited_to_2560_bytes_with_real_msal(auth_stack: AuthSt
     assert refreshed.source == "identity_provider" and refreshed.claims()["oid"] == auth_stack.oid("bob")
     assert fresh.tokens.cache.writes > writes and backend.largest <= 2560
     again = make_manager(backend=backend).acquire_token(fresh.find_account("bob"))
-    assert again.token.get_secret_value() == refreshed.token.get_secret_value()  # the refreshed token persisted
+    assert (
+        again.token.get_secret_value() == refreshed.token.get_secret_value()
+    )  # the refreshed token persisted
 
 
 def test_two_processes_signing_in_at_once_lose_nothing(auth_stack: AuthStack, make_manager) -> None:
     procs = [
-        subprocess.Popen([str(CLI), "login", "--as", who], env=auth_stack.env, cwd=auth_stack.home, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [str(CLI), "login", "--as", who],
+            env=auth_stack.env,
+            cwd=auth_stack.home,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for who in ("alice", "bob", "carol")
     ]
     outs = [p.communicate(timeout=60) for p in procs]
@@ -213,8 +242,13 @@ def test_two_processes_signing_in_at_once_lose_nothing(auth_stack: AuthStack, ma
 def test_thread_and_headless_writers_race_on_one_cache(auth_stack: AuthStack, make_manager) -> None:
     """The console (one manager, threads) and a headless command (another process) sign in at the same time."""
     console = make_manager()
-    headless = subprocess.Popen([str(CLI), "login", "--as", "carol"], env=auth_stack.env, cwd=auth_stack.home,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    headless = subprocess.Popen(
+        [str(CLI), "login", "--as", "carol"],
+        env=auth_stack.env,
+        cwd=auth_stack.home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     errors: list[BaseException] = []
 
     def sign_in(login: str) -> None:
@@ -238,16 +272,25 @@ def test_login_as_unknown_user_and_wrong_mode(auth_stack: AuthStack, run_cli) ->
     azure = run_cli("login", "--as", "alice", env={"OBO_CONSOLE_MODE": "azure"})
     assert azure.code == 1 and "--as works only in local mode" in azure.stderr
     with pytest.raises(UserError, match="only in local mode"):
-        AuthManager(_azure_endpoints(auth_stack), settings=Settings(mode="azure", allow_file_keyring=True,
-                                                                     keyring_backend="file")).sign_in_as("alice")
+        AuthManager(
+            _azure_endpoints(auth_stack),
+            settings=Settings(mode="azure", allow_file_keyring=True, keyring_backend="file"),
+        ).sign_in_as("alice")
 
 
 def _azure_endpoints(stack: AuthStack) -> Endpoints:
-    return Endpoints(mode="azure", authority=stack.platform.authority, tenant_id=stack.tenant.tenant_id,
-                     console_client_id=stack.platform.console_client_id, api_scope=stack.platform.api_scope)
+    return Endpoints(
+        mode="azure",
+        authority=stack.platform.authority,
+        tenant_id=stack.tenant.tenant_id,
+        console_client_id=stack.platform.console_client_id,
+        api_scope=stack.platform.api_scope,
+    )
 
 
-def test_azure_mode_refuses_a_file_keyring_unless_opted_in(auth_stack: AuthStack, run_cli, monkeypatch) -> None:
+def test_azure_mode_refuses_a_file_keyring_unless_opted_in(
+    auth_stack: AuthStack, run_cli, monkeypatch
+) -> None:
     azure = Settings(mode="azure", keyring_backend="file")
     with pytest.raises(FileKeyringRefused) as info:
         AuthManager(_azure_endpoints(auth_stack), settings=azure)
@@ -266,17 +309,25 @@ def test_azure_mode_refuses_a_file_keyring_unless_opted_in(auth_stack: AuthStack
     opted = run_cli("logout", "--all", env={**env, "OBO_CONSOLE_ALLOW_FILE_KEYRING": "true"})
     assert opted.code == 0 and "plain file" in opted.stderr  # allowed, still with the visible warning
 
-    manager = AuthManager(_azure_endpoints(auth_stack), settings=Settings(mode="azure", allow_file_keyring=True,
-                                                                           keyring_backend="file"))
+    manager = AuthManager(
+        _azure_endpoints(auth_stack),
+        settings=Settings(mode="azure", allow_file_keyring=True, keyring_backend="file"),
+    )
     assert manager.tokens.choice.is_file and manager.warning
     # Azure mode never loads the local CA: the local platform's certificate is not trusted there.
     with pytest.raises(SignInError, match="Cannot reach the identity platform"):
         manager.start_device_flow()
 
 
-def test_clear_errors_without_a_stack_or_sign_in(auth_stack: AuthStack, run_cli, isolated_home, make_manager) -> None:
+def test_clear_errors_without_a_stack_or_sign_in(
+    auth_stack: AuthStack, run_cli, isolated_home, make_manager
+) -> None:
     not_signed_in = run_cli("whoami")
-    assert not_signed_in.code == 1 and "Not signed in" in not_signed_in.stderr and "login --as alice" in not_signed_in.stderr
+    assert (
+        not_signed_in.code == 1
+        and "Not signed in" in not_signed_in.stderr
+        and "login --as alice" in not_signed_in.stderr
+    )
     with pytest.raises(NotSignedIn):
         make_manager().acquire_token()
 

@@ -19,7 +19,9 @@ SERVICE = "obo-console/msal-token-cache"
 
 
 def make_cache(backend, tmp: Path, chunk_size: int = 1200) -> KeyringTokenCache:
-    return KeyringTokenCache(ChunkedKeyringStore(backend, SERVICE, chunk_size), CacheLock(tmp / "cache.lock", 5))
+    return KeyringTokenCache(
+        ChunkedKeyringStore(backend, SERVICE, chunk_size), CacheLock(tmp / "cache.lock", 5)
+    )
 
 
 def usernames(cache: KeyringTokenCache) -> set[str]:
@@ -81,7 +83,9 @@ def test_removal_by_one_writer_and_addition_by_another_both_survive(tmp_path: Pa
     state = make_cache(backend, tmp_path)
     assert usernames(state) == {"alice@contoso.example", "carol@contoso.example"}
     leftovers = [
-        entry for bucket in state._cache.values() for entry in bucket.values()
+        entry
+        for bucket in state._cache.values()
+        for entry in bucket.values()
         if entry.get("home_account_id") == bob["home_account_id"]
     ]
     assert leftovers == []  # no refresh token, id token or access token of bob at rest
@@ -147,7 +151,9 @@ def test_interrupted_write_keeps_the_old_cache_and_leaves_no_orphans(tmp_path: P
     with pytest.raises(OSError):
         make_cache(backend, tmp_path).add(token_event("bob@contoso.example", at_size=6000))
     backend.crash = False
-    assert sum(1 for k in backend.values if k[1].startswith("chunk.b.")) >= 3  # the interrupted writer's chunks
+    assert (
+        sum(1 for k in backend.values if k[1].startswith("chunk.b.")) >= 3
+    )  # the interrupted writer's chunks
     assert usernames(make_cache(backend, tmp_path)) == {"alice@contoso.example"}  # old state intact
     small = make_cache(backend, tmp_path)
     small.remove_home_accounts(None)
@@ -163,7 +169,9 @@ def test_corrupt_cache_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TokenCacheCorrupt) as info:
         make_cache(backend, tmp_path)
     assert "logout --all" in str(info.value)
-    KeyringTokenCache(ChunkedKeyringStore(backend, SERVICE), CacheLock(tmp_path / "cache.lock"), load=False).wipe()
+    KeyringTokenCache(
+        ChunkedKeyringStore(backend, SERVICE), CacheLock(tmp_path / "cache.lock"), load=False
+    ).wipe()
     assert backend.values == {}
 
 

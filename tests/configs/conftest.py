@@ -90,4 +90,10 @@ def config_dir(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
 
 def agent(name: str, tools: list[str] | None = None, **extra: Any) -> dict[str, Any]:
     """A minimal valid config document."""
-    return {"name": name, "instructions": f"You are {name}.", "model": "gpt-4o-mini", "tools": tools or [], **extra}
+    return {
+        "name": name,
+        "instructions": f"You are {name}.",
+        "model": "gpt-4o-mini",
+        "tools": tools or [],
+        **extra,
+    }

@@ -44,7 +44,9 @@ def test_list_table(files_mode: Path, capsys: pytest.CaptureFixture[str]) -> Non
     rows = {line.split()[0]: line for line in lines[1:]}
     assert sorted(rows) == KEYS
     assert "warning" in rows["news"] and "web_search" in rows["news"]
-    assert rows["weather"].rstrip().endswith(str(files_mode / "weather.json")) and " valid " in rows["weather"]
+    assert (
+        rows["weather"].rstrip().endswith(str(files_mode / "weather.json")) and " valid " in rows["weather"]
+    )
     assert "news.json: $.tools[0]: warning:" in err
 
 
@@ -156,7 +158,10 @@ def test_console_script_entry_point(files_mode: Path) -> None:
     write_json(files_mode / "broken.json", {**agent("B"), "mcp_servers": ["http://127.0.0.1:9/mcp"]})
     result = subprocess.run(
         [sys.executable, "-m", "console.cli", "configs", "validate"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert result.returncode == 1, result.stderr
     assert "broken.json: $.mcp_servers[0]: 'http://127.0.0.1:9/mcp' looks like a URL" in result.stdout

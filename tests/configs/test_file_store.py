@@ -43,9 +43,9 @@ class Recorder:
 
     def wait_notice(self, fragment: str) -> Notice:
         with self._cond:
-            assert self._cond.wait_for(
-                lambda: any(fragment in n.message for n in self.notices), TIMEOUT
-            ), [n.message for n in self.notices]
+            assert self._cond.wait_for(lambda: any(fragment in n.message for n in self.notices), TIMEOUT), [
+                n.message for n in self.notices
+            ]
             return next(n for n in self.notices if fragment in n.message)
 
 
@@ -93,8 +93,13 @@ def test_invalid_edit_reported_and_last_good_keeps_serving(live: tuple[LiveConfi
     good = configs.get("weather")
     edit(folder / "weather.json", name="Broken", tools=["get_wether"])
     # Waits past a reload that may see the file half-written (see test_edit_closing_a_cycle_is_rejected).
-    assert configs.wait_for(lambda s: s.entries["weather"].status == "invalid"
-                            and any(i.path == "$.tools[0]" for i in s.entries["weather"].issues), TIMEOUT)
+    assert configs.wait_for(
+        lambda s: (
+            s.entries["weather"].status == "invalid"
+            and any(i.path == "$.tools[0]" for i in s.entries["weather"].issues)
+        ),
+        TIMEOUT,
+    )
     entry = configs.current.entries["weather"]
     assert entry.serving == good and entry.serving_last_good  # the last good version keeps serving
     assert [(i.path, i.severity) for i in entry.issues] == [("$.tools[0]", "error")]
@@ -118,8 +123,12 @@ def test_edit_closing_a_cycle_is_rejected(live: tuple[LiveConfigs, Recorder, Pat
     cycle = "cycle (conversation → simulator → conversation)"
     # The file is written in place, as editors do: a reload may first see it half-written (invalid JSON, also
     # rejected); the settled state is the cycle.
-    assert configs.wait_for(lambda s: s.entries["simulator"].status == "invalid"
-                            and cycle in s.entries["simulator"].issues[0].message, TIMEOUT)
+    assert configs.wait_for(
+        lambda s: (
+            s.entries["simulator"].status == "invalid" and cycle in s.entries["simulator"].issues[0].message
+        ),
+        TIMEOUT,
+    )
     assert configs.get("simulator").handoffs == []  # last good: no handoff back
     assert configs.current.entries["conversation"].status == "valid"  # the agent that was fine stays fine
 
@@ -183,7 +192,9 @@ def test_folder_removed_and_restored(live: tuple[LiveConfigs, Recorder, Path], t
     backup = tmp_path / "backup"
     shutil.copytree(folder, backup)
     shutil.rmtree(folder)
-    assert configs.wait_for(lambda s: s.get("documents") is None, TIMEOUT)  # unused agents go with their files
+    assert configs.wait_for(
+        lambda s: s.get("documents") is None, TIMEOUT
+    )  # unused agents go with their files
     edit(backup / "weather.json", name="Weather restored")
     shutil.copytree(backup, folder)  # e.g. switching back to a branch
     assert configs.wait_for(lambda s: getattr(s.get("weather"), "name", "") == "Weather restored", TIMEOUT)

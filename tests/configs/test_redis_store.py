@@ -82,11 +82,13 @@ def test_push_refuses_bad_config_without_touching_the_key(
         with pytest.raises(ConfigRejected, match=r"\$\.tools\[0\]"):
             store.put(agent("Weather", ["get_wether"]), "weather")
         # Several at once: the good one is written, the bad one (and what depends on it) refused.
-        written, refused = store.put_many({
-            "helper": json.dumps(agent("Helper", ["get_current_time"])),
-            "broken": "{not json",
-            "user": json.dumps(agent("User", handoffs=["broken"])),
-        })
+        written, refused = store.put_many(
+            {
+                "helper": json.dumps(agent("Helper", ["get_current_time"])),
+                "broken": "{not json",
+                "user": json.dumps(agent("User", handoffs=["broken"])),
+            }
+        )
     finally:
         store.close()
     assert client.get("agent|weather") == before
@@ -195,4 +197,9 @@ def test_unreachable_redis_is_a_clear_error(ctx: ValidationContext, tmp_path: Pa
 
 def test_password_is_masked() -> None:
     assert masked_url("redis://user:s3cret@host:6380/1") == "redis://user:***@host:6380/1"
-    assert "s3cret" not in RedisStore("redis://:s3cret@127.0.0.1:1/0", ValidationContext(frozenset(), frozenset())).backend
+    assert (
+        "s3cret"
+        not in RedisStore(
+            "redis://:s3cret@127.0.0.1:1/0", ValidationContext(frozenset(), frozenset())
+        ).backend
+    )

@@ -36,7 +36,9 @@ def messages(configs: ConfigSet, key: str) -> list[str]:
     return [str(issue) for issue in configs.entries[key].issues]
 
 
-def test_four_field_configs_with_the_older_tool_names_validate(tmp_path: Path, ctx: ValidationContext) -> None:
+def test_four_field_configs_with_the_older_tool_names_validate(
+    tmp_path: Path, ctx: ValidationContext
+) -> None:
     for key, doc in FOUR_FIELD_CONFIGS.items():
         (tmp_path / f"{key}.json").write_text(json.dumps(doc))
     configs = check_folder(tmp_path, ctx)
@@ -68,9 +70,12 @@ def test_schema_is_kept_apart_from_the_configs() -> None:
 
 
 def test_agent_config_model_normalises_handoffs() -> None:
-    doc = agent("Main", handoffs=["sim", {"agent": "other", "description": "when asked"}],
-                agents_as_tools=[{"agent": "w", "description": "weather", "tool_name": "ask_weather"}],
-                model_settings={"temperature": 0.2})
+    doc = agent(
+        "Main",
+        handoffs=["sim", {"agent": "other", "description": "when asked"}],
+        agents_as_tools=[{"agent": "w", "description": "weather", "tool_name": "ask_weather"}],
+        model_settings={"temperature": 0.2},
+    )
     config = AgentConfig.from_document(doc, key="main", source="file:/x/main.json")
     assert [(h.agent, h.description) for h in config.handoffs] == [("sim", None), ("other", "when asked")]
     assert config.agents_as_tools[0].tool_name == "ask_weather"
@@ -82,38 +87,88 @@ def test_agent_config_model_normalises_handoffs() -> None:
 
 INVALID_CASES: list[tuple[str, Any, str, str]] = [
     ("typo_field", {**agent("A"), "toolz": []}, "$.toolz", "unknown field 'toolz' (did you mean 'tools'?)"),
-    ("missing_model", {k: v for k, v in agent("A").items() if k != "model"}, "$", "missing required field 'model'"),
+    (
+        "missing_model",
+        {k: v for k, v in agent("A").items() if k != "model"},
+        "$",
+        "missing required field 'model'",
+    ),
     ("tools_not_list", {**agent("A"), "tools": "get_current_time"}, "$.tools", "is not of type 'array'"),
-    ("unknown_tool", agent("A", ["get_current_time", "get_wether"]), "$.tools[1]",
-     "'get_wether' is not a known tool"),
-    ("duplicate_tool", agent("A", ["get_current_time", "get_current_time"]), "$.tools",
-     "lists the same name more than once"),
+    (
+        "unknown_tool",
+        agent("A", ["get_current_time", "get_wether"]),
+        "$.tools[1]",
+        "'get_wether' is not a known tool",
+    ),
+    (
+        "duplicate_tool",
+        agent("A", ["get_current_time", "get_current_time"]),
+        "$.tools",
+        "lists the same name more than once",
+    ),
     ("empty_name", {**agent("A"), "name": ""}, "$.name", "should be non-empty"),
-    ("unknown_mcp_server", agent("A", mcp_servers=["docs"]), "$.mcp_servers[0]",
-     "'docs' is not an MCP server defined in settings (did you mean 'documents'?)"),
-    ("url_as_mcp_server", agent("A", mcp_servers=["https://evil.example/mcp"]), "$.mcp_servers[0]",
-     "looks like a URL; configs name MCP servers defined in settings"),
-    ("temperature_range", agent("A", model_settings={"temperature": 5}), "$.model_settings.temperature",
-     "5 is greater than the maximum of 2"),
-    ("model_setting_unknown", agent("A", model_settings={"seed": 1}), "$.model_settings.seed",
-     "unknown field 'seed'"),
-    ("agent_tool_no_description", agent("A", agents_as_tools=[{"agent": "b"}]), "$.agents_as_tools[0]",
-     "missing required field 'description'"),
+    (
+        "unknown_mcp_server",
+        agent("A", mcp_servers=["docs"]),
+        "$.mcp_servers[0]",
+        "'docs' is not an MCP server defined in settings (did you mean 'documents'?)",
+    ),
+    (
+        "url_as_mcp_server",
+        agent("A", mcp_servers=["https://evil.example/mcp"]),
+        "$.mcp_servers[0]",
+        "looks like a URL; configs name MCP servers defined in settings",
+    ),
+    (
+        "temperature_range",
+        agent("A", model_settings={"temperature": 5}),
+        "$.model_settings.temperature",
+        "5 is greater than the maximum of 2",
+    ),
+    (
+        "model_setting_unknown",
+        agent("A", model_settings={"seed": 1}),
+        "$.model_settings.seed",
+        "unknown field 'seed'",
+    ),
+    (
+        "agent_tool_no_description",
+        agent("A", agents_as_tools=[{"agent": "b"}]),
+        "$.agents_as_tools[0]",
+        "missing required field 'description'",
+    ),
     ("handoff_bad_key", agent("A", handoffs=["bad key!"]), "$.handoffs[0]", "does not match"),
     ("self_handoff", agent("A", handoffs=["case"]), "$.handoffs[0]", "agent 'case' refers to itself"),
-    ("unknown_handoff", agent("A", handoffs=[{"agent": "ghost"}]), "$.handoffs[0].agent",
-     "'ghost' is not a known agent"),
-    ("unknown_agent_tool", agent("A", agents_as_tools=[{"agent": "ghost", "description": "d"}]),
-     "$.agents_as_tools[0].agent", "'ghost' is not a known agent"),
-    ("tool_name_clash", agent("A", ["get_current_date"], agents_as_tools=[
-        {"agent": "helper", "description": "d", "tool_name": "get_current_date"}]),
-     "$.agents_as_tools[0].tool_name", "tool name 'get_current_date' is already used at $.tools[0]"),
+    (
+        "unknown_handoff",
+        agent("A", handoffs=[{"agent": "ghost"}]),
+        "$.handoffs[0].agent",
+        "'ghost' is not a known agent",
+    ),
+    (
+        "unknown_agent_tool",
+        agent("A", agents_as_tools=[{"agent": "ghost", "description": "d"}]),
+        "$.agents_as_tools[0].agent",
+        "'ghost' is not a known agent",
+    ),
+    (
+        "tool_name_clash",
+        agent(
+            "A",
+            ["get_current_date"],
+            agents_as_tools=[{"agent": "helper", "description": "d", "tool_name": "get_current_date"}],
+        ),
+        "$.agents_as_tools[0].tool_name",
+        "tool name 'get_current_date' is already used at $.tools[0]",
+    ),
     ("not_an_object", "[1, 2]", "$", "is not of type 'object'"),
     ("invalid_json", '{\n  "name": "A",\n  "tools": [\n}', "$", "invalid JSON at line 4, column 1"),
 ]
 
 
-@pytest.mark.parametrize(("case", "doc", "path", "fragment"), INVALID_CASES, ids=[c[0] for c in INVALID_CASES])
+@pytest.mark.parametrize(
+    ("case", "doc", "path", "fragment"), INVALID_CASES, ids=[c[0] for c in INVALID_CASES]
+)
 def test_invalid_config_reported_with_source_and_path(
     tmp_path: Path, ctx: ValidationContext, case: str, doc: Any, path: str, fragment: str
 ) -> None:
@@ -136,7 +191,8 @@ def test_every_error_is_reported_not_only_the_first(ctx: ValidationContext) -> N
     configs = check_docs({"many": doc}, ctx)
     paths = sorted(issue.path for issue in configs.entries["many"].issues)
     assert paths == ["$", "$.colour", "$.mcp_servers[0]", "$.name", "$.tools[0]", "$.tools[1]"], messages(
-        configs, "many")
+        configs, "many"
+    )
     assert all(str(i).startswith("redis agent|many: ") for i in configs.entries["many"].issues)
 
 
@@ -150,10 +206,16 @@ def test_cycles_are_errors_on_every_member(ctx: ValidationContext) -> None:
         "f": agent("F"),
     }
     configs = check_docs(docs, ctx)
-    for key, path in (("a", "$.handoffs[0]"), ("b", "$.agents_as_tools[0].agent"), ("c", "$.handoffs[0].agent")):
+    for key, path in (
+        ("a", "$.handoffs[0]"),
+        ("b", "$.agents_as_tools[0].agent"),
+        ("c", "$.handoffs[0].agent"),
+    ):
         issues = configs.entries[key].issues
         assert configs.entries[key].status == "invalid"
-        assert any(i.path == path and "cycle (a → b → c → a)" in i.message for i in issues), messages(configs, key)
+        assert any(i.path == path and "cycle (a → b → c → a)" in i.message for i in issues), messages(
+            configs, key
+        )
     assert any("refers to agent 'a', which is invalid" in m for m in messages(configs, "d"))
     assert sorted(configs.configs) == ["e", "f"]
 
@@ -167,8 +229,13 @@ def test_two_agent_handoff_loop_is_a_cycle(ctx: ValidationContext) -> None:
 def test_hosted_tool_warning_depends_on_the_model(ctx: ValidationContext) -> None:
     news = {"news": FOUR_FIELD_CONFIGS["news"]}
     assert [w.path for w in check_docs(news, ctx).warnings] == ["$.tools[0]"]
-    openai_ctx = ValidationContext(ctx.known_tools, ctx.known_mcp_servers, offline_model=False,
-                                   hosted_tools=ctx.hosted_tools, provider="openai")
+    openai_ctx = ValidationContext(
+        ctx.known_tools,
+        ctx.known_mcp_servers,
+        offline_model=False,
+        hosted_tools=ctx.hosted_tools,
+        provider="openai",
+    )
     result = check_docs(news, openai_ctx)
     assert result.issues == [] and result.entries["news"].status == "valid"
 

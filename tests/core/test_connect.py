@@ -57,7 +57,9 @@ class FakeServer:
 
         async def health(request: Request) -> PlainTextResponse:
             self._record(request)
-            return PlainTextResponse("ok" if self.healthy else "starting", status_code=200 if self.healthy else 503)
+            return PlainTextResponse(
+                "ok" if self.healthy else "starting", status_code=200 if self.healthy else 503
+            )
 
         async def mcp(request: Request) -> PlainTextResponse:
             self._record(request)
@@ -103,13 +105,25 @@ FAST = LinkTimings(startup_timeout=5, poll_interval=0.1, probe_timeout=1, backof
 
 
 def test_urls_are_built_as_rfc9728_says() -> None:
-    assert metadata_url("https://mcp.example.com/mcp") == "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
-    assert metadata_url("http://127.0.0.1:8000/a/mcp/") == "http://127.0.0.1:8000/.well-known/oauth-protected-resource/a/mcp"
+    assert (
+        metadata_url("https://mcp.example.com/mcp")
+        == "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+    )
+    assert (
+        metadata_url("http://127.0.0.1:8000/a/mcp/")
+        == "http://127.0.0.1:8000/.well-known/oauth-protected-resource/a/mcp"
+    )
     assert health_url("http://127.0.0.1:8000/mcp") == "http://127.0.0.1:8000/healthz"
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:8000/mcp", "http://localhost:9/mcp", "http://[::1]:8000/mcp", "https://mcp.example.com/mcp"]
+    "url",
+    [
+        "http://127.0.0.1:8000/mcp",
+        "http://localhost:9/mcp",
+        "http://[::1]:8000/mcp",
+        "https://mcp.example.com/mcp",
+    ],
 )
 def test_https_or_loopback_http_accepted(url: str) -> None:
     assert validate_mcp_url(url).startswith(url.split(":")[0])
@@ -139,9 +153,16 @@ URL = "https://mcp.example.test/mcp"
 def test_metadata_naming_the_url_the_authority_or_its_issuer_and_the_api_is_accepted() -> None:
     for server in (AUTHORITY, AUTHORITY + "/", AUTHORITY + "/v2.0"):
         for scopes in ([f"api://{API}/execute"], ["other", f"api://{API}/read"]):
-            for resource in (URL, URL + "/", "HTTPS://MCP.example.test:443/mcp"):  # one URL, spelled three ways
-                doc = {"resource": resource, "authorization_servers": ["https://elsewhere.test/x", server],
-                       "scopes_supported": scopes}
+            for resource in (
+                URL,
+                URL + "/",
+                "HTTPS://MCP.example.test:443/mcp",
+            ):  # one URL, spelled three ways
+                doc = {
+                    "resource": resource,
+                    "authorization_servers": ["https://elsewhere.test/x", server],
+                    "scopes_supported": scopes,
+                }
                 meta = check_resource_metadata(doc, url=URL, authority=AUTHORITY, identifier=f"api://{API}")
                 assert server in meta.authorization_servers and meta.resource == resource
 
@@ -149,22 +170,35 @@ def test_metadata_naming_the_url_the_authority_or_its_issuer_and_the_api_is_acce
 @pytest.mark.parametrize(
     ("doc", "complaint"),
     [
-        ({"authorization_servers": ["https://evil.test/tid/v2.0"], "scopes_supported": [f"api://{API}/execute"]},
-         "does not name this console's authority"),
-        ({"authorization_servers": [f"{AUTHORITY}-other"], "scopes_supported": [f"api://{API}/execute"]},
-         "does not name this console's authority"),
+        (
+            {
+                "authorization_servers": ["https://evil.test/tid/v2.0"],
+                "scopes_supported": [f"api://{API}/execute"],
+            },
+            "does not name this console's authority",
+        ),
+        (
+            {"authorization_servers": [f"{AUTHORITY}-other"], "scopes_supported": [f"api://{API}/execute"]},
+            "does not name this console's authority",
+        ),
         ({"scopes_supported": [f"api://{API}/execute"]}, "does not name this console's authority"),
-        ({"authorization_servers": [AUTHORITY], "scopes_supported": ["api://someone-else/execute"]},
-         "does not name the API"),
-        ({"authorization_servers": [AUTHORITY], "scopes_supported": [f"api://{API}x/execute"]},
-         "does not name the API"),
+        (
+            {"authorization_servers": [AUTHORITY], "scopes_supported": ["api://someone-else/execute"]},
+            "does not name the API",
+        ),
+        (
+            {"authorization_servers": [AUTHORITY], "scopes_supported": [f"api://{API}x/execute"]},
+            "does not name the API",
+        ),
         ({"authorization_servers": [AUTHORITY]}, "does not name the API"),
     ],
 )
 def test_metadata_not_naming_both_is_refused(doc: dict[str, Any], complaint: str) -> None:
     doc = {"resource": "http://127.0.0.1:1/mcp", **doc}
     with pytest.raises(UserError, match=complaint) as info:
-        check_resource_metadata(doc, url="http://127.0.0.1:1/mcp", authority=AUTHORITY, identifier=f"api://{API}")
+        check_resource_metadata(
+            doc, url="http://127.0.0.1:1/mcp", authority=AUTHORITY, identifier=f"api://{API}"
+        )
     assert "No token was sent" in info.value.message
 
 

@@ -31,7 +31,9 @@ def test_freezes_at_start_then_after_the_first_turn_and_collects_between_turns()
     settler = HeapSettler(enabled=True)
     settler.core_started()
     frozen = gc.get_freeze_count()
-    assert frozen > 1000 and settler.frozen_at == ["core started"]  # modules, classes, functions: out of sight
+    assert frozen > 1000 and settler.frozen_at == [
+        "core started"
+    ]  # modules, classes, functions: out of sight
     live = Node()
     garbage = weakref.ref(Node())  # unreachable, in a cycle: waits for a full collection
     assert garbage() is not None

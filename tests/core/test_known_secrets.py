@@ -25,8 +25,10 @@ def nothing_remembered() -> Iterator[None]:
 
 def test_read_state_remembers_the_client_secret_and_search_api_key(tmp_path: Path) -> None:
     secret, key = "Qx7~client-secret-value", "Zk3searchApiKeyValue0"
-    path = write_state(StackState(api_client_secret=SecretStr(secret), search_api_key=SecretStr(key)),
-                       tmp_path / "state.json")
+    path = write_state(
+        StackState(api_client_secret=SecretStr(secret), search_api_key=SecretStr(key)),
+        tmp_path / "state.json",
+    )
     line = f"server said: invalid secret {secret} for key {key}."
     assert redact(line) == line  # neither looks like anything a pattern knows
     state = read_state(path)
@@ -42,7 +44,9 @@ def test_the_real_stack_state_and_server_secrets_are_masked(local_stack: LocalSt
         assert value not in redact(f"x {value} y") and MASK in redact(f"x {value} y")
     forget_secrets()
     other = "another-server-secret-9"
-    create_server(local_stack.server_config(api_client_secret=SecretStr(other)))  # a server holding its secret
+    create_server(
+        local_stack.server_config(api_client_secret=SecretStr(other))
+    )  # a server holding its secret
     assert redact(f"secret {other}") == f"secret {MASK}"
 
 

@@ -26,8 +26,9 @@ from mcp_server.stack_state import StackState, read_state, write_state
 
 T = TypeVar("T")
 
-FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8,
-                   stop_grace=10)
+FAST = LinkTimings(
+    startup_timeout=60, poll_interval=0.2, probe_timeout=2, backoff_base=0.1, backoff_max=0.8, stop_grace=10
+)
 
 
 def local_settings() -> Settings:
@@ -66,9 +67,13 @@ def test_launch_attach_kill_relaunch_and_stop_only_what_was_launched(isolated_ho
         assert status.state is LinkState.READY and status.launched and owner.launched
         state = read_state(settings.effective_state_file())
         assert state is not None and state.pid == owner.server_pid and state.mcp_url == owner.mcp_url
-        assert owner.mcp_url and owner.mcp_url.startswith("http://127.0.0.1:") and owner.mcp_url.endswith("/mcp")
+        assert (
+            owner.mcp_url and owner.mcp_url.startswith("http://127.0.0.1:") and owner.mcp_url.endswith("/mcp")
+        )
         assert probe_health(owner.mcp_url).state is LinkState.READY
-        assert any(line.stream == "console" and "starting the local stack" in line.text for line in owner.log_tail())
+        assert any(
+            line.stream == "console" and "starting the local stack" in line.text for line in owner.log_tail()
+        )
         first_pid = owner.server_pid
         assert first_pid is not None
 
@@ -87,14 +92,25 @@ def test_launch_attach_kill_relaunch_and_stop_only_what_was_launched(isolated_ho
         os.killpg(first_pid, signal.SIGKILL)
         down = guest.wait_for(LinkState.DOWN, LinkState.RECONNECTING, timeout=10)
         assert down.url == owner.mcp_url
-        back = wait_until(lambda: next((s for s in owner_states[owner_states.index(ready_before) + 1:]
-                                        if s.state is LinkState.READY), None), timeout=60)
+        back = wait_until(
+            lambda: next(
+                (
+                    s
+                    for s in owner_states[owner_states.index(ready_before) + 1 :]
+                    if s.state is LinkState.READY
+                ),
+                None,
+            ),
+            timeout=60,
+        )
         assert back.detail.startswith("reconnected")
         assert any(s.state is LinkState.DOWN and "exited" in s.detail for s in owner_states)
         assert guest.wait_for(LinkState.READY, timeout=30).detail.startswith("reconnected")
         assert owner.server_pid not in (None, first_pid) and not pid_alive(first_pid)
         assert guest.mcp_url == owner.mcp_url  # same port after the relaunch
-        retries = [s for s in guest_states if s.state is LinkState.RECONNECTING and s.next_retry_in is not None]
+        retries = [
+            s for s in guest_states if s.state is LinkState.RECONNECTING and s.next_retry_in is not None
+        ]
         assert retries and retries[0].attempt == 1
         delays = [s.next_retry_in for s in retries]
         assert delays == sorted(delays) and max(delays) <= FAST.backoff_max  # exponential, capped
@@ -130,10 +146,14 @@ def test_no_launch_means_a_clear_error_when_nothing_runs(leftover: str) -> None:
     settings = local_settings()
     if leftover != "none":
         # A state file left behind: its process is gone, or its pid now belongs to someone else.
-        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        )
         pid = int(dead.stdout) if leftover == "dead pid" else os.getpid()
-        write_state(StackState(mcp_url=f"http://127.0.0.1:{free_port()}/mcp", pid=pid),
-                    settings.effective_state_file())
+        write_state(
+            StackState(mcp_url=f"http://127.0.0.1:{free_port()}/mcp", pid=pid),
+            settings.effective_state_file(),
+        )
     link = ServerLink(settings, launch=False, timings=FAST)
     started = time.monotonic()
     with pytest.raises(UserError, match="No local stack is running"):
@@ -144,7 +164,9 @@ def test_no_launch_means_a_clear_error_when_nothing_runs(leftover: str) -> None:
 
 
 def test_a_server_that_exits_at_start_is_reported_with_its_log() -> None:
-    script = "import sys; print('listening...'); print('boom: port 8000 is taken', file=sys.stderr); sys.exit(3)"
+    script = (
+        "import sys; print('listening...'); print('boom: port 8000 is taken', file=sys.stderr); sys.exit(3)"
+    )
     link = ServerLink(local_settings(), server_command=[sys.executable, "-c", script], timings=FAST)
     with pytest.raises(UserError) as info:
         link.start()

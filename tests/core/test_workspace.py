@@ -82,7 +82,11 @@ def test_each_account_has_its_own_conversation_results_and_model_input(
     alice_docs = doc_names(alice_results)
     assert alice_docs
     obo = ws.obo_claims()
-    assert obo is not None and obo["oid"] == user_oid(local_stack, "alice") and "search.azure.com" in str(obo["aud"])
+    assert (
+        obo is not None
+        and obo["oid"] == user_oid(local_stack, "alice")
+        and "search.azure.com" in str(obo["aud"])
+    )
     assert [e.role for e in ws.history()] == ["user", "assistant", "user", "assistant"]
     assert {e.ts for e in ws.history()} == {ws.clock.time()}  # times from the injected clock
 
@@ -106,7 +110,9 @@ def test_each_account_has_its_own_conversation_results_and_model_input(
     # Nothing of alice's in bob's session state ...
     session = ws.session()
     assert session is not None and session.username == bob.username
-    bob_state = dump(ws.events()) + dump(ws.history()) + json.dumps(ws.obo_claims()) + dump([ws.last_search()])
+    bob_state = (
+        dump(ws.events()) + dump(ws.history()) + json.dumps(ws.obo_claims()) + dump([ws.last_search()])
+    )
     assert all(e.account == bob.username for e in ws.events())
     for name in alice_only:
         assert name not in bob_state
@@ -120,8 +126,9 @@ def test_each_account_has_its_own_conversation_results_and_model_input(
     assert session.runner is not None and "zeppelin" not in json.dumps(session.runner.history, default=str)
 
     # A view following the current account got alice's events only while she was current.
-    after_switch = shown[next(i for i, e in enumerate(shown) if isinstance(e, AccountChanged)
-                              and e.account == bob.username):]
+    after_switch = shown[
+        next(i for i, e in enumerate(shown) if isinstance(e, AccountChanged) and e.account == bob.username) :
+    ]
     assert all(e.account in (None, bob.username) for e in after_switch if not isinstance(e, AccountChanged))
     assert any(isinstance(e, SearchResults) for e in after_switch)
 
@@ -167,7 +174,9 @@ def test_device_flow_handle_masks_the_code_and_cancels(workspace: Workspace) -> 
     code = flow.user_code.get_secret_value()
     assert code and code not in repr(flow) and code not in repr(flow.user_code)
     assert flow.verification_uri.startswith("https://127.0.0.1:")
-    assert flow.seconds_left(FixedClock(float(int(flow.expires_at) - 90))) == 90  # whole seconds: exact in a clock
+    assert (
+        flow.seconds_left(FixedClock(float(int(flow.expires_at) - 90))) == 90
+    )  # whole seconds: exact in a clock
     flow.cancel()
     with pytest.raises(DeviceFlowCancelled):
         flow.result(10)
@@ -239,13 +248,16 @@ def test_connect_to_the_real_server_passes_its_metadata_check_and_carries_the_to
     local stack's origin is trusted implicitly; its metadata names its own URL as the resource.)"""
     assert use_local_stack.state is not None and use_local_stack.state.mcp_url
     url = use_local_stack.state.mcp_url
-    ws = Workspace(Settings(), connect=url.upper().replace("/MCP", "/mcp/"), clock=FixedClock(), link_timings=FAST)
+    ws = Workspace(
+        Settings(), connect=url.upper().replace("/MCP", "/mcp/"), clock=FixedClock(), link_timings=FAST
+    )
     try:
         status = ws.start()  # the URL as a user might type it: the same URL once normalised
         assert status.state is LinkState.READY and status.url == url and not status.launched
         meta = ws.link.metadata
-        assert meta is not None and any(s.startswith(use_local_stack.state.authority or "?") for s in
-                                        meta.authorization_servers)
+        assert meta is not None and any(
+            s.startswith(use_local_stack.state.authority or "?") for s in meta.authorization_servers
+        )
         ws.sign_in_as("alice")
         assert ws.send_sync("show my documents", timeout=60).error is None
         results = ws.last_search()
@@ -281,7 +293,9 @@ def test_next_start_signs_in_silently_from_the_keyring(use_local_stack: LocalSta
         again.close()
 
 
-def test_messages_are_saved_before_any_view_sees_them_other_events_reach_views_first(workspace: Workspace) -> None:
+def test_messages_are_saved_before_any_view_sees_them_other_events_reach_views_first(
+    workspace: Workspace,
+) -> None:
     ws = workspace
     ws.sign_in_as("alice")
     session = ws.session()

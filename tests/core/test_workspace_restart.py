@@ -43,7 +43,11 @@ def test_server_killed_and_restarted_under_the_workspace_keeps_the_conversation(
         assert status.detail.startswith("reconnected") and ws.link.mcp_url == url_before
         state_after = ws.link.stack_state
         assert state_after is not None and state_after.pid != state_before.pid
-        for field in ("authority", "search_endpoint", "calculator_url"):  # same ports: tokens and URLs stay valid
+        for field in (
+            "authority",
+            "search_endpoint",
+            "calculator_url",
+        ):  # same ports: tokens and URLs stay valid
             assert getattr(state_after, field) == getattr(state_before, field)
         assert not pid_alive(pid) and ws.link.server_pid not in (None, pid)
 
@@ -51,13 +55,17 @@ def test_server_killed_and_restarted_under_the_workspace_keeps_the_conversation(
         assert ws.current_account == alice
         outcome = ws.send_sync("show my documents again", timeout=60)
         assert outcome.error is None
-        assert len(session.runner.history) > history_before  # the earlier turns are still in what the model gets
+        assert (
+            len(session.runner.history) > history_before
+        )  # the earlier turns are still in what the model gets
         users = [e.text for e in ws.history() if e.role == "user"]
         assert users == ["show my documents", "show my documents again"]
         again = ws.last_search()
-        assert again is not None and again is not first and {d["name"] for d in again.documents} == {
-            d["name"] for d in first.documents
-        }
+        assert (
+            again is not None
+            and again is not first
+            and {d["name"] for d in again.documents} == {d["name"] for d in first.documents}
+        )
         assert sum(isinstance(e, SearchResults) for e in ws.events()) == 2
         states = [e.state for e in seen if isinstance(e, ServerStatusChanged)]
         assert "down" in states and states.index("down") < len(states) - 1 - states[::-1].index("ready")

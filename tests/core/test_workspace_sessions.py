@@ -97,13 +97,18 @@ def test_a_new_console_resumes_the_saved_conversation_and_the_model_receives_it(
     model_inputs.calls.clear()
     assert second.send_sync("and what was my budget about?", timeout=60).error is None
     given = model_inputs.calls[0]
-    assert "zeppelin budget" in given and answer.output.splitlines()[0] in given  # the earlier turns reach the model
+    assert (
+        "zeppelin budget" in given and answer.output.splitlines()[0] in given
+    )  # the earlier turns reach the model
     assert [e.role for e in second.history()] == ["user", "assistant"] * 3
     # Saved as it happened: the database already holds the new turn (nothing waits for a clean exit).
     with SessionStore(second.session().account) as store:  # type: ignore[union-attr]
         saved = store.load(started.id)
     assert [m.text for m in saved.messages if m.role == "user"] == [
-        ZEPPELIN, "show my documents", "and what was my budget about?"]
+        ZEPPELIN,
+        "show my documents",
+        "and what was my budget about?",
+    ]
     assert all(m.complete for m in saved.messages)
 
 
@@ -152,7 +157,10 @@ def test_reset_starts_a_new_saved_session_and_resume_brings_the_old_one_back(
     model_inputs.calls.clear()
     assert ws.send_sync("what's the weather in Oslo?", timeout=60).error is None
     assert "zeppelin" not in model_inputs.text()  # the new conversation starts empty for the model too
-    assert [(s.id, s.title) for s in ws.sessions()] == [(new_id, "what's the weather in Oslo?"), (old_id, ZEPPELIN)]
+    assert [(s.id, s.title) for s in ws.sessions()] == [
+        (new_id, "what's the weather in Oslo?"),
+        (old_id, ZEPPELIN),
+    ]
 
     with pytest.raises(UserError, match="no saved conversation 'nope'"):
         ws.resume_session("nope")
@@ -189,8 +197,8 @@ def test_export_writes_the_conversation_claims_masked_and_the_trace(
     assert lines[first + 4].startswith("### 2. ")  # the answering agent's name
     for document in results.documents:
         assert str(document["name"]) in md
-    user_block = md[md.index("### User token"):md.index("### OBO token")]
-    obo_block = md[md.index("### OBO token"):md.index("## Events")]
+    user_block = md[md.index("### User token") : md.index("### OBO token")]
+    obo_block = md[md.index("### OBO token") : md.index("## Events")]
     oid = user_oid(local_stack, "alice")
     assert f"| oid | {oid} |" in user_block and f"| oid | {oid} |" in obo_block
     assert "search.azure.com" in obo_block and (local_stack.state.api_client_id or "?") in user_block  # type: ignore[union-attr]
@@ -215,7 +223,11 @@ def test_a_console_killed_mid_answer_loses_no_completed_message(
     env = {**os.environ, "PYTHONPATH": str(root)}  # the test's home, keyring and state file come along
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.core.console_writer", ZEPPELIN, "show my documents"],
-        cwd=isolated_home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        cwd=isolated_home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     said: list[dict[str, Any]] = []
     try:
@@ -235,7 +247,10 @@ def test_a_console_killed_mid_answer_loses_no_completed_message(
     assert ws.current_session_id() == streaming["session"]
     history = ws.history()
     assert [(e.role, e.text, e.interrupted) for e in history[:3]] == [
-        ("user", ZEPPELIN, False), ("assistant", done, False), ("user", "show my documents", False)]
+        ("user", ZEPPELIN, False),
+        ("assistant", done, False),
+        ("user", "show my documents", False),
+    ]
     assert len(history) == 4 and history[3].role == "assistant" and history[3].interrupted
     assert history[3].text.startswith(streaming["streaming"])
     (summary,) = ws.sessions()
@@ -245,4 +260,7 @@ def test_a_console_killed_mid_answer_loses_no_completed_message(
     given = json.loads(model_inputs.calls[0])["input"]
     # The cut-off answer is not offered to the model; every completed message is.
     assert [(i["role"], i["content"]) for i in given if isinstance(i, dict) and "role" in i][:3] == [
-        ("user", ZEPPELIN), ("assistant", done), ("user", "show my documents")]
+        ("user", ZEPPELIN),
+        ("assistant", done),
+        ("user", "show my documents"),
+    ]

@@ -21,22 +21,35 @@ ENVELOPE_TAIL = re.compile(
 def public_app(platform: IdentityPlatform, session: requests.Session) -> msal.PublicClientApplication:
     """A fresh MSAL public client (fresh: MSAL replays an HTTP 400 for 60 s within one app)."""
     return msal.PublicClientApplication(
-        platform.console_client_id, authority=platform.authority, instance_discovery=False, http_client=session,
+        platform.console_client_id,
+        authority=platform.authority,
+        instance_discovery=False,
+        http_client=session,
         token_cache=msal.SerializableTokenCache(),
     )
 
 
-def api_app(platform: IdentityPlatform, session: requests.Session,
-            secret: str | None = None) -> msal.ConfidentialClientApplication:
+def api_app(
+    platform: IdentityPlatform, session: requests.Session, secret: str | None = None
+) -> msal.ConfidentialClientApplication:
     value = secret if secret is not None else platform.tenant.api_app.client_secret.get_secret_value()  # type: ignore[union-attr]
     return msal.ConfidentialClientApplication(
-        platform.api_client_id, client_credential=value, authority=platform.authority, instance_discovery=False,
-        http_client=session, token_cache=msal.SerializableTokenCache(),
+        platform.api_client_id,
+        client_credential=value,
+        authority=platform.authority,
+        instance_discovery=False,
+        http_client=session,
+        token_cache=msal.SerializableTokenCache(),
     )
 
 
-def device_flow_sign_in(platform: IdentityPlatform, app: msal.PublicClientApplication, login: str,
-                        *, scopes: list[str] | None = None) -> dict[str, Any]:
+def device_flow_sign_in(
+    platform: IdentityPlatform,
+    app: msal.PublicClientApplication,
+    login: str,
+    *,
+    scopes: list[str] | None = None,
+) -> dict[str, Any]:
     """A full device-code sign-in: MSAL polls in a thread while the form is POSTed, as a person would."""
     flow = app.initiate_device_flow(scopes=scopes or [platform.api_scope])
     assert "user_code" in flow, flow
@@ -44,14 +57,18 @@ def device_flow_sign_in(platform: IdentityPlatform, app: msal.PublicClientApplic
     poller = threading.Thread(target=lambda: result.update(app.acquire_token_by_device_flow(flow)))
     poller.start()
     try:
-        complete_device_code(flow["verification_uri"], flow["user_code"], login, ca_cert=platform.ca_cert_path)
+        complete_device_code(
+            flow["verification_uri"], flow["user_code"], login, ca_cert=platform.ca_cert_path
+        )
     finally:
         poller.join(timeout=30)
     assert not poller.is_alive(), "MSAL kept polling after the code was approved"
     return result
 
 
-def assert_entra_error(body: dict[str, Any], error: str, code: int, *, correlation_id: str | None = None) -> None:
+def assert_entra_error(
+    body: dict[str, Any], error: str, code: int, *, correlation_id: str | None = None
+) -> None:
     """``body`` is Entra's error envelope for ``error``/AADSTS``code``, with consistent trace data."""
     assert body["error"] == error, body
     assert body["error_codes"] == [code], body

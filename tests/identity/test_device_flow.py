@@ -46,7 +46,9 @@ def test_device_flow_end_to_end_gives_alice_an_api_token_msal_can_reuse_silently
     assert silent["access_token"] == result["access_token"]
 
     # The refresh-token grant issues a new token for the same user.
-    refreshed = app.acquire_token_silent([identity_platform.api_scope], account=accounts[0], force_refresh=True)
+    refreshed = app.acquire_token_silent(
+        [identity_platform.api_scope], account=accounts[0], force_refresh=True
+    )
     assert refreshed is not None and refreshed["token_source"] == "identity_provider", refreshed
     assert refreshed["access_token"] != result["access_token"]
     new_claims = jwt.decode(refreshed["access_token"], options={"verify_signature": False})
@@ -56,8 +58,9 @@ def test_device_flow_end_to_end_gives_alice_an_api_token_msal_can_reuse_silently
 def test_each_demo_user_gets_their_own_identity(
     identity_platform: IdentityPlatform, make_identity_session: SessionFactory, demo_tenant: Tenant
 ) -> None:
-    result = device_flow_sign_in(identity_platform, public_app(identity_platform, make_identity_session()),
-                                 "carol@contoso.example")
+    result = device_flow_sign_in(
+        identity_platform, public_app(identity_platform, make_identity_session()), "carol@contoso.example"
+    )
     claims = jwt.decode(result["access_token"], options={"verify_signature": False})
     carol = demo_tenant.user_by_login("carol")
     assert carol is not None
@@ -85,8 +88,9 @@ def test_declined_on_the_page_ends_the_flow_with_authorization_declined(
 ) -> None:
     app = public_app(identity_platform, make_identity_session())
     flow = app.initiate_device_flow(scopes=[identity_platform.api_scope])
-    page = complete_device_code(flow["verification_uri"], flow["user_code"], "bob", "decline",
-                                ca_cert=identity_platform.ca_cert_path)
+    page = complete_device_code(
+        flow["verification_uri"], flow["user_code"], "bob", "decline", ca_cert=identity_platform.ca_cert_path
+    )
     assert "declined" in page.message
     result = app.acquire_token_by_device_flow(flow)  # terminal: MSAL stops polling at once
     assert_entra_error(result, "authorization_declined", 70000)
@@ -107,9 +111,14 @@ def test_a_redeemed_device_code_cannot_be_redeemed_again(
 ) -> None:
     app = public_app(identity_platform, identity_http)
     flow = app.initiate_device_flow(scopes=[identity_platform.api_scope])
-    complete_device_code(flow["verification_uri"], flow["user_code"], "alice", ca_cert=identity_platform.ca_cert_path)
-    form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-            "client_id": identity_platform.console_client_id, "device_code": flow["device_code"]}
+    complete_device_code(
+        flow["verification_uri"], flow["user_code"], "alice", ca_cert=identity_platform.ca_cert_path
+    )
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "client_id": identity_platform.console_client_id,
+        "device_code": flow["device_code"],
+    }
     first = identity_http.post(identity_platform.token_endpoint, data=form)
     assert first.status_code == 200 and "access_token" in first.json()
     second = identity_http.post(identity_platform.token_endpoint, data=form)
@@ -118,9 +127,13 @@ def test_a_redeemed_device_code_cannot_be_redeemed_again(
 
 
 @pytest.fixture(scope="module")
-def short_lived_platform(tmp_path_factory: pytest.TempPathFactory, demo_tenant: Tenant) -> Iterator[IdentityPlatform]:
+def short_lived_platform(
+    tmp_path_factory: pytest.TempPathFactory, demo_tenant: Tenant
+) -> Iterator[IdentityPlatform]:
     """Device codes that expire after 1 s (its own platform: the shared one uses Entra's 900 s)."""
-    with IdentityPlatform(demo_tenant, home=tmp_path_factory.mktemp("idp-short"), device_code_lifetime=1) as idp:
+    with IdentityPlatform(
+        demo_tenant, home=tmp_path_factory.mktemp("idp-short"), device_code_lifetime=1
+    ) as idp:
         yield idp
 
 
@@ -140,28 +153,40 @@ def test_expired_device_code_is_expired_token_70020_and_the_page_refuses_it(
         assert "This device code has expired." in result["error_description"]
         with pytest.raises(DevicePageError) as page:
             complete_device_code(flow["verification_uri"], flow["user_code"], "alice", session=session)
-        assert page.value.status == 400 and "expired" in page.value.message and "AADSTS70020" in page.value.message
+        assert (
+            page.value.status == 400
+            and "expired" in page.value.message
+            and "AADSTS70020" in page.value.message
+        )
 
 
 def test_devicecode_endpoint_rejects_the_api_app_and_unknown_scopes(
     identity_platform: IdentityPlatform, identity_http: requests.Session
 ) -> None:
-    api = identity_http.post(identity_platform.device_endpoint,
-                             data={"client_id": identity_platform.api_client_id, "scope": identity_platform.api_scope})
+    api = identity_http.post(
+        identity_platform.device_endpoint,
+        data={"client_id": identity_platform.api_client_id, "scope": identity_platform.api_scope},
+    )
     assert api.status_code == 401
     assert_entra_error(api.json(), "invalid_client", 7000218)
-    bad_scope = identity_http.post(identity_platform.device_endpoint,
-                                   data={"client_id": identity_platform.console_client_id,
-                                         "scope": f"api://{identity_platform.api_client_id}/delete_everything"})
+    bad_scope = identity_http.post(
+        identity_platform.device_endpoint,
+        data={
+            "client_id": identity_platform.console_client_id,
+            "scope": f"api://{identity_platform.api_client_id}/delete_everything",
+        },
+    )
     assert bad_scope.status_code == 400
     assert_entra_error(bad_scope.json(), "invalid_scope", 70011)
-    unknown_client = identity_http.post(identity_platform.device_endpoint,
-                                        data={"client_id": "00000000-0000-0000-0000-000000000001",
-                                              "scope": identity_platform.api_scope})
+    unknown_client = identity_http.post(
+        identity_platform.device_endpoint,
+        data={"client_id": "00000000-0000-0000-0000-000000000001", "scope": identity_platform.api_scope},
+    )
     assert_entra_error(unknown_client.json(), "unauthorized_client", 700016)
 
 
 # -- the device-login page, as a person sees it --------------------------------------------------------------
+
 
 def test_the_page_shows_a_sign_in_form_with_the_demo_users(
     identity_platform: IdentityPlatform, identity_http: requests.Session
@@ -172,8 +197,10 @@ def test_the_page_shows_a_sign_in_form_with_the_demo_users(
     for needle in ("name=user_code", "name=login", "value=approve", "value=decline", "alice", "bob", "carol"):
         assert needle in html
     assert "<script>" not in html and "ABC&lt;script&gt;" in html
-    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers[
-        "content-security-policy"]
+    assert (
+        page.headers["x-frame-options"] == "DENY"
+        and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    )
 
 
 def test_the_page_explains_unknown_codes_and_users(
@@ -187,7 +214,9 @@ def test_the_page_explains_unknown_codes_and_users(
 
     flow = public_app(identity_platform, session).initiate_device_flow(scopes=[identity_platform.api_scope])
     with pytest.raises(DevicePageError) as unknown_user:
-        complete_device_code(identity_platform.verification_uri, flow["user_code"], "mallory", session=session)
+        complete_device_code(
+            identity_platform.verification_uri, flow["user_code"], "mallory", session=session
+        )
     assert "no demo user 'mallory'" in unknown_user.value.message
     assert all(name in unknown_user.value.message for name in ("alice", "bob", "carol"))
 

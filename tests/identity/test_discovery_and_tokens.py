@@ -13,12 +13,29 @@ from mcp_server.localcloud.tenant import Tenant
 from tests.identity.helpers import assert_entra_error
 
 A1_FIELDS = {
-    "token_endpoint", "token_endpoint_auth_methods_supported", "jwks_uri", "response_modes_supported",
-    "subject_types_supported", "id_token_signing_alg_values_supported", "response_types_supported",
-    "scopes_supported", "issuer", "request_uri_parameter_supported", "userinfo_endpoint", "authorization_endpoint",
-    "device_authorization_endpoint", "http_logout_supported", "frontchannel_logout_supported",
-    "end_session_endpoint", "claims_supported", "kerberos_endpoint", "tenant_region_scope", "cloud_instance_name",
-    "cloud_graph_host_name", "msgraph_host", "rbac_url",
+    "token_endpoint",
+    "token_endpoint_auth_methods_supported",
+    "jwks_uri",
+    "response_modes_supported",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "response_types_supported",
+    "scopes_supported",
+    "issuer",
+    "request_uri_parameter_supported",
+    "userinfo_endpoint",
+    "authorization_endpoint",
+    "device_authorization_endpoint",
+    "http_logout_supported",
+    "frontchannel_logout_supported",
+    "end_session_endpoint",
+    "claims_supported",
+    "kerberos_endpoint",
+    "tenant_region_scope",
+    "cloud_instance_name",
+    "cloud_graph_host_name",
+    "msgraph_host",
+    "rbac_url",
 }
 
 
@@ -73,11 +90,19 @@ def test_api_token_verifies_with_pyjwt_against_the_jwks_over_https(
     identity_platform: IdentityPlatform, demo_tenant: Tenant
 ) -> None:
     token = identity_platform.issue_access_token("bob")
-    client = jwt.PyJWKClient(identity_platform.jwks_uri,
-                             ssl_context=ssl.create_default_context(cafile=str(identity_platform.ca_cert_path)))
+    client = jwt.PyJWKClient(
+        identity_platform.jwks_uri,
+        ssl_context=ssl.create_default_context(cafile=str(identity_platform.ca_cert_path)),
+    )
     key = client.get_signing_key_from_jwt(token)
-    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=demo_tenant.api_app.client_id,
-                        issuer=identity_platform.issuer, options={"require": ["exp", "iat", "nbf"]})
+    claims = jwt.decode(
+        token,
+        key.key,
+        algorithms=["RS256"],
+        audience=demo_tenant.api_app.client_id,
+        issuer=identity_platform.issuer,
+        options={"require": ["exp", "iat", "nbf"]},
+    )
     bob = demo_tenant.user_by_login("bob")
     assert bob is not None
     assert claims["ver"] == "2.0" and claims["tid"] == demo_tenant.tenant_id and claims["oid"] == bob.oid
@@ -97,15 +122,22 @@ def test_forged_expired_and_other_tenant_tokens_fail_pyjwt_validation(
     current = jwks.keys[0].key
 
     def verify(token: str) -> dict:
-        return jwt.decode(token, current, algorithms=["RS256"], audience=demo_tenant.api_app.client_id,
-                          issuer=identity_platform.issuer)
+        return jwt.decode(
+            token,
+            current,
+            algorithms=["RS256"],
+            audience=demo_tenant.api_app.client_id,
+            issuer=identity_platform.issuer,
+        )
 
     with pytest.raises(jwt.InvalidSignatureError):
         verify(identity_platform.issue_access_token("alice", sign_with=identity_platform.forge_key()))
     with pytest.raises(jwt.ExpiredSignatureError):
         verify(identity_platform.issue_access_token("alice", lifetime=-1))
     with pytest.raises(jwt.InvalidIssuerError):
-        verify(identity_platform.issue_access_token("alice", tenant_id="11111111-2222-3333-4444-555555555555"))
+        verify(
+            identity_platform.issue_access_token("alice", tenant_id="11111111-2222-3333-4444-555555555555")
+        )
 
 
 def test_lifetimes_vary_between_60_and_90_minutes_and_sub_is_pairwise(
@@ -113,13 +145,18 @@ def test_lifetimes_vary_between_60_and_90_minutes_and_sub_is_pairwise(
 ) -> None:
     lifetimes = set()
     for _ in range(12):
-        claims = jwt.decode(identity_platform.issue_access_token("alice"), options={"verify_signature": False})
+        claims = jwt.decode(
+            identity_platform.issue_access_token("alice"), options={"verify_signature": False}
+        )
         lifetimes.add(claims["exp"] - claims["iat"])
     assert all(3600 <= s <= 5400 for s in lifetimes) and len(lifetimes) > 1
     api = jwt.decode(identity_platform.issue_access_token("alice"), options={"verify_signature": False})
-    search = jwt.decode(identity_platform.issue_access_token("alice", audience="https://search.azure.com",
-                                                             scopes=["user_impersonation"]),
-                        options={"verify_signature": False})
+    search = jwt.decode(
+        identity_platform.issue_access_token(
+            "alice", audience="https://search.azure.com", scopes=["user_impersonation"]
+        ),
+        options={"verify_signature": False},
+    )
     id_token = jwt.decode(identity_platform.issue_id_token("alice"), options={"verify_signature": False})
     assert api["oid"] == search["oid"] == id_token["oid"]
     assert len({api["sub"], search["sub"], id_token["sub"]}) == 3
@@ -128,8 +165,12 @@ def test_lifetimes_vary_between_60_and_90_minutes_and_sub_is_pairwise(
 def test_instance_discovery_answers_for_our_host(
     identity_platform: IdentityPlatform, identity_http: requests.Session
 ) -> None:
-    response = identity_http.get(f"{identity_platform.base_url}/common/discovery/instance",
-                                 params={"authorization_endpoint": f"{identity_platform.authority}/oauth2/v2.0/authorize",
-                                         "api-version": "1.1"})
+    response = identity_http.get(
+        f"{identity_platform.base_url}/common/discovery/instance",
+        params={
+            "authorization_endpoint": f"{identity_platform.authority}/oauth2/v2.0/authorize",
+            "api-version": "1.1",
+        },
+    )
     body = response.json()
     assert body["tenant_discovery_endpoint"] == identity_platform.openid_configuration_url

@@ -40,14 +40,23 @@ def _verify(session: requests.Session, idp: IdentityPlatform, token: str) -> dic
     matches = [k for k in jwks.keys if k.key_id == kid]
     if not matches:
         raise LookupError(f"kid {kid} is not in the JWKS")
-    return jwt.decode(token, matches[0].key, algorithms=["RS256"], audience=idp.api_client_id, issuer=idp.issuer)
+    return jwt.decode(
+        token, matches[0].key, algorithms=["RS256"], audience=idp.api_client_id, issuer=idp.issuer
+    )
 
 
 def _obo(session: requests.Session, idp: IdentityPlatform, token: str) -> requests.Response:
-    return session.post(idp.token_endpoint, data={
-        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_id": idp.api_client_id,
-        "client_secret": idp.tenant.api_app.client_secret.get_secret_value(),  # type: ignore[union-attr]
-        "assertion": token, "scope": "https://search.azure.com/.default", "requested_token_use": "on_behalf_of"})
+    return session.post(
+        idp.token_endpoint,
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "client_id": idp.api_client_id,
+            "client_secret": idp.tenant.api_app.client_secret.get_secret_value(),  # type: ignore[union-attr]
+            "assertion": token,
+            "scope": "https://search.azure.com/.default",
+            "requested_token_use": "on_behalf_of",
+        },
+    )
 
 
 def test_rotate_keys_command_against_a_running_platform(platform: IdentityPlatform) -> None:
@@ -64,7 +73,11 @@ def test_rotate_keys_command_against_a_running_platform(platform: IdentityPlatfo
         grace = 600.0
         done = subprocess.run(
             [sys.executable, "-m", "console.cli", "rotate-keys", "--grace", str(grace), "--json"],
-            capture_output=True, text=True, timeout=60, check=False)  # inherits this test's OBO_CONSOLE_HOME
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )  # inherits this test's OBO_CONSOLE_HOME
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
         new_kid = report["current_kid"]
@@ -88,7 +101,9 @@ def test_rotate_keys_command_against_a_running_platform(platform: IdentityPlatfo
         assert _verify(session, platform, new_token)
 
 
-def test_rotate_keys_command_errors_are_clear(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotate_keys_command_errors_are_clear(
+    isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["rotate-keys"]) == 1
     err = capsys.readouterr().err
     assert "No signing keys" in err and "obo-console server" in err
@@ -98,7 +113,9 @@ def test_rotate_keys_command_errors_are_clear(isolated_home: Path, capsys: pytes
     assert "Entra ID rotates" in capsys.readouterr().err
 
 
-def test_in_process_rotation_and_default_grace(platform: IdentityPlatform, capsys: pytest.CaptureFixture[str]) -> None:
+def test_in_process_rotation_and_default_grace(
+    platform: IdentityPlatform, capsys: pytest.CaptureFixture[str]
+) -> None:
     first = platform.keys.current().kid
     assert main(["rotate-keys"]) == 0  # default grace: 24 h
     out = capsys.readouterr().out

@@ -24,7 +24,9 @@ def test_first_run_creates_private_keys_and_later_runs_reuse_them(tmp_path: Path
     ca_path, tls = ensure_tls(tmp_path / "lc")
     for private in (tmp_path / "lc" / CA_KEY, tls.keyfile):
         assert stat.S_IMODE(private.stat().st_mode) == 0o600
-    before = {name: (tmp_path / "lc" / name).read_bytes() for name in (CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY)}
+    before = {
+        name: (tmp_path / "lc" / name).read_bytes() for name in (CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY)
+    }
     again_ca, again_tls = ensure_tls(tmp_path / "lc")
     assert (again_ca, again_tls) == (ca_path, tls)
     assert {name: (tmp_path / "lc" / name).read_bytes() for name in before} == before
@@ -42,15 +44,20 @@ def test_ca_is_name_constrained_and_server_cert_names_loopback(tmp_path: Path) -
     constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
     assert constraints.critical
     assert set(constraints.value.permitted_subtrees or []) == {
-        x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Network("127.0.0.1/32"))}
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.IPv4Network("127.0.0.1/32")),
+    }
     server = x509.load_pem_x509_certificate(tls.certfile.read_bytes())
     san = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.IPv4Address("127.0.0.1")]
     assert san.get_values_for_type(x509.DNSName) == ["localhost"]
 
     store = verification.Store([ca])
-    verifier = verification.PolicyBuilder().store(store).build_server_verifier(
-        x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")))
+    verifier = (
+        verification.PolicyBuilder()
+        .store(store)
+        .build_server_verifier(x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")))
+    )
     verifier.verify(server, [])  # a valid chain for 127.0.0.1
 
     # Even with the CA's key, a certificate for another host does not validate: the constraints forbid it.
@@ -58,16 +65,27 @@ def test_ca_is_name_constrained_and_server_cert_names_loopback(tmp_path: Path) -
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     rogue = (
-        x509.CertificateBuilder().subject_name(x509.Name([]))
-        .issuer_name(ca.subject).public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(server.not_valid_before_utc).not_valid_after(server.not_valid_after_utc)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("login.microsoftonline.com")]), critical=True)
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(ca.subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(server.not_valid_before_utc)
+        .not_valid_after(server.not_valid_after_utc)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("login.microsoftonline.com")]), critical=True
+        )
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
-    rogue_verifier = verification.PolicyBuilder().store(store).build_server_verifier(
-        x509.DNSName("login.microsoftonline.com"))
+    rogue_verifier = (
+        verification.PolicyBuilder()
+        .store(store)
+        .build_server_verifier(x509.DNSName("login.microsoftonline.com"))
+    )
     with pytest.raises(verification.VerificationError):
         rogue_verifier.verify(rogue, [])
 

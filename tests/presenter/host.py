@@ -22,7 +22,9 @@ class ScenarioWorkspace:
     def __init__(self, signed_in: bool = True) -> None:
         self.bus = EventBus()
         self.clock = FixedClock()
-        self.current_account: AccountInfo | None = AccountInfo(scenarios.ALICE, "Alice Adams") if signed_in else None
+        self.current_account: AccountInfo | None = (
+            AccountInfo(scenarios.ALICE, "Alice Adams") if signed_in else None
+        )
         self._events: list[Event] = []
         self._history: list[ChatEntry] = []
         self.bus.subscribe(self._record)

@@ -47,14 +47,21 @@ OBO_CLAIMS = {
     "scp": "user_impersonation",
     "exp": int(T0) + 3600,
 }
-RAN_AS = {"name": "Alice Adams", "preferred_username": ALICE, "oid": ALICE_OID, "tid": TENANT,
-          "groups": [ALICE_GROUP]}
+RAN_AS = {
+    "name": "Alice Adams",
+    "preferred_username": ALICE,
+    "oid": ALICE_OID,
+    "tid": TENANT,
+    "groups": [ALICE_GROUP],
+}
 DOCUMENTS = [
     {"name": "Quarterly finance report", "oid": [], "group": [ALICE_GROUP], "@search.score": 2.7},
     {"name": "Alice's onboarding notes", "oid": [ALICE_OID], "group": [], "@search.score": 2.1},
     {"name": "Company holiday calendar", "oid": [], "group": ["all"], "@search.score": 1.5},
 ]
-ANSWER = "You can see 3 documents: Quarterly finance report, Alice's onboarding notes, Company holiday calendar."
+ANSWER = (
+    "You can see 3 documents: Quarterly finance report, Alice's onboarding notes, Company holiday calendar."
+)
 
 
 def _e(cls: type[Event], offset: float, **fields: object) -> Event:
@@ -69,35 +76,104 @@ def sign_in() -> list[Event]:
 def call_start(turn: str = "t1") -> list[Event]:
     return [
         _e(TurnStarted, 1.0, turn_id=turn, agent="Conversation agent", text="show my documents"),
-        _e(ToolStarted, 1.2, turn_id=turn, agent=AGENT, tool="get_documents", call_id=CALL,
-           arguments='{"query": "*"}', tool_type="mcp"),
+        _e(
+            ToolStarted,
+            1.2,
+            turn_id=turn,
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            arguments='{"query": "*"}',
+            tool_type="mcp",
+        ),
     ]
 
 
 def validated(turn: str = "t1") -> list[Event]:
-    return [_e(ServerStep, 1.25, turn_id=turn, agent=AGENT, tool="get_documents", call_id=CALL, step="validate",
-               status="ok", duration_ms=1.8, detail={"oid": ALICE_OID, "tid": TENANT})]
+    return [
+        _e(
+            ServerStep,
+            1.25,
+            turn_id=turn,
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            step="validate",
+            status="ok",
+            duration_ms=1.8,
+            detail={"oid": ALICE_OID, "tid": TENANT},
+        )
+    ]
 
 
 def answered(turn: str = "t1", offset: float = 2.0) -> list[Event]:
     return [
         _e(TextDelta, offset, turn_id=turn, agent=AGENT, delta="You can see 3 documents: "),
-        _e(TurnEnded, offset + 0.1, turn_id=turn, agent=AGENT, output=ANSWER, duration_ms=1100.0, last_agent=AGENT),
+        _e(
+            TurnEnded,
+            offset + 0.1,
+            turn_id=turn,
+            agent=AGENT,
+            output=ANSWER,
+            duration_ms=1100.0,
+            last_agent=AGENT,
+        ),
     ]
 
 
 def success(cache_hit: bool = False) -> list[Event]:
     obo_status = "cache_hit" if cache_hit else "ok"
     return [
-        *sign_in(), *call_start(), *validated(),
-        _e(ServerStep, 1.3, turn_id="t1", agent=AGENT, tool="get_documents", call_id=CALL, step="obo_exchange",
-           status=obo_status, duration_ms=0.4 if cache_hit else 38.5, detail={"cache": "hit" if cache_hit else "miss"}),
-        _e(ServerStep, 1.4, turn_id="t1", agent=AGENT, tool="get_documents", call_id=CALL, step="search",
-           status="ok", duration_ms=6.2, detail={"hits": 3}),
-        _e(SearchResults, 1.45, turn_id="t1", agent=AGENT, call_id=CALL, query="*", ran_as=RAN_AS,
-           documents=DOCUMENTS, obo_claims=OBO_CLAIMS, cache_hit=cache_hit),
-        _e(ToolEnded, 1.5, turn_id="t1", agent=AGENT, tool="get_documents", call_id=CALL, result="{...}",
-           duration_ms=52.0, tool_type="mcp"),
+        *sign_in(),
+        *call_start(),
+        *validated(),
+        _e(
+            ServerStep,
+            1.3,
+            turn_id="t1",
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            step="obo_exchange",
+            status=obo_status,
+            duration_ms=0.4 if cache_hit else 38.5,
+            detail={"cache": "hit" if cache_hit else "miss"},
+        ),
+        _e(
+            ServerStep,
+            1.4,
+            turn_id="t1",
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            step="search",
+            status="ok",
+            duration_ms=6.2,
+            detail={"hits": 3},
+        ),
+        _e(
+            SearchResults,
+            1.45,
+            turn_id="t1",
+            agent=AGENT,
+            call_id=CALL,
+            query="*",
+            ran_as=RAN_AS,
+            documents=DOCUMENTS,
+            obo_claims=OBO_CLAIMS,
+            cache_hit=cache_hit,
+        ),
+        _e(
+            ToolEnded,
+            1.5,
+            turn_id="t1",
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            result="{...}",
+            duration_ms=52.0,
+            tool_type="mcp",
+        ),
         *answered(),
     ]
 
@@ -105,15 +181,53 @@ def success(cache_hit: bool = False) -> list[Event]:
 def obo_failure(code: str, cause: str) -> list[Event]:
     message = f"On-behalf-of token exchange failed ({code}): {cause}"
     return [
-        *sign_in(), *call_start(), *validated(),
-        _e(ServerStep, 1.3, turn_id="t1", agent=AGENT, tool="get_documents", call_id=CALL, step="obo_exchange",
-           status="error", duration_ms=41.0, detail={"aadsts": code, "error": cause}),
-        _e(SearchResults, 1.45, turn_id="t1", agent=AGENT, call_id=CALL, query="*", ran_as=RAN_AS,
-           error=message, aadsts=code),
-        _e(ToolEnded, 1.5, turn_id="t1", agent=AGENT, tool="get_documents", call_id=CALL, result=message,
-           error=f"Tool error: {message}", duration_ms=60.0, tool_type="mcp"),
-        _e(TurnEnded, 2.1, turn_id="t1", agent=AGENT, output="I could not search your documents: the token "
-           "exchange failed.", duration_ms=1100.0, last_agent=AGENT),
+        *sign_in(),
+        *call_start(),
+        *validated(),
+        _e(
+            ServerStep,
+            1.3,
+            turn_id="t1",
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            step="obo_exchange",
+            status="error",
+            duration_ms=41.0,
+            detail={"aadsts": code, "error": cause},
+        ),
+        _e(
+            SearchResults,
+            1.45,
+            turn_id="t1",
+            agent=AGENT,
+            call_id=CALL,
+            query="*",
+            ran_as=RAN_AS,
+            error=message,
+            aadsts=code,
+        ),
+        _e(
+            ToolEnded,
+            1.5,
+            turn_id="t1",
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            result=message,
+            error=f"Tool error: {message}",
+            duration_ms=60.0,
+            tool_type="mcp",
+        ),
+        _e(
+            TurnEnded,
+            2.1,
+            turn_id="t1",
+            agent=AGENT,
+            output="I could not search your documents: the token exchange failed.",
+            duration_ms=1100.0,
+            last_agent=AGENT,
+        ),
     ]
 
 
@@ -122,8 +236,10 @@ def wrong_client_secret() -> list[Event]:
 
 
 def consent_missing() -> list[Event]:
-    return obo_failure("AADSTS65001", "consent is missing: the user or an administrator has not allowed the API "
-                                      "to call Azure AI Search")
+    return obo_failure(
+        "AADSTS65001",
+        "consent is missing: the user or an administrator has not allowed the API to call Azure AI Search",
+    )
 
 
 def invalid_token() -> list[Event]:
@@ -131,29 +247,92 @@ def invalid_token() -> list[Event]:
     return [
         *sign_in(),
         _e(TurnStarted, 1.0, turn_id="t1", agent="Conversation agent", text="show my documents"),
-        _e(Notice, 1.1, level="error", source="agents",
-           message="The MCP server at http://127.0.0.1:8000/mcp refused the token: HTTP 401 invalid_token "
-                   "(Authentication required). Its tools are unavailable this turn.",
-           code=ErrorCode.TOKEN_REFUSED, http_status=401, step=FailedStep.VALIDATE),
-        _e(TurnEnded, 2.1, turn_id="t1", agent="Conversation agent", output="I cannot reach your documents now.",
-           duration_ms=900.0, last_agent="Conversation agent"),
+        _e(
+            Notice,
+            1.1,
+            level="error",
+            source="agents",
+            message="The MCP server at http://127.0.0.1:8000/mcp refused the token: HTTP 401 invalid_token "
+            "(Authentication required). Its tools are unavailable this turn.",
+            code=ErrorCode.TOKEN_REFUSED,
+            http_status=401,
+            step=FailedStep.VALIDATE,
+        ),
+        _e(
+            TurnEnded,
+            2.1,
+            turn_id="t1",
+            agent="Conversation agent",
+            output="I cannot reach your documents now.",
+            duration_ms=900.0,
+            last_agent="Conversation agent",
+        ),
     ]
 
 
 def search_outage() -> list[Event]:
     error = "Search failed: the search service is unavailable (503)"
     return [
-        *sign_in(), *call_start(), *validated(),
-        _e(ServerStep, 1.3, turn_id="t1", agent=AGENT, tool="get_documents", call_id=CALL, step="obo_exchange",
-           status="ok", duration_ms=35.0, detail={"cache": "miss"}),
-        _e(ServerStep, 1.4, turn_id="t1", agent=AGENT, tool="get_documents", call_id=CALL, step="search",
-           status="error", duration_ms=3.0, detail={"error": "the search service is unavailable (503)"}),
-        _e(SearchResults, 1.45, turn_id="t1", agent=AGENT, call_id=CALL, query="*", ran_as=RAN_AS,
-           obo_claims=OBO_CLAIMS, cache_hit=False, error=error),
-        _e(ToolEnded, 1.5, turn_id="t1", agent=AGENT, tool="get_documents", call_id=CALL, result=error,
-           error=f"Tool error: {error}", duration_ms=50.0, tool_type="mcp"),
-        _e(TurnEnded, 2.1, turn_id="t1", agent=AGENT, output="The search service is down right now.",
-           duration_ms=1100.0, last_agent=AGENT),
+        *sign_in(),
+        *call_start(),
+        *validated(),
+        _e(
+            ServerStep,
+            1.3,
+            turn_id="t1",
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            step="obo_exchange",
+            status="ok",
+            duration_ms=35.0,
+            detail={"cache": "miss"},
+        ),
+        _e(
+            ServerStep,
+            1.4,
+            turn_id="t1",
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            step="search",
+            status="error",
+            duration_ms=3.0,
+            detail={"error": "the search service is unavailable (503)"},
+        ),
+        _e(
+            SearchResults,
+            1.45,
+            turn_id="t1",
+            agent=AGENT,
+            call_id=CALL,
+            query="*",
+            ran_as=RAN_AS,
+            obo_claims=OBO_CLAIMS,
+            cache_hit=False,
+            error=error,
+        ),
+        _e(
+            ToolEnded,
+            1.5,
+            turn_id="t1",
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            result=error,
+            error=f"Tool error: {error}",
+            duration_ms=50.0,
+            tool_type="mcp",
+        ),
+        _e(
+            TurnEnded,
+            2.1,
+            turn_id="t1",
+            agent=AGENT,
+            output="The search service is down right now.",
+            duration_ms=1100.0,
+            last_agent=AGENT,
+        ),
     ]
 
 

@@ -16,8 +16,10 @@ from tests.presenter import scenarios as sc
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
 AUD_MEANING = "Audience: the API this token is for; that API must reject tokens meant for anyone else."
 ISS_MEANING = "Issuer: the identity platform and tenant that issued and signed the token."
-OID_MEANING = ("Object id: the user's immutable id in the tenant, the same in every application (used for access "
-               "checks).")
+OID_MEANING = (
+    "Object id: the user's immutable id in the tenant, the same in every application (used for access "
+    "checks)."
+)
 TID_MEANING = "Tenant id: the directory the user signed in to."
 SCP_MEANING = "Scopes: the delegated permissions the user granted to the client for this API."
 EXP_MEANING = "Expires: the token is not valid after this time."
@@ -34,8 +36,13 @@ def recorded() -> tuple[SessionStore, str]:
 
 def test_markdown_export_line_by_line() -> None:
     store, session = recorded()
-    text = conversation_markdown(store.load(session), store.events(session), account=sc.ALICE,
-                                 user_claims=sc.USER_CLAIMS, obo_claims=sc.OBO_CLAIMS)
+    text = conversation_markdown(
+        store.load(session),
+        store.events(session),
+        account=sc.ALICE,
+        user_claims=sc.USER_CLAIMS,
+        obo_claims=sc.OBO_CLAIMS,
+    )
     expected = [
         "# OBO Console conversation: show my documents",
         "",
@@ -113,14 +120,26 @@ def test_trace_jsonl_line_by_line() -> None:
     store, session = recorded()
     lines = trace_jsonl(store.events(session)).splitlines()
     assert len(lines) == 8
-    assert lines[0] == ('{"account":"alice@contoso.example","agent":"Conversation agent","kind":"turn_started",'
-                        '"text":"show my documents","ts":1768469401.0,"turn_id":"t1"}')
-    assert lines[3] == ('{"account":"alice@contoso.example","agent":"Documents agent","call_id":"call_docs_1",'
-                        '"detail":{"cache":"miss"},"duration_ms":38.5,"kind":"server_step","status":"ok",'
-                        '"step":"obo_exchange","tool":"get_documents","ts":1768469401.3,"turn_id":"t1"}')
+    assert lines[0] == (
+        '{"account":"alice@contoso.example","agent":"Conversation agent","kind":"turn_started",'
+        '"text":"show my documents","ts":1768469401.0,"turn_id":"t1"}'
+    )
+    assert lines[3] == (
+        '{"account":"alice@contoso.example","agent":"Documents agent","call_id":"call_docs_1",'
+        '"detail":{"cache":"miss"},"duration_ms":38.5,"kind":"server_step","status":"ok",'
+        '"step":"obo_exchange","tool":"get_documents","ts":1768469401.3,"turn_id":"t1"}'
+    )
     records = [json.loads(line) for line in lines]
-    assert [r["kind"] for r in records] == ["turn_started", "tool_started", "server_step", "server_step",
-                                            "server_step", "search_results", "tool_ended", "turn_ended"]
+    assert [r["kind"] for r in records] == [
+        "turn_started",
+        "tool_started",
+        "server_step",
+        "server_step",
+        "server_step",
+        "search_results",
+        "tool_ended",
+        "turn_ended",
+    ]
     results = records[5]
     assert results["obo_claims"]["aud"] == "https://search.azure.com" and len(results["documents"]) == 3
     assert [json.dumps(r, sort_keys=True, separators=(",", ":")) for r in records] == lines  # canonical form
@@ -129,8 +148,15 @@ def test_trace_jsonl_line_by_line() -> None:
 def test_exports_mask_tokens_and_secrets_and_are_private() -> None:
     store, session = recorded()
     store.record(TurnStarted(account=sc.ALICE, turn_id="t9", text=f"decode {JWT} please", ts=sc.T0 + 9))
-    store.record(Notice(account=sc.ALICE, turn_id="t9", level="error", ts=sc.T0 + 9.5,
-                                 message=f"refused: Authorization: Bearer {JWT}; client_secret=s3cr3t-value"))
+    store.record(
+        Notice(
+            account=sc.ALICE,
+            turn_id="t9",
+            level="error",
+            ts=sc.T0 + 9.5,
+            message=f"refused: Authorization: Bearer {JWT}; client_secret=s3cr3t-value",
+        )
+    )
     claims = dict(sc.USER_CLAIMS, access_token=JWT, note=f"copied {JWT}")
     paths = export_session(store, session, user_claims=claims, obo_claims=sc.OBO_CLAIMS)
     assert paths.markdown.parent == data_dir() / "exports"
@@ -150,8 +176,9 @@ def test_an_interrupted_answer_is_marked_in_the_export() -> None:
     store = SessionStore(sc.ALICE)
     session = store.new_session(now=sc.T0)
     store.append_message("user", "tell me everything", ts=sc.T0 + 1)
-    store.append_message("assistant", "Everything starts wi", agent="Front Agent", ts=sc.T0 + 2,
-                         complete=False)
+    store.append_message(
+        "assistant", "Everything starts wi", agent="Front Agent", ts=sc.T0 + 2, complete=False
+    )
     lines = conversation_markdown(store.load(session), [], account=sc.ALICE).split("\n")
     assert "### 2. Front Agent · 2026-01-15 09:30:02 UTC (interrupted: the answer stopped here)" in lines
     assert lines[lines.index("## Events") + 2] == "(none)"

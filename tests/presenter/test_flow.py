@@ -18,8 +18,13 @@ from console.core.events import (
 from console.core.flow import FlowModel, StepState
 from tests.presenter import scenarios as sc
 
-DONE, HIT, FAILED, PENDING, ACTIVE = (StepState.DONE, StepState.CACHE_HIT, StepState.FAILED, StepState.PENDING,
-                                      StepState.ACTIVE)
+DONE, HIT, FAILED, PENDING, ACTIVE = (
+    StepState.DONE,
+    StepState.CACHE_HIT,
+    StepState.FAILED,
+    StepState.PENDING,
+    StepState.ACTIVE,
+)
 
 
 def run(events: list) -> FlowModel:
@@ -70,7 +75,9 @@ def test_cache_hit_lights_the_obo_step_as_a_cache_hit() -> None:
 
 
 def test_cache_hit_reported_only_in_the_results_still_shows() -> None:
-    events = [e for e in sc.success(cache_hit=True) if not (isinstance(e, ServerStep) and e.step == "obo_exchange")]
+    events = [
+        e for e in sc.success(cache_hit=True) if not (isinstance(e, ServerStep) and e.step == "obo_exchange")
+    ]
     assert states(run(events)) == [DONE, DONE, DONE, HIT, DONE]
 
 
@@ -93,13 +100,23 @@ def test_invalid_token_401_stops_at_validation() -> None:
     assert states(model) == [DONE, DONE, FAILED, PENDING, PENDING]
     assert model.step("validation").error == "HTTP 401: the MCP server rejected the user's token"
     said = model.step("validation").fact("server said") or ""
-    assert said.startswith("The MCP server at http://127.0.0.1:8000/mcp refused the token: HTTP 401 invalid_token")
+    assert said.startswith(
+        "The MCP server at http://127.0.0.1:8000/mcp refused the token: HTTP 401 invalid_token"
+    )
 
 
 def test_validation_error_reported_as_a_server_step_stops_at_validation() -> None:
-    events = [*sc.sign_in(), *sc.call_start(),
-              ServerStep(account=sc.ALICE, call_id=sc.CALL, step="validate", status="error",
-                         detail={"error": "token expired"})]
+    events = [
+        *sc.sign_in(),
+        *sc.call_start(),
+        ServerStep(
+            account=sc.ALICE,
+            call_id=sc.CALL,
+            step="validate",
+            status="error",
+            detail={"error": "token expired"},
+        ),
+    ]
     model = run(events)
     assert states(model) == [DONE, DONE, FAILED, PENDING, PENDING]
     assert model.step("validation").error == "token expired"
@@ -148,8 +165,12 @@ def test_non_mcp_tools_do_not_touch_the_flow() -> None:
 
 # Where each scenario stops (None: it completes). A new scenario must say where it stops.
 STOPS_AT: dict[str, str | None] = {
-    "success": None, "cache_hit": None, "invalid_token": "validation", "wrong_client_secret": "obo",
-    "consent_missing": "obo", "search_outage": "search",
+    "success": None,
+    "cache_hit": None,
+    "invalid_token": "validation",
+    "wrong_client_secret": "obo",
+    "consent_missing": "obo",
+    "search_outage": "search",
 }
 
 
@@ -159,13 +180,22 @@ def _progress(step: str, status: str, **detail: object) -> ServerStep:
 
 def validation_refused_after_later_steps_ran() -> list:
     """Progress out of order: the exchange (done) and the search (under way) before the validation's refusal."""
-    return [*sc.sign_in(), *sc.call_start(), _progress("obo_exchange", "ok"), _progress("validate", "error",
-                                                                                         error="token expired")]
+    return [
+        *sc.sign_in(),
+        *sc.call_start(),
+        _progress("obo_exchange", "ok"),
+        _progress("validate", "error", error="token expired"),
+    ]
 
 
 def exchange_refused_while_search_under_way() -> list:
-    return [*sc.sign_in(), *sc.call_start(), *sc.validated(), _progress("obo_exchange", "ok"),
-            _progress("obo_exchange", "error", aadsts="AADSTS65001")]
+    return [
+        *sc.sign_in(),
+        *sc.call_start(),
+        *sc.validated(),
+        _progress("obo_exchange", "ok"),
+        _progress("obo_exchange", "error", aadsts="AADSTS65001"),
+    ]
 
 
 FAILURE_CASES = {
@@ -190,15 +220,27 @@ def test_no_step_after_a_failure_is_lit_or_under_way(name: str) -> None:
     stop_number = stopped.number if stopped is not None else len(model.steps) + 1
     assert [s.lit for s in model.steps if s.number < stop_number] == [True] * (stop_number - 1)
     assert stopped is None or (stopped.state is FAILED and stopped.error)
-    assert [s.state for s in model.steps if s.number > stop_number] == [PENDING] * (len(model.steps) - stop_number)
+    assert [s.state for s in model.steps if s.number > stop_number] == [PENDING] * (
+        len(model.steps) - stop_number
+    )
     assert model.complete is (stopped is None)
 
 
 def test_an_mcp_server_that_cannot_be_reached_stops_at_the_token_step() -> None:
-    model = run([*sc.sign_in(), Notice(account=sc.ALICE, level="error", source="agents",
-                                       message="The MCP server at http://127.0.0.1:9/mcp is not reachable "
-                                               "(ConnectError: connection refused). Its tools are unavailable.",
-                                       code=ErrorCode.MCP_UNREACHABLE, step=FailedStep.CONNECT)])
+    model = run(
+        [
+            *sc.sign_in(),
+            Notice(
+                account=sc.ALICE,
+                level="error",
+                source="agents",
+                message="The MCP server at http://127.0.0.1:9/mcp is not reachable "
+                "(ConnectError: connection refused). Its tools are unavailable.",
+                code=ErrorCode.MCP_UNREACHABLE,
+                step=FailedStep.CONNECT,
+            ),
+        ]
+    )
     assert states(model) == [DONE, FAILED, PENDING, PENDING, PENDING]
     assert model.step("token").error == "the MCP server did not take the call"
     assert "connection refused" in (model.step("token").fact("server said") or "")
@@ -208,15 +250,25 @@ def test_an_mcp_server_that_cannot_be_reached_stops_at_the_token_step() -> None:
 
 NOT_AUTH_FAILURES = {
     "a config notice naming 401": Notice(
-        account=sc.ALICE, level="error", source="configs",
-        message="config budget-401.json is invalid: '401 Unauthorized' is not a model name"),
+        account=sc.ALICE,
+        level="error",
+        source="configs",
+        message="config budget-401.json is invalid: '401 Unauthorized' is not a model name",
+    ),
     "a server-link notice quoting a 401 page": Notice(
-        account=sc.ALICE, level="error", source="server",
-        message="http://127.0.0.1:8401/mcp is not answering: /healthz said 401 unauthorized"),
+        account=sc.ALICE,
+        level="error",
+        source="server",
+        message="http://127.0.0.1:8401/mcp is not answering: /healthz said 401 unauthorized",
+    ),
     "a search error about index docs-401": SearchResults(
-        account=sc.ALICE, call_id=sc.CALL, ran_as=sc.RAN_AS, obo_claims=sc.OBO_CLAIMS,
+        account=sc.ALICE,
+        call_id=sc.CALL,
+        ran_as=sc.RAN_AS,
+        obo_claims=sc.OBO_CLAIMS,
         error="Search failed: index 'docs-401' refused the query (insufficient_scope on field 401)",
-        step=FailedStep.SEARCH),
+        step=FailedStep.SEARCH,
+    ),
 }
 
 
@@ -226,28 +278,55 @@ def test_text_that_mentions_401_is_not_taken_for_an_auth_failure(name: str) -> N
     assert model.step("validation").state is DONE and model.step("validation").error is None
     if isinstance(NOT_AUTH_FAILURES[name], SearchResults):  # a real failure, placed where its step field says
         assert states(model) == [DONE, DONE, DONE, DONE, FAILED]
-        assert model.step("search").error == "Search failed: index 'docs-401' refused the query " \
-                                             "(insufficient_scope on field 401)"
+        assert (
+            model.step("search").error == "Search failed: index 'docs-401' refused the query "
+            "(insufficient_scope on field 401)"
+        )
     else:  # notices that report no failed step leave the flow alone
         assert states(model) == [DONE, DONE, DONE, ACTIVE, PENDING] and model.stopped_at is None
 
 
 def test_a_refusal_is_read_from_its_fields_whatever_its_words() -> None:
-    refused = Notice(account=sc.ALICE, level="error", source="agents", message="the server said no",
-                     code=ErrorCode.TOKEN_REFUSED, http_status=403, step=FailedStep.VALIDATE)
+    refused = Notice(
+        account=sc.ALICE,
+        level="error",
+        source="agents",
+        message="the server said no",
+        code=ErrorCode.TOKEN_REFUSED,
+        http_status=403,
+        step=FailedStep.VALIDATE,
+    )
     model = run([TurnStarted(account=sc.ALICE, turn_id="t1", text="show my documents"), refused])
     assert states(model) == [DONE, DONE, FAILED, PENDING, PENDING]
-    assert model.step("validation").error == "HTTP 403: the user's token lacks the scope the MCP server requires"
+    assert (
+        model.step("validation").error == "HTTP 403: the user's token lacks the scope the MCP server requires"
+    )
     assert model.step("validation").fact("server said") == "the server said no"
 
 
-def test_a_tool_error_with_a_refusal_status_stops_at_validation_and_one_with_an_aadsts_code_at_the_obo_step() -> None:
-    refused = ToolEnded(account=sc.ALICE, tool="get_documents", call_id=sc.CALL, tool_type="mcp",
-                        error="Tool error: no", code=ErrorCode.TOKEN_REFUSED, http_status=401,
-                        step=FailedStep.VALIDATE)
+def test_a_tool_error_with_a_refusal_status_stops_at_validation_and_one_with_an_aadsts_code_at_the_obo_step() -> (
+    None
+):
+    refused = ToolEnded(
+        account=sc.ALICE,
+        tool="get_documents",
+        call_id=sc.CALL,
+        tool_type="mcp",
+        error="Tool error: no",
+        code=ErrorCode.TOKEN_REFUSED,
+        http_status=401,
+        step=FailedStep.VALIDATE,
+    )
     assert states(run([*sc.call_start(), refused])) == [DONE, DONE, FAILED, PENDING, PENDING]
-    exchange = ToolEnded(account=sc.ALICE, tool="get_documents", call_id=sc.CALL, tool_type="mcp",
-                         error="Tool error: the exchange failed", code="AADSTS65001", step=FailedStep.OBO_EXCHANGE)
+    exchange = ToolEnded(
+        account=sc.ALICE,
+        tool="get_documents",
+        call_id=sc.CALL,
+        tool_type="mcp",
+        error="Tool error: the exchange failed",
+        code="AADSTS65001",
+        step=FailedStep.OBO_EXCHANGE,
+    )
     model = run([*sc.call_start(), exchange])
     assert states(model) == [DONE, DONE, DONE, FAILED, PENDING]
     assert model.step("obo").error == "AADSTS65001: consent is missing for the API to call Azure AI Search"

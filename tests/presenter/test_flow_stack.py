@@ -29,26 +29,37 @@ DONE, HIT, FAILED, PENDING = StepState.DONE, StepState.CACHE_HIT, StepState.FAIL
 
 @pytest.fixture
 def settings(tmp_path: Path, use_local_stack: LocalStack) -> Settings:
-    directory = write_configs(tmp_path / "configs", {"library": agent("Library Agent", mcp_servers=["documents"])})
+    directory = write_configs(
+        tmp_path / "configs", {"library": agent("Library Agent", mcp_servers=["documents"])}
+    )
     return Settings(configs_dir=directory)
 
 
 @pytest.fixture
 def wrong_secret_server(local_stack: LocalStack) -> Iterator[str]:
-    threaded: ThreadedServer = serve_threaded(create_server(local_stack.server_config(
-        port=0, api_client_secret=SecretStr("not-the-secret"))))
+    threaded: ThreadedServer = serve_threaded(
+        create_server(local_stack.server_config(port=0, api_client_secret=SecretStr("not-the-secret")))
+    )
     try:
         yield f"{threaded.base_url}/mcp"
     finally:
         threaded.stop()
 
 
-async def events_of_a_turn(settings: Settings, token: str, target: McpTarget | None = None) -> tuple[list[Event], str]:
+async def events_of_a_turn(
+    settings: Settings, token: str, target: McpTarget | None = None
+) -> tuple[list[Event], str]:
     bus = EventBus()
     events: list[Event] = []
     bus.subscribe(events.append)
-    runner = AgentRunner(settings=settings, configs=load_configs(settings), bus=bus, account="alice",
-                         token_provider=lambda: token, mcp_target=target)
+    runner = AgentRunner(
+        settings=settings,
+        configs=load_configs(settings),
+        bus=bus,
+        account="alice",
+        token_provider=lambda: token,
+        mcp_target=target,
+    )
     try:
         result = await runner.run_turn("show my documents")
     finally:
@@ -62,13 +73,16 @@ def flow_of(token: str, events: list[Event]) -> FlowModel:
     return model.replay(events)
 
 
-async def flow_of_a_turn(settings: Settings, token: str, target: McpTarget | None = None) -> tuple[FlowModel, str]:
+async def flow_of_a_turn(
+    settings: Settings, token: str, target: McpTarget | None = None
+) -> tuple[FlowModel, str]:
     events, output = await events_of_a_turn(settings, token, target)
     return flow_of(token, events), output
 
 
-async def test_real_success_lights_every_step_with_the_audience_change(settings: Settings,
-                                                                        local_stack: LocalStack) -> None:
+async def test_real_success_lights_every_step_with_the_audience_change(
+    settings: Settings, local_stack: LocalStack
+) -> None:
     assert local_stack.state is not None
     model, _ = await flow_of_a_turn(settings, api_token(local_stack, "alice"))
     assert [s.state for s in model.steps][:3] == [DONE, DONE, DONE]
@@ -81,8 +95,9 @@ async def test_real_success_lights_every_step_with_the_audience_change(settings:
     assert model.documents and model.step("search").fact("documents") == f"{model.documents} visible"
 
 
-async def test_real_wrong_client_secret_stops_at_the_obo_step(settings: Settings, local_stack: LocalStack,
-                                                              wrong_secret_server: str) -> None:
+async def test_real_wrong_client_secret_stops_at_the_obo_step(
+    settings: Settings, local_stack: LocalStack, wrong_secret_server: str
+) -> None:
     token = api_token(local_stack, "alice")
     events, _ = await events_of_a_turn(settings, token, McpTarget(wrong_secret_server))
     model = flow_of(token, events)
@@ -96,7 +111,9 @@ async def test_real_wrong_client_secret_stops_at_the_obo_step(settings: Settings
     assert (ended.code, ended.http_status, ended.step) == ("AADSTS7000215", None, FailedStep.OBO_EXCHANGE)
 
 
-async def test_real_refused_token_stops_before_any_exchange(settings: Settings, local_stack: LocalStack) -> None:
+async def test_real_refused_token_stops_before_any_exchange(
+    settings: Settings, local_stack: LocalStack
+) -> None:
     """A token for another audience: the server answers 401 on connect. The MCP client library reports only
     "Server returned an error response"; the runner reports the status and the WWW-Authenticate error it saw, so
     the flow stops at step 3 (validation) with the server's words."""
@@ -109,23 +126,31 @@ async def test_real_refused_token_stops_before_any_exchange(settings: Settings, 
     assert "refused the token: HTTP 401 invalid_token" in said and foreign not in said
 
 
-async def test_real_token_without_the_scope_stops_at_validation_with_403(settings: Settings,
-                                                                          local_stack: LocalStack) -> None:
+async def test_real_token_without_the_scope_stops_at_validation_with_403(
+    settings: Settings, local_stack: LocalStack
+) -> None:
     unscoped = local_stack.identity.issue_access_token("alice", scopes=("profile",))
     model, _ = await flow_of_a_turn(settings, unscoped)
     assert [s.state for s in model.steps] == [DONE, DONE, FAILED, PENDING, PENDING]
-    assert model.step("validation").error == "HTTP 403: the user's token lacks the scope the MCP server requires"
+    assert (
+        model.step("validation").error == "HTTP 403: the user's token lacks the scope the MCP server requires"
+    )
     assert "insufficient_scope" in (model.step("validation").fact("server said") or "")
 
 
-async def test_a_real_refusal_is_decided_from_the_notice_fields_not_its_words(settings: Settings,
-                                                                              local_stack: LocalStack) -> None:
+async def test_a_real_refusal_is_decided_from_the_notice_fields_not_its_words(
+    settings: Settings, local_stack: LocalStack
+) -> None:
     """The runner's notice carries the refusal as data; the flow reads those fields: with the words replaced it
     still stops at validation, and with the fields cleared the same words stop nothing."""
     foreign = local_stack.identity.issue_access_token("alice", audience="https://graph.microsoft.com")
     events, _ = await events_of_a_turn(settings, foreign)
     (notice,) = [e for e in events if isinstance(e, Notice) and e.level == "error"]
-    assert (notice.code, notice.http_status, notice.step) == (ErrorCode.TOKEN_REFUSED, 401, FailedStep.VALIDATE)
+    assert (notice.code, notice.http_status, notice.step) == (
+        ErrorCode.TOKEN_REFUSED,
+        401,
+        FailedStep.VALIDATE,
+    )
 
     wordless = [replace(e, message="(no words)") if e is notice else e for e in events]
     model = flow_of(foreign, wordless)

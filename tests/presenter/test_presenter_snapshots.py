@@ -15,8 +15,10 @@ async def _settle(pilot) -> None:  # a textual Pilot
     await pilot.pause()
 
 
-@pytest.mark.parametrize("name", ["success", "cache_hit", "invalid_token", "wrong_client_secret", "consent_missing",
-                                  "search_outage"])
+@pytest.mark.parametrize(
+    "name",
+    ["success", "cache_hit", "invalid_token", "wrong_client_secret", "consent_missing", "search_outage"],
+)
 def test_presenter_160x45(snap_compare, name: str) -> None:
     app = PresenterHost(ScenarioWorkspace(), sc.SCENARIOS[name]())
     assert snap_compare(app, terminal_size=(160, 45), run_before=_settle)

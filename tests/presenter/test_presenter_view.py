@@ -51,18 +51,24 @@ async def test_steps_light_up_live_one_by_one() -> None:
         assert "every step done" in text
         assert f"{sc.API_CLIENT_ID} → https://search.azure.com" in text  # audience before → after
         assert f"Alice Adams ({sc.ALICE_OID})" in text and "3 visible" in text
-        assert "You asked: show my documents" in text and "Quarterly finance report, Alice's onboarding" in text
+        assert (
+            "You asked: show my documents" in text and "Quarterly finance report, Alice's onboarding" in text
+        )
 
 
-@pytest.mark.parametrize(("name", "stopped", "why"), [
-    ("wrong_client_secret", 4, "AADSTS7000215: the MCP server's client secret is wrong"),
-    ("consent_missing", 4, "AADSTS65001: consent is missing for the API to call Azure AI Search"),
-    ("invalid_token", 3, "HTTP 401: the MCP server rejected the user's token"),
-    ("search_outage", 5, "the search service is unavailable (503)"),
-])
+@pytest.mark.parametrize(
+    ("name", "stopped", "why"),
+    [
+        ("wrong_client_secret", 4, "AADSTS7000215: the MCP server's client secret is wrong"),
+        ("consent_missing", 4, "AADSTS65001: consent is missing for the API to call Azure AI Search"),
+        ("invalid_token", 3, "HTTP 401: the MCP server rejected the user's token"),
+        ("search_outage", 5, "the search service is unavailable (503)"),
+    ],
+)
 @pytest.mark.parametrize("size", SIZES)
-async def test_failures_show_where_the_flow_stopped_and_why(name: str, stopped: int, why: str,
-                                                            size: tuple[int, int]) -> None:
+async def test_failures_show_where_the_flow_stopped_and_why(
+    name: str, stopped: int, why: str, size: tuple[int, int]
+) -> None:
     app = PresenterHost(ScenarioWorkspace(), sc.SCENARIOS[name]())
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
@@ -86,7 +92,9 @@ async def test_every_step_and_the_answer_fit_on_screen(size: tuple[int, int]) ->
             assert title in text
         assert "Last answer" in text and "Documents agent" in text and "esc" in text
         region = app.screen.query_one("#presenter-answer").region
-        assert region.bottom <= size[1] - 1 and region.height >= 4  # the answer box is on screen, above the footer
+        assert (
+            region.bottom <= size[1] - 1 and region.height >= 4
+        )  # the answer box is on screen, above the footer
         assert app.screen.has_class("-compact") == (size[1] < 40)
 
 

@@ -26,7 +26,8 @@ def test_token_shapes_are_masked_in_free_text() -> None:
     assert redact(f"Authorization: Bearer {JWT}") == "Authorization: Bearer ***"
     assert redact("Bearer abcdefgh12345678 ok") == "Bearer *** ok"
     assert redact('{"client_secret": "hunter2-x", "user_code": "ABCD-EFGH"}') == (
-        '{"client_secret": "***", "user_code": "***"}')
+        '{"client_secret": "***", "user_code": "***"}'
+    )
     assert redact("key sk-abcdefghijklmnop1234") == "key ***"
     assert redact(f"x{JWT}") == "x***"  # glued to a word: still a token
     assert redact("an ordinary sentence about eyJ and tokens") == "an ordinary sentence about eyJ and tokens"
@@ -70,7 +71,9 @@ def test_tracing_uses_the_one_masker_including_remembered_secrets(tmp_path: Path
     assert tracing.mask_text is redact and tracing.mask is redact_value and tracing.MASK == MASK
     remember_secret("Zq8vK3pL0s-search-key")
     processor = tracing.LocalJsonlProcessor(tmp_path)
-    processor._write({"span_data": {"output": f"Bearer {JWT} key=Zq8vK3pL0s-search-key", "client_secret": "s3cr3t!"}})
+    processor._write(
+        {"span_data": {"output": f"Bearer {JWT} key=Zq8vK3pL0s-search-key", "client_secret": "s3cr3t!"}}
+    )
     written = processor.path.read_text()
     assert JWT not in written and "Zq8vK3pL0s-search-key" not in written and "s3cr3t!" not in written
     assert json.loads(written) == {"span_data": {"output": "Bearer *** key=***", "client_secret": MASK}}

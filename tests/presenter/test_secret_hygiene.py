@@ -72,7 +72,9 @@ def user_codes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real = device_page.complete_device_page
 
     def spy(session: Any, uri: str, user_code: Any, *args: Any, **kwargs: Any) -> Any:
-        codes.append(user_code.get_secret_value() if hasattr(user_code, "get_secret_value") else str(user_code))
+        codes.append(
+            user_code.get_secret_value() if hasattr(user_code, "get_secret_value") else str(user_code)
+        )
         return real(session, uri, user_code, *args, **kwargs)
 
     monkeypatch.setattr(device_page, "complete_device_page", spy)
@@ -170,8 +172,13 @@ def test_no_token_or_secret_anywhere_after_a_full_flow(
             presenter = app.screen
             assert isinstance(presenter, PresenterScreen)
             # the presenter shows the real flow: every step lit, the second search served from the OBO cache
-            assert presenter.step_states == [StepState.DONE, StepState.DONE, StepState.DONE, StepState.CACHE_HIT,
-                                             StepState.DONE]
+            assert presenter.step_states == [
+                StepState.DONE,
+                StepState.DONE,
+                StepState.DONE,
+                StepState.CACHE_HIT,
+                StepState.DONE,
+            ]
             screens["presenter"] = screen_text(app)
             screens["presenter.svg"] = app.export_screenshot()
 
@@ -187,19 +194,31 @@ def test_no_token_or_secret_anywhere_after_a_full_flow(
     user_codes.append(flow.user_code.get_secret_value())
     try:
         token = ws.auth.acquire_token(ws.auth.current_account())
-        report = crash_report({"state": state, "token": token, "flow": flow, "settings": ws.settings,
-                               "claims": token.claims(), "canary": alice.oid})
+        report = crash_report(
+            {
+                "state": state,
+                "token": token,
+                "flow": flow,
+                "settings": ws.settings,
+                "claims": token.claims(),
+                "canary": alice.oid,
+            }
+        )
     finally:
         flow.cancel()
-    assert alice.oid in report and "RuntimeError: a bug while holding secrets" in report  # locals were printed
+    assert (
+        alice.oid in report and "RuntimeError: a bug while holding secrets" in report
+    )  # locals were printed
     assert "SecretStr('**********')" in report  # ... and the secrets among them only masked
 
     assert state.api_client_secret is not None and state.search_api_key is not None
-    leaks = Leaks({
-        "client secret": state.api_client_secret.get_secret_value(),
-        "search API key": state.search_api_key.get_secret_value(),
-        **{f"user code {i + 1}": code for i, code in enumerate(user_codes)},
-    })
+    leaks = Leaks(
+        {
+            "client secret": state.api_client_secret.get_secret_value(),
+            "search API key": state.search_api_key.get_secret_value(),
+            **{f"user code {i + 1}": code for i, code in enumerate(user_codes)},
+        }
+    )
     assert len(user_codes) == 2 and all(user_codes)
     # the scanner does find what it looks for
     probe = Leaks(leaks.secrets)
@@ -229,5 +248,10 @@ def test_no_token_or_secret_anywhere_after_a_full_flow(
     markdown = paths.markdown.read_text()
     assert "| aud | https://search.azure.com |" in markdown and "show my documents" in markdown
     assert len(log_capture.lines) > 10 and len(events) > 20
-    print("scanned:", json.dumps(leaks.scanned, indent=1), "\nkept out:", [p.name for p in every_file if p not in files])  # visible with -s: what the scan covered
+    print(
+        "scanned:",
+        json.dumps(leaks.scanned, indent=1),
+        "\nkept out:",
+        [p.name for p in every_file if p not in files],
+    )  # visible with -s: what the scan covered
     assert leaks.found == [], "\n".join(leaks.found)

@@ -297,7 +297,9 @@ def test_routes_the_way_azure_names_resources(raw: Raw) -> None:
     assert raw("GET", "/indexes('errs')/").json()["name"] == "errs"
     assert raw("GET", "/indexes/errs/search.stats").json()["documentCount"] == 1
     assert raw("GET", "/indexes('errs')/docs/").json()["value"][0]["id"] == "a"
-    _azure_error(raw("GET", "/indexes('errs')/docs('it''s')"), 404, "No document with the key 'it's' was found")
+    _azure_error(
+        raw("GET", "/indexes('errs')/docs('it''s')"), 404, "No document with the key 'it's' was found"
+    )
     _azure_error(raw("GET", "/indexes/errs/docs/a%23b"), 404, "No document with the key 'a#b' was found")
     # A control character is part of the name: it must not be dropped and resolve to the index "errs".
     _azure_error(raw("GET", "/indexes/errs%0A"), 404, "No index with the name 'errs\n' was found")

@@ -13,8 +13,14 @@ from fastmcp.client import StreamableHttpTransport
 from mcp_server.stack import LocalStack
 
 MCP_INIT = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}},
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "1"},
+    },
 }
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
@@ -68,7 +74,8 @@ def expected_names(stack: LocalStack, login: str) -> set[str]:
     assert user is not None
     admitted = {user.oid, "all"} | set(user.groups)
     return {
-        d["name"] for d in demo_documents(stack)
+        d["name"]
+        for d in demo_documents(stack)
         if (_entries(d.get("oid")) | _entries(d.get("group"))) & admitted
     }
 

@@ -32,8 +32,14 @@ def challenge(response: httpx2.Response) -> str:
     return response.headers.get("www-authenticate", "")
 
 
-def assert_refused(stack: LocalStack, token: str | None, reason: str, *, status: int = 401,
-                   error: str | None = "invalid_token") -> httpx2.Response:
+def assert_refused(
+    stack: LocalStack,
+    token: str | None,
+    reason: str,
+    *,
+    status: int = 401,
+    error: str | None = "invalid_token",
+) -> httpx2.Response:
     before = failures(stack, reason)
     response = post_mcp(stack.mcp_url, token)
     assert response.status_code == status, response.text
@@ -72,7 +78,9 @@ def test_forged_signature_is_refused(local_stack: LocalStack) -> None:
 
 def test_unknown_signing_key_is_refused(local_stack: LocalStack) -> None:
     idp = local_stack.identity
-    assert_refused(local_stack, idp.issue_access_token("alice", sign_with=idp.forge_key(kid="nope")), "unknown_key")
+    assert_refused(
+        local_stack, idp.issue_access_token("alice", sign_with=idp.forge_key(kid="nope")), "unknown_key"
+    )
 
 
 def test_wrong_audience_is_refused(local_stack: LocalStack) -> None:
@@ -81,8 +89,9 @@ def test_wrong_audience_is_refused(local_stack: LocalStack) -> None:
 
 
 def test_a_search_token_is_not_accepted_by_the_api(local_stack: LocalStack) -> None:
-    token = local_stack.identity.issue_access_token("alice", audience="https://search.azure.com",
-                                                     scopes=("user_impersonation",))
+    token = local_stack.identity.issue_access_token(
+        "alice", audience="https://search.azure.com", scopes=("user_impersonation",)
+    )
     response = post_mcp(local_stack.mcp_url, token)
     assert response.status_code == 401 and 'error="invalid_token"' in challenge(response)
 
@@ -118,8 +127,11 @@ def test_app_only_token_from_client_credentials_is_refused(local_stack: LocalSta
     state = local_stack.state
     assert state is not None and state.api_client_secret is not None
     app = msal.ConfidentialClientApplication(
-        state.api_client_id, client_credential=state.api_client_secret.get_secret_value(),
-        authority=state.authority, http_client=trusting_session(state.ca_cert or ""), instance_discovery=False,
+        state.api_client_id,
+        client_credential=state.api_client_secret.get_secret_value(),
+        authority=state.authority,
+        http_client=trusting_session(state.ca_cert or ""),
+        instance_discovery=False,
     )
     result = app.acquire_token_for_client(scopes=[f"api://{state.api_client_id}/.default"])
     assert "access_token" in result, result.get("error_description")
@@ -130,7 +142,9 @@ def test_app_only_token_from_client_credentials_is_refused(local_stack: LocalSta
 
 def test_token_without_execute_scope_is_403_insufficient_scope(local_stack: LocalStack) -> None:
     token = local_stack.identity.issue_access_token("alice", scopes=("read",))
-    response = assert_refused(local_stack, token, "insufficient_scope", status=403, error="insufficient_scope")
+    response = assert_refused(
+        local_stack, token, "insufficient_scope", status=403, error="insufficient_scope"
+    )
     assert response.json()["error"] == "insufficient_scope"
 
 
@@ -154,8 +168,9 @@ def rotating_idp(local_stack: LocalStack, tmp_path: Path) -> Iterator[IdentityPl
         yield idp
 
 
-def _server_for(local_stack: LocalStack, idp: IdentityPlatform, clock: FixedClock | None = None,
-                **overrides: object) -> ThreadedServer:
+def _server_for(
+    local_stack: LocalStack, idp: IdentityPlatform, clock: FixedClock | None = None, **overrides: object
+) -> ThreadedServer:
     config = local_stack.server_config(authority=idp.authority, ca_cert=idp.ca_cert_path, port=0, **overrides)
     return serve_threaded(create_server(config, clock=(clock or FixedClock()).monotonic))
 

@@ -43,7 +43,9 @@ def azure_settings(stack: LocalStack, **extra: object) -> Settings:
 
 
 @pytest.fixture
-def azure_server(local_stack: LocalStack, request: pytest.FixtureRequest) -> Iterator[tuple[ThreadedServer, ServerConfig]]:
+def azure_server(
+    local_stack: LocalStack, request: pytest.FixtureRequest
+) -> Iterator[tuple[ThreadedServer, ServerConfig]]:
     extra = getattr(request, "param", {})
     config = ServerConfig.from_settings(azure_settings(local_stack, **extra))
     threaded = serve_threaded(create_server(config))
@@ -59,7 +61,9 @@ async def test_azure_mode_server_gives_each_user_their_documents(
     threaded, config = azure_server
     assert config.mode == "azure" and config.issuer == f"{local_stack.state.authority}/v2.0"
     for login in ("alice", "bob", "carol"):
-        documents = await plain_client_get_documents(f"{threaded.base_url}/mcp", api_token(local_stack, login))
+        documents = await plain_client_get_documents(
+            f"{threaded.base_url}/mcp", api_token(local_stack, login)
+        )
         assert {d["name"] for d in documents} == expected_names(local_stack, login)
         assert_only_callers_entries(local_stack, login, documents)
 
@@ -67,11 +71,14 @@ async def test_azure_mode_server_gives_each_user_their_documents(
 def v1_token(stack: LocalStack) -> str:
     idp = stack.identity
     api = stack.tenant.api_app.client_id
-    return idp.issue_access_token("alice", issuer=idp.v1_issuer, extra_claims={"ver": "1.0", "aud": f"api://{api}"})
+    return idp.issue_access_token(
+        "alice", issuer=idp.v1_issuer, extra_claims={"ver": "1.0", "aud": f"api://{api}"}
+    )
 
 
-def test_v1_tokens_are_refused_by_default(local_stack: LocalStack,
-                                          azure_server: tuple[ThreadedServer, ServerConfig]) -> None:
+def test_v1_tokens_are_refused_by_default(
+    local_stack: LocalStack, azure_server: tuple[ThreadedServer, ServerConfig]
+) -> None:
     threaded, _ = azure_server
     assert post_mcp(f"{threaded.base_url}/mcp", v1_token(local_stack)).status_code == 401
     assert post_mcp(f"{threaded.base_url}/mcp", api_token(local_stack, "alice")).status_code == 200

@@ -18,20 +18,50 @@ import pytest
 
 from mcp_server.stack import LocalStack, StackPorts
 
-FIELDS = ("mcp_url", "authority", "tenant_id", "console_client_id", "api_client_id", "api_client_secret",
-          "api_scope", "search_endpoint", "search_index", "search_api_key", "ca_cert", "users", "pid")
+FIELDS = (
+    "mcp_url",
+    "authority",
+    "tenant_id",
+    "console_client_id",
+    "api_client_id",
+    "api_client_secret",
+    "api_scope",
+    "search_endpoint",
+    "search_index",
+    "search_api_key",
+    "ca_cert",
+    "users",
+    "pid",
+)
 
 
 def server_command(home: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "console.cli", "--home", str(home), "server",
-            "--port", "0", "--identity-port", "0", "--search-port", "0", "--calculator-port", "0", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "console.cli",
+        "--home",
+        str(home),
+        "server",
+        "--port",
+        "0",
+        "--identity-port",
+        "0",
+        "--search-port",
+        "0",
+        "--calculator-port",
+        "0",
+        *extra,
+    ]
 
 
 def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(
+                f"server exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
+            )
         if path.exists():
             return json.loads(path.read_text())
         time.sleep(0.1)
@@ -41,7 +71,9 @@ def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 60) 
 def test_server_process_lifecycle(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
-    proc = subprocess.Popen(server_command(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        server_command(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     state_file = home / "local-stack.json"
     try:
         state = wait_for_file(state_file, proc)
@@ -49,7 +81,9 @@ def test_server_process_lifecycle(tmp_path: Path) -> None:
         assert all(state.get(name) not in (None, "", []) for name in FIELDS), state
         assert state["pid"] == proc.pid
         assert {u["username"].split("@")[0] for u in state["users"]} == {"alice", "bob", "carol", "dave"}
-        assert state["authority"].startswith("https://127.0.0.1:") and state["authority"].endswith(state["tenant_id"])
+        assert state["authority"].startswith("https://127.0.0.1:") and state["authority"].endswith(
+            state["tenant_id"]
+        )
         # Written only once every listener answers: all of them do by now.
         base = state["mcp_url"].removesuffix("/mcp")
         health = httpx2.get(f"{base}/healthz", trust_env=False, timeout=10)
@@ -99,8 +133,22 @@ def test_cli_names_the_taken_port(tmp_path: Path) -> None:
     blocker.listen(1)
     try:
         port = blocker.getsockname()[1]
-        cmd = [sys.executable, "-m", "console.cli", "--home", str(tmp_path), "server", "--port", "0",
-               "--identity-port", str(port), "--search-port", "0", "--calculator-port", "0"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "console.cli",
+            "--home",
+            str(tmp_path),
+            "server",
+            "--port",
+            "0",
+            "--identity-port",
+            str(port),
+            "--search-port",
+            "0",
+            "--calculator-port",
+            "0",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert result.returncode == 1
         assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
@@ -115,7 +163,9 @@ def test_server_stops_when_the_console_that_launched_it_dies(tmp_path: Path) -> 
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
     env["OBO_CONSOLE_PARENT_PID"] = str(parent.pid)
-    proc = subprocess.Popen(server_command(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        server_command(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     state_file = home / "local-stack.json"
     try:
         wait_for_file(state_file, proc)

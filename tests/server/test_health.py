@@ -26,7 +26,9 @@ def test_healthz_is_ready_with_every_part(local_stack: LocalStack) -> None:
 
 
 def test_healthz_is_503_naming_the_part_that_is_down(local_stack: LocalStack, tmp_path: Path) -> None:
-    config = local_stack.server_config(port=0, search_endpoint="http://127.0.0.1:9", search_api_key=SecretStr("x"))
+    config = local_stack.server_config(
+        port=0, search_endpoint="http://127.0.0.1:9", search_api_key=SecretStr("x")
+    )
     threaded = serve_threaded(create_server(config))
     try:
         response = httpx2.get(f"{threaded.base_url}/healthz", trust_env=False, timeout=30)
@@ -45,10 +47,19 @@ async def test_metrics_count_calls_exchanges_hits_failures_and_search_time(local
     response = httpx2.get(f"{base}/metrics", trust_env=False)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
-    for name in ("mcp_tool_calls_total", "obo_exchanges_total", "obo_cache_hits_total",
-                 'auth_failures_total{reason="missing_token"}', "search_seconds_bucket", "search_seconds_count"):
+    for name in (
+        "mcp_tool_calls_total",
+        "obo_exchanges_total",
+        "obo_cache_hits_total",
+        'auth_failures_total{reason="missing_token"}',
+        "search_seconds_bucket",
+        "search_seconds_count",
+    ):
         assert name in text, name
-    samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-               if line and not line.startswith("#")}
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
     assert samples['mcp_tool_calls_total{outcome="ok",tool="get_documents"}'] >= 1
     assert samples["search_seconds_count"] >= 1

@@ -147,7 +147,9 @@ def assert_failed_closed(result: object, *, code: str | None, words: str) -> dic
     return meta
 
 
-async def test_wrong_client_secret_is_aadsts7000215_and_no_search(local_stack: LocalStack, serve: callable) -> None:
+async def test_wrong_client_secret_is_aadsts7000215_and_no_search(
+    local_stack: LocalStack, serve: callable
+) -> None:
     url = serve(api_client_secret=SecretStr("not-the-secret"))
     seen = local_stack.search.audiences_seen
     result = await call(url, api_token(local_stack, "alice"))
@@ -177,13 +179,19 @@ async def test_a_stopped_search_service_is_an_error_with_no_documents(
 
     idp = local_stack.identity
     validator = EntraTokenValidator(idp.jwks, issuers={idp.v1_issuer, idp.issuer})
-    search = SearchService(tmp_path / "search", "key-1", validator,
-                           lambda tid, oid: local_stack.tenant.groups_of(oid)).start()
+    search = SearchService(
+        tmp_path / "search", "key-1", validator, lambda tid, oid: local_stack.tenant.groups_of(oid)
+    ).start()
     try:
-        provision.provision(search.endpoint, SecretStr("key-1"), "outage-idx",
-                            provision.principals_from_tenant(local_stack.tenant))
-        url = serve(search_endpoint=search.endpoint, search_index="outage-idx",
-                    search_api_key=SecretStr("key-1"))
+        provision.provision(
+            search.endpoint,
+            SecretStr("key-1"),
+            "outage-idx",
+            provision.principals_from_tenant(local_stack.tenant),
+        )
+        url = serve(
+            search_endpoint=search.endpoint, search_index="outage-idx", search_api_key=SecretStr("key-1")
+        )
         token = api_token(local_stack, "alice")
         ok = await call(url, token)
         assert {d["name"] for d in ok.structured_content["documents"]} == expected_names(local_stack, "alice")

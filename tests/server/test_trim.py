@@ -11,7 +11,11 @@ IDS = st.sampled_from(["me", "you", "them", "g1", "g2", "g3", "all", "none"])
 FIELDS = ("id", "name", "oid", "group")
 
 
-@given(oids=st.lists(IDS, max_size=6), groups=st.lists(IDS, max_size=6), mine=st.sets(st.sampled_from(["g1", "g2"])))
+@given(
+    oids=st.lists(IDS, max_size=6),
+    groups=st.lists(IDS, max_size=6),
+    mine=st.sets(st.sampled_from(["g1", "g2"])),
+)
 def test_only_admitting_entries_survive(oids: list[str], groups: list[str], mine: set[str]) -> None:
     raw = {"id": "1", "name": "n", "oid": oids, "group": groups, "secret": "x", "@search.score": 2.5}
     doc = trim_document(raw, FIELDS, "me", mine)

@@ -19,12 +19,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sigkill_mid_stream_keeps_every_completed_message(tmp_path: Path) -> None:
-    configs = write_configs(tmp_path / "configs", {"main": agent("Front Agent", tools=["get_current_time",
-                                                                                       "get_current_date"])})
+    configs = write_configs(
+        tmp_path / "configs", {"main": agent("Front Agent", tools=["get_current_time", "get_current_date"])}
+    )
     turns = 3
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.sessions.writer", str(configs), ALICE, str(turns)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     done: list[dict] = []
     streaming: dict | None = None

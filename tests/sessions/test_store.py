@@ -63,16 +63,28 @@ def test_recording_from_the_bus_keeps_only_this_accounts_events_and_masks_secret
     bus.publish(TurnStarted(account=BOB, turn_id="b1", text="bob's question", ts=101.5))
     bus.publish(TextDelta(account=ALICE, turn_id="t1", agent="Front Agent", delta="Hello ", ts=102.0))
     bus.publish(TextDelta(account=ALICE, turn_id="t1", agent="Front Agent", delta="Alice", ts=102.1))
-    bus.publish(Notice(account=ALICE, turn_id="t1", level="info", message=f"Authorization: Bearer {JWT}", ts=102.2))
-    bus.publish(TurnEnded(account=ALICE, turn_id="t1", agent="Front Agent", output="Hello Alice.",
-                          last_agent="Front Agent", ts=103.0))
+    bus.publish(
+        Notice(account=ALICE, turn_id="t1", level="info", message=f"Authorization: Bearer {JWT}", ts=102.2)
+    )
+    bus.publish(
+        TurnEnded(
+            account=ALICE,
+            turn_id="t1",
+            agent="Front Agent",
+            output="Hello Alice.",
+            last_agent="Front Agent",
+            ts=103.0,
+        )
+    )
     loaded = store.load(session)
     assert [(m.role, m.text, m.agent, m.complete) for m in loaded.messages] == [
         ("user", "my token is ***", None, True),
         ("assistant", "Hello Alice.", "Front Agent", True),
     ]
-    assert loaded.input_list == [{"role": "user", "content": "my token is ***"},
-                                 {"role": "assistant", "content": "Hello Alice."}]
+    assert loaded.input_list == [
+        {"role": "user", "content": "my token is ***"},
+        {"role": "assistant", "content": "Hello Alice."},
+    ]
     kinds = [e["kind"] for e in store.events(session)]
     assert kinds == ["turn_started", "notice", "turn_ended"]  # no deltas, nothing of bob's
     raw = store.path.read_bytes() + Path(str(store.path) + "-wal").read_bytes()
@@ -99,8 +111,11 @@ def test_failed_and_stopped_turns(tmp_path: Path) -> None:
         ("assistant", "full answer", True, False),
     ]
     # the model resumes with what was really said, not the cut-off answer or the notice
-    assert loaded.input_list == [{"role": "user", "content": "q1"}, {"role": "user", "content": "q2"},
-                                 {"role": "assistant", "content": "full answer"}]
+    assert loaded.input_list == [
+        {"role": "user", "content": "q1"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": "full answer"},
+    ]
     assert [m.text for m in loaded.interrupted] == ["half an ans"]
     assert store.latest().interrupted  # type: ignore[union-attr]
 
@@ -120,8 +135,9 @@ def test_sessions_are_listed_newest_first_and_unknown_ids_are_a_clear_error() ->
         SessionStore(BOB).append_message("user", "where to?")
 
 
-async def test_resume_after_a_restart_continues_the_real_agent_run(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_resume_after_a_restart_continues_the_real_agent_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = settings_for(tmp_path)
     bus = EventBus()
     store = SessionStore(ALICE)
@@ -139,8 +155,10 @@ async def test_resume_after_a_restart_continues_the_real_agent_run(tmp_path: Pat
     loaded = reopened.resume(session)
     assert reopened.current_id == session
     assert [(m.role, m.text) for m in loaded.messages] == [
-        ("user", "what time is it?"), ("assistant", outputs[0]),
-        ("user", "what is the date today?"), ("assistant", outputs[1]),
+        ("user", "what time is it?"),
+        ("assistant", outputs[0]),
+        ("user", "what is the date today?"),
+        ("assistant", outputs[1]),
     ]
     assert all(m.complete for m in loaded.messages) and loaded.main_agent == "main"
 

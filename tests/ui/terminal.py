@@ -38,8 +38,13 @@ def alive(pid: int) -> bool:
 
 
 class Terminal:
-    def __init__(self, argv: Sequence[str], env: dict[str, str], size: tuple[int, int] = (160, 45),
-                 cwd: str | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: dict[str, str],
+        size: tuple[int, int] = (160, 45),
+        cwd: str | None = None,
+    ) -> None:
         self.columns, self.lines = size
         self.screen = pyte.Screen(self.columns, self.lines)
         self.stream = pyte.ByteStream(self.screen)

@@ -99,7 +99,11 @@ async def test_resumed_conversation_at_80x24_shows_an_answer_that_arrived_on_ano
         assert chat.entries[-1].text == ANSWER
         await pilot.click("#tab-chat")
         await until(pilot, lambda: chat.region.height > 0, what="the chat tab")
-        await until(pilot, lambda: log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y, what="the latest message in view")
+        await until(
+            pilot,
+            lambda: log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y,
+            what="the latest message in view",
+        )
         assert _in_view(chat), (chat.mounted_messages[-1].region, log.content_region)
         assert not chat.new_below
 
@@ -146,7 +150,11 @@ async def test_scrolled_up_keeps_the_place_and_says_new_messages_are_below() -> 
         assert chat.new_below and bar.region.height == 1 and str(bar.render()) == NEW_BELOW
         # ctrl+end jumps to the latest message and follows again.
         await pilot.press("ctrl+end")
-        await until(pilot, lambda: log.scroll_y == log.max_scroll_y and _in_view(chat) and log.following, what="the latest in view, following")
+        await until(
+            pilot,
+            lambda: log.scroll_y == log.max_scroll_y and _in_view(chat) and log.following,
+            what="the latest in view, following",
+        )
         assert not chat.new_below
         # Up again, another answer arrives: a click on the bar does the same.
         await pilot.press("pageup")
@@ -156,7 +164,11 @@ async def test_scrolled_up_keeps_the_place_and_says_new_messages_are_below() -> 
         await chat.add_notice("the MCP server is back")
         await until(pilot, lambda: chat.new_below, what="the new-messages bar")
         await pilot.click("#chat-new-below")
-        await until(pilot, lambda: log.scroll_y == log.max_scroll_y and _in_view(chat) and not chat.new_below, what="the latest in view, the bar gone")
+        await until(
+            pilot,
+            lambda: log.scroll_y == log.max_scroll_y and _in_view(chat) and not chat.new_below,
+            what="the latest in view, the bar gone",
+        )
         # Scrolling back down by hand also clears the bar (and follows again).
         await pilot.press("pageup")
         await until(

@@ -75,7 +75,9 @@ def configs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def workspace(use_local_stack: LocalStack, patient_local_stack: LocalStack, configs_dir: Path) -> Iterator[Workspace]:
+def workspace(
+    use_local_stack: LocalStack, patient_local_stack: LocalStack, configs_dir: Path
+) -> Iterator[Workspace]:
     ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
     try:
         yield ws
@@ -91,10 +93,18 @@ def _oid(stack: LocalStack, login: str) -> str:
 async def _sign_in_as(pilot: Pilot, digit: str) -> None:
     app = pilot.app
     try:
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen) and app.screen.flow is not None, 60,
-                    "the device code on the sign-in screen")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, SignInScreen) and app.screen.flow is not None,
+            60,
+            "the device code on the sign-in screen",
+        )
     except AssertionError as exc:  # say what the screen said (an error from the core, or still requesting)
-        status = str(app.screen.query_one("#sign-in-status").render()) if isinstance(app.screen, SignInScreen) else ""
+        status = (
+            str(app.screen.query_one("#sign-in-status").render())
+            if isinstance(app.screen, SignInScreen)
+            else ""
+        )
         raise AssertionError(f"{exc}; screen {type(app.screen).__name__}: {status!r}") from None
     await pilot.press(digit)
     await until(pilot, lambda: not isinstance(app.screen, SignInScreen), 60, "sign-in to complete")
@@ -127,7 +137,9 @@ async def _ask(pilot: Pilot, text: str) -> TurnEnded:
     try:
         app.main_screen.query_one("#prompt").focus()
         await pilot.press(*text, "enter")
-        await until(pilot, lambda: _turn_of(seen, text) is not None, TURN, f"the turn asking {text!r} to start")
+        await until(
+            pilot, lambda: _turn_of(seen, text) is not None, TURN, f"the turn asking {text!r} to start"
+        )
         started = _turn_of(seen, text)
         if isinstance(started, Notice):
             raise AssertionError(f"the turn asking {text!r} could not start: {started.message}")
@@ -136,12 +148,19 @@ async def _ask(pilot: Pilot, text: str) -> TurnEnded:
     finally:
         unsubscribe()
     ended = _end_of(seen, started.turn_id)
-    assert ended is not None and ended.error is None, f"the turn asking {text!r} failed: {ended and ended.error}"
+    assert ended is not None and ended.error is None, (
+        f"the turn asking {text!r} failed: {ended and ended.error}"
+    )
 
     def answered() -> bool:
         last = chat.entries[-1] if chat.entries else None
-        return (last is not None and last.role == "assistant" and last.text == (ended.output or last.text)
-                and not last.streaming and not app.main_screen.turn_running)
+        return (
+            last is not None
+            and last.role == "assistant"
+            and last.text == (ended.output or last.text)
+            and not last.streaming
+            and not app.main_screen.turn_running
+        )
 
     await until(pilot, answered, TURN, f"the answer to {text!r} in the chat")
     return ended
@@ -166,7 +185,9 @@ async def test_alice_then_bob_handoff_and_an_invalid_config_edit(
         screen = app.main_screen
         # Nobody signed in: the sign-in screen opens by itself; "1" completes the page as alice.
         await _sign_in_as(pilot, "1")
-        assert workspace.current_account is not None and workspace.current_account.username.startswith("alice@")
+        assert workspace.current_account is not None and workspace.current_account.username.startswith(
+            "alice@"
+        )
         await until(pilot, lambda: "alice@" in str(screen.query_one(StatusBar).render()))
         assert "● ready" in str(screen.query_one(StatusBar).render())
 
@@ -179,7 +200,9 @@ async def test_alice_then_bob_handoff_and_an_invalid_config_edit(
         assert results.results.ran_as.get("oid") == _oid(local_stack, "alice")
         summary = str(results.query_one("#results-summary", Static).render())
         assert "ran as" in summary and f"{len(alice_docs)} visible" in summary
-        reasons = [str(results.query_one(DataTable).get_cell(r, "why")) for r in results.query_one(DataTable).rows]
+        reasons = [
+            str(results.query_one(DataTable).get_cell(r, "why")) for r in results.query_one(DataTable).rows
+        ]
         assert all(reasons) and any("public" in r or "your object id" in r or "group" in r for r in reasons)
         # The OBO token's claims beside the user's: the audience changes in the exchange, the user does not.
         claims = screen.query_one(ClaimsPane)
@@ -208,8 +231,12 @@ async def test_alice_then_bob_handoff_and_an_invalid_config_edit(
         await pilot.press("f2")
         await _sign_in_as(pilot, "2")
         assert workspace.current_account.username.startswith("bob@")  # type: ignore[union-attr]
-        await until(pilot, lambda: not screen.query_one(ChatPane).entries and results.results is None, 10,
-                    "bob's empty panes")
+        await until(
+            pilot,
+            lambda: not screen.query_one(ChatPane).entries and results.results is None,
+            10,
+            "bob's empty panes",
+        )
         await _ask(pilot, "show my documents")
         await until(pilot, lambda: results.results is not None, 10)
         bob_docs = set(results.document_names)
@@ -225,17 +252,29 @@ async def test_alice_then_bob_handoff_and_an_invalid_config_edit(
         config = json.loads(path.read_text())
         config["model"] = 42
         write_atomic(path, json.dumps(config))  # in one step: the watcher never reads half a file
-        await until(pilot, lambda: any(c.key == "weather" and not c.valid for c in workspace.configs()), 20,
-                    "the reload of the invalid edit")
+        await until(
+            pilot,
+            lambda: any(c.key == "weather" and not c.valid for c in workspace.configs()),
+            20,
+            "the reload of the invalid edit",
+        )
         await pilot.press("f5")
-        await until(pilot, lambda: isinstance(app.screen, ConfigsScreen)
-                    and "weather" in app.screen.query_one(DataTable).rows, 10, "the configs screen's table")
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ConfigsScreen) and "weather" in app.screen.query_one(DataTable).rows
+            ),
+            10,
+            "the configs screen's table",
+        )
         configs = app.screen.query_one(DataTable)
         status = str(configs.get_cell("weather", "status"))
         assert status.startswith("INVALID edit") and "last good version serving" in status
         configs.move_cursor(row=configs.get_row_index("weather"))
         detail = app.screen.query_one("#configs-detail", Static)
-        await until(pilot, lambda: str(detail.render()).startswith("weather"), 10, "the weather config's detail")
+        await until(
+            pilot, lambda: str(detail.render()).startswith("weather"), 10, "the weather config's detail"
+        )
         assert "model" in str(detail.render())
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen, 10, "back on the main screen")
@@ -256,7 +295,11 @@ async def test_server_stopped_and_restarted_under_the_console(configs_dir: Path)
             assert bar.server_launched and bar.server_state == "ready"
             await _ask(pilot, "show my documents")
             first = set(screen.query_one(ResultsPane).document_names)
-            errors = [(r.what, r.details) for r in screen.query_one(EventsPane).rows if r.status in ("failed", "error")]
+            errors = [
+                (r.what, r.details)
+                for r in screen.query_one(EventsPane).rows
+                if r.status in ("failed", "error")
+            ]
             assert first, f"no documents; errors on the events pane: {errors}"
             log = screen.query_one(EventsPane).server_log
             assert log.line_count > 0, "the launched server's log is in the server log tab"
@@ -264,10 +307,14 @@ async def test_server_stopped_and_restarted_under_the_console(configs_dir: Path)
             pid = workspace.link.server_pid
             assert pid is not None
             os.killpg(pid, signal.SIGKILL)
-            await until(pilot, lambda: bar.server_state in ("down", "reconnecting"), 15, "the console to notice")
+            await until(
+                pilot, lambda: bar.server_state in ("down", "reconnecting"), 15, "the console to notice"
+            )
             await until(pilot, lambda: bar.server_state == "ready", 90, "the server to come back")
             assert workspace.link.server_pid not in (None, pid)
-            assert any(r.what == "MCP server" and r.status != "ready" for r in screen.query_one(EventsPane).rows)
+            assert any(
+                r.what == "MCP server" and r.status != "ready" for r in screen.query_one(EventsPane).rows
+            )
 
             results = screen.query_one(ResultsPane)
             before = results.results
@@ -280,7 +327,9 @@ async def test_server_stopped_and_restarted_under_the_console(configs_dir: Path)
             last_pid = workspace.link.server_pid
             await pilot.press("ctrl+q")
         assert last_pid is not None and not pid_alive(last_pid)  # ctrl+q stops what the console launched
-        assert workspace.link.status.state is LinkState.STOPPED or not settings.effective_state_file().exists()
+        assert (
+            workspace.link.status.state is LinkState.STOPPED or not settings.effective_state_file().exists()
+        )
     finally:
         workspace.close()
 
@@ -326,7 +375,9 @@ async def test_export_new_session_and_resume_with_the_real_workspace(
         assert {s.id for s in workspace.sessions()} >= {first_session, second_session}
 
         await pilot.press("f8")
-        await until(pilot, lambda: isinstance(app.screen, SessionsScreen) and app.screen.loaded, 10, "the list")
+        await until(
+            pilot, lambda: isinstance(app.screen, SessionsScreen) and app.screen.loaded, 10, "the list"
+        )
         table = app.screen.query_one(DataTable)
         assert "show my documents" in str(table.get_cell(first_session, "title"))
         table.move_cursor(row=table.get_row_index(first_session))
@@ -334,4 +385,7 @@ async def test_export_new_session_and_resume_with_the_real_workspace(
         await until(pilot, lambda: [e.text for e in chat.entries][:1] == ["show my documents"], 10, "resumed")
         assert workspace.current_session_id() == first_session
         await _ask(pilot, "show my documents again")
-        assert [e.text for e in chat.entries if e.role == "user"] == ["show my documents", "show my documents again"]
+        assert [e.text for e in chat.entries if e.role == "user"] == [
+            "show my documents",
+            "show my documents again",
+        ]

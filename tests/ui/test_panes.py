@@ -44,11 +44,17 @@ async def test_ask_for_documents_fills_results_claims_events_and_chat() -> None:
         assert chat.entries[0] == Entry("user", "show my documents")
         assert chat.entries[1].agent == "conversation" and "3 documents" in chat.entries[1].text
         results = app.main_screen.query_one(ResultsPane)
-        assert results.document_names == ["Quarterly finance report", "Alice's onboarding notes",
-                                          "Company holiday calendar"]
+        assert results.document_names == [
+            "Quarterly finance report",
+            "Alice's onboarding notes",
+            "Company holiday calendar",
+        ]
         reasons = _table_column(results.query_one(DataTable), "why")
-        assert reasons == ["public: open to all users; you are in group Finance", "your object id is on it",
-                           "public: open to group all"]
+        assert reasons == [
+            "public: open to all users; you are in group Finance",
+            "your object id is on it",
+            "public: open to group all",
+        ]
         summary = str(results.query_one("#results-summary", Static).render())
         assert "ran as Alice Adams" in summary and "3 visible" in summary
         claims = app.main_screen.query_one(ClaimsPane)
@@ -58,7 +64,14 @@ async def test_ask_for_documents_fills_results_claims_events_and_chat() -> None:
         assert "Audience" in str(table.get_cell("aud", "meaning"))
         events = app.main_screen.query_one(EventsPane)
         whats = [r.what for r in events.rows]
-        assert whats == ["turn", "mcp tool get_documents", "server validate", "server obo_exchange", "search", "turn"]
+        assert whats == [
+            "turn",
+            "mcp tool get_documents",
+            "server validate",
+            "server obo_exchange",
+            "search",
+            "turn",
+        ]
         assert [r.status for r in events.rows] == ["started", "done", "ok", "ok", "done", "done"]
         tool_row = events.rows[1]
         assert tool_row.status == "done" and tool_row.duration_ms == 31.0
@@ -172,8 +185,10 @@ async def test_five_thousand_messages_mount_only_a_window() -> None:
     app = OboConsoleApp(workspace=FakeWorkspace())
     async with app.run_test(size=SIZE) as pilot:
         chat = app.main_screen.query_one(ChatPane)
-        entries = [Entry("user" if i % 2 == 0 else "assistant", f"message {i}", agent="conversation")
-                   for i in range(5000)]
+        entries = [
+            Entry("user" if i % 2 == 0 else "assistant", f"message {i}", agent="conversation")
+            for i in range(5000)
+        ]
         await chat.set_entries(entries)
         await pilot.pause()
         assert len(chat.mounted_messages) == WINDOW
@@ -245,7 +260,9 @@ async def test_a_burst_of_events_reaches_the_table_in_one_update_following_the_n
         assert events.table.cursor_row == before + 11  # following the newest
         assert str(events.table.get_row_at(before + 11)[3]) == "burst 11"
         events.add_event(Notice(message="filtered away", source="test", ts=20.0))
-        await pilot.press("ctrl+f", *"burst 3")  # a filter change rebuilds from the rows, pending ones included
+        await pilot.press(
+            "ctrl+f", *"burst 3"
+        )  # a filter change rebuilds from the rows, pending ones included
         await pilot.pause()
         assert events.table.row_count == 1 and str(events.table.get_row_at(0)[3]) == "burst 3"
         await timers_fired(pilot, ROWS_EVERY * 1.5)  # the flush set for that pending row has come
@@ -262,9 +279,16 @@ async def test_server_status_is_always_visible_and_follows_the_link() -> None:
         workspace.bus.publish(ServerStatusChanged(state=LinkState.RECONNECTING))
         await until(pilot, lambda: bar.server_state == "reconnecting")
         assert "attempt 2" in str(bar.render())
-        workspace.bus.publish(Notice(level="warning", message="config simulator is invalid", source="configs"))
-        await until(pilot, lambda: any((r.what, r.status, r.summary) == ("notice", "warning", "config simulator is invalid")
-                                       for r in app.main_screen.query_one(EventsPane).rows))
+        workspace.bus.publish(
+            Notice(level="warning", message="config simulator is invalid", source="configs")
+        )
+        await until(
+            pilot,
+            lambda: any(
+                (r.what, r.status, r.summary) == ("notice", "warning", "config simulator is invalid")
+                for r in app.main_screen.query_one(EventsPane).rows
+            ),
+        )
 
 
 async def test_configs_screen_lists_status_and_switches_the_main_agent() -> None:
@@ -317,10 +341,25 @@ async def test_help_lists_every_binding_with_its_id_and_keymap_remaps() -> None:
     app = OboConsoleApp(workspace=FakeWorkspace(), keymap={"chat.reset": "ctrl+r"})
     async with app.run_test(size=SIZE) as pilot:
         rows = await help_rows(pilot)
-        for wanted in ("app.quit", "app.help", "account.sign_in", "account.switch", "account.sign_out",
-                       "configs.show", "chat.send", "chat.newline", "chat.stop", "chat.reset", "agent.back",
-                       "events.filter", "events.server_log", "pane.next", "signin.cancel", "signin.copy_code",
-                       "configs.use"):
+        for wanted in (
+            "app.quit",
+            "app.help",
+            "account.sign_in",
+            "account.switch",
+            "account.sign_out",
+            "configs.show",
+            "chat.send",
+            "chat.newline",
+            "chat.stop",
+            "chat.reset",
+            "agent.back",
+            "events.filter",
+            "events.server_log",
+            "pane.next",
+            "signin.cancel",
+            "signin.copy_code",
+            "configs.use",
+        ):
             assert wanted in rows, wanted
         assert str(rows["chat.reset"][1]) == "ctrl+r"
         await pilot.press("escape")

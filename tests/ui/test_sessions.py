@@ -58,7 +58,9 @@ async def test_ctrl_e_exports_in_a_worker_thread_and_shows_both_paths() -> None:
         assert threads and threads[0] != threading.main_thread().name  # not on the UI's loop
         assert markdown.read_text() == "user: hello\nassistant: You said: hello\n" and trace.exists()
         shown = _notifications(app)
-        assert any(str(markdown) in text and str(trace) in text and "exported" in text for text in shown), shown
+        assert any(str(markdown) in text and str(trace) in text and "exported" in text for text in shown), (
+            shown
+        )
 
 
 async def test_export_failure_and_not_signed_in_are_said_clearly() -> None:
@@ -84,13 +86,20 @@ async def test_export_failure_and_not_signed_in_are_said_clearly() -> None:
 
 async def test_f8_lists_saved_sessions_and_resumes_one_with_the_interrupted_marker() -> None:
     workspace = FakeWorkspace()
-    workspace.save_session("s0", [ChatEntry(Role.USER, "show my documents"),
-                                  ChatEntry(Role.ASSISTANT, "You can see 3 doc", "Documents agent", interrupted=True)])
+    workspace.save_session(
+        "s0",
+        [
+            ChatEntry(Role.USER, "show my documents"),
+            ChatEntry(Role.ASSISTANT, "You can see 3 doc", "Documents agent", interrupted=True),
+        ],
+    )
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
         await _ask(pilot, "hello")
         await pilot.press("f8")
-        await until(pilot, lambda: isinstance(app.screen, SessionsScreen) and app.screen.loaded, what="sessions")
+        await until(
+            pilot, lambda: isinstance(app.screen, SessionsScreen) and app.screen.loaded, what="sessions"
+        )
         table = app.screen.query_one(DataTable)
         assert [str(table.get_cell(row, "title")) for row in table.rows] == ["hello", "show my documents"]
         assert str(table.get_cell("s1", "current")) == "▶" and str(table.get_cell("s0", "current")) == ""
@@ -124,8 +133,11 @@ async def test_palette_resumes_a_session_exports_and_ctrl_n_starts_a_new_one() -
         assert [s.id for s in workspace.sessions()] == ["s2", "s1"] and workspace.current_session_id() == "s2"
         await open_palette(pilot)
         await pilot.press(*"resume")
-        await until(pilot, lambda: any('resume "first question"' in o for o in _palette_options(app)),
-                    what="the resume command in the palette")
+        await until(
+            pilot,
+            lambda: any('resume "first question"' in o for o in _palette_options(app)),
+            what="the resume command in the palette",
+        )
         await pilot.press("enter")
         chat = app.main_screen.query_one(ChatPane)
         await until(pilot, lambda: [e.text for e in chat.entries][:1] == ["first question"], what="resumed")
@@ -135,7 +147,9 @@ async def test_palette_resumes_a_session_exports_and_ctrl_n_starts_a_new_one() -
         await pilot.press(*"session: export")
         await until(pilot, lambda: any("export the conversation" in o for o in _palette_options(app)))
         await pilot.press("enter")
-        await until(pilot, lambda: app.main_screen.last_export is not None, what="the export from the palette")
+        await until(
+            pilot, lambda: app.main_screen.last_export is not None, what="the export from the palette"
+        )
         assert app.main_screen.last_export[0].read_text().startswith("user: first question")  # type: ignore[index]
 
 

@@ -23,7 +23,9 @@ def test_main_screen_after_asking_for_documents(snap_compare) -> None:
         await pilot.pause()
         await pilot.pause()
 
-    assert snap_compare(OboConsoleApp(workspace=FakeWorkspace()), terminal_size=(160, 45), run_before=run_before)
+    assert snap_compare(
+        OboConsoleApp(workspace=FakeWorkspace()), terminal_size=(160, 45), run_before=run_before
+    )
 
 
 def test_main_screen_on_a_small_terminal(snap_compare) -> None:
@@ -37,7 +39,9 @@ def test_main_screen_on_a_small_terminal(snap_compare) -> None:
         await pilot.press("f6", "f6", "f6", "f6")  # to the results pane
         await pilot.pause()
 
-    assert snap_compare(OboConsoleApp(workspace=FakeWorkspace()), terminal_size=(100, 30), run_before=run_before)
+    assert snap_compare(
+        OboConsoleApp(workspace=FakeWorkspace()), terminal_size=(100, 30), run_before=run_before
+    )
 
 
 def test_sign_in_screen(snap_compare) -> None:
@@ -49,5 +53,6 @@ def test_sign_in_screen(snap_compare) -> None:
         screen.query_one("#sign-in-as").focus()
         await pilot.pause()
 
-    assert snap_compare(OboConsoleApp(workspace=FakeWorkspace(signed_in=None)), terminal_size=(160, 45),
-                        run_before=run_before)
+    assert snap_compare(
+        OboConsoleApp(workspace=FakeWorkspace(signed_in=None)), terminal_size=(160, 45), run_before=run_before
+    )

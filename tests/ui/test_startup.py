@@ -73,7 +73,9 @@ async def test_the_real_footer_and_prompt_replace_the_stand_ins() -> None:
     app = OboConsoleApp(workspace=FakeWorkspace())
     async with app.run_test(size=SIZE) as pilot:
         screen = app.main_screen
-        await until(pilot, lambda: bool(screen.query(PromptInput)) and bool(screen.query(Footer)), what="the swap")
+        await until(
+            pilot, lambda: bool(screen.query(PromptInput)) and bool(screen.query(Footer)), what="the swap"
+        )
         await pilot.pause()
         assert not screen.query(KeyHints) and not screen.query(PromptPlaceholder)
         assert app.focused is screen.query_one(PromptInput)

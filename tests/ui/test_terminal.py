@@ -16,10 +16,17 @@ OBO_CONSOLE = str(Path(sys.executable).with_name("obo-console"))
 
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
-    env.update(TERM="xterm-256color", COLUMNS="160", LINES="45", OBO_CONSOLE_HOME=str(home),
-               # free ports: never collide with a developer's stack or another test
-               OBO_CONSOLE_MCP_PORT="0", OBO_CONSOLE_IDENTITY_PORT="0", OBO_CONSOLE_SEARCH_PORT="0",
-               OBO_CONSOLE_CALCULATOR_PORT="0")
+    env.update(
+        TERM="xterm-256color",
+        COLUMNS="160",
+        LINES="45",
+        OBO_CONSOLE_HOME=str(home),
+        # free ports: never collide with a developer's stack or another test
+        OBO_CONSOLE_MCP_PORT="0",
+        OBO_CONSOLE_IDENTITY_PORT="0",
+        OBO_CONSOLE_SEARCH_PORT="0",
+        OBO_CONSOLE_CALCULATOR_PORT="0",
+    )
     env.pop("TEXTUAL", None)
     return env
 
@@ -42,7 +49,9 @@ def test_real_console_in_a_terminal_shows_panes_and_sign_in_then_quits_cleanly(i
         screen = term.wait_for(lambda s: "Sign in to OBO Console" not in s and "<alice@" in s, timeout=60)
         assert "● ready" in screen and "(launched)" in screen
         term.press(b"show my documents")
-        term.wait_for("▊ show my documents", timeout=10)  # typed into the prompt (a burst with enter is a paste)
+        term.wait_for(
+            "▊ show my documents", timeout=10
+        )  # typed into the prompt (a burst with enter is a paste)
         term.press(b"\r")
         screen = term.wait_for(lambda s: "ran as" in s and "visible" in s, timeout=90)
         assert "search.azure.com" in screen  # the OBO token's audience, beside the user token's

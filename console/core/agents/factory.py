@@ -63,7 +63,9 @@ def default_main_key(configs: Mapping[str, AgentConfig]) -> str:
         if key in configs:
             return key
     if not configs:
-        raise UserError("There are no agent configs.", hint="Add configs (configs/*.json) or push some to Redis.")
+        raise UserError(
+            "There are no agent configs.", hint="Add configs (configs/*.json) or push some to Redis."
+        )
     referenced = {ref for cfg in configs.values() for ref in cfg.referenced_agents}
     roots = [k for k in sorted(configs) if k not in referenced] or sorted(configs)
     return max(roots, key=lambda k: (len(configs[k].referenced_agents), -sorted(configs).index(k)))
@@ -78,7 +80,9 @@ def build_graph(
     resolver: ModelResolver | None = None,
 ) -> AgentGraph:
     if not configs:
-        raise UserError("There are no agent configs.", hint="Add configs (configs/*.json) or push some to Redis.")
+        raise UserError(
+            "There are no agent configs.", hint="Add configs (configs/*.json) or push some to Redis."
+        )
     main_key = main_key or default_main_key(configs)
     if main_key not in configs:
         known = ", ".join(sorted(configs))
@@ -98,7 +102,9 @@ def build_graph(
                 warnings.append(f"{key}: unknown tool {name!r} skipped")
                 continue
             if not spec.offline and choice.provider != "openai":
-                warnings.append(f"{key}: tool {name!r} needs OpenAI's hosted tools; {choice.label} cannot run it")
+                warnings.append(
+                    f"{key}: tool {name!r} needs OpenAI's hosted tools; {choice.label} cannot run it"
+                )
                 continue
             tools.append(build_tool(name))
         servers: list[MCPServer] = []

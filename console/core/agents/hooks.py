@@ -72,7 +72,9 @@ class EventHooks(RunHooks[Any]):
     """Publishes AgentStarted/Ended, ModelCalled (usage + duration), ToolStarted/Ended (arguments, results,
     durations), HandoffOccurred. ``parent`` names the agent that called this run's agent as a tool."""
 
-    def __init__(self, models: Mapping[str, tuple[str, str]] | None = None, parent: str | None = None) -> None:
+    def __init__(
+        self, models: Mapping[str, tuple[str, str]] | None = None, parent: str | None = None
+    ) -> None:
         self.models = models if models is not None else {}  # agent name -> (model name, provider)
         self.parent = parent
         self._started: dict[tuple[int, str], float] = {}
@@ -88,10 +90,18 @@ class EventHooks(RunHooks[Any]):
         self._started.pop(self._key(context, "agent:" + agent.name), None)
         _publish(context, AgentEnded, agent=agent.name, output=as_text(output if output is not None else ""))
 
-    async def on_llm_start(self, context: RunContextWrapper[Any], agent: Agent[Any], system_prompt: str | None, input_items: list[TResponseInputItem]) -> None:
+    async def on_llm_start(
+        self,
+        context: RunContextWrapper[Any],
+        agent: Agent[Any],
+        system_prompt: str | None,
+        input_items: list[TResponseInputItem],
+    ) -> None:
         self._started[self._key(context, "llm:" + agent.name)] = time.perf_counter()
 
-    async def on_llm_end(self, context: RunContextWrapper[Any], agent: Agent[Any], response: ModelResponse) -> None:
+    async def on_llm_end(
+        self, context: RunContextWrapper[Any], agent: Agent[Any], response: ModelResponse
+    ) -> None:
         started = self._started.pop(self._key(context, "llm:" + agent.name), None)
         model, provider = self.models.get(agent.name, (_model_name(agent), ""))
         _publish(
@@ -105,8 +115,16 @@ class EventHooks(RunHooks[Any]):
             output_tokens=response.usage.output_tokens,
         )
 
-    async def on_handoff(self, context: RunContextWrapper[Any], from_agent: Agent[Any], to_agent: Agent[Any]) -> None:
-        _publish(context, HandoffOccurred, agent=from_agent.name, from_agent=from_agent.name, to_agent=to_agent.name)
+    async def on_handoff(
+        self, context: RunContextWrapper[Any], from_agent: Agent[Any], to_agent: Agent[Any]
+    ) -> None:
+        _publish(
+            context,
+            HandoffOccurred,
+            agent=from_agent.name,
+            from_agent=from_agent.name,
+            to_agent=to_agent.name,
+        )
 
     async def on_tool_start(self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool) -> None:
         call_id = str(getattr(context, "tool_call_id", "") or "")
@@ -115,9 +133,19 @@ class EventHooks(RunHooks[Any]):
         if app is not None and call_id:
             app.tool_agents[call_id] = agent.name
         arguments = str(getattr(context, "tool_arguments", "") or "")
-        _publish(context, ToolStarted, agent=agent.name, tool=tool.name, call_id=call_id, arguments=mask_text(arguments), tool_type=tool_type(tool))
+        _publish(
+            context,
+            ToolStarted,
+            agent=agent.name,
+            tool=tool.name,
+            call_id=call_id,
+            arguments=mask_text(arguments),
+            tool_type=tool_type(tool),
+        )
 
-    async def on_tool_end(self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool, result: object) -> None:
+    async def on_tool_end(
+        self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool, result: object
+    ) -> None:
         call_id = str(getattr(context, "tool_call_id", "") or "")
         started = self._started.pop(self._key(context, "tool:" + call_id + tool.name), None)
         text = as_text(result)
@@ -171,7 +199,9 @@ def server_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
 def _steps(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
     raw = meta.get("steps") or meta.get("step_durations_ms") or meta.get("timings") or []
     if isinstance(raw, Mapping):
-        return [{"step": str(k), "duration_ms": v if isinstance(v, int | float) else None} for k, v in raw.items()]
+        return [
+            {"step": str(k), "duration_ms": v if isinstance(v, int | float) else None} for k, v in raw.items()
+        ]
     out = []
     for item in raw if isinstance(raw, list) else []:
         if isinstance(item, Mapping):
@@ -219,7 +249,9 @@ class McpEventBridge:
             detail = parsed if isinstance(parsed, dict) else {"message": raw}
         except (json.JSONDecodeError, TypeError):
             detail = {"message": raw}
-        step = str(detail.get("step") or detail.get("message") or f"progress {getattr(params, 'progress', '')}")
+        step = str(
+            detail.get("step") or detail.get("message") or f"progress {getattr(params, 'progress', '')}"
+        )
         self._seen.add((call_id, step))
         app.bus.publish(
             ServerStep(
@@ -261,15 +293,25 @@ class McpEventBridge:
                     step=name,
                     status=str(step.get("status", "ok")),
                     duration_ms=_float(step.get("duration_ms")),
-                    detail=mask({k: v for k, v in step.items() if k not in ("step", "name", "status", "duration_ms")}),
+                    detail=mask(
+                        {k: v for k, v in step.items() if k not in ("step", "name", "status", "duration_ms")}
+                    ),
                 )
             )
-        failed_step = next((str(s.get("step") or s.get("name")) for s in _steps(meta)
-                            if str(s.get("status")) in ("error", "failed")), None)
+        failed_step = next(
+            (
+                str(s.get("step") or s.get("name"))
+                for s in _steps(meta)
+                if str(s.get("status")) in ("error", "failed")
+            ),
+            None,
+        )
         structured = ctx.structured_content or {}
         documents = structured.get("documents") if isinstance(structured, Mapping) else None
         if documents is not None or meta or ctx.is_error:
-            error = meta.get("error") or (structured.get("error") if isinstance(structured, Mapping) else None)
+            error = meta.get("error") or (
+                structured.get("error") if isinstance(structured, Mapping) else None
+            )
             if ctx.is_error and not error:
                 error = as_text(ctx.tool_output)
             events.append(
@@ -288,7 +330,9 @@ class McpEventBridge:
                     step=failed_step if error else None,
                 )
             )
-        if ctx.is_error:  # the SDK hands a flagged result on as plain output: remember it failed (see on_tool_end)
+        if (
+            ctx.is_error
+        ):  # the SDK hands a flagged result on as plain output: remember it failed (see on_tool_end)
             app.server_errors[call_id] = mask_text(str(meta.get("error") or as_text(ctx.tool_output)))
             app.failure_hints[call_id] = SERVER_FAILURE_HINT
             app.call_failures[call_id] = CallFailure(code=meta.get("aadsts"), step=failed_step)

@@ -97,8 +97,10 @@ def parse_bearer_challenge(header: str) -> dict[str, str]:
     value = header.strip()
     if value[:6].lower() == "bearer":
         value = value[6:]
-    return {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-            for m in _CHALLENGE_PARAM.finditer(value)}
+    return {
+        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in _CHALLENGE_PARAM.finditer(value)
+    }
 
 
 class BearerTokenAuth(httpx2.Auth):
@@ -127,7 +129,9 @@ class BearerTokenAuth(httpx2.Auth):
         self._token, self._exp = SecretStr(token), unverified_expiry(token)
         return token
 
-    async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+    async def async_auth_flow(
+        self, request: httpx2.Request
+    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         request.headers["Authorization"] = f"Bearer {await self.current_token()}"
         response = yield request
         # The MCP client library turns a 401/403 into a bare "Server returned an error response": keep what the
@@ -180,7 +184,9 @@ def resolve_server(name: str, settings: Settings, bundled: McpTarget | None = No
 
 
 def _client_factory(verify: bool | str) -> Callable[..., httpx2.AsyncClient]:
-    def create(headers: dict[str, str] | None = None, timeout: Any = None, auth: Any = None) -> httpx2.AsyncClient:
+    def create(
+        headers: dict[str, str] | None = None, timeout: Any = None, auth: Any = None
+    ) -> httpx2.AsyncClient:
         kwargs: dict[str, Any] = {"follow_redirects": False, "trust_env": False}
         if timeout is not None:
             kwargs["timeout"] = timeout
@@ -197,7 +203,13 @@ def _client_factory(verify: bool | str) -> Callable[..., httpx2.AsyncClient]:
 
 # What a call meets when the server's session is gone (a restart: 404 -> "Session terminated") or nobody listens:
 # the request never ran there, so reconnecting and sending it again is safe.
-_GONE_MARKERS = ("session terminated", "session not found", "connection lost", "connection refused", "connecterror")
+_GONE_MARKERS = (
+    "session terminated",
+    "session not found",
+    "connection lost",
+    "connection refused",
+    "connecterror",
+)
 
 
 def _session_gone(exc: BaseException) -> bool:
@@ -339,7 +351,10 @@ class McpLink:
             failure = refusal.failure()
         elif _stopped_answering(error):
             detail = mask_text(_first_line(error))
-            message, hint = f"Tool error: the MCP server at {self.target.url} stopped answering ({detail})", STOPPED_HINT
+            message, hint = (
+                f"Tool error: the MCP server at {self.target.url} stopped answering ({detail})",
+                STOPPED_HINT,
+            )
             failure = CallFailure(code=ErrorCode.MCP_STOPPED)
         else:
             return tool_error(ctx, error)
@@ -362,9 +377,16 @@ class McpLink:
     @property
     def connected(self) -> bool:
         ready = self._ready
-        return (self._owner is not None and not self._owner.done() and not self._stale and ready is not None
-                and ready.done() and not ready.cancelled() and ready.exception() is None
-                and self._loop is _running_loop())
+        return (
+            self._owner is not None
+            and not self._owner.done()
+            and not self._stale
+            and ready is not None
+            and ready.done()
+            and not ready.cancelled()
+            and ready.exception() is None
+            and self._loop is _running_loop()
+        )
 
     def mark_stale(self) -> None:
         """The connection failed: the next ``ensure_connected`` reconnects."""
@@ -376,8 +398,13 @@ class McpLink:
         if self.connected:
             return
         ready = self._ready
-        if (ready is not None and not ready.done() and self._owner is not None and not self._owner.done()
-                and self._loop is _running_loop()):
+        if (
+            ready is not None
+            and not ready.done()
+            and self._owner is not None
+            and not self._owner.done()
+            and self._loop is _running_loop()
+        ):
             await asyncio.shield(ready)  # another caller is connecting already
             return
         await self._close_owner()
@@ -417,7 +444,9 @@ class McpLink:
             await stop.wait()
         finally:
             for server in reversed(servers):
-                with contextlib.suppress(Exception):  # a broken connection's cleanup: nothing more to do with it
+                with contextlib.suppress(
+                    Exception
+                ):  # a broken connection's cleanup: nothing more to do with it
                     await server.cleanup()
 
     async def _close_owner(self) -> None:

@@ -212,9 +212,13 @@ class ReplyMemory:
     @staticmethod
     def keys(instructions: str | None, cands: list[Candidate], datas: list[dict[str, Any]]) -> list[str]:
         """The key of each prefix ``datas[: i + 1]``, in one pass."""
-        running = hashlib.sha256(json.dumps(
-            [instructions, [(c.name, c.description, c.schema) for c in cands]], sort_keys=True, default=str
-        ).encode())
+        running = hashlib.sha256(
+            json.dumps(
+                [instructions, [(c.name, c.description, c.schema) for c in cands]],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
         keys = []
         for data in datas:
             running.update(json.dumps(data, sort_keys=True, default=str).encode())
@@ -251,7 +255,11 @@ class OfflineDecider:
         return self._decide(instructions, convo, cands, self.awaited(instructions, datas, convo, cands))
 
     def awaited(
-        self, instructions: str | None, datas: list[dict[str, Any]], convo: Conversation, cands: list[Candidate]
+        self,
+        instructions: str | None,
+        datas: list[dict[str, Any]],
+        convo: Conversation,
+        cands: list[Candidate],
     ) -> Awaiting | None:
         """What this model awaited when the user spoke last: the state its last reply left.
 
@@ -294,7 +302,11 @@ class OfflineDecider:
         refused = [c for c in cands if any(c.matches(w) >= 1.0 for w in said.negated)]
         pending = {c.name: c for c in cands}.get(awaiting.tool) if awaiting is not None else None
         # A pending request is dropped only when a negated word names its tool ("I don't want to run a simulation").
-        if awaiting is not None and pending is not None and not any(pending.matches(w) >= 3.0 for w in said.negated):
+        if (
+            awaiting is not None
+            and pending is not None
+            and not any(pending.matches(w) >= 3.0 for w in said.negated)
+        ):
             args, missing, strong = self._fill_pending(pending, convo, awaiting)
             rival = next((sc for c, sc in scored if c is not pending), None)
             other_wins = rival is not None and rival >= self.threshold

@@ -102,7 +102,13 @@ class OfflineModel(Model):
         self._decider = OfflineDecider()
         self._ids = itertools.count(1)
 
-    def _output(self, system_instructions: str | None, input: str | list[TResponseInputItem], tools: list[Tool], handoffs: list[Handoff]) -> tuple[list[TResponseOutputItem], Usage]:
+    def _output(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        tools: list[Tool],
+        handoffs: list[Handoff],
+    ) -> tuple[list[TResponseOutputItem], Usage]:
         decision = self._decider.decide(system_instructions, input, candidates_from(tools, handoffs))
         n = next(self._ids)
         out: list[TResponseOutputItem] = []
@@ -121,7 +127,9 @@ class OfflineModel(Model):
             )
         said = len(json.dumps(input, default=str)) // 4 if not isinstance(input, str) else len(input) // 4
         wrote = sum(len(getattr(o, "arguments", "") or "") for o in out) // 4 + len(decision.text or "") // 4
-        usage = Usage(requests=1, input_tokens=said, output_tokens=max(wrote, 1), total_tokens=said + max(wrote, 1))
+        usage = Usage(
+            requests=1, input_tokens=said, output_tokens=max(wrote, 1), total_tokens=said + max(wrote, 1)
+        )
         return out, usage
 
     async def get_response(
@@ -188,17 +196,56 @@ class OfflineModel(Model):
                 assert isinstance(first, ResponseOutputText)  # the offline model writes text parts only
                 text = first.text
                 empty = item.model_copy(update={"content": [], "status": "in_progress"})
-                yield ResponseOutputItemAddedEvent(type="response.output_item.added", item=empty, output_index=index, sequence_number=next(seq))
+                yield ResponseOutputItemAddedEvent(
+                    type="response.output_item.added",
+                    item=empty,
+                    output_index=index,
+                    sequence_number=next(seq),
+                )
                 part = ResponseOutputText(type="output_text", text="", annotations=[], logprobs=[])
-                yield ResponseContentPartAddedEvent(type="response.content_part.added", item_id=item.id, output_index=index, content_index=0, part=part, sequence_number=next(seq))
+                yield ResponseContentPartAddedEvent(
+                    type="response.content_part.added",
+                    item_id=item.id,
+                    output_index=index,
+                    content_index=0,
+                    part=part,
+                    sequence_number=next(seq),
+                )
                 for chunk in _chunks(text):
                     yield ResponseTextDeltaEvent(
-                        type="response.output_text.delta", item_id=item.id, output_index=index, content_index=0,
-                        delta=chunk, logprobs=[], sequence_number=next(seq),
+                        type="response.output_text.delta",
+                        item_id=item.id,
+                        output_index=index,
+                        content_index=0,
+                        delta=chunk,
+                        logprobs=[],
+                        sequence_number=next(seq),
                     )
-                yield ResponseTextDoneEvent(type="response.output_text.done", item_id=item.id, output_index=index, content_index=0, text=text, logprobs=[], sequence_number=next(seq))
-                yield ResponseContentPartDoneEvent(type="response.content_part.done", item_id=item.id, output_index=index, content_index=0, part=item.content[0], sequence_number=next(seq))
+                yield ResponseTextDoneEvent(
+                    type="response.output_text.done",
+                    item_id=item.id,
+                    output_index=index,
+                    content_index=0,
+                    text=text,
+                    logprobs=[],
+                    sequence_number=next(seq),
+                )
+                yield ResponseContentPartDoneEvent(
+                    type="response.content_part.done",
+                    item_id=item.id,
+                    output_index=index,
+                    content_index=0,
+                    part=item.content[0],
+                    sequence_number=next(seq),
+                )
             else:
-                yield ResponseOutputItemAddedEvent(type="response.output_item.added", item=item, output_index=index, sequence_number=next(seq))
-            yield ResponseOutputItemDoneEvent(type="response.output_item.done", item=item, output_index=index, sequence_number=next(seq))
+                yield ResponseOutputItemAddedEvent(
+                    type="response.output_item.added",
+                    item=item,
+                    output_index=index,
+                    sequence_number=next(seq),
+                )
+            yield ResponseOutputItemDoneEvent(
+                type="response.output_item.done", item=item, output_index=index, sequence_number=next(seq)
+            )
         yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=next(seq))

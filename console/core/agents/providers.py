@@ -94,7 +94,9 @@ class ModelResolver:
                     "The openai model provider needs an API key.",
                     hint="Set OPENAI_API_KEY, or unset OBO_CONSOLE_MODEL_PROVIDER to use the offline demo model.",
                 )
-            self._client = AsyncOpenAI(api_key=s.openai_api_key.get_secret_value(), base_url=s.openai_base_url)
+            self._client = AsyncOpenAI(
+                api_key=s.openai_api_key.get_secret_value(), base_url=s.openai_base_url
+            )
         elif self.provider == "azure-openai":
             key = s.azure_openai_api_key or s.openai_api_key
             if not s.azure_openai_endpoint or key is None:
@@ -117,5 +119,8 @@ class ModelResolver:
             api_key = s.openai_api_key.get_secret_value() if s.openai_api_key else "unused"
             self._client = AsyncOpenAI(api_key=api_key, base_url=s.openai_base_url)
         else:
-            raise UserError(f"Unknown model provider {self.provider!r}.", hint="Use offline, openai, azure-openai or openai-compatible.")
+            raise UserError(
+                f"Unknown model provider {self.provider!r}.",
+                hint="Use offline, openai, azure-openai or openai-compatible.",
+            )
         return self._client

@@ -69,10 +69,10 @@ class TurnResult:
 class AgentRunner:
     """Usage::
 
-        runner = AgentRunner(settings=settings, configs=live, bus=bus, account="alice@...", token_provider=get)
-        result = await runner.run_turn("what's the weather in Paris?")   # events go to bus meanwhile
-        runner.active_key            # "conversation", or e.g. "simulator" after a handoff
-        runner.back_to_main(); runner.reset(); runner.cancel(); runner.close()   # or: await runner.aclose()
+    runner = AgentRunner(settings=settings, configs=live, bus=bus, account="alice@...", token_provider=get)
+    result = await runner.run_turn("what's the weather in Paris?")   # events go to bus meanwhile
+    runner.active_key            # "conversation", or e.g. "simulator" after a handoff
+    runner.back_to_main(); runner.reset(); runner.cancel(); runner.close()   # or: await runner.aclose()
     """
 
     def __init__(
@@ -108,7 +108,9 @@ class AgentRunner:
         self.rebuilds = 0
         self._task: asyncio.Task[Any] | None = None
         self._streaming: Any = None
-        self._unsubscribe = configs.subscribe(self._on_configs_changed) if hasattr(configs, "subscribe") else None
+        self._unsubscribe = (
+            configs.subscribe(self._on_configs_changed) if hasattr(configs, "subscribe") else None
+        )
         for warning in self._graph.warnings:
             self.bus.publish(Notice(account=self.account, level="warning", message=warning, source=SOURCE))
 
@@ -139,7 +141,11 @@ class AgentRunner:
         try:
             graph = self._build(change.configs.configs)
         except Exception as exc:  # keep the last good graph serving
-            self.bus.publish(Notice(account=self.account, level="error", message=f"agents not rebuilt: {exc}", source=SOURCE))
+            self.bus.publish(
+                Notice(
+                    account=self.account, level="error", message=f"agents not rebuilt: {exc}", source=SOURCE
+                )
+            )
             return
         with self._lock:
             self._graph = graph
@@ -148,7 +154,14 @@ class AgentRunner:
                 self.active_key = graph.main_key
             self.rebuilds += 1
         changed = ", ".join(sorted(getattr(change, "changed", ()))) or "none"
-        self.bus.publish(Notice(account=self.account, level="info", message=f"agents rebuilt (changed: {changed})", source=SOURCE))
+        self.bus.publish(
+            Notice(
+                account=self.account,
+                level="info",
+                message=f"agents rebuilt (changed: {changed})",
+                source=SOURCE,
+            )
+        )
         for warning in graph.warnings:
             self.bus.publish(Notice(account=self.account, level="warning", message=warning, source=SOURCE))
 
@@ -172,7 +185,13 @@ class AgentRunner:
         if self.active_key != self.main_key:
             previous = self.active_agent.name
             self.active_key = self.main_key
-            self.bus.publish(Notice(account=self.account, message=f"back to {self.graph.main.name} (from {previous})", source=SOURCE))
+            self.bus.publish(
+                Notice(
+                    account=self.account,
+                    message=f"back to {self.graph.main.name} (from {previous})",
+                    source=SOURCE,
+                )
+            )
 
     def reset(self) -> None:
         """Forget the conversation and go back to the main agent."""
@@ -223,7 +242,9 @@ class AgentRunner:
         agent = graph.agents.get(self.active_key, graph.main)
         started = time.perf_counter()
         self.bus.publish(TurnStarted(turn_id=turn_id, agent=agent.name, account=self.account, text=text))
-        context = AgentContext(bus=self.bus, turn_id=turn_id, account=self.account, calculator_url=self.calculator_url)
+        context = AgentContext(
+            bus=self.bus, turn_id=turn_id, account=self.account, calculator_url=self.calculator_url
+        )
         output, error, cancelled, last = "", None, False, agent
         try:
             if self.mcp.servers:
@@ -232,9 +253,13 @@ class AgentRunner:
                 except Exception as exc:
                     refusal = self.mcp.refusal  # the library says only "Server returned an error response"
                     if refusal is not None:
-                        message = f"The MCP server at {self.mcp.target.url} refused the token: {refusal.detail()}."
-                        hint = ("Sign in again (the token may have expired), and check that the account may use "
-                                "the API (its scope).")
+                        message = (
+                            f"The MCP server at {self.mcp.target.url} refused the token: {refusal.detail()}."
+                        )
+                        hint = (
+                            "Sign in again (the token may have expired), and check that the account may use "
+                            "the API (its scope)."
+                        )
                         failure = refusal.failure()
                     else:
                         message = f"The MCP server at {self.mcp.target.url} is not reachable ({_short(exc)})."
@@ -242,8 +267,17 @@ class AgentRunner:
                         failure = CallFailure(code=ErrorCode.MCP_UNREACHABLE, step=FailedStep.CONNECT)
                     if self.require_mcp:
                         raise UserError(message, hint=hint) from exc
-                    self.bus.publish(Notice(account=self.account, level="error", message=message + " Its tools are unavailable this turn.", source=SOURCE,
-                                            code=failure.code, http_status=failure.http_status, step=failure.step))
+                    self.bus.publish(
+                        Notice(
+                            account=self.account,
+                            level="error",
+                            message=message + " Its tools are unavailable this turn.",
+                            source=SOURCE,
+                            code=failure.code,
+                            http_status=failure.http_status,
+                            step=failure.step,
+                        )
+                    )
                     graph = self._build(self._current_configs(), mcp=False)
                     agent = graph.agents.get(self.active_key, graph.main)
             result = Runner.run_streamed(
@@ -259,8 +293,14 @@ class AgentRunner:
             async for event in result.stream_events():
                 if isinstance(event, AgentUpdatedStreamEvent):
                     current = event.new_agent.name
-                elif isinstance(event, RawResponsesStreamEvent) and isinstance(event.data, ResponseTextDeltaEvent):
-                    self.bus.publish(TextDelta(turn_id=turn_id, account=self.account, agent=current, delta=event.data.delta))
+                elif isinstance(event, RawResponsesStreamEvent) and isinstance(
+                    event.data, ResponseTextDeltaEvent
+                ):
+                    self.bus.publish(
+                        TextDelta(
+                            turn_id=turn_id, account=self.account, agent=current, delta=event.data.delta
+                        )
+                    )
             if result.is_complete and result.final_output is not None and not _was_cancelled(result):
                 output = str(result.final_output)
                 self.history = result.to_input_list()
@@ -284,7 +324,15 @@ class AgentRunner:
             self._streaming = None
             duration = (time.perf_counter() - started) * 1000
             self.bus.publish(
-                TurnEnded(turn_id=turn_id, account=self.account, agent=last.name, output=output, duration_ms=duration, error=error, last_agent=last.name)
+                TurnEnded(
+                    turn_id=turn_id,
+                    account=self.account,
+                    agent=last.name,
+                    output=output,
+                    duration_ms=duration,
+                    error=error,
+                    last_agent=last.name,
+                )
             )
         return TurnResult(
             turn_id=turn_id,
@@ -301,7 +349,14 @@ class AgentRunner:
         try:
             await self.mcp.cleanup()
         except Exception as exc:  # a broken connection must not mask the turn's own outcome
-            self.bus.publish(Notice(account=self.account, level="warning", message=f"MCP cleanup: {_short(exc)}", source=SOURCE))
+            self.bus.publish(
+                Notice(
+                    account=self.account,
+                    level="warning",
+                    message=f"MCP cleanup: {_short(exc)}",
+                    source=SOURCE,
+                )
+            )
 
 
 def _was_cancelled(result: Any) -> bool:

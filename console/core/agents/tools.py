@@ -112,11 +112,15 @@ async def ask_calculator(ctx: RunContextWrapper[AgentContext], expression: str) 
         async with httpx2.AsyncClient(timeout=30.0, trust_env=False) as client:
             response = await client.post(f"{url.rstrip('/')}/run", json={"input": expression})
     except httpx2.HTTPError as exc:
-        raise RuntimeError(f"The calculator service at {url} is not reachable ({type(exc).__name__}).") from exc
+        raise RuntimeError(
+            f"The calculator service at {url} is not reachable ({type(exc).__name__})."
+        ) from exc
     if response.status_code in (400, 429):
         raise RuntimeError(_calculator_refusal(response))
     if response.status_code != 200:
-        raise RuntimeError(f"The calculator service answered HTTP {response.status_code}: {response.text[:200]}")
+        raise RuntimeError(
+            f"The calculator service answered HTTP {response.status_code}: {response.text[:200]}"
+        )
     return str(response.json().get("output", ""))
 
 
@@ -161,7 +165,9 @@ _SPECS: list[ToolSpec] = [
     ToolSpec("get_current_temperature", "function", _fn(get_current_temperature)),
     ToolSpec("get_seven_day_forecast", "function", _fn(get_seven_day_forecast)),
     ToolSpec("run_simulation", "function", _fn(run_simulation)),
-    ToolSpec("perform_simulation", "function", _fn(run_simulation, "perform_simulation"), alias_of="run_simulation"),
+    ToolSpec(
+        "perform_simulation", "function", _fn(run_simulation, "perform_simulation"), alias_of="run_simulation"
+    ),
     ToolSpec("ask_calculator", "remote_agent", _fn(ask_calculator)),
     ToolSpec("calculator", "remote_agent", _fn(ask_calculator, "calculator"), alias_of="ask_calculator"),
     ToolSpec("web_search", "hosted", lambda: WebSearchTool(), offline=False),

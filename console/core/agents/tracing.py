@@ -24,7 +24,15 @@ from mcp_server.redact import redact as mask_text
 from mcp_server.redact import redact_value as mask
 
 # mask_text / mask are the one masker (mcp_server.redact) under the names the agent modules use.
-__all__ = ["MASK", "LocalJsonlProcessor", "active_processors", "ensure_tracing", "install_tracing", "mask", "mask_text"]
+__all__ = [
+    "MASK",
+    "LocalJsonlProcessor",
+    "active_processors",
+    "ensure_tracing",
+    "install_tracing",
+    "mask",
+    "mask_text",
+]
 
 
 class LocalJsonlProcessor(TracingProcessor):

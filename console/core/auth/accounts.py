@@ -48,7 +48,9 @@ def account_from_entries(account: dict[str, Any], id_tokens: list[dict[str, Any]
     """Build from MSAL's Account entry; the display name comes from the matching id token's claims."""
     name = ""
     for idt in id_tokens:
-        if idt.get("home_account_id") == account.get("home_account_id") and idt.get("realm") == account.get("realm"):
+        if idt.get("home_account_id") == account.get("home_account_id") and idt.get("realm") == account.get(
+            "realm"
+        ):
             try:
                 name = str(decode_claims(idt.get("secret", "")).get("name", ""))
             except ClaimsError:
@@ -90,6 +92,8 @@ class CurrentAccountPointer:
 
     def forget(self, home_account_ids: Collection[str] | None) -> None:
         current = self._read()
-        kept = {a: h for a, h in current.items() if home_account_ids is not None and h not in home_account_ids}
+        kept = {
+            a: h for a, h in current.items() if home_account_ids is not None and h not in home_account_ids
+        }
         if kept != current:
             write_private(self.path, json.dumps({"current": kept}, indent=2))

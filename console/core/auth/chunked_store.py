@@ -80,7 +80,9 @@ class ChunkedKeyringStore:
 
     def __init__(self, backend: KeyringBackend, service: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         if chunk_size < MIN_CHUNK_SIZE:
-            raise ValueError(f"keyring chunk size must be at least {MIN_CHUNK_SIZE} characters, got {chunk_size}")
+            raise ValueError(
+                f"keyring chunk size must be at least {MIN_CHUNK_SIZE} characters, got {chunk_size}"
+            )
         self.backend = backend
         self.service = service
         self.chunk_size = chunk_size

@@ -77,7 +77,9 @@ class DeviceFlow:
         try:
             result = self._app.acquire_token_by_device_flow(
                 self._flow,
-                exit_condition=lambda flow: self._cancelled.is_set() or flow.get("expires_at", 0) < time.time(),
+                exit_condition=lambda flow: (
+                    self._cancelled.is_set() or flow.get("expires_at", 0) < time.time()
+                ),
             )
             if self._cancelled.is_set():
                 raise DeviceFlowCancelled()

@@ -43,7 +43,9 @@ class DeviceFlowError(UserError):
         first_line = description.splitlines()[0] if description else ""
         super().__init__(
             f"Sign-in failed: {error}" + (f" ({first_line})" if first_line else ""),
-            hint=hints.get(error, "Run `obo-console login` again; if it keeps failing, check the identity platform."),
+            hint=hints.get(
+                error, "Run `obo-console login` again; if it keeps failing, check the identity platform."
+            ),
         )
 
 

@@ -115,5 +115,8 @@ def choose_keyring(
     if mode == "azure" and not allow_file:
         raise FileKeyringRefused(f"the selected keyring backend {type(backend).__name__} is a file ({path})")
     return KeyringChoice(
-        backend, f"{type(backend).__name__} file store at {path}", is_file=True, warning=_warning_for_file(path)
+        backend,
+        f"{type(backend).__name__} file store at {path}",
+        is_file=True,
+        warning=_warning_for_file(path),
     )

@@ -74,7 +74,9 @@ class TokenStore:
             override=backend,
         )
         self.lock = CacheLock(data_dir() / LOCK_FILE, timeout=self.settings.token_cache_lock_timeout)
-        self.store = ChunkedKeyringStore(self.choice.backend, KEYRING_SERVICE, self.settings.keyring_chunk_size)
+        self.store = ChunkedKeyringStore(
+            self.choice.backend, KEYRING_SERVICE, self.settings.keyring_chunk_size
+        )
         self._cache: KeyringTokenCache | None = None
         self.pointer = CurrentAccountPointer()
 
@@ -89,7 +91,9 @@ class TokenStore:
             self._cache = KeyringTokenCache(self.store, self.lock)
         return self._cache
 
-    def accounts(self, *, environment: str | None = None, tenant_id: str | None = None) -> list[SignedInAccount]:
+    def accounts(
+        self, *, environment: str | None = None, tenant_id: str | None = None
+    ) -> list[SignedInAccount]:
         entries = self.cache.accounts()
         id_tokens = list(self.cache.search(_ID_TOKEN))
         found = [
@@ -155,7 +159,9 @@ class AuthManager:
         self.close()
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, backend: KeyringBackend | None = None) -> AuthManager:
+    def from_settings(
+        cls, settings: Settings | None = None, *, backend: KeyringBackend | None = None
+    ) -> AuthManager:
         """Endpoints from the running local stack (local mode) or settings (Azure mode)."""
         settings = settings or load_settings()
         return cls(resolve_endpoints(settings), settings=settings, backend=backend)
@@ -213,12 +219,16 @@ class AuthManager:
             others = self.accounts()
             if others:
                 names = ", ".join(a.username for a in others)
-                raise UserError(f"Several accounts are signed in ({names}).", hint="Choose one with --user NAME.")
+                raise UserError(
+                    f"Several accounts are signed in ({names}).", hint="Choose one with --user NAME."
+                )
             raise NotSignedIn()
         return account
 
     # -- tokens ------------------------------------------------------------------------------------
-    def acquire_token(self, account: SignedInAccount | None = None, *, force_refresh: bool = False) -> AccessToken:
+    def acquire_token(
+        self, account: SignedInAccount | None = None, *, force_refresh: bool = False
+    ) -> AccessToken:
         """A valid access token for the API scope, silently: from the cache, or refreshed by MSAL."""
         account = account or self.require_account()
         msal_account = self._msal_account(account)
@@ -226,8 +236,12 @@ class AuthManager:
             result = self.app.acquire_token_silent_with_error(
                 [self.endpoints.api_scope], account=msal_account, force_refresh=force_refresh
             )
-        except requests.RequestException as exc:  # MSAL re-raises network errors when no cached token is usable
-            self._session.unreachable = self._session.unreachable or f"connection failed ({type(exc).__name__})"
+        except (
+            requests.RequestException
+        ) as exc:  # MSAL re-raises network errors when no cached token is usable
+            self._session.unreachable = (
+                self._session.unreachable or f"connection failed ({type(exc).__name__})"
+            )
             raise SignInError(
                 f"The identity platform at {self.endpoints.authority} is unreachable ({type(exc).__name__}) and "
                 f"{account.username}'s cached token has expired (or expires within 5 minutes).",
@@ -260,7 +274,10 @@ class AuthManager:
 
     def _msal_account(self, account: SignedInAccount) -> dict[str, Any]:
         for entry in self.tokens.cache.accounts():
-            if entry.get("home_account_id") == account.home_account_id and entry.get("environment") == self.environment:
+            if (
+                entry.get("home_account_id") == account.home_account_id
+                and entry.get("environment") == self.environment
+            ):
                 return entry
         raise NotSignedIn(f"{account.username} is no longer signed in.")
 
@@ -269,7 +286,9 @@ class AuthManager:
         """Ask for a device code (one HTTP call). Polling starts when you wait on the returned flow."""
         flow = self.app.initiate_device_flow(scopes=[self.endpoints.api_scope])
         if "user_code" not in flow:
-            raise DeviceFlowError(str(flow.get("error", "no_user_code")), str(flow.get("error_description", "")))
+            raise DeviceFlowError(
+                str(flow.get("error", "no_user_code")), str(flow.get("error_description", ""))
+            )
         return DeviceFlow(self.app, flow, self._signed_in)
 
     async def start_device_flow_async(self) -> DeviceFlow:
@@ -298,7 +317,12 @@ class AuthManager:
             with http_session(self.endpoints) as browser:  # a separate "browser", as a person would use
                 # The demo shortcut completes the page's MFA step too (Conditional Access: MFA for search).
                 complete_device_page(
-                    browser, flow.prompt.verification_uri, flow.prompt.user_code, user.username, action, mfa=True
+                    browser,
+                    flow.prompt.verification_uri,
+                    flow.prompt.user_code,
+                    user.username,
+                    action,
+                    mfa=True,
                 )
             return flow.result(timeout)
         finally:

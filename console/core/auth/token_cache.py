@@ -120,7 +120,9 @@ class KeyringTokenCache(msal.SerializableTokenCache):
         with self.batch():
             super().add(event, **kwargs)
 
-    def modify(self, credential_type: str, old_entry: Entry, new_key_value_pairs: Entry | None = None) -> None:
+    def modify(
+        self, credential_type: str, old_entry: Entry, new_key_value_pairs: Entry | None = None
+    ) -> None:
         with self._lock:
             super().modify(credential_type, old_entry, new_key_value_pairs)
             key = self.key_makers[credential_type](**old_entry)

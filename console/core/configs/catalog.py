@@ -123,8 +123,11 @@ class ConfigChange:
         return self.added | self.updated | self.removed
 
     def summary(self) -> str:
-        parts = [f"{label}: {', '.join(sorted(keys))}" for label, keys in
-                 (("added", self.added), ("updated", self.updated), ("removed", self.removed)) if keys]
+        parts = [
+            f"{label}: {', '.join(sorted(keys))}"
+            for label, keys in (("added", self.added), ("updated", self.updated), ("removed", self.removed))
+            if keys
+        ]
         rejected = sorted({display_source(i.source) for i in self.issues if i.severity == "error"})
         if rejected:
             parts.append(f"rejected (last good kept): {', '.join(rejected)}")
@@ -225,7 +228,9 @@ def reconcile(
     return ConfigSet(dict(sorted(entries.items())), backend)
 
 
-def diff(previous: ConfigSet | None, current: ConfigSet) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+def diff(
+    previous: ConfigSet | None, current: ConfigSet
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """Keys added, updated and removed between two sets' served configs."""
     before = previous.configs if previous else {}
     after = current.configs

@@ -146,7 +146,9 @@ class FileStore(ReconcilingStore):
 
     def _apply_changed(self, paths: set[Path]) -> None:
         try:
-            self._apply({path.stem: self._read_file(path) for path in sorted(paths)}, replace=False, reason="change")
+            self._apply(
+                {path.stem: self._read_file(path) for path in sorted(paths)}, replace=False, reason="change"
+            )
         except Exception:  # keep watching whatever happens to one reload
             log.exception("config reload failed")
 
@@ -157,4 +159,3 @@ class FileStore(ReconcilingStore):
             self._apply(self._read_all(), replace=True, reason="change")
         except Exception:
             log.exception("config resync failed")
-

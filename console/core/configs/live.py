@@ -20,11 +20,11 @@ NOTICE_SOURCE = "configs"
 class LiveConfigs:
     """Usage::
 
-        live = LiveConfigs(open_store(settings), bus=bus)
-        live.start()                       # loads everything, then watches for changes
-        live.subscribe(lambda change: rebuild(change.changed))
-        live.get("conversation")           # the served (last good) config
-        live.stop()
+    live = LiveConfigs(open_store(settings), bus=bus)
+    live.start()                       # loads everything, then watches for changes
+    live.subscribe(lambda change: rebuild(change.changed))
+    live.get("conversation")           # the served (last good) config
+    live.stop()
     """
 
     def __init__(self, store: ConfigStore, bus: EventBus | None = None) -> None:

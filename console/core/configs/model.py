@@ -110,14 +110,14 @@ def redis_source(key: str) -> str:
 def display_source(source: str) -> str:
     """A source as people read it: a file path relative to the working directory when inside it."""
     if source.startswith("file:"):
-        path = source[len("file:"):]
+        path = source[len("file:") :]
         try:
             rel = os.path.relpath(path)
         except ValueError:  # another drive (Windows)
             return path
         return path if rel.startswith("..") else rel
     if source.startswith("redis:"):
-        return f"redis {source[len('redis:'):]}"
+        return f"redis {source[len('redis:') :]}"
     return source
 
 

@@ -74,7 +74,7 @@ def read_configs(client: Any, prefix: str = REDIS_KEY_PREFIX) -> dict[str, RawCo
     for name, value in zip(names, values, strict=True):
         if value is None:  # deleted between SCAN and MGET
             continue
-        key = _decode(name)[len(prefix):]
+        key = _decode(name)[len(prefix) :]
         raw[key] = RawConfig(key, redis_source(key), value)
     return raw
 
@@ -165,7 +165,7 @@ class RedisStore(ReconcilingStore):
             if message.get("type") == "pmessage":
                 name = channel.split(":", 1)[1] if ":" in channel else ""
                 if name.startswith(self.prefix):
-                    keys.add(name[len(self.prefix):])
+                    keys.add(name[len(self.prefix) :])
             elif message.get("type") == "message":
                 keys.add(_decode(message.get("data", b"")))
         return {key for key in keys if key}
@@ -183,8 +183,9 @@ class RedisStore(ReconcilingStore):
                 pubsub.psubscribe(f"__keyspace@{db}__:{_glob_escape(self.prefix)}*")
                 pubsub.subscribe(self.channel)
                 # Subscribed first, then read: nothing written in between can be missed.
-                self._apply(read_configs(client, self.prefix), replace=True,
-                            reason="resync" if was_down else "change")
+                self._apply(
+                    read_configs(client, self.prefix), replace=True, reason="resync" if was_down else "change"
+                )
                 if was_down:
                     self.online = True
                     self._notify("reconnected", f"Redis at {masked_url(self.url)} is back; configs resynced")

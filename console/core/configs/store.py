@@ -137,7 +137,9 @@ class ReconcilingStore:
         text = _as_text(config_json)
         with self._notify_lock, self._lock:
             candidate = RawConfig(key, self._source_for(key), text)
-            trial = reconcile({**self._raw, key: candidate}, self._set, self.ctx, self.backend, dict(self._checked))
+            trial = reconcile(
+                {**self._raw, key: candidate}, self._set, self.ctx, self.backend, dict(self._checked)
+            )
             entry = trial.entries[key]
             if entry.status == "invalid" or entry.serving_last_good:
                 raise ConfigRejected(f"Refused to write {key!r}: the config is invalid.", list(entry.issues))
@@ -153,7 +155,9 @@ class ReconcilingStore:
         texts = {key: _as_text(value) for key, value in items.items()}
         with self._notify_lock, self._lock:
             candidates = {key: RawConfig(key, self._source_for(key), text) for key, text in texts.items()}
-            trial = reconcile({**self._raw, **candidates}, self._set, self.ctx, self.backend, dict(self._checked))
+            trial = reconcile(
+                {**self._raw, **candidates}, self._set, self.ctx, self.backend, dict(self._checked)
+            )
             refused = {
                 key: list(trial.entries[key].issues)
                 for key in texts
@@ -245,8 +249,10 @@ class ReconcilingStore:
                 self._set = reconcile(raw, previous, self.ctx, self.backend, self._checked)
                 added, updated, removed = diff(previous, self._set)
                 issues = tuple(
-                    issue for key in sorted(touched | added | updated | removed)
-                    if key in self._set.entries for issue in self._set.entries[key].issues
+                    issue
+                    for key in sorted(touched | added | updated | removed)
+                    if key in self._set.entries
+                    for issue in self._set.entries[key].issues
                 )
                 change = ConfigChange(self._set, reason, added, updated, removed, issues, message)
                 findings_changed = [e.issues for e in previous.entries.values()] != [

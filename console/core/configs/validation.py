@@ -118,7 +118,9 @@ def _schema_issues(error: ValidationError, *, key: str, source: str) -> list[Con
 
 def schema_issues(document: Any, *, key: str, source: str) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
-    errors = sorted(validator().iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    errors = sorted(
+        validator().iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    )
     for error in errors:
         issues.extend(_schema_issues(error, key=key, source=source))
     return issues
@@ -232,7 +234,7 @@ def find_cycles(configs: Mapping[str, AgentConfig]) -> list[list[str]]:
             if target not in configs:
                 continue
             if state.get(target) == 1:
-                cycle = stack[stack.index(target):] + [target]
+                cycle = stack[stack.index(target) :] + [target]
                 if frozenset(cycle) not in seen_cycles:
                     seen_cycles.add(frozenset(cycle))
                     cycles.append(cycle)

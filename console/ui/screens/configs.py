@@ -61,8 +61,13 @@ class ConfigsScreen(ModalScreen[None]):
         table.clear()
         main = self.workspace.main_agent
         for config in self.configs:
-            table.add_row("★" if config.key == main else "", Text(config.key, style="bold"), _status(config),
-                          config.source, key=config.key)
+            table.add_row(
+                "★" if config.key == main else "",
+                Text(config.key, style="bold"),
+                _status(config),
+                config.source,
+                key=config.key,
+            )
         self._show_detail()
 
     @on(DataTable.RowHighlighted)

@@ -22,7 +22,7 @@ class HelpScreen(ModalScreen[None]):
         yield Label("Keys — every action, its id and key", id="help-title")
         yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
         yield Static(
-            "Remap any key in keymap.json in the data directory, e.g. {\"chat.reset\": \"ctrl+r\"}.  "
+            'Remap any key in keymap.json in the data directory, e.g. {"chat.reset": "ctrl+r"}.  '
             "ctrl+p opens the command palette (every action by name, themes, accounts, agents).  esc closes.",
             id="help-footer",
         )

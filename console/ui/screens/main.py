@@ -50,8 +50,9 @@ PANES = ("chat", "agent", "events", "claims", "results")
 WIDE = (140, 36)
 MEDIUM_WIDTH = 100
 # What a failed turn adds in the chat while the MCP server is away, and the line when it is back.
-SERVER_AWAY = ("The console keeps trying to reach it by itself: ask again once it is back "
-               "(a line here will say when).")
+SERVER_AWAY = (
+    "The console keeps trying to reach it by itself: ask again once it is back (a line here will say when)."
+)
 SERVER_BACK = "✓ The MCP server is back{where}: ask your question again."
 
 
@@ -82,7 +83,9 @@ class MainScreen(Screen):
         self._layout = ""
         self.turn_running = False
         self.last_export: tuple[Path, Path] | None = None
-        self._told_server_away: str | None = None  # the account whose chat said a turn failed with the server away
+        self._told_server_away: str | None = (
+            None  # the account whose chat said a turn failed with the server away
+        )
         self._tabs: Tabs | None = None  # the pane tabs, once the layout needs them (_ensure_tabs)
 
     @property
@@ -145,8 +148,13 @@ class MainScreen(Screen):
         """The pane tabs of the smaller layouts (not mounted while every pane fits)."""
         if self.query("#pane-tabs"):
             return
-        titles = (("chat", "Chat"), ("agent", "Agent"), ("events", "Events"), ("claims", "Claims"),
-                  ("results", "Results"))
+        titles = (
+            ("chat", "Chat"),
+            ("agent", "Agent"),
+            ("events", "Events"),
+            ("claims", "Claims"),
+            ("results", "Results"),
+        )
         tabs = Tabs(*(Tab(title, id=f"tab-{key}") for key, title in titles), id="pane-tabs")
         await self.mount(tabs, before="#body")
         self._tabs = tabs
@@ -267,8 +275,12 @@ class MainScreen(Screen):
         try:
             await asyncio.to_thread(self.workspace.reset_conversation)  # waits for a stopped turn to end
         except UserError as exc:  # e.g. the running turn did not stop: the conversation stays as it is
-            self.notify(f"{exc.message} {exc.hint or ''}".strip(), title="No new conversation", severity="error",
-                        markup=False)
+            self.notify(
+                f"{exc.message} {exc.hint or ''}".strip(),
+                title="No new conversation",
+                severity="error",
+                markup=False,
+            )
             return
         await self.query_one(ChatPane).clear()
         self.query_one(EventsPane).clear()
@@ -289,14 +301,22 @@ class MainScreen(Screen):
             markdown, trace = workspace.export()
         except Exception as exc:  # e.g. an unwritable folder: the UserError says what to do
             hint = (exc.hint or "") if isinstance(exc, UserError) else ""
-            self.app.call_from_thread(self.notify, f"{exc} {hint}".strip(), title="Export failed",
-                                      severity="error", timeout=20, markup=False)
+            self.app.call_from_thread(
+                self.notify,
+                f"{exc} {hint}".strip(),
+                title="Export failed",
+                severity="error",
+                timeout=20,
+                markup=False,
+            )
             return
         self.app.call_from_thread(self._exported, Path(markdown), Path(trace))
 
     def _exported(self, markdown: Path, trace: Path) -> None:
         self.last_export = (markdown, trace)
-        self.notify(f"{markdown}\n{trace}", title="Conversation exported (claims masked)", timeout=20, markup=False)
+        self.notify(
+            f"{markdown}\n{trace}", title="Conversation exported (claims masked)", timeout=20, markup=False
+        )
 
     def action_sessions(self) -> None:
         from console.ui.screens.sessions import SessionsScreen  # deferred: a DataTable, past the first frame
@@ -440,7 +460,9 @@ class MainScreen(Screen):
         workspace = self.workspace
         if workspace is None:
             return
-        self.query_one(AgentPane).show(workspace.active_agent(), workspace.handoff_chain(), workspace.main_agent)
+        self.query_one(AgentPane).show(
+            workspace.active_agent(), workspace.handoff_chain(), workspace.main_agent
+        )
 
     def refresh_claims(self, obo: Claims | None = None) -> None:
         workspace = self.workspace

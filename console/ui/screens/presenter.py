@@ -153,8 +153,11 @@ class PresenterScreen(Screen[None]):
 
     async def _show_answer(self) -> None:
         question = self.query_one("#presenter-question", Static)
-        question.update(f"You asked: {redact(self.question)}" if self.question else "Ask something in the console "
-                        "(for example “show my documents”), then come back here.")
+        question.update(
+            f"You asked: {redact(self.question)}"
+            if self.question
+            else "Ask something in the console (for example “show my documents”), then come back here."
+        )
         who = self.answer_agent or "assistant"
         markdown = self.query_one("#presenter-answer-text", Markdown)
         await markdown.update(f"**{who}:** {redact(self.answer)}" if self.answer else "")
@@ -188,4 +191,3 @@ class PresenterScreen(Screen[None]):
     @property
     def step_states(self) -> list[StepState]:
         return [s.state for s in self.model.steps]
-

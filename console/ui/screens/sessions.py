@@ -53,13 +53,21 @@ class SessionsScreen(ModalScreen[str | None]):
         self.sessions = await asyncio.to_thread(self.workspace.sessions)
         current = await asyncio.to_thread(self.workspace.current_session_id)
         for summary in self.sessions:
-            table.add_row("▶" if summary.id == current else "", Text(summary.title or "untitled", style="bold"),
-                          str(summary.messages), _when(summary.updated), summary.main_agent or "",
-                          Text("⚠ interrupted", style="bold yellow") if summary.interrupted else "",
-                          key=summary.id)
+            table.add_row(
+                "▶" if summary.id == current else "",
+                Text(summary.title or "untitled", style="bold"),
+                str(summary.messages),
+                _when(summary.updated),
+                summary.main_agent or "",
+                Text("⚠ interrupted", style="bold yellow") if summary.interrupted else "",
+                key=summary.id,
+            )
         detail = self.query_one("#sessions-detail", Static)
-        detail.update("No saved conversation for this account yet." if not self.sessions
-                      else f"{len(self.sessions)} saved · ▶ the one on screen · ctrl+n starts a new one")
+        detail.update(
+            "No saved conversation for this account yet."
+            if not self.sessions
+            else f"{len(self.sessions)} saved · ▶ the one on screen · ctrl+n starts a new one"
+        )
         self.loaded = True
 
     def selected_id(self) -> str | None:

@@ -47,7 +47,9 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
                     yield Static("c copy code · u copy URL · esc cancel", id="sign-in-hint")
                 yield QRCode(id="sign-in-qr")
             if self.demo_users:
-                yield Static("Local mode — presenter: complete the page as a demo user", id="sign-in-as-title")
+                yield Static(
+                    "Local mode — presenter: complete the page as a demo user", id="sign-in-as-title"
+                )
                 yield OptionList(
                     *(Option(f"{i + 1}  {user}", id=user) for i, user in enumerate(self.demo_users)),
                     id="sign-in-as",
@@ -73,7 +75,9 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         self.flow = flow
         self._code = flow.user_code
         self.query_one("#sign-in-url", Static).update(Text(flow.verification_uri, style="bold underline"))
-        self.query_one("#sign-in-code", Static).update(Text("  ".join(flow.user_code.get_secret_value()), style="bold"))
+        self.query_one("#sign-in-code", Static).update(
+            Text("  ".join(flow.user_code.get_secret_value()), style="bold")
+        )
         self.query_one(QRCode).set_data(flow.verification_uri)
         self._tick()
         # Shielded: leaving the screen must not cancel the sign-in itself (cancel() does that, on purpose).
@@ -89,7 +93,9 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
             self.dismiss(account)
 
     def _status(self, message: str, *, error: bool = False) -> None:
-        self.query_one("#sign-in-status", Static).update(Text(message, style="bold red" if error else "italic"))
+        self.query_one("#sign-in-status", Static).update(
+            Text(message, style="bold red" if error else "italic")
+        )
 
     def _tick(self) -> None:
         flow = self.flow

@@ -19,8 +19,23 @@ from console.core.clock import Clock, format_countdown
 from console.ui.widgets.staged_pane import StagedPane, lazy_widget
 
 # Claims that matter most for this flow come first, in this order; the rest follow alphabetically.
-_ORDER = ["aud", "scp", "roles", "iss", "tid", "oid", "name", "preferred_username", "groups", "azp", "appid",
-          "ver", "exp", "iat", "nbf"]
+_ORDER = [
+    "aud",
+    "scp",
+    "roles",
+    "iss",
+    "tid",
+    "oid",
+    "name",
+    "preferred_username",
+    "groups",
+    "azp",
+    "appid",
+    "ver",
+    "exp",
+    "iat",
+    "nbf",
+]
 _TIME = {"exp", "iat", "nbf", "auth_time"}
 _HIGHLIGHT = "bold black on yellow"
 _VALUE_WIDTH = 24
@@ -141,8 +156,10 @@ class ClaimsPane(StagedPane):
             if "exp" in claims:
                 left = float(claims["exp"]) - self.clock.time()
                 text.append(f"  │ {label} token ", style="dim")
-                text.append("expires in " + format_countdown(left) if left > 0 else "expired",
-                            style="bold" if left > 300 else "bold red")
+                text.append(
+                    "expires in " + format_countdown(left) if left > 0 else "expired",
+                    style="bold" if left > 300 else "bold red",
+                )
         summary.update(text)
 
     def refresh_countdowns(self) -> None:

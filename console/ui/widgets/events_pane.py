@@ -67,16 +67,28 @@ class EventsPane(StagedPane):
         from textual.widgets import DataTable, Input, Log, TabPane  # deferred: past the first frame
 
         tabs = self.tabs
-        await tabs.add_pane(TabPane("Events", Input(placeholder="filter events (esc clears)", id="events-filter"),
-                                    DataTable(id="events-table", cursor_type="row", zebra_stripes=True),
-                                    Static("", id="events-detail"), id="events-tab"))
+        await tabs.add_pane(
+            TabPane(
+                "Events",
+                Input(placeholder="filter events (esc clears)", id="events-filter"),
+                DataTable(id="events-table", cursor_type="row", zebra_stripes=True),
+                Static("", id="events-detail"),
+                id="events-tab",
+            )
+        )
         await tabs.add_pane(TabPane("Server log", Log(id="server-log", max_lines=5000), id="server-log-tab"))
         tabs.active = "events-tab"
 
     def after_build(self) -> None:
         table = self.table
-        for label, key, width in (("time", "time", 8), ("agent", "agent", 16), ("event", "what", 22),
-                                  ("details", "summary", 26), ("status", "status", 8), ("ms", "ms", 5)):
+        for label, key, width in (
+            ("time", "time", 8),
+            ("agent", "agent", 16),
+            ("event", "what", 22),
+            ("details", "summary", 26),
+            ("status", "status", 8),
+            ("ms", "ms", 5),
+        ):
             table.add_column(label, key=key, width=width)
         self.query_one("#events-filter").display = False
         self.query_one("#events-detail").display = False
@@ -118,8 +130,16 @@ class EventsPane(StagedPane):
             self._refresh_row(started)
             return None
         width = 80 if isinstance(event, Notice) else 48
-        row = EventRow(f"e{self._seq}", event.ts, described.agent or "", described.what,
-                       flat(described.summary, width), described.status, described.duration_ms, details)
+        row = EventRow(
+            f"e{self._seq}",
+            event.ts,
+            described.agent or "",
+            described.what,
+            flat(described.summary, width),
+            described.status,
+            described.duration_ms,
+            details,
+        )
         if isinstance(event, ToolStarted) and event.call_id:
             self._by_call[event.call_id] = row
         return row

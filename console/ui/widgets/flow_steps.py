@@ -72,8 +72,11 @@ class StepCard(Static):
     """One step; its CSS class names its state (``-done``, ``-failed``...), for the border colour."""
 
     def __init__(self, step: FlowStep, compact: bool = False) -> None:
-        super().__init__(render_step(step, compact), id=f"flow-step-{step.number}",
-                         classes=f"flow-step -{step.state.value}")
+        super().__init__(
+            render_step(step, compact),
+            id=f"flow-step-{step.number}",
+            classes=f"flow-step -{step.state.value}",
+        )
         self.step = step
         self.compact = compact
 
@@ -92,7 +95,9 @@ class FlowSteps(Vertical):
 
     DEFAULT_CLASSES = "flow-steps"
 
-    def __init__(self, model: FlowModel | None = None, *, compact: bool = False, id: str | None = None) -> None:
+    def __init__(
+        self, model: FlowModel | None = None, *, compact: bool = False, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.model = model or FlowModel()
         self.compact = compact

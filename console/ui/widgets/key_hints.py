@@ -28,6 +28,11 @@ class KeyHints(Static):
         # Rendered here, not on mount: the first frame must already hold the keys. One hint per key, as the
         # Footer shows them (make_bindings also turns the tuple forms into bindings).
         shown = (binding for binding in Binding.make_bindings(bindings) if binding.show)
-        line = Content.assemble(*(part for binding in shown for part in (
-            (f" {app.get_key_display(binding)} ", "bold"), f"{binding.description} ")))
+        line = Content.assemble(
+            *(
+                part
+                for binding in shown
+                for part in ((f" {app.get_key_display(binding)} ", "bold"), f"{binding.description} ")
+            )
+        )
         super().__init__(line, id=id)

@@ -20,7 +20,11 @@ class PromptInput(TextArea):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
-            "", id=id, soft_wrap=True, tab_behavior="focus", show_line_numbers=False,
+            "",
+            id=id,
+            soft_wrap=True,
+            tab_behavior="focus",
+            show_line_numbers=False,
             placeholder=PLACEHOLDER,
         )
         self.sent: list[str] = []

@@ -266,7 +266,10 @@ class IdentityApp:
             return refusal
         form = await read_form(request)
         attempt = SignInAttempt(
-            form.get("user_code", ""), form.get("login", ""), form.get("action", "approve"), address,
+            form.get("user_code", ""),
+            form.get("login", ""),
+            form.get("action", "approve"),
+            address,
             form.get("mfa", ""),
         )
         return self.sign_in(attempt)
@@ -332,7 +335,10 @@ class IdentityApp:
     def mfa_step(self, attempt: SignInAttempt, user_name: str, app_name: str) -> HTMLResponse:
         hidden = {"user_code": attempt.user_code, "login": attempt.login, "action": "approve"}
         html = mfa_step(
-            self.ctx.tenant, DEVICE_LOGIN_PATH, hidden=hidden, user_name=user_name,
+            self.ctx.tenant,
+            DEVICE_LOGIN_PATH,
+            hidden=hidden,
+            user_name=user_name,
             number=secrets.randbelow(90) + 10,
             reason=f"Your organization requires multi-factor authentication to sign in to {app_name}.",
         )

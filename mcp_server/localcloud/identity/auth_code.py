@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from mcp_server.localcloud.identity.errors import EntraError
@@ -187,10 +188,13 @@ class AuthCodeStore:
         return grant
 
 
+_Entry = TypeVar("_Entry")
+
+
 def _key(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def _trim(entries: OrderedDict[str, object]) -> None:  # type: ignore[type-arg]
+def _trim(entries: OrderedDict[str, _Entry]) -> None:
     while len(entries) > MAX_PENDING:
         entries.popitem(last=False)

@@ -64,8 +64,9 @@ class DeviceCodeStore:
     """Codes indexed by device code and by user code (dict lookups); every operation touches only the codes it
     names, plus the oldest entries of two expiry heaps. No operation scans the live codes."""
 
-    def __init__(self, *, lifetime: int = 900, interval: int = 1,
-                 max_per_client: int = MAX_CODES_PER_CLIENT) -> None:
+    def __init__(
+        self, *, lifetime: int = 900, interval: int = 1, max_per_client: int = MAX_CODES_PER_CLIENT
+    ) -> None:
         if max_per_client < 1:
             raise ValueError(f"max_per_client must be at least 1, not {max_per_client}.")
         self.lifetime = lifetime
@@ -74,11 +75,16 @@ class DeviceCodeStore:
         self._lock = threading.Lock()
         self._by_device: dict[str, DeviceAuthorization] = {}
         self._by_user: dict[str, DeviceAuthorization] = {}
-        self._expiry: list[tuple[float, str]] = []  # heap of (expires_at, device_code): what to forget, oldest first
-        self._issued: dict[str, list[tuple[float, str]]] = {}  # per client (lower case): heap of unexpired codes
+        self._expiry: list[
+            tuple[float, str]
+        ] = []  # heap of (expires_at, device_code): what to forget, oldest first
+        self._issued: dict[
+            str, list[tuple[float, str]]
+        ] = {}  # per client (lower case): heap of unexpired codes
 
-    def create(self, client_id: str, scope: ScopeRequest,
-               claims: ClaimsRequest | None = None) -> DeviceAuthorization:
+    def create(
+        self, client_id: str, scope: ScopeRequest, claims: ClaimsRequest | None = None
+    ) -> DeviceAuthorization:
         """A new pending sign-in, or EntraError 429 (AADSTS50196) when the client has its quota of codes."""
         now = time.time()
         with self._lock:
@@ -89,13 +95,19 @@ class DeviceCodeStore:
                 raise errors.throttled(
                     f"Too many device codes: this application requested {self.max_per_client} in the last "
                     f"{self.lifetime} seconds, the limit of the local identity platform. Complete or let expire "
-                    "the sign-ins it started before starting more.", wait)
+                    "the sign-ins it started before starting more.",
+                    wait,
+                )
             user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
             while user_code in self._by_user:
                 user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
             auth = DeviceAuthorization(
-                device_code="DAQABIQEAAAD--" + secrets.token_urlsafe(96), user_code=user_code,
-                client_id=client_id, scope=scope, expires_at=now + self.lifetime, interval=self.interval,
+                device_code="DAQABIQEAAAD--" + secrets.token_urlsafe(96),
+                user_code=user_code,
+                client_id=client_id,
+                scope=scope,
+                expires_at=now + self.lifetime,
+                interval=self.interval,
                 claims=claims or ClaimsRequest(),
             )
             self._by_device[auth.device_code] = auth
@@ -120,8 +132,9 @@ class DeviceCodeStore:
         with self._lock:
             return self._pending(user_code)
 
-    def approve(self, user_code: str, user: User, *, amr: tuple[str, ...] = ("pwd",),
-                acrs: tuple[str, ...] = ()) -> DeviceAuthorization:
+    def approve(
+        self, user_code: str, user: User, *, amr: tuple[str, ...] = ("pwd",), acrs: tuple[str, ...] = ()
+    ) -> DeviceAuthorization:
         with self._lock:  # check and change under one lock: two approvals cannot both win
             auth = self._pending(user_code)
             auth.status, auth.user, auth.amr, auth.acrs = "approved", user, amr, acrs
@@ -136,12 +149,19 @@ class DeviceCodeStore:
     def _pending(self, user_code: str) -> DeviceAuthorization:
         auth = self._by_user.get(normalize_user_code(user_code))
         if auth is None:
-            raise UnknownUserCode(70018, "That code wasn't recognized. Check the code shown by the app and try again.")
+            raise UnknownUserCode(
+                70018, "That code wasn't recognized. Check the code shown by the app and try again."
+            )
         if time.time() >= auth.expires_at:
-            raise PageError(70020, "That code has expired. Start the sign-in again in the app to get a new code.")
+            raise PageError(
+                70020, "That code has expired. Start the sign-in again in the app to get a new code."
+            )
         if auth.status != "pending":
-            raise PageError(70018, f"That code was already used ({auth.status}). Start the sign-in again "
-                                   "in the app to get a new code.")
+            raise PageError(
+                70018,
+                f"That code was already used ({auth.status}). Start the sign-in again "
+                "in the app to get a new code.",
+            )
         return auth
 
     # -- polling -----------------------------------------------------------------------------------------
@@ -152,31 +172,42 @@ class DeviceCodeStore:
             auth = self._by_device.get(device_code)
             if auth is None or auth.client_id.lower() != client_id.lower():
                 raise errors.EntraError(
-                    "bad_verification_code", 70000,
-                    "The provided value for the input parameter 'device_code' is not valid.")
+                    "bad_verification_code",
+                    70000,
+                    "The provided value for the input parameter 'device_code' is not valid.",
+                )
             if now >= auth.expires_at:
                 raise errors.EntraError(
-                    "expired_token", 70020,
+                    "expired_token",
+                    70020,
                     "The provided value for the input parameter 'device_code' is not valid. "
-                    "This device code has expired.")
+                    "This device code has expired.",
+                )
             if auth.status == "declined":
-                raise errors.EntraError("authorization_declined", 70000,
-                                        "The user declined the authorization request.")
+                raise errors.EntraError(
+                    "authorization_declined", 70000, "The user declined the authorization request."
+                )
             if auth.status == "redeemed":
                 raise errors.EntraError(
-                    "invalid_grant", 54005,
+                    "invalid_grant",
+                    54005,
                     "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use "
-                    "an existing refresh token.")
+                    "an existing refresh token.",
+                )
             too_fast = auth.last_poll is not None and now - auth.last_poll < auth.interval * POLL_TOLERANCE
             auth.last_poll = now
             if auth.status == "pending":
                 if too_fast:
                     raise errors.EntraError(
-                        "slow_down", 70016,
-                        f"The client is polling too frequently. Poll at most every {auth.interval} seconds.")
+                        "slow_down",
+                        70016,
+                        f"The client is polling too frequently. Poll at most every {auth.interval} seconds.",
+                    )
                 raise errors.EntraError(
-                    "authorization_pending", 70016,
-                    "The provided request has not yet been authorized by the user. The user must input their code.")
+                    "authorization_pending",
+                    70016,
+                    "The provided request has not yet been authorized by the user. The user must input their code.",
+                )
             auth.status = "redeemed"
             return auth
 

@@ -33,10 +33,17 @@ class DevicePageResult:
     message: str
 
 
-def complete_device_code(verification_uri: str, user_code: str, login: str,
-                         action: Literal["approve", "decline"] = "approve", *,
-                         ca_cert: Path | str | None = None, session: requests.Session | None = None,
-                         timeout: float = 10.0, mfa: bool = False) -> DevicePageResult:
+def complete_device_code(
+    verification_uri: str,
+    user_code: str,
+    login: str,
+    action: Literal["approve", "decline"] = "approve",
+    *,
+    ca_cert: Path | str | None = None,
+    session: requests.Session | None = None,
+    timeout: float = 10.0,
+    mfa: bool = False,
+) -> DevicePageResult:
     """POST ``user_code``, ``login`` and ``action`` to the device-login page (with ``mfa=approve`` when ``mfa``:
     the second step done). Raises DevicePageError when the page answers with an error (unknown code or user,
     expired code), with the page's own message."""
@@ -48,14 +55,18 @@ def complete_device_code(verification_uri: str, user_code: str, login: str,
     response = session.post(verification_uri, data=data, timeout=timeout)
     message = _page_message(response.text)
     if response.status_code != 200:
-        raise DevicePageError(message or f"HTTP {response.status_code} from {verification_uri}",
-                              response.status_code)
+        raise DevicePageError(
+            message or f"HTTP {response.status_code} from {verification_uri}", response.status_code
+        )
     return DevicePageResult(action, response.status_code, message)
 
 
 def _page_message(html: str) -> str:
-    match = re.search(r"<div class=error[^>]*>(.*?)</div>", html, re.S) or re.search(
-        r"<p class=ok>(.*?)</p>", html, re.S) or re.search(r"<h1>(.*?)</h1>\s*<p>(.*?)</p>", html, re.S)
+    match = (
+        re.search(r"<div class=error[^>]*>(.*?)</div>", html, re.S)
+        or re.search(r"<p class=ok>(.*?)</p>", html, re.S)
+        or re.search(r"<h1>(.*?)</h1>\s*<p>(.*?)</p>", html, re.S)
+    )
     if not match:
         return ""
     text = " ".join(match.groups())

@@ -19,9 +19,17 @@ NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 class EntraError(Exception):
     """A protocol error answered with Entra's envelope."""
 
-    def __init__(self, error: str, code: int, message: str, *, status: int = 400,
-                 suberror: str | None = None, extra: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        error: str,
+        code: int,
+        message: str,
+        *,
+        status: int = 400,
+        suberror: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"AADSTS{code}: {message}")
         self.error = error
         self.code = code
@@ -54,7 +62,9 @@ class EntraError(Exception):
         body.update(self.extra)
         return body
 
-    def response(self, *, correlation_id: str | None = None, error_uri_base: str | None = None) -> JSONResponse:
+    def response(
+        self, *, correlation_id: str | None = None, error_uri_base: str | None = None
+    ) -> JSONResponse:
         body = self.body(correlation_id=correlation_id, error_uri_base=error_uri_base)
         headers = dict(NO_STORE)
         headers["x-ms-request-id"] = body["trace_id"]
@@ -68,18 +78,25 @@ class EntraError(Exception):
 
 # -- the errors the platform raises, named after what went wrong -------------------------------------------
 
+
 def missing_parameter(name: str) -> EntraError:
-    return EntraError("invalid_request", 900144, f"The request body must contain the following parameter: '{name}'.")
+    return EntraError(
+        "invalid_request", 900144, f"The request body must contain the following parameter: '{name}'."
+    )
 
 
 def invalid_parameter(name: str, detail: str = "") -> EntraError:
-    return EntraError("invalid_request", 900144 if not detail else 9002313,
-                      f"The provided value for the input parameter '{name}' is not valid.{(' ' + detail) if detail else ''}")
+    return EntraError(
+        "invalid_request",
+        900144 if not detail else 9002313,
+        f"The provided value for the input parameter '{name}' is not valid.{(' ' + detail) if detail else ''}",
+    )
 
 
 def unsupported_grant(grant_type: str) -> EntraError:
-    return EntraError("unsupported_grant_type", 70003,
-                      f"The app requested an unsupported grant type '{grant_type}'.")
+    return EntraError(
+        "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant_type}'."
+    )
 
 
 def resource_parameter() -> EntraError:
@@ -96,36 +113,46 @@ _NOT_INSTALLED = (
 def throttled(message: str, retry_after: int) -> EntraError:
     """HTTP 429 + Retry-After, as Entra throttles an app that repeats a request too often. Entra documents the 429
     and AADSTS50196 ("...encountered a loop...") for throttling; the `error` value here is a best guess."""
-    return EntraError("temporarily_unavailable", 50196,
-                      f"The server terminated an operation because it encountered a loop while processing a request. "
-                      f"{message} Retry after {retry_after} seconds.",
-                      status=429, headers={"Retry-After": str(retry_after)})
+    return EntraError(
+        "temporarily_unavailable",
+        50196,
+        f"The server terminated an operation because it encountered a loop while processing a request. "
+        f"{message} Retry after {retry_after} seconds.",
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def unknown_client(client_id: str, tenant_id: str) -> EntraError:
     return EntraError(
-        "unauthorized_client", 700016,
+        "unauthorized_client",
+        700016,
         f"Application with identifier '{client_id}' was not found in the directory '{tenant_id}'. {_NOT_INSTALLED}",
     )
 
 
 def unknown_tenant(tenant: str) -> EntraError:
     return EntraError(
-        "invalid_tenant", 90002,
+        "invalid_tenant",
+        90002,
         f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the "
         "correct cloud.",
     )
 
 
 def missing_client_secret() -> EntraError:
-    return EntraError("invalid_client", 7000218,
-                      "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-                      status=401)
+    return EntraError(
+        "invalid_client",
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        status=401,
+    )
 
 
 def bad_client_secret(client_id: str) -> EntraError:
     return EntraError(
-        "invalid_client", 7000215,
+        "invalid_client",
+        7000215,
         "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "
         f"not the client secret ID, for a secret added to app '{client_id}'.",
         status=401,
@@ -133,21 +160,26 @@ def bad_client_secret(client_id: str) -> EntraError:
 
 
 def invalid_scope(scope: str, detail: str = "") -> EntraError:
-    return EntraError("invalid_scope", 70011,
-                      f"The provided request must include a 'scope' input parameter. The provided value for the input "
-                      f"parameter 'scope' is not valid: '{scope}'.{(' ' + detail) if detail else ''}")
+    return EntraError(
+        "invalid_scope",
+        70011,
+        f"The provided request must include a 'scope' input parameter. The provided value for the input "
+        f"parameter 'scope' is not valid: '{scope}'.{(' ' + detail) if detail else ''}",
+    )
 
 
 def unknown_resource(resource: str, tenant_id: str) -> EntraError:
     return EntraError(
-        "invalid_resource", 500011,
+        "invalid_resource",
+        500011,
         f"The resource principal named {resource} was not found in the tenant named {tenant_id}. {_NOT_INSTALLED}",
     )
 
 
 def consent_required(client_id: str, app_name: str) -> EntraError:
     return EntraError(
-        "invalid_grant", 65001,
+        "invalid_grant",
+        65001,
         f"The user or administrator has not consented to use the application with ID '{client_id}' named "
         f"'{app_name}'. Send an interactive authorization request for this user and resource.",
         suberror="consent_required",

@@ -31,12 +31,15 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def sign_in_form(tenant: Tenant, action: str, *, user_code: str = "", login: str = "",
-                 error: str | None = None) -> str:
+def sign_in_form(
+    tenant: Tenant, action: str, *, user_code: str = "", login: str = "", error: str | None = None
+) -> str:
     users = ", ".join(f"<code>{escape(u.login)}</code>" for u in tenant.users)
     options = "".join(f"<option value='{escape(u.username)}'>{escape(u.name)}</option>" for u in tenant.users)
     err = f"<div class=error role=alert>{escape(error)}</div>" if error else ""
-    return _page("Sign in - local identity platform", f"""
+    return _page(
+        "Sign in - local identity platform",
+        f"""
 <h1>Sign in to {escape(tenant.display_name)}</h1>{err}
 <p class=hint>Local identity platform (Entra ID emulator). Enter the code your app shows and pick a demo user.</p>
 <form method=post action="{escape(action)}">
@@ -48,16 +51,20 @@ def sign_in_form(tenant: Tenant, action: str, *, user_code: str = "", login: str
 <p class=hint>Demo users: {users} (username or the part before @). No password in the demo tenant.</p>
 <div class=buttons><button name=action value=approve>Approve</button>
 <button name=action value=decline formnovalidate>Decline</button></div>
-</form>""")
+</form>""",
+    )
 
 
-def login_form(tenant: Tenant, action: str, *, request_id: str, app_name: str, login: str = "",
-               error: str | None = None) -> str:
+def login_form(
+    tenant: Tenant, action: str, *, request_id: str, app_name: str, login: str = "", error: str | None = None
+) -> str:
     """The browser sign-in page of the authorization-code flow: pick a demo user, Approve or Decline."""
     users = ", ".join(f"<code>{escape(u.login)}</code>" for u in tenant.users)
     options = "".join(f"<option value='{escape(u.username)}'>{escape(u.name)}</option>" for u in tenant.users)
     err = f"<div class=error role=alert>{escape(error)}</div>" if error else ""
-    return _page("Sign in - local identity platform", f"""
+    return _page(
+        "Sign in - local identity platform",
+        f"""
 <h1>Sign in to {escape(tenant.display_name)}</h1>{err}
 <p class=hint>Local identity platform (Entra ID emulator). <b>{escape(app_name)}</b> wants you to sign in.</p>
 <form method=post action="{escape(action)}">
@@ -68,18 +75,22 @@ def login_form(tenant: Tenant, action: str, *, request_id: str, app_name: str, l
 <p class=hint>Demo users: {users} (username or the part before @). No password in the demo tenant.</p>
 <div class=buttons><button id=approve name=action value=approve>Approve</button>
 <button name=action value=decline formnovalidate>Decline</button></div>
-</form>""")
+</form>""",
+    )
 
 
 def error_page(title: str, message: str) -> str:
     return _page(title, f"<h1>{escape(title)}</h1><div class=error role=alert>{escape(message)}</div>")
 
 
-def mfa_step(tenant: Tenant, action: str, *, hidden: dict[str, str], user_name: str, number: int,
-             reason: str) -> str:
+def mfa_step(
+    tenant: Tenant, action: str, *, hidden: dict[str, str], user_name: str, number: int, reason: str
+) -> str:
     """The second step (number matching): the person confirms the number shown here, as in an authenticator."""
     fields = "".join(f"<input type=hidden name='{escape(k)}' value='{escape(v)}'>" for k, v in hidden.items())
-    return _page("Verify your identity - local identity platform", f"""
+    return _page(
+        "Verify your identity - local identity platform",
+        f"""
 <h1>Verify your identity</h1>
 <p>{escape(reason)}</p>
 <p class=hint>Multi-factor authentication for <b>{escape(user_name)}</b>. Your authenticator app asks for the number
@@ -88,16 +99,23 @@ below; confirm that it matches.</p>
 <form method=post action="{escape(action)}">{fields}
 <div class=buttons><button id=mfa-approve name=mfa value=approve>I see {number:02d} - Approve</button>
 <button name=action value=decline>Decline</button></div>
-</form>""")
+</form>""",
+    )
 
 
 def approved(app_name: str, user_name: str, username: str) -> str:
-    return _page("Signed in", f"""<h1>You're signed in</h1>
+    return _page(
+        "Signed in",
+        f"""<h1>You're signed in</h1>
 <p class=ok>You signed in to <b>{escape(app_name)}</b> as <b>{escape(user_name)}</b> ({escape(username)}).</p>
-<p>You can close this window and return to the app.</p>""")
+<p>You can close this window and return to the app.</p>""",
+    )
 
 
 def declined(app_name: str) -> str:
-    return _page("Sign-in declined", f"""<h1>Sign-in declined</h1>
+    return _page(
+        "Sign-in declined",
+        f"""<h1>Sign-in declined</h1>
 <p>You declined the sign-in to <b>{escape(app_name)}</b>. The app will stop waiting.</p>
-<p>You can close this window.</p>""")
+<p>You can close this window.</p>""",
+    )

@@ -97,7 +97,8 @@ def parse_scope(tenant: Tenant, scope: str) -> ScopeRequest:
     prefixes = {p.rstrip("/").lower() for p, _ in parsed}
     if len(prefixes) > 1:
         raise errors.EntraError(
-            "invalid_scope", 700022,
+            "invalid_scope",
+            700022,
             f"The provided value for the input parameter scope is not valid because it contains more than one "
             f"resource. Scope {scope} is not valid.",
         )
@@ -106,7 +107,9 @@ def parse_scope(tenant: Tenant, scope: str) -> ScopeRequest:
     values = tuple(v for _, v in parsed)
     unknown = [v for v in values if v != ".default" and v not in target.exposed_scopes]
     if unknown:
-        raise errors.invalid_scope(scope, f"The resource '{target.identifier_uri}' does not expose {unknown}.")
+        raise errors.invalid_scope(
+            scope, f"The resource '{target.identifier_uri}' does not expose {unknown}."
+        )
     return ScopeRequest(scope, target, prefix, values, oidc)
 
 

@@ -59,7 +59,9 @@ class TokenMinter:
     def _times(lifetime: int | None, default: tuple[int, int] | int) -> tuple[int, int, int]:
         now = int(time.time())
         if lifetime is None:
-            lifetime = secrets.choice(range(default[0], default[1] + 1)) if isinstance(default, tuple) else default
+            lifetime = (
+                secrets.choice(range(default[0], default[1] + 1)) if isinstance(default, tuple) else default
+            )
         if lifetime <= 0:  # an already-expired token (tests): issued an hour before it expired
             exp = now + lifetime
             return exp - 3600, exp - 3600, exp
@@ -70,10 +72,20 @@ class TokenMinter:
         return Minted(key.sign(claims, x5t=v1), claims)
 
     def user_access_token(
-        self, user: User, target: Target, scopes: tuple[str, ...], client: AppRegistration, *,
-        client_authenticated: bool, lifetime: int | None = None, tenant_id: str | None = None,
-        issuer: str | None = None, extra: dict[str, Any] | None = None, sign_with: SigningKey | None = None,
-        amr: tuple[str, ...] = ("pwd",), acrs: tuple[str, ...] = (),
+        self,
+        user: User,
+        target: Target,
+        scopes: tuple[str, ...],
+        client: AppRegistration,
+        *,
+        client_authenticated: bool,
+        lifetime: int | None = None,
+        tenant_id: str | None = None,
+        issuer: str | None = None,
+        extra: dict[str, Any] | None = None,
+        sign_with: SigningKey | None = None,
+        amr: tuple[str, ...] = ("pwd",),
+        acrs: tuple[str, ...] = (),
     ) -> Minted:
         """``amr``: how the person authenticated (``pwd``, ``mfa``); ``acrs``: authentication contexts satisfied.
         Both ride in v1 and v2 tokens here, so policies can be checked on an OBO assertion (docs/identity.md)."""
@@ -83,18 +95,44 @@ class TokenMinter:
         claims: dict[str, Any] = {"aud": target.audience}
         if target.token_version == 2:
             claims |= {
-                "iss": issuer or self.issuer(tid), "iat": iat, "nbf": nbf, "exp": exp,
-                "amr": list(amr), "azp": client.client_id, "azpacr": acr, "groups": list(user.groups), "name": user.name,
-                "oid": user.oid, "preferred_username": user.username, "rh": _rh(),
-                "scp": " ".join(scopes), "sub": self.pairwise_sub(user.oid, target.app_id, tid),
-                "tid": tid, "uti": _uti(), "ver": "2.0",
+                "iss": issuer or self.issuer(tid),
+                "iat": iat,
+                "nbf": nbf,
+                "exp": exp,
+                "amr": list(amr),
+                "azp": client.client_id,
+                "azpacr": acr,
+                "groups": list(user.groups),
+                "name": user.name,
+                "oid": user.oid,
+                "preferred_username": user.username,
+                "rh": _rh(),
+                "scp": " ".join(scopes),
+                "sub": self.pairwise_sub(user.oid, target.app_id, tid),
+                "tid": tid,
+                "uti": _uti(),
+                "ver": "2.0",
             }
         else:
             claims |= {
-                "iss": issuer or v1_issuer(tid), "iat": iat, "nbf": nbf, "exp": exp, "acr": "1", "amr": list(amr),
-                "appid": client.client_id, "appidacr": acr, "name": user.name, "oid": user.oid, "rh": _rh(),
-                "scp": " ".join(scopes), "sub": self.pairwise_sub(user.oid, target.app_id, tid), "tid": tid,
-                "unique_name": user.upn, "upn": user.upn, "uti": _uti(), "ver": "1.0",
+                "iss": issuer or v1_issuer(tid),
+                "iat": iat,
+                "nbf": nbf,
+                "exp": exp,
+                "acr": "1",
+                "amr": list(amr),
+                "appid": client.client_id,
+                "appidacr": acr,
+                "name": user.name,
+                "oid": user.oid,
+                "rh": _rh(),
+                "scp": " ".join(scopes),
+                "sub": self.pairwise_sub(user.oid, target.app_id, tid),
+                "tid": tid,
+                "unique_name": user.upn,
+                "upn": user.upn,
+                "uti": _uti(),
+                "ver": "1.0",
             }
         if acrs:
             claims["acrs"] = list(acrs)
@@ -102,14 +140,30 @@ class TokenMinter:
         return self._sign(claims, sign_with, v1=target.token_version == 1)
 
     def app_access_token(
-        self, client: AppRegistration, target: Target, roles: tuple[str, ...], *, lifetime: int | None = None,
-        tenant_id: str | None = None, extra: dict[str, Any] | None = None, sign_with: SigningKey | None = None,
+        self,
+        client: AppRegistration,
+        target: Target,
+        roles: tuple[str, ...],
+        *,
+        lifetime: int | None = None,
+        tenant_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+        sign_with: SigningKey | None = None,
     ) -> Minted:
         tid = tenant_id or self.tenant.tenant_id
         iat, nbf, exp = self._times(lifetime, APP_TOKEN_LIFETIME)
-        claims: dict[str, Any] = {"aud": target.audience, "iat": iat, "nbf": nbf, "exp": exp, "idtyp": "app",
-                                  "oid": client.service_principal_id, "rh": _rh(),
-                                  "sub": client.service_principal_id, "tid": tid, "uti": _uti()}
+        claims: dict[str, Any] = {
+            "aud": target.audience,
+            "iat": iat,
+            "nbf": nbf,
+            "exp": exp,
+            "idtyp": "app",
+            "oid": client.service_principal_id,
+            "rh": _rh(),
+            "sub": client.service_principal_id,
+            "tid": tid,
+            "uti": _uti(),
+        }
         if roles:
             claims["roles"] = list(roles)
         if target.token_version == 2:
@@ -119,14 +173,31 @@ class TokenMinter:
         claims |= extra or {}
         return self._sign(claims, sign_with, v1=target.token_version == 1)
 
-    def id_token(self, user: User, client: AppRegistration, *, tenant_id: str | None = None,
-                 sign_with: SigningKey | None = None, nonce: str | None = None) -> Minted:
+    def id_token(
+        self,
+        user: User,
+        client: AppRegistration,
+        *,
+        tenant_id: str | None = None,
+        sign_with: SigningKey | None = None,
+        nonce: str | None = None,
+    ) -> Minted:
         tid = tenant_id or self.tenant.tenant_id
         iat, nbf, exp = self._times(None, ID_TOKEN_LIFETIME)
         claims = {
-            "aud": client.client_id, "iss": self.issuer(tid), "iat": iat, "nbf": nbf, "exp": exp,
-            "name": user.name, "oid": user.oid, "preferred_username": user.username, "rh": _rh(),
-            "sub": self.pairwise_sub(user.oid, client.client_id, tid), "tid": tid, "uti": _uti(), "ver": "2.0",
+            "aud": client.client_id,
+            "iss": self.issuer(tid),
+            "iat": iat,
+            "nbf": nbf,
+            "exp": exp,
+            "name": user.name,
+            "oid": user.oid,
+            "preferred_username": user.username,
+            "rh": _rh(),
+            "sub": self.pairwise_sub(user.oid, client.client_id, tid),
+            "tid": tid,
+            "uti": _uti(),
+            "ver": "2.0",
         }
         if nonce:
             claims["nonce"] = nonce  # echoed from the authorization request (MSAL checks it)

@@ -11,7 +11,9 @@ from .errors import bad_request
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
 MAX_SKIP = 100_000
-MAX_TEXT = 100_000  # characters of search text, select, orderby, searchFields ($filter: odata.MAX_FILTER_LENGTH)
+MAX_TEXT = (
+    100_000  # characters of search text, select, orderby, searchFields ($filter: odata.MAX_FILTER_LENGTH)
+)
 
 
 @dataclass(frozen=True)
