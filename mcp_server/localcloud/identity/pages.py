@@ -31,12 +31,18 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def sign_in_form(
-    tenant: Tenant, action: str, *, user_code: str = "", login: str = "", error: str | None = None
-) -> str:
+def _demo_user_parts(tenant: Tenant, error: str | None) -> tuple[str, str, str]:
+    """What both sign-in forms show: the demo users' logins, their datalist options, and the error banner."""
     users = ", ".join(f"<code>{escape(u.login)}</code>" for u in tenant.users)
     options = "".join(f"<option value='{escape(u.username)}'>{escape(u.name)}</option>" for u in tenant.users)
     err = f"<div class=error role=alert>{escape(error)}</div>" if error else ""
+    return users, options, err
+
+
+def sign_in_form(
+    tenant: Tenant, action: str, *, user_code: str = "", login: str = "", error: str | None = None
+) -> str:
+    users, options, err = _demo_user_parts(tenant, error)
     return _page(
         "Sign in - local identity platform",
         f"""
@@ -59,9 +65,7 @@ def login_form(
     tenant: Tenant, action: str, *, request_id: str, app_name: str, login: str = "", error: str | None = None
 ) -> str:
     """The browser sign-in page of the authorization-code flow: pick a demo user, Approve or Decline."""
-    users = ", ".join(f"<code>{escape(u.login)}</code>" for u in tenant.users)
-    options = "".join(f"<option value='{escape(u.username)}'>{escape(u.name)}</option>" for u in tenant.users)
-    err = f"<div class=error role=alert>{escape(error)}</div>" if error else ""
+    users, options, err = _demo_user_parts(tenant, error)
     return _page(
         "Sign in - local identity platform",
         f"""
