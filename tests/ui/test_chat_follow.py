@@ -162,7 +162,8 @@ async def test_scrolled_up_keeps_the_place_and_says_new_messages_are_below() -> 
             pilot, lambda: log.scroll_y == log.scroll_target_y < log.max_scroll_y, what="the scroll up"
         )
         await chat.add_notice("the MCP server is back")
-        await until(pilot, lambda: chat.new_below, what="the new-messages bar")
+        # Click only once the bar is laid out: a click at its old (empty) region would miss it.
+        await until(pilot, lambda: chat.new_below and bar.region.height == 1, what="the new-messages bar")
         await pilot.click("#chat-new-below")
         await until(
             pilot,
