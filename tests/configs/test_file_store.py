@@ -202,6 +202,24 @@ def test_folder_removed_and_restored(live: tuple[LiveConfigs, Recorder, Path], t
     assert configs.current.ok
 
 
+def test_folder_replaced_at_once_is_watched_again(
+    live: tuple[LiveConfigs, Recorder, Path], tmp_path: Path
+) -> None:
+    # Removed and made again before the watcher looks (a branch switch): the OS watch is on the old folder, so
+    # the watcher must notice the folder is another one and watch the new one.
+    import shutil
+
+    configs, _, folder = live
+    backup = tmp_path / "backup"
+    shutil.copytree(folder, backup)
+    edit(backup / "weather.json", name="Weather replaced")
+    shutil.rmtree(folder)
+    shutil.copytree(backup, folder)
+    assert configs.wait_for(lambda s: getattr(s.get("weather"), "name", "") == "Weather replaced", TIMEOUT)
+    edit(folder / "news.json", name="News after the switch")  # and later edits in the new folder are seen
+    assert configs.wait_for(lambda s: getattr(s.get("news"), "name", "") == "News after the switch", TIMEOUT)
+
+
 def test_close_stops_the_watcher_before_returning(shipped_copy: Path, ctx: ValidationContext) -> None:
     before = set(threading.enumerate())
     configs = LiveConfigs(FileStore(shipped_copy, ctx))

@@ -129,6 +129,7 @@ class FileStore(ReconcilingStore):
             raise_interrupt=False,  # signals belong to the main thread
             recursive=False,
         )
+        watched = self._folder_identity()
         with closing(changes):
             first = True
             for batch in changes:
@@ -137,12 +138,28 @@ class FileStore(ReconcilingStore):
                     self._ready.set()
                     self._safe_apply_all()  # whatever changed before the watch was in place
                 elif batch:
-                    self._apply_changed({Path(path) for _, path in batch})
-                if not self.directory.is_dir():
+                    files = {Path(path) for _, path in batch if Path(path) != self.directory}
+                    if files:
+                        self._apply_changed(files)
+                    if len(files) < len(batch):  # the folder itself went: the OS watch died with it
+                        return
+                if self._folder_identity() != watched:
+                    # Gone, or removed and made again (a branch switch): the OS watch is on the old folder.
                     return
 
+    def _folder_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = self.directory.stat()
+        except OSError:
+            return None
+        return (stat.st_dev, stat.st_ino)
+
     def _is_watched(self, _change: Change, path: str) -> bool:
-        return is_config_file(Path(path)) and Path(path).parent == self.directory
+        # The folder itself too: its removal ends the OS watch even when a new folder (maybe with the same inode
+        # number) stands at the path again.
+        return Path(path) == self.directory or (
+            is_config_file(Path(path)) and Path(path).parent == self.directory
+        )
 
     def _apply_changed(self, paths: set[Path]) -> None:
         try:
