@@ -1,7 +1,9 @@
-"""`obo-console login [--as USER]`: sign in with the device-code flow; the token cache goes to the OS keyring.
+"""`obo-console login [--browser] [--as USER]`: sign in with the device-code flow, or in the system browser
+(MSAL's interactive flow: authorization code with PKCE); the token cache goes to the OS keyring either way.
 
-The device-code message goes to stderr. ``--as USER`` (local mode only) completes the local identity platform's
-device-code page as that demo user, the way a browser does (GET the form, POST it).
+The device-code message and the browser sign-in URL go to stderr. ``--as USER`` (local mode only) completes the
+local identity platform's page as that demo user, the way a browser does (GET the form, POST it). When the tenant
+blocks the device-code flow (AADSTS53003) the error says to run ``obo-console login --browser``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import sys
 
 from console.commands import settings_overrides
+from console.core.auth.accounts import SignedInAccount
 from console.core.auth.manager import AuthManager
 from console.core.settings import load_settings
 from mcp_server.errors import UserError
@@ -34,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     manager = AuthManager.from_settings(settings)
     warn_if_needed(manager.warning)
     manager.accounts()  # read the token cache first: a locked keyring fails now, not after the sign-in
-    if args.as_user is not None:
+    if args.browser:
+        account = browser_sign_in(manager, args.as_user)
+    elif args.as_user is not None:
         user = manager.endpoints.demo_user(args.as_user)
         say(f"Signing in as {user.username} on the local identity platform's device-code page ...")
         account = manager.sign_in_as(user.username)
@@ -51,3 +56,17 @@ def run(args: argparse.Namespace) -> int:
     if others:
         print(f"Also signed in: {', '.join(others)} (switch with `obo-console whoami --user NAME`).")
     return 0
+
+
+def browser_sign_in(manager: AuthManager, as_user: str | None) -> SignedInAccount:
+    if as_user is not None:
+        user = manager.endpoints.demo_user(as_user)
+        say(f"Signing in as {user.username} on the local identity platform's browser sign-in page ...")
+        return manager.start_browser_flow(as_user=user.username).result()
+    flow = manager.start_browser_flow(
+        announce=lambda url: say(
+            f"Opening the sign-in page in your browser. If it does not open, visit:\n{url}"
+        )
+    )
+    say("Waiting for the sign-in in the browser (Ctrl+C cancels).")
+    return flow.result()

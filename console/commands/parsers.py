@@ -38,11 +38,17 @@ def server(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) 
 def login(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     parser = sub.add_parser(
         name,
-        help="sign in with the device-code flow (local mode: --as alice|bob|carol)",
-        description="Sign in with the OAuth 2.0 device-code flow. The token cache is kept in the OS keyring. "
-        "In local mode, --as USER completes the device-code page as that demo user.",
+        help="sign in with the device-code flow, or --browser (local mode: --as alice|bob|carol|dave)",
+        description="Sign in with the OAuth 2.0 device-code flow, or with --browser in the system browser "
+        "(authorization code with PKCE, loopback redirect http://localhost). The token cache is kept in the OS "
+        "keyring. In local mode, --as USER completes the sign-in page as that demo user.",
     )
     parser.add_argument("--as", dest="as_user", metavar="USER", help="local mode: sign in as this demo user")
+    parser.add_argument(
+        "--browser",
+        action="store_true",
+        help="sign in in the system browser instead (for tenants that block the device-code flow)",
+    )
 
 
 def logout(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:

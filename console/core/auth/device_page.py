@@ -45,11 +45,11 @@ class _FormReader(HTMLParser):
             self._done = True
 
 
-def _page_text(html: str, user_code: str) -> str:
+def page_text(html: str, user_code: str) -> str:
     """What the page says went wrong (its alert, else its text), with the user code masked."""
     alert = _ALERT.search(html)
-    text = unescape(_TAGS.sub(" ", alert.group(2) if alert else _NOISE.sub(" ", html)))
-    return " ".join(text.split()).replace(user_code, "********")[:300]
+    text = " ".join(unescape(_TAGS.sub(" ", alert.group(2) if alert else _NOISE.sub(" ", html))).split())
+    return (text.replace(user_code, "********") if user_code else text)[:300]
 
 
 def complete_device_page(
@@ -81,6 +81,6 @@ def complete_device_page(
     if answer.status_code >= 400:
         raise SignInError(
             f"The device-code page refused the sign-in as {login!r} (HTTP {answer.status_code}): "
-            f"{_page_text(answer.text, code)}",
+            f"{page_text(answer.text, code)}",
             hint="Check the user name (alice, bob, carol, dave) and run login again.",
         )

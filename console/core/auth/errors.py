@@ -28,12 +28,23 @@ class TokenCacheCorrupt(UserError):
     """The token cache in the keyring cannot be read back."""
 
 
+BROWSER_LOGIN_COMMAND = "obo-console login --browser"
+DEVICE_CODE_BLOCKED = "AADSTS53003"  # Conditional Access blocked the sign-in (here: the device-code flow)
+
+
 class DeviceFlowError(UserError):
     """The identity platform ended the device-code flow with an error (declined, expired, ...)."""
 
     def __init__(self, error: str, description: str = "") -> None:
         self.error = error
         self.description = description
+        if self.blocked_by_policy:
+            super().__init__(
+                "Sign-in failed: this tenant's Conditional Access blocks device-code sign-in for this account "
+                f"({DEVICE_CODE_BLOCKED}).",
+                hint=f"Sign in in a browser instead: `{BROWSER_LOGIN_COMMAND}`.",
+            )
+            return
         hints = {
             "authorization_declined": "The sign-in was declined on the device-code page. Run login again to retry.",
             "expired_token": "The code expired before anyone completed the page. Run login again and finish "
@@ -46,6 +57,25 @@ class DeviceFlowError(UserError):
             hint=hints.get(
                 error, "Run `obo-console login` again; if it keeps failing, check the identity platform."
             ),
+        )
+
+    @property
+    def blocked_by_policy(self) -> bool:
+        """Conditional Access refused the device-code flow: browser sign-in may still be allowed."""
+        return self.description.startswith(f"{DEVICE_CODE_BLOCKED}:")
+
+
+class BrowserSignInError(UserError):
+    """The browser sign-in (authorization code with PKCE) ended without a token: declined, refused, timed out."""
+
+    def __init__(self, error: str, description: str = "", *, hint: str | None = None) -> None:
+        self.error = error
+        self.description = description
+        first_line = description.splitlines()[0] if description else ""
+        super().__init__(
+            f"Browser sign-in failed: {error}" + (f" ({first_line})" if first_line else ""),
+            hint=hint
+            or f"Run `{BROWSER_LOGIN_COMMAND}` again; if it keeps failing, check the identity platform.",
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -21,12 +22,14 @@ from keyring.backend import KeyringBackend
 from pydantic import SecretStr
 
 from console.core.auth.accounts import CurrentAccountPointer, SignedInAccount, account_from_entries
+from console.core.auth.browser_flow import DEFAULT_TIMEOUT, BrowserFlow, Opener
 from console.core.auth.cache_lock import CacheLock
 from console.core.auth.chunked_store import ChunkedKeyringStore
 from console.core.auth.device_flow import DeviceFlow
 from console.core.auth.device_page import complete_device_page
 from console.core.auth.errors import DeviceFlowError, SignInError
 from console.core.auth.keyring_backend import KeyringChoice, choose_keyring
+from console.core.auth.login_page import complete_login_page
 from console.core.auth.msal_app import METADATA_FILE, build_public_client, http_session, msal_session
 from console.core.auth.token_cache import KeyringTokenCache
 from console.core.claims import decode_claims, decode_header, unverified_expiry
@@ -329,6 +332,47 @@ class AuthManager:
             if not flow.done():
                 flow.cancel()
             flow.join(5)
+
+    # -- browser sign-in ---------------------------------------------------------------------------
+    def start_browser_flow(
+        self,
+        *,
+        as_user: str | None = None,
+        opener: Opener | None = None,
+        announce: Callable[[str], None] | None = None,
+        claims_challenge: str | None = None,
+        timeout: int = DEFAULT_TIMEOUT,
+    ) -> BrowserFlow:
+        """MSAL's interactive flow (system browser, loopback redirect, PKCE); starts when you wait on it.
+        ``as_user`` (local mode): the demo user completes the page instead of a person, MFA step included.
+        ``opener``: who opens the page instead of the system browser (an embedded or test browser)."""
+        login_hint = None
+        if as_user is not None:
+            if self.endpoints.mode != "local":
+                raise UserError(
+                    "--as works only in local mode (the demo tenant).",
+                    hint="In Azure mode run `obo-console login --browser` and complete the page in the browser.",
+                )
+            username = self.endpoints.demo_user(as_user).username
+            login_hint = username
+            opener = self._demo_person(username)
+        return BrowserFlow(
+            self.app,
+            [self.endpoints.api_scope],
+            self._signed_in,
+            opener=opener,
+            announce=announce,
+            login_hint=login_hint,
+            claims_challenge=claims_challenge,
+            timeout=timeout,
+        )
+
+    def _demo_person(self, username: str) -> Callable[[str], None]:
+        def complete(auth_uri: str) -> None:
+            with http_session(self.endpoints) as browser:  # a separate "browser", as a person would use
+                complete_login_page(browser, auth_uri, username)
+
+        return complete
 
     # -- sign-out ----------------------------------------------------------------------------------
     def sign_out(self, account: SignedInAccount) -> None:

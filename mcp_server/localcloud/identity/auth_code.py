@@ -83,6 +83,7 @@ class SignInRequest:
     nonce: str
     claims: ClaimsRequest
     expires_at: float
+    response_mode: str = "query"  # or form_post: how the answer goes back to the redirect URI
 
 
 @dataclass

@@ -3,15 +3,20 @@
 GET validates the request: an unknown client or a redirect URI the app does not have is shown on the page
 (AADSTS700016, AADSTS50011), never redirected to; other errors go back to the redirect URI as ``error`` and
 ``error_description``. The page posts to the same path (Origin guard as on the device page), asks for the MFA
-step when Conditional Access or ``claims`` demands it, and answers with a 302 to the redirect URI with ``code``.
+step when Conditional Access or ``claims`` demands it, and answers with a 302 to the redirect URI with ``code``
+(``response_mode=query``) or, with ``response_mode=form_post`` (what MSAL's interactive flow sends: its loopback
+listener accepts only POST), a page whose form the browser posts to the redirect URI.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from html import escape
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
@@ -28,6 +33,10 @@ from mcp_server.localcloud.tenant import AppRegistration, Tenant
 
 CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url SHA-256, no padding
 OWN_HOST_NAMES = ("127.0.0.1", "localhost")
+RESPONSE_MODES = ("query", "form_post")
+# The form_post page's only script: the CSP allows exactly this one by its hash (no 'unsafe-inline').
+SUBMIT_SCRIPT = "document.forms[0].submit();"
+SUBMIT_SCRIPT_HASH = base64.b64encode(hashlib.sha256(SUBMIT_SCRIPT.encode()).digest()).decode()
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -98,6 +107,7 @@ class AuthorizeEndpoint:
             return self.redirect(
                 redirect_uri,
                 {"error": exc.error, "error_description": f"AADSTS{exc.code}: {exc.message}", "state": state},
+                params.get("response_mode", "query"),
             )
         request_id = self.tokens.auth_codes.add_request(sign_in)
         html = login_form(
@@ -116,11 +126,12 @@ class AuthorizeEndpoint:
                 f"response_type '{response_type[:40]}' is not enabled for the application. This "
                 "platform supports response_type=code (with PKCE).",
             )
-        if params.get("response_mode", "query") != "query":
+        response_mode = params.get("response_mode", "query")
+        if response_mode not in RESPONSE_MODES:
             raise EntraError(
                 "invalid_request",
                 900144,
-                "The local identity platform answers with response_mode=query only.",
+                "The local identity platform answers with response_mode=query or form_post only.",
             )
         challenge, method = params.get("code_challenge", ""), params.get("code_challenge_method", "")
         if not challenge or method != "S256":
@@ -142,6 +153,7 @@ class AuthorizeEndpoint:
             params.get("nonce", "")[:256],
             parse_claims(params.get("claims")),
             time.time() + REQUEST_LIFETIME,
+            response_mode,
         )
 
     # -- POST: the person's answer ------------------------------------------------------------------------
@@ -163,6 +175,7 @@ class AuthorizeEndpoint:
                     "error_description": "AADSTS65004: User declined to consent to access the app.",
                     "state": pending.state,
                 },
+                pending.response_mode,
             )
         login = form.get("login", "")
         user = self.tenant.user_by_login(login)
@@ -205,11 +218,14 @@ class AuthorizeEndpoint:
         return self.redirect(
             pending.redirect_uri,
             {"code": code, "state": pending.state, "session_state": secrets.token_hex(16)},
+            pending.response_mode,
         )
 
     # -- answers ------------------------------------------------------------------------------------------
     @staticmethod
-    def redirect(redirect_uri: str, params: dict[str, str]) -> Response:
+    def redirect(redirect_uri: str, params: dict[str, str], response_mode: str = "query") -> Response:
+        if response_mode == "form_post":
+            return form_post(redirect_uri, params)
         query = urlencode({k: v for k, v in params.items() if v})
         return RedirectResponse(
             f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{query}",
@@ -220,3 +236,20 @@ class AuthorizeEndpoint:
     @staticmethod
     def page_error(title: str, message: str, status: int = 400) -> HTMLResponse:
         return HTMLResponse(error_page(title, message), status_code=status, headers=_headers())
+
+
+def form_post(redirect_uri: str, params: dict[str, str]) -> HTMLResponse:
+    """The answer as a form the browser posts to the redirect URI at once (a button if scripts are off)."""
+    fields = "".join(
+        f"<input type=hidden name='{escape(k)}' value='{escape(v)}'>" for k, v in params.items() if v
+    )
+    html = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Working...</title></head><body>"
+        f"<form method=post action='{escape(redirect_uri)}'>{fields}"
+        "<noscript><p>Script is disabled. Click Submit to continue.</p><button>Submit</button></noscript></form>"
+        f"<script>{SUBMIT_SCRIPT}</script></body></html>"
+    )
+    headers = _headers(redirect_uri)
+    headers["Content-Security-Policy"] += f"; script-src 'sha256-{SUBMIT_SCRIPT_HASH}'"
+    headers["Referrer-Policy"] = "no-referrer"  # the app's listener has no use for the sign-in page's address
+    return HTMLResponse(html, headers=headers)
