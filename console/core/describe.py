@@ -26,6 +26,7 @@ from console.core.events import (
     SearchResults,
     ServerStatusChanged,
     ServerStep,
+    SignInStep,
     TextDelta,
     ToolEnded,
     ToolStarted,
@@ -111,6 +112,12 @@ def describe(event: Event) -> EventDescription:
             )
         case TextDelta():
             return EventDescription("text", summary=redact(event.delta), agent=event.agent)
+        case SignInStep():
+            how = "browser sign-in" if event.method == "browser" else "device-code sign-in"
+            summary = " ".join(part for part in (event.account or "", event.detail) if part)
+            return EventDescription(
+                how, event.state, redact(summary), agent="console", details=_details(("code", event.code))
+            )
     return EventDescription(event.kind, agent=event.agent)
 
 

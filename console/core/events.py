@@ -198,11 +198,24 @@ class AccountChanged(Event):
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class SignInStep(Event):
+    """A step of a sign-in: how (``device_code`` | ``browser``), its state (``started``, ``page_opened``,
+    ``done``, ``failed``, ``blocked``: Conditional Access refused it), the protocol's code (``AADSTS53003``) and
+    what to say. ``account`` is the user signing in, when known."""
+
+    kind: ClassVar[str] = "sign_in"
+    method: str = "device_code"
+    state: str = "started"
+    code: str | None = None
+    detail: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         TurnStarted, TurnEnded, AgentStarted, AgentEnded, HandoffOccurred, ToolStarted, ToolEnded, ModelCalled,
-        TextDelta, ServerStep, SearchResults, Notice, ServerStatusChanged, AccountChanged,
+        TextDelta, ServerStep, SearchResults, Notice, ServerStatusChanged, AccountChanged, SignInStep,
     )
 }  # fmt: skip
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from console.core.account_session import AccountSession
 from console.core.agent_views import agent_info, config_infos, handoff_chain, main_agent_key
 from console.core.auth import device_page
+from console.core.browser_sign_in import BrowserSignInHandle, begin_browser_sign_in, watch_device_flow
 from console.core.clock import Clock, SystemClock
 from console.core.errors import NotSignedIn
 from console.core.events import AccountChanged, Event, EventBus, Notice, SearchResults
@@ -277,7 +278,13 @@ class Workspace:
         """Ask for a device code (one HTTP call). Show ``user_code``/``verification_uri``, then wait for ``signed_in()``."""
         flow = self.auth.start_device_flow()
         flow.start_polling()
-        return DeviceFlowHandle(flow, self._signed_in, self.clock)
+        handle = DeviceFlowHandle(flow, self._signed_in, self.clock)
+        watch_device_flow(self.bus, handle.signed_in())  # AADSTS53003: the views offer browser sign-in
+        return handle
+
+    def begin_browser_sign_in(self, as_user: str | None = None) -> BrowserSignInHandle:
+        """MSAL's interactive flow (console.core.browser_sign_in); blocking: builds the MSAL app."""
+        return begin_browser_sign_in(self.auth, self.bus, self._signed_in, as_user)
 
     def demo_users(self) -> list[str]:
         """Local mode: the demo users a presenter may sign in as; empty in Azure mode."""

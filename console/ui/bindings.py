@@ -47,9 +47,12 @@ SIGN_IN: list[BindingType] = [
     Binding("c", "copy_code", "Copy code", id="signin.copy_code"),
     Binding("u", "copy_url", "Copy URL", id="signin.copy_url"),
     Binding("r", "retry", "New code", id="signin.retry"),
+    Binding("b", "browser", "Browser sign-in", id="signin.browser"),
+    Binding("d", "device_code", "Device code", id="signin.device_code"),
     Binding("1", "sign_in_as(0)", "As user 1", id="signin.as_1", show=False),
     Binding("2", "sign_in_as(1)", "As user 2", id="signin.as_2", show=False),
     Binding("3", "sign_in_as(2)", "As user 3", id="signin.as_3", show=False),
+    Binding("4", "sign_in_as(3)", "As user 4", id="signin.as_4", show=False),
 ]
 
 CONFIGS: list[BindingType] = [

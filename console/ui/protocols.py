@@ -50,6 +50,21 @@ class DeviceSignIn(Protocol):
     def cancel(self) -> None: ...
 
 
+class BrowserSignIn(Protocol):
+    """A browser sign-in in progress (``console.core.browser_sign_in.BrowserSignInHandle``)."""
+
+    @property
+    def auth_uri(self) -> str | None:
+        """The sign-in page once the flow opened it (None before)."""
+        ...
+
+    def signed_in(self) -> Future[AccountInfo]:
+        """Returns at once: the account, once the page was completed and it became current (or why not)."""
+        ...
+
+    def cancel(self) -> None: ...
+
+
 class PresenterSource(Protocol):
     """What the presenter view reads (``WorkspaceLike`` is one); all of it without I/O."""
 
@@ -109,6 +124,11 @@ class WorkspaceLike(Protocol):
 
     def begin_device_flow(self) -> DeviceSignIn:
         """Blocking (one HTTP call); the sign-in itself completes later (``DeviceSignIn.signed_in``)."""
+        ...
+
+    def begin_browser_sign_in(self, as_user: str | None = None) -> BrowserSignIn:
+        """Blocking (builds the MSAL app): MSAL's interactive flow in the system browser; in local mode ``as_user``
+        completes the page as that demo user. The sign-in completes later (``BrowserSignIn.signed_in``)."""
         ...
 
     def demo_users(self) -> list[str]:

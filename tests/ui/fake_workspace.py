@@ -97,6 +97,28 @@ class FakeFlow:
             self.outcome.set_result(account)
 
 
+@dataclass
+class FakeBrowserSignIn:
+    """A browser sign-in (console.ui.protocols.BrowserSignIn): done when ``complete`` or ``cancel`` says so."""
+
+    as_user: str | None = None
+    auth_uri: str | None = "https://127.0.0.1:8443/7d3c1f1e/oauth2/v2.0/authorize?client_id=ad51"
+    outcome: Future[AccountInfo] = field(default_factory=Future)
+    cancelled: bool = False
+
+    def signed_in(self) -> Future[AccountInfo]:
+        return self.outcome
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if not self.outcome.done() and self.outcome.set_running_or_notify_cancel():
+            self.outcome.set_exception(RuntimeError("Sign-in cancelled."))
+
+    def complete(self, account: AccountInfo) -> None:
+        if not self.outcome.done() and self.outcome.set_running_or_notify_cancel():
+            self.outcome.set_result(account)
+
+
 AGENTS = {
     "conversation": AgentInfo(
         "conversation",
@@ -163,6 +185,7 @@ class FakeWorkspace:
         self._active = "conversation"
         self._chain = ["conversation"]
         self.flows: list[FakeFlow] = []
+        self.browser_flows: list[FakeBrowserSignIn] = []
         self.calls: list[str] = []
         self.status = READY
         self.trust_prompt: TrustPrompt | None = None
@@ -241,6 +264,15 @@ class FakeWorkspace:
     def begin_device_flow(self) -> FakeFlow:
         flow = FakeFlow()
         self.flows.append(flow)
+        return flow
+
+    def begin_browser_sign_in(self, as_user: str | None = None) -> FakeBrowserSignIn:
+        self.calls.append(f"browser:{as_user}")
+        flow = FakeBrowserSignIn(as_user)
+        self.browser_flows.append(flow)
+        if as_user is not None:
+            flow.complete(self._add_account(as_user.split("@")[0]))
+            self._set_current(as_user)
         return flow
 
     def demo_users(self) -> list[str]:

@@ -15,15 +15,16 @@ from typing import Any
 import pytest
 
 from console.core import mcp_trust
+from console.core.browser_sign_in import BrowserSignInHandle
 from console.core.clock import FixedClock
 from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.core.workspace_views import DeviceFlowHandle
 from console.ui import protocols
-from console.ui.protocols import DeviceSignIn, PresenterSource, WorkspaceLike
+from console.ui.protocols import BrowserSignIn, DeviceSignIn, PresenterSource, WorkspaceLike
 from tests.fixtures.workspace import FAST
 from tests.presenter.host import ScenarioWorkspace
-from tests.ui.fake_workspace import FakeFlow, FakeWorkspace
+from tests.ui.fake_workspace import FakeBrowserSignIn, FakeFlow, FakeWorkspace
 
 # Names some modules import only for type checkers.
 TYPE_ONLY = {"TrustPrompt": mcp_trust.TrustPrompt}
@@ -101,6 +102,7 @@ def test_the_real_workspace_implements_the_contract_exactly() -> None:
     try:
         assert mismatches(WorkspaceLike, Workspace, workspace) == []
         assert mismatches(DeviceSignIn, DeviceFlowHandle, None) == []
+        assert mismatches(BrowserSignIn, BrowserSignInHandle, None) == []
         assert mismatches(PresenterSource, Workspace, workspace) == []
     finally:
         workspace.close()
@@ -110,6 +112,7 @@ def test_the_ui_test_double_implements_the_same_contract_exactly() -> None:
     fake = FakeWorkspace()
     assert mismatches(WorkspaceLike, FakeWorkspace, fake) == []
     assert mismatches(DeviceSignIn, FakeFlow, FakeFlow()) == []
+    assert mismatches(BrowserSignIn, FakeBrowserSignIn, FakeBrowserSignIn()) == []
     assert mismatches(PresenterSource, ScenarioWorkspace, ScenarioWorkspace()) == []
 
 
@@ -135,7 +138,7 @@ def test_a_mismatch_is_found() -> None:
     ]
 
 
-@pytest.mark.parametrize("protocol", [WorkspaceLike, DeviceSignIn, PresenterSource])
+@pytest.mark.parametrize("protocol", [WorkspaceLike, DeviceSignIn, BrowserSignIn, PresenterSource])
 def test_the_protocol_names_real_types_never_any(protocol: type) -> None:
     def walk(tp: Any) -> list[Any]:
         if tp == protocols.Claims:  # JSON values: dict[str, object] on purpose

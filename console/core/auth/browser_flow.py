@@ -51,16 +51,15 @@ class _HandOff(webbrowser.BaseBrowser):
 class _Running:
     lock = threading.Lock()  # held while a flow runs MSAL's interactive call
     flow: BrowserFlow | None = None
-    registered = False
 
 
 _running = _Running()
 
 
-def _register_once() -> None:
-    if not _running.registered:
-        webbrowser.register(CONTROLLER_NAME, None, _HandOff(CONTROLLER_NAME), preferred=True)
-        _running.registered = True
+def _register_first() -> None:
+    """Put the hand-off first in ``webbrowser``'s order again (a controller registered since, as preferred, would
+    otherwise take the URI before it). A repeated name is tried again; ``_opened`` answers the same each time."""
+    webbrowser.register(CONTROLLER_NAME, None, _HandOff(CONTROLLER_NAME), preferred=True)
 
 
 class BrowserFlow:
@@ -111,7 +110,7 @@ class BrowserFlow:
                     hint="Finish or cancel it, then try again.",
                 )
             try:
-                _register_once()
+                _register_first()
                 _running.flow = self
                 result = self._interactive()
             finally:
@@ -152,6 +151,8 @@ class BrowserFlow:
 
     def _opened(self, url: str) -> bool:
         """MSAL opens the sign-in page: True when this flow's opener took it, False for the system browser."""
+        if self.auth_uri == url:  # asked again (the hand-off is in webbrowser's order more than once)
+            return self._opener is not None or self._cancelled
         self.auth_uri = url
         if self._announce is not None:
             self._announce(url)

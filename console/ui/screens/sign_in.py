@@ -1,5 +1,7 @@
 """Sign-in: the device-code flow with the code and URL large and clear, a QR code of the URL, copy to
-clipboard, a countdown while polling and cancel; in local mode, "sign in as" a demo user (for presenters)."""
+clipboard, a countdown while polling and cancel; or (``b``) browser sign-in, MSAL's interactive flow in the system
+browser, offered by itself when the tenant blocks device-code sign-in (AADSTS53003). In local mode, "sign in as"
+a demo user (for presenters) completes the page of the chosen method."""
 
 from __future__ import annotations
 
@@ -15,11 +17,20 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from console.core.auth.errors import DeviceFlowError
 from console.core.clock import Clock, format_countdown
 from console.core.workspace_views import AccountInfo
 from console.ui import bindings
-from console.ui.protocols import DeviceSignIn, WorkspaceLike
+from console.ui.protocols import BrowserSignIn, DeviceSignIn, WorkspaceLike
 from console.ui.widgets.qr_code import QRCode
+
+DEVICE_STEPS = ("1. On any device, open", "2. Enter this code")
+BROWSER_STEPS = ("1. Your browser opens the sign-in page (or open it yourself)", "2. Sign in there")
+DEVICE_HINT = "c copy code · u copy URL · b browser sign-in · esc cancel"
+BROWSER_HINT = "u copy URL · d device code instead · r again · esc cancel"
+BLOCKED = (
+    "This tenant blocks device-code sign-in (Conditional Access, AADSTS53003).  b: sign in with the browser"
+)
 
 
 class SignInScreen(ModalScreen[AccountInfo | None]):
@@ -31,6 +42,9 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         self.workspace = workspace
         self.clock = clock
         self.flow: DeviceSignIn | None = None
+        self.browser: BrowserSignIn | None = None
+        self.method = "device_code"  # or "browser"
+        self.blocked_user: str | None = None  # device code refused (AADSTS53003) for this demo user
         self._code: SecretStr | None = None  # kept masked; revealed only where it is shown
         self.demo_users = list(workspace.demo_users())
 
@@ -39,12 +53,12 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
             yield Label("Sign in to OBO Console", id="sign-in-title")
             with Horizontal(id="sign-in-columns"):
                 with Vertical(id="sign-in-steps"):
-                    yield Static("1. On any device, open", classes="step")
+                    yield Static(DEVICE_STEPS[0], classes="step", id="sign-in-step-1")
                     yield Static("requesting a code…", id="sign-in-url")
-                    yield Static("2. Enter this code", classes="step")
+                    yield Static(DEVICE_STEPS[1], classes="step", id="sign-in-step-2")
                     yield Static("", id="sign-in-code")
                     yield Static("", id="sign-in-status")
-                    yield Static("c copy code · u copy URL · esc cancel", id="sign-in-hint")
+                    yield Static(DEVICE_HINT, id="sign-in-hint")
                 yield QRCode(id="sign-in-qr")
             if self.demo_users:
                 yield Static(
@@ -85,9 +99,10 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         waiting.add_done_callback(lambda task: task.cancelled() or task.exception())
         try:
             account = await asyncio.shield(waiting)
-        except Exception as exc:  # declined, expired, cancelled: shown, not fatal
+        except Exception as exc:  # declined, expired, cancelled, blocked: shown, not fatal
             if self.is_attached and self.flow is flow:
-                self._status(f"{exc}  (r: new code, esc: cancel)", error=True)
+                self.flow = None
+                self._device_failed(exc, f"{exc}  (r: new code, esc: cancel)")
             return
         if self.is_attached and self.flow is flow:
             self.dismiss(account)
@@ -98,6 +113,9 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         )
 
     def _tick(self) -> None:
+        if self.method == "browser":
+            self._show_browser_page()
+            return
         flow = self.flow
         if flow is None:
             return
@@ -112,6 +130,7 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         flow, self.flow = self.flow, None
         if flow is not None:
             flow.cancel()
+        self._cancel_browser()
         self.dismiss(None)
 
     def action_copy_code(self) -> None:
@@ -120,11 +139,19 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
             self.notify("Code copied to the clipboard.")
 
     def action_copy_url(self) -> None:
+        if self.method == "browser":
+            if self.browser is not None and self.browser.auth_uri:
+                self.app.copy_to_clipboard(self.browser.auth_uri)
+                self.notify("URL copied to the clipboard.")
+            return
         if self.flow is not None:
             self.app.copy_to_clipboard(self.flow.verification_uri)
             self.notify("URL copied to the clipboard.")
 
     async def action_retry(self) -> None:
+        if self.method == "browser":
+            self.start_browser(None)
+            return
         flow, self.flow = self.flow, None
         if flow is not None:
             flow.cancel()
@@ -141,14 +168,91 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
 
     @work(group="sign-in-as", exclusive=True, exit_on_error=False)
     async def sign_in_as(self, username: str) -> None:
+        if self.method == "browser":
+            self.start_browser(username)
+            return
         self._status(f"Completing the sign-in page as {username}…")
         try:
             account = await asyncio.to_thread(self.workspace.sign_in_as, username)
         except Exception as exc:
-            self._status(f"Sign-in as {username} failed: {exc}", error=True)
+            self._device_failed(exc, f"Sign-in as {username} failed: {exc}", username)
             return
         flow, self.flow = self.flow, None
         if flow is not None:
             flow.cancel()
         if self.is_attached:
             self.dismiss(account)
+
+    # ---- browser sign-in (MSAL's interactive flow)
+    def _device_failed(self, exc: Exception, message: str, username: str | None = None) -> None:
+        """Show why the device-code sign-in failed; when Conditional Access blocks it, offer the browser."""
+        if isinstance(exc, DeviceFlowError) and exc.blocked_by_policy:
+            self.blocked_user = username
+            self._status(BLOCKED, error=True)
+        else:
+            self._status(message, error=True)
+
+    def action_browser(self) -> None:
+        """Sign in in the browser instead: as the demo user the device code was refused for, else the system
+        browser (in local mode 1–4 then complete the page as a demo user)."""
+        self.start_browser(self.blocked_user)
+
+    def action_device_code(self) -> None:
+        if self.method == "device_code":
+            return
+        self._cancel_browser()
+        self._set_method("device_code")
+        self.query_one("#sign-in-url", Static).update("requesting a code…")
+        self.start_flow()
+
+    def _set_method(self, method: str) -> None:
+        self.method = method
+        browser = method == "browser"
+        steps = BROWSER_STEPS if browser else DEVICE_STEPS
+        self.query_one("#sign-in-step-1", Static).update(steps[0])
+        self.query_one("#sign-in-step-2", Static).update(steps[1])
+        self.query_one("#sign-in-hint", Static).update(BROWSER_HINT if browser else DEVICE_HINT)
+        self.query_one("#sign-in-code", Static).display = not browser
+        self.query_one(QRCode).display = not browser
+        self.set_class(browser, "-browser")
+
+    def _cancel_browser(self) -> None:
+        browser, self.browser = self.browser, None
+        if browser is not None:
+            browser.cancel()
+
+    @work(group="browser-sign-in", exclusive=True, exit_on_error=False)
+    async def start_browser(self, as_user: str | None) -> None:
+        flow, self.flow = self.flow, None
+        if flow is not None:
+            flow.cancel()  # one method at a time: the device code stops polling
+        self._cancel_browser()
+        self._set_method("browser")
+        who = f" as {as_user}" if as_user else ""
+        self.query_one("#sign-in-url", Static).update("opening the sign-in page…")
+        self._status(f"Starting browser sign-in{who}…")
+        try:
+            browser = await asyncio.to_thread(self.workspace.begin_browser_sign_in, as_user)
+        except Exception as exc:  # shown with what to do
+            self._status(f"Could not start browser sign-in: {exc}  (r: try again)", error=True)
+            return
+        self.browser = browser
+        waiting = asyncio.wrap_future(browser.signed_in())
+        waiting.add_done_callback(lambda task: task.cancelled() or task.exception())
+        try:
+            account = await asyncio.shield(waiting)
+        except Exception as exc:  # declined, refused, cancelled, timed out: shown, not fatal
+            if self.is_attached and self.browser is browser:
+                self._status(f"{exc}  (r: again, d: device code, esc: cancel)", error=True)
+            return
+        if self.is_attached and self.browser is browser:
+            self.dismiss(account)
+
+    def _show_browser_page(self) -> None:
+        browser = self.browser
+        if browser is None or browser.signed_in().done():
+            return
+        if browser.auth_uri:
+            url = browser.auth_uri.split("?")[0]
+            self.query_one("#sign-in-url", Static).update(Text(url, style="bold underline"))
+            self._status("Waiting for you to sign in in the browser…")

@@ -1,0 +1,158 @@
+"""Browser sign-in in the console, end to end: the real Workspace, real MSAL (its interactive flow with its own
+loopback listener) and the real local stack, driven through the sign-in screen with Pilot.
+
+"The system browser" here is a ``webbrowser`` controller the test registers, as an installed browser is: it gets
+the sign-in page MSAL opens and completes it with the same GET and form POSTs a browser sends."""
+
+from __future__ import annotations
+
+import threading
+import webbrowser
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from console.core.auth.login_page import complete_login_page
+from console.core.clock import FixedClock
+from console.core.describe import describe
+from console.core.events import Event, SignInStep
+from console.core.settings import Settings
+from console.core.workspace import Workspace
+from console.ui.app import OboConsoleApp
+from console.ui.screens.sign_in import BLOCKED, SignInScreen
+from mcp_server.localcloud.ca import trusting_session
+from mcp_server.stack import LocalStack
+from tests.fixtures.workspace import FAST
+from tests.ui.helpers import until
+from tests.ui.test_flow import SIZE, patient_health
+
+SIGN_IN = 60.0  # seconds a sign-in may take on a loaded machine
+
+
+@dataclass
+class PersonAtBrowser:
+    """The system browser and the person at it: each page it is asked to open is completed as ``login``."""
+
+    ca_cert: Path
+    login: str | None = None
+    opened: list[str] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def open(self, url: str) -> bool:
+        if self.login is None:
+            return False  # not this test's: let webbrowser try the next browser
+        self.opened.append(url)
+        threading.Thread(target=self._complete, args=(url, self.login), daemon=True).start()
+        return True
+
+    def _complete(self, url: str, login: str) -> None:
+        try:
+            with trusting_session(self.ca_cert) as session:
+                complete_login_page(session, url, login)
+        except BaseException as exc:  # seen by the test
+            self.errors.append(exc)
+
+
+class _Controller(webbrowser.BaseBrowser):
+    person: PersonAtBrowser | None = None
+
+    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+        return self.person.open(url) if self.person is not None else False
+
+
+_CONTROLLER = _Controller("test-system-browser")
+webbrowser.register("test-system-browser", None, _CONTROLLER, preferred=True)
+
+
+@pytest.fixture
+def person(local_stack: LocalStack) -> Iterator[PersonAtBrowser]:
+    assert local_stack.state is not None and local_stack.state.ca_cert
+    _CONTROLLER.person = PersonAtBrowser(Path(local_stack.state.ca_cert))
+    try:
+        yield _CONTROLLER.person
+    finally:
+        _CONTROLLER.person = None
+
+
+@pytest.fixture
+def workspace(use_local_stack: LocalStack, local_stack: LocalStack) -> Iterator[Workspace]:
+    saved = patient_health(local_stack)
+    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
+    try:
+        yield ws
+    finally:
+        ws.close()
+        assert local_stack.server is not None
+        local_stack.server.health_probe.timeout = saved
+
+
+def _status(screen: SignInScreen) -> str:
+    return str(screen.query_one("#sign-in-status", Static).render())
+
+
+async def test_f2_offers_browser_sign_in_and_the_system_browser_completes_it(
+    workspace: Workspace, person: PersonAtBrowser
+) -> None:
+    seen: list[Event] = []
+    workspace.bus.subscribe(seen.append)
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
+        screen = app.screen
+        assert isinstance(screen, SignInScreen)
+        await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        footer = [str(key.render()) for key in screen.query("FooterKey")]
+        assert any("Browser sign-in" in key for key in footer), footer
+        assert any("Device code" in key for key in footer), footer
+        device = screen.flow
+
+        person.login = "alice"
+        await pilot.press("b")
+        await until(pilot, lambda: not isinstance(app.screen, SignInScreen), SIGN_IN, "browser sign-in")
+        assert person.errors == []
+        assert workspace.current_account is not None
+        assert workspace.current_account.username == "alice@contoso.example"
+    assert len(person.opened) == 1 and "/oauth2/v2.0/authorize?" in person.opened[0]
+    assert "code_challenge_method=S256" in person.opened[0]
+    assert device is not None and device.signed_in().done()  # choosing the browser stopped the device code
+    steps = [(e.method, e.state) for e in seen if isinstance(e, SignInStep) and e.method == "browser"]
+    assert steps == [("browser", "started"), ("browser", "page_opened"), ("browser", "done")]
+    done = next(e for e in seen if isinstance(e, SignInStep) and e.state == "done")
+    assert describe(done).line() == "browser sign-in done: alice@contoso.example"
+
+
+async def test_blocked_device_code_offers_the_browser_with_one_key(workspace: Workspace) -> None:
+    seen: list[Event] = []
+    workspace.bus.subscribe(seen.append)
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
+        screen = app.screen
+        assert isinstance(screen, SignInScreen)
+        await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        await pilot.press("4")  # dave: Conditional Access blocks his device-code sign-in
+        await until(pilot, lambda: BLOCKED in _status(screen), SIGN_IN, "the AADSTS53003 offer")
+        assert screen.blocked_user == "dave@contoso.example"
+        assert workspace.current_account is None
+
+        await pilot.press("b")  # one key: the browser sign-in, completed as dave
+        await until(pilot, lambda: not isinstance(app.screen, SignInScreen), SIGN_IN, "browser sign-in")
+        assert workspace.current_account is not None
+        assert workspace.current_account.username == "dave@contoso.example"
+    blocked = [e for e in seen if isinstance(e, SignInStep) and e.state == "blocked"]
+    assert [(e.method, e.code) for e in blocked] == [("device_code", "AADSTS53003")]
+    assert (
+        describe(blocked[0])
+        .line()
+        .startswith(
+            "device-code sign-in blocked: Sign-in failed: this tenant's Conditional Access blocks device-code sign-in"
+        )
+    )
+    assert [e.state for e in seen if isinstance(e, SignInStep) and e.method == "browser"] == [
+        "started",
+        "page_opened",
+        "done",
+    ]
