@@ -13,6 +13,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from console.core.auth.errors import DeviceFlowCancelled
 from console.core.events import EventBus, SignInStep
 from console.core.workspace_views import AccountInfo
 
@@ -116,10 +117,11 @@ def _report_failure(bus: EventBus, done: Future[AccountInfo], method: str, user:
     error = done.exception()
     blocked = bool(getattr(error, "blocked_by_policy", False))
     message = getattr(error, "message", str(error))
+    state = "blocked" if blocked else "cancelled" if isinstance(error, DeviceFlowCancelled) else "failed"
     bus.publish(
         SignInStep(
             method=method,
-            state="blocked" if blocked else "failed",
+            state=state,
             account=user,
             code=BLOCKED_CODE if blocked else None,
             detail=str(message),

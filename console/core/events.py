@@ -200,9 +200,9 @@ class AccountChanged(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class SignInStep(Event):
-    """A step of a sign-in: how (``device_code`` | ``browser``), its state (``started``, ``page_opened``,
-    ``done``, ``failed``, ``blocked``: Conditional Access refused it), the protocol's code (``AADSTS53003``) and
-    what to say. ``account`` is the user signing in, when known."""
+    """A step of a sign-in: how (``device_code`` | ``browser``), its state (``started``, ``page_opened``, ``done``,
+    ``failed``, ``cancelled``, ``blocked``: Conditional Access refused it), the protocol's code (``AADSTS53003``)
+    and what to say. ``account`` is the user signing in, when known."""
 
     kind: ClassVar[str] = "sign_in"
     method: str = "device_code"

@@ -45,7 +45,8 @@ class PersonAtBrowser:
         if self.login is None:
             return False  # not this test's: let webbrowser try the next browser
         self.opened.append(url)
-        threading.Thread(target=self._complete, args=(url, self.login), daemon=True).start()
+        if self.login:  # "": the page stays open and nobody signs in
+            threading.Thread(target=self._complete, args=(url, self.login), daemon=True).start()
         return True
 
     def _complete(self, url: str, login: str) -> None:
@@ -156,3 +157,40 @@ async def test_blocked_device_code_offers_the_browser_with_one_key(workspace: Wo
         "page_opened",
         "done",
     ]
+
+
+async def test_in_browser_mode_a_demo_user_key_completes_the_browser_page(
+    workspace: Workspace, person: PersonAtBrowser
+) -> None:
+    """``b`` opens the system browser (nobody signs in there); ``2`` then cancels that sign-in and completes a new
+    browser sign-in as bob; ``d`` would go back to the device code."""
+    seen: list[Event] = []
+    workspace.bus.subscribe(seen.append)
+    app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
+        screen = app.screen
+        assert isinstance(screen, SignInScreen)
+        await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        person.login = ""
+        await pilot.press("b")
+        await until(pilot, lambda: bool(person.opened), SIGN_IN, "the system browser to get the page")
+        screen._tick()
+        assert "/oauth2/v2.0/authorize" in str(screen.query_one("#sign-in-url", Static).render())
+        assert _status(screen) == "Waiting for you to sign in in the browser…"
+        assert not screen.query_one("#sign-in-code", Static).display  # no code in browser mode
+        first = screen.browser
+        await pilot.press("u")
+        assert app.clipboard == person.opened[0]
+
+        await pilot.press("2")
+        await until(
+            pilot, lambda: not isinstance(app.screen, SignInScreen), SIGN_IN, "browser sign-in as bob"
+        )
+        assert workspace.current_account is not None
+        assert workspace.current_account.username == "bob@contoso.example"
+    assert first is not None and first.signed_in().done()
+    states = [(e.state, e.account) for e in seen if isinstance(e, SignInStep) and e.method == "browser"]
+    assert states[:2] == [("started", None), ("page_opened", None)]
+    assert ("cancelled", None) in states  # the system-browser sign-in, cancelled by choosing bob
+    assert states[-1] == ("done", "bob@contoso.example")
