@@ -185,3 +185,16 @@ def test_the_token_from_the_browser_flow_is_bound_to_the_console_app(
         auth_stack.platform.api_client_id,
     )
     assert token.source == "cache"
+
+
+def test_nobody_completing_the_page_ends_in_a_clear_timeout(auth_stack: AuthStack, make_manager) -> None:
+    manager: AuthManager = make_manager()
+    flow = manager.start_browser_flow(opener=lambda url: None, timeout=1)  # the page is opened, nobody acts
+    with pytest.raises(BrowserSignInError) as info:
+        flow.result(60)
+    assert info.value.error == "timed_out"
+    assert str(info.value) == (
+        "Browser sign-in failed: timed_out (No sign-in arrived within 1 s.)\n"
+        "  → Run the sign-in again and complete the page in the browser sooner."
+    )
+    assert flow.auth_uri is not None and manager.accounts() == []
