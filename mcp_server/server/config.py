@@ -121,6 +121,7 @@ class ServerConfig:
             search_index=settings.search_index,
             search_api_key=settings.search_api_key,
             allowed_tenants=tuple(settings.allowed_tenants),
+            graph_endpoint=settings.graph_endpoint.rstrip("/"),
             accept_v1_tokens=settings.accept_v1_tokens,
             ca_cert=settings.ca_cert,
             jwks_cache_ttl=settings.jwks_cache_ttl,

@@ -81,6 +81,7 @@ def register_get_documents(
         )
 
         # Groups from the token, or Microsoft Graph when the token has none or the overage claims.
+        started = time.perf_counter()
         groups = await caller_groups(claims, token.token, exchanger=exchanger, cache=cache, graph=graph)
         ran_as |= {
             "groups": list(groups.ids) if groups.ids is not None else None,
@@ -88,6 +89,7 @@ def register_get_documents(
         }
         if groups.error is not None:
             ran_as["groups_error"] = groups.error
+        groups_ms = round(_ms(started), 3)
 
         started = time.perf_counter()
         try:
@@ -103,7 +105,9 @@ def register_get_documents(
                 trace,
                 {"ran_as": ran_as, "obo_claims": obo.claims, "cache_hit": status != "miss"},
             )
-        await trace.record("search", "ok", _ms(started), hits=len(documents), groups=groups.source)
+        await trace.record(
+            "search", "ok", _ms(started), hits=len(documents), groups=groups.source, groups_ms=groups_ms
+        )
         metrics.tool_calls.labels(tool=TOOL_NAME, outcome="ok").inc()
         meta = {
             "ran_as": ran_as,

@@ -57,6 +57,9 @@ def test_groups_in_the_token_explain_visibility_without_asking_graph(
         {"field": "group", "value": finance, "reason": "group"}
     ]
     assert meta["ran_as"]["groups_source"] == "token" and "groups_error" not in meta["ran_as"]
+    alice = tenant.user_by_login("alice")
+    assert alice is not None and meta["ran_as"]["groups"] == list(alice.groups)
+    assert meta["steps"][-1]["groups"] == "token" and isinstance(meta["steps"][-1]["groups_ms"], float)
     assert local_stack.identity.graph.calls == calls  # nobody asked Graph
 
 
