@@ -192,6 +192,24 @@ DEMO_DOCUMENTS: tuple[DemoDocument, ...] = (
         "engineering",
         groups=["Engineering", "HR"],
     ),
+    # Granted by two of erin's 241 groups: her API token carries the overage claims instead of `groups`, so the
+    # MCP server learns these memberships from Microsoft Graph (one of them lies beyond the first 200).
+    _doc(
+        "doc-16",
+        "Project 007 status report",
+        "Weekly status of project team 007.",
+        "Project 007 finished the data migration; the next milestone is the search relevance review.",
+        "project",
+        groups=["Project 007"],
+    ),
+    _doc(
+        "doc-17",
+        "Project 233 risk register",
+        "Open risks tracked by project team 233.",
+        "Top risk: the vendor contract renewal. Mitigation: a second supplier is being evaluated.",
+        "project",
+        groups=["Project 233"],
+    ),
 )
 SAMPLE_SET: tuple[str, ...] = ("doc-01", "doc-02", "doc-03", "doc-04", "doc-05")
 

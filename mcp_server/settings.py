@@ -47,6 +47,8 @@ class ServerSettings(BaseSettings):
     search_api_key: SecretStr | None = None
     accept_v1_tokens: bool = False
     allowed_tenants: list[str] = []
+    # Microsoft Graph, for group memberships a token does not carry (no groups claim, or the overage claims).
+    graph_endpoint: str = "https://graph.microsoft.com"
     ca_cert: Path | None = None  # extra CA to trust (local stack only; never loaded in Azure mode by default)
     # The MCP server's JWKS cache: how long keys are trusted without re-reading, and the minimum seconds between
     # re-reads on an unknown key id (rate limit against the authority).

@@ -263,6 +263,7 @@ class LocalStack:
             search_index=self.index_name,
             search_api_key=self.search_key,
             ca_cert=Path(self.identity.ca_cert_path),
+            graph_endpoint=self.identity.graph_endpoint,  # the identity host serves Graph's subset
             host=self.host,
             port=self.ports.mcp,
         )

@@ -43,7 +43,8 @@ CLAIM_MEANINGS: dict[str, str] = {
     "groups": "Object ids of the groups the user belongs to (used for access checks, e.g. search trimming).",
     "hasgroups": "The user is in too many groups to list; ask Microsoft Graph for them.",
     "_claim_names": "Groups overage: the groups are too many for the token and must be fetched separately.",
-    "_claim_sources": "Where to fetch the claims that did not fit into the token.",
+    "_claim_sources": "Where Entra says the claims that did not fit are (an Azure AD Graph URL); the MCP server "
+    "never fetches it and asks Microsoft Graph itself.",
     "wids": "Tenant-wide admin roles (role template ids) held by the user.",
     "uti": "Token id: a unique identifier of this token (helps trace it in sign-in logs).",
     "rh": "Internal refresh value the identity platform uses to revalidate the token (opaque).",

@@ -21,11 +21,18 @@ class TenantFileError(ValueError):
     """The tenant file is not valid; the message says what and where."""
 
 
+# Entra's ``groupMembershipClaims`` values (app manifest); None and "None" both mean no groups claim.
+GROUP_MEMBERSHIP_CLAIMS = ("None", "SecurityGroup", "DirectoryRole", "ApplicationGroup", "All")
+# Above this many groups a JWT carries the overage claims instead of ``groups`` (docs/identity.md, Groups).
+GROUPS_OVERAGE_LIMIT = 200
+
+
 @dataclass(frozen=True)
 class Group:
     id: str
     name: str
     description: str = ""
+    security_enabled: bool = True  # False: a distribution (mail-only) group
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ class AppRegistration:
     requested_access_token_version: int | None = None
     required_resource_access: tuple[ResourceAccess, ...] = ()
     redirect_uris: tuple[str, ...] = ()  # "Mobile and desktop" redirect URIs (public clients: loopback)
+    group_membership_claims: str | None = None  # manifest ``groupMembershipClaims``; None: no groups claim
+    assigned_groups: tuple[str, ...] = ()  # groups assigned to the enterprise app (for "ApplicationGroup")
 
     @property
     def access_token_version(self) -> int:
@@ -166,6 +175,27 @@ class Tenant:
     def group_by_id(self, group_id: str) -> Group | None:
         return next((g for g in self.groups if g.id == group_id), None)
 
+    def claim_groups(self, user: User, app: AppRegistration) -> list[str] | None:
+        """The group ids Entra would put in a token for ``app`` (its ``groupMembershipClaims``); None: no claim.
+
+        ``SecurityGroup``: security groups; ``All``: every group; ``ApplicationGroup``: the user's groups that are
+        assigned to the app; ``DirectoryRole``: directory roles only, which this tenant does not model, so none.
+        No qualifying group: no claim (the stricter reading; Entra's documentation does not say)."""
+        setting = app.group_membership_claims
+        if setting in (None, "None", "DirectoryRole"):
+            return None
+        chosen: list[str] = []
+        for group_id in user.groups:
+            group = self.group_by_id(group_id)
+            if group is None:
+                continue
+            if setting == "SecurityGroup" and not group.security_enabled:
+                continue
+            if setting == "ApplicationGroup" and group_id not in app.assigned_groups:
+                continue
+            chosen.append(group_id)
+        return chosen or None
+
     # -- applications ---------------------------------------------------------------------------------
     def app_by_client_id(self, client_id: str) -> AppRegistration | None:
         wanted = client_id.strip().lower()
@@ -224,7 +254,10 @@ def load_demo_tenant(path: Path | None = None) -> Tenant:
 
 
 def _parse(raw: dict[str, Any]) -> Tenant:
-    groups = tuple(Group(g["id"], g["name"], g.get("description", "")) for g in raw["groups"])
+    groups = tuple(
+        Group(g["id"], g["name"], g.get("description", ""), bool(g.get("securityEnabled", True)))
+        for g in raw["groups"]
+    )
     group_ids = {g.name: g.id for g in groups} | {g.id: g.id for g in groups}
     users = []
     for u in raw["users"]:
@@ -241,7 +274,7 @@ def _parse(raw: dict[str, Any]) -> Tenant:
             )
         )
     oid_of = {u.username.lower(): u.oid for u in users} | {u.oid: u.oid for u in users}
-    apps = tuple(_parse_app(a, oid_of) for a in raw["applications"])
+    apps = tuple(_parse_app(a, oid_of, group_ids) for a in raw["applications"])
     resources = tuple(
         Resource(
             r["name"], r["app_id"], r["identifier_uri"], tuple(r["scopes"]), int(r.get("token_version", 1))
@@ -295,7 +328,20 @@ def _parse_policy(
     )
 
 
-def _parse_app(a: dict[str, Any], oid_of: dict[str, str]) -> AppRegistration:
+def _group_claims_setting(a: dict[str, Any]) -> str | None:
+    setting = a.get("groupMembershipClaims")
+    if setting is not None and setting not in GROUP_MEMBERSHIP_CLAIMS:
+        raise ValueError(
+            f"app {a['key']}: groupMembershipClaims must be one of {GROUP_MEMBERSHIP_CLAIMS} (or null), "
+            f"not {setting!r}"
+        )
+    return None if setting in (None, "None") else str(setting)
+
+
+def _parse_app(a: dict[str, Any], oid_of: dict[str, str], group_ids: dict[str, str]) -> AppRegistration:
+    unknown_groups = [g for g in a.get("assigned_groups", []) if g not in group_ids]
+    if unknown_groups:
+        raise ValueError(f"app {a['key']}: unknown assigned group(s) {unknown_groups}")
     accesses = []
     for ra in a.get("required_resource_access", []):
         unknown = [u for u in ra.get("consented_users", []) if u.lower() not in oid_of]
@@ -326,4 +372,6 @@ def _parse_app(a: dict[str, Any], oid_of: dict[str, str]) -> AppRegistration:
         requested_access_token_version=a.get("requested_access_token_version"),
         required_resource_access=tuple(accesses),
         redirect_uris=tuple(a.get("redirect_uris", [])),
+        group_membership_claims=_group_claims_setting(a),
+        assigned_groups=tuple(group_ids[g] for g in a.get("assigned_groups", [])),
     )

@@ -24,6 +24,7 @@ from mcp_server.server.auth import (
 )
 from mcp_server.server.config import ServerConfig
 from mcp_server.server.documents import DocumentSearch, SearchFailed
+from mcp_server.server.groups import GraphGroups
 from mcp_server.server.health import PROBE_TIMEOUT, Health, on_own_thread
 from mcp_server.server.metrics import ServerMetrics
 from mcp_server.server.obo import OboCache, OboError, OboExchanger
@@ -47,6 +48,7 @@ class OboServer:
         self.exchanger = OboExchanger(config)
         self.cache = OboCache(margin=config.obo_expiry_margin)
         self.search = DocumentSearch(config)
+        self.graph = GraphGroups(config)
         self.http_client: httpx2.AsyncClient | None = None
         self.verifier: EntraTokenVerifier | None = None
         self.mcp: FastMCP | None = None
@@ -79,7 +81,12 @@ class OboServer:
             "OBO Console", auth=auth, lifespan=lifespan, instructions="Documents the signed-in user may read."
         )
         register_get_documents(
-            mcp, exchanger=self.exchanger, cache=self.cache, search=self.search, metrics=self.metrics
+            mcp,
+            exchanger=self.exchanger,
+            cache=self.cache,
+            search=self.search,
+            metrics=self.metrics,
+            graph=self.graph,
         )
 
         @mcp.custom_route("/healthz", methods=["GET"])
@@ -136,6 +143,7 @@ class OboServer:
             await self.http_client.aclose()
         self.exchanger.close()
         self.search.close()
+        self.graph.close()
 
 
 def create_server(config: ServerConfig, *, clock: Callable[[], float] = time.monotonic) -> OboServer:

@@ -13,6 +13,8 @@ from mcp_server.settings import ServerSettings
 
 SEARCH_SCOPE = "https://search.azure.com/.default"
 SEARCH_AUDIENCE = "https://search.azure.com"
+GRAPH_ENDPOINT = "https://graph.microsoft.com"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # Fields the tool may return: the model never chooses them, and nothing else in the index leaves the server.
 DEFAULT_FIELDS: tuple[str, ...] = ("id", "name", "description", "content", "category", "oid", "group")
 ACCESS_FIELDS: tuple[str, ...] = ("oid", "group")
@@ -46,6 +48,12 @@ class ServerConfig:
     search_retry_total: int = 1
     search_timeout: float = 10.0
     obo_expiry_margin: float = 300.0  # an OBO token is reused until five minutes before it expires
+    # Where group memberships come from when a token has no ``groups`` (or the overage claims): only this base,
+    # never an endpoint a token names (docs/server.md, Groups).
+    graph_endpoint: str = GRAPH_ENDPOINT
+    graph_scope: str = GRAPH_SCOPE
+    graph_timeout: float = 10.0
+    graph_page_size: int = 999  # $top of transitiveMemberOf (Graph's maximum; tests page with less)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -113,6 +121,7 @@ class ServerConfig:
             search_index=settings.search_index,
             search_api_key=settings.search_api_key,
             allowed_tenants=tuple(settings.allowed_tenants),
+            graph_endpoint=settings.graph_endpoint.rstrip("/"),
             accept_v1_tokens=settings.accept_v1_tokens,
             ca_cert=settings.ca_cert,
             jwks_cache_ttl=settings.jwks_cache_ttl,

@@ -72,13 +72,20 @@ class DocumentSearch:
             raise SearchFailed(_describe(exc)) from exc
 
     def search_as(
-        self, query: str, top: int, obo: OboToken, caller_oid: str, caller_groups: Iterable[str]
+        self,
+        query: str,
+        top: int,
+        obo: OboToken,
+        caller_oid: str,
+        caller_groups: Iterable[str] | None,
+        groups_unknown: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Search as the OBO token's user and trim each document for that caller (blocking: run off the loop)."""
+        """Search as the OBO token's user and trim each document for that caller (blocking: run off the loop).
+        ``caller_groups`` None: the memberships are unknown (``groups_unknown`` says why)."""
         raw = self.search(query, top, obo)
         fields = self.fields()
-        groups = list(caller_groups)
-        return [trim_document(doc, fields, caller_oid, groups) for doc in raw]
+        groups = None if caller_groups is None else list(caller_groups)
+        return [trim_document(doc, fields, caller_oid, groups, groups_unknown) for doc in raw]
 
     def probe(self, timeout: float) -> int:
         """Readiness within ``timeout`` seconds: the index exists and answers (document count)."""
@@ -110,13 +117,19 @@ def _entries(value: Any) -> list[str]:
 
 
 def trim_document(
-    raw: dict[str, Any], fields: Iterable[str], caller_oid: str, caller_groups: Iterable[str]
+    raw: dict[str, Any],
+    fields: Iterable[str],
+    caller_oid: str,
+    caller_groups: Iterable[str] | None,
+    groups_unknown: str | None = None,
 ) -> dict[str, Any]:
     """The document as the caller may see it: allowlisted fields, access fields reduced to the entries that admit
-    the caller (their oid, their groups, ``all``), and why it is visible."""
-    groups = set(caller_groups)
+    the caller (their oid, their groups, ``all``), and why it is visible. With the caller's groups unknown
+    (``caller_groups`` None) no group entry is shown but ``all``, and a document nothing else explains is visible
+    for a reason ``unknown`` (the search service admitted it; ``detail`` says why the server cannot tell)."""
+    groups = set(caller_groups or ())
     doc: dict[str, Any] = {}
-    because: list[dict[str, str]] = []
+    because: list[dict[str, str | None]] = []
     for name in fields:
         if name not in ACCESS_FIELDS:
             doc[name] = raw.get(name)
@@ -128,6 +141,9 @@ def trim_document(
         because.append({"field": "oid", "value": value, "reason": "public" if value == PUBLIC else "user"})
     for value in kept_groups:
         because.append({"field": "group", "value": value, "reason": "public" if value == PUBLIC else "group"})
+    if not because and caller_groups is None:
+        detail = groups_unknown or "the caller's groups are unknown"
+        because.append({"field": "group", "value": None, "reason": "unknown", "detail": detail})
     doc["score"] = raw.get("@search.score")
     doc["visible_because"] = because
     return doc

@@ -114,10 +114,11 @@ class OboExchanger:
                     raise OboError(f"the authority {self.config.authority} cannot be used: {exc}") from exc
             return self._app
 
-    def exchange(self, assertion: str) -> OboToken:
+    def exchange(self, assertion: str, scope: str | None = None) -> OboToken:
+        """OBO for ``scope`` (default: the search scope; the Graph scope for group memberships)."""
         app = self.app()
         try:
-            result = app.acquire_token_on_behalf_of(assertion, [self.config.obo_scope])
+            result = app.acquire_token_on_behalf_of(assertion, [scope or self.config.obo_scope])
         except requests.RequestException as exc:
             raise OboError(f"the identity platform is unreachable ({type(exc).__name__})") from exc
         if "access_token" not in result:

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from mcp_server.server.auth import ValidatedToken
 from mcp_server.server.documents import DocumentSearch, SearchFailed
+from mcp_server.server.groups import GraphGroups, caller_groups, token_groups
 from mcp_server.server.metrics import ServerMetrics
 from mcp_server.server.obo import CacheKey, OboCache, OboError, OboExchanger, OboToken
 from mcp_server.server.steps import META_KEY, StepTrace
@@ -29,7 +30,13 @@ _RAN_AS = ("name", "preferred_username", "oid", "tid")
 
 
 def register_get_documents(
-    mcp: FastMCP, *, exchanger: OboExchanger, cache: OboCache, search: DocumentSearch, metrics: ServerMetrics
+    mcp: FastMCP,
+    *,
+    exchanger: OboExchanger,
+    cache: OboCache,
+    search: DocumentSearch,
+    metrics: ServerMetrics,
+    graph: GraphGroups,
 ) -> None:
     scope = exchanger.config.obo_scope
 
@@ -49,8 +56,7 @@ def register_get_documents(
             metrics.tool_calls.labels(tool=TOOL_NAME, outcome="error").inc()
             return _error("no validated user token on this request", trace, {})
         claims = token.claims
-        groups = [str(g) for g in claims.get("groups") or []]
-        ran_as = {k: claims.get(k) for k in _RAN_AS} | {"groups": groups}
+        ran_as = {k: claims.get(k) for k in _RAN_AS} | {"groups": token_groups(claims)}
         await trace.record(
             "validate", "ok", token.validation_ms, oid=claims.get("oid"), tid=claims.get("tid")
         )
@@ -74,11 +80,22 @@ def register_get_documents(
             "obo_exchange", "cache_hit" if status != "miss" else "ok", _ms(started), cache=status
         )
 
+        # Groups from the token, or Microsoft Graph when the token has none or the overage claims.
+        started = time.perf_counter()
+        groups = await caller_groups(claims, token.token, exchanger=exchanger, cache=cache, graph=graph)
+        ran_as |= {
+            "groups": list(groups.ids) if groups.ids is not None else None,
+            "groups_source": groups.source,
+        }
+        if groups.error is not None:
+            ran_as["groups_error"] = groups.error
+        groups_ms = round(_ms(started), 3)
+
         started = time.perf_counter()
         try:
             with metrics.search_seconds.time():
                 documents = await anyio.to_thread.run_sync(
-                    search.search_as, query, top, obo, str(claims["oid"]), groups
+                    search.search_as, query, top, obo, str(claims["oid"]), groups.ids, groups.error
                 )
         except SearchFailed as exc:
             await trace.record("search", "error", _ms(started), error=str(exc))
@@ -88,7 +105,9 @@ def register_get_documents(
                 trace,
                 {"ran_as": ran_as, "obo_claims": obo.claims, "cache_hit": status != "miss"},
             )
-        await trace.record("search", "ok", _ms(started), hits=len(documents))
+        await trace.record(
+            "search", "ok", _ms(started), hits=len(documents), groups=groups.source, groups_ms=groups_ms
+        )
         metrics.tool_calls.labels(tool=TOOL_NAME, outcome="ok").inc()
         meta = {
             "ran_as": ran_as,

@@ -61,7 +61,7 @@ def test_each_account_has_its_own_conversation_results_and_model_input(
     ws = workspace
     assert ws.link.status.state is LinkState.READY and not ws.link.launched  # attached to the running stack
     assert ws.accounts() == [] and ws.current_account is None
-    assert sorted(u.split("@")[0] for u in ws.demo_users()) == ["alice", "bob", "carol", "dave"]
+    assert sorted(u.split("@")[0] for u in ws.demo_users()) == ["alice", "bob", "carol", "dave", "erin"]
     seen: list[Event] = []
     ws.bus.subscribe(seen.append)
     shown: list[Event] = []  # what a view subscribed to "the current account" receives

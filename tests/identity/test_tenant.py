@@ -15,20 +15,21 @@ def _is_guid(value: str) -> bool:
     return str(uuid.UUID(value)) == value
 
 
-def test_demo_users_alice_bob_carol_dave_with_stable_guids_and_distinct_groups() -> None:
+def test_demo_users_alice_bob_carol_dave_erin_with_stable_guids_and_distinct_groups() -> None:
     tenant = load_demo_tenant()
     assert _is_guid(tenant.tenant_id)
-    assert [u.username.split("@")[0] for u in tenant.users] == ["alice", "bob", "carol", "dave"]
+    assert [u.username.split("@")[0] for u in tenant.users] == ["alice", "bob", "carol", "dave", "erin"]
     assert all(_is_guid(u.oid) for u in tenant.users)
-    assert len({u.oid for u in tenant.users}) == 4
+    assert len({u.oid for u in tenant.users}) == 5
     group_ids = {g.id for g in tenant.groups}
     assert all(_is_guid(g) for g in group_ids)
     for user in tenant.users:
         assert user.groups and set(user.groups) <= group_ids
         assert user.name and user.upn == user.username
     # Different group sets, with overlap: permission trimming gives each user a different view.
-    assert len({frozenset(u.groups) for u in tenant.users}) == 4
-    alice, bob, carol, dave = tenant.users
+    assert len({frozenset(u.groups) for u in tenant.users}) == 5
+    alice, bob, carol, dave, erin = tenant.users
+    assert len(erin.groups) == 241 and set(dave.groups) < set(erin.groups)  # erin: above the overage limit
     assert set(alice.groups) & set(carol.groups) and set(alice.groups) & set(bob.groups)
     assert set(dave.groups) < set(bob.groups)  # dave: All Staff only, the fewest documents
     assert load_demo_tenant() == tenant  # stable across loads

@@ -43,7 +43,7 @@ def client(search_service: SearchService, demo_search_index: str) -> SearchClien
     )
 
 
-@pytest.mark.parametrize("login", ["alice", "bob", "carol", "dave"])
+@pytest.mark.parametrize("login", ["alice", "bob", "carol", "dave", "erin"])
 def test_each_demo_user_sees_exactly_what_their_oid_and_groups_admit(
     client: SearchClient, identity_platform: IdentityPlatform, demo_tenant: Tenant, login: str
 ) -> None:

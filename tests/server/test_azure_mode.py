@@ -46,7 +46,9 @@ def azure_settings(stack: LocalStack, **extra: object) -> Settings:
 def azure_server(
     local_stack: LocalStack, request: pytest.FixtureRequest
 ) -> Iterator[tuple[ThreadedServer, ServerConfig]]:
-    extra = getattr(request, "param", {})
+    extra = dict(getattr(request, "param", {}))
+    if extra.get("graph_endpoint") == "GRAPH":  # the stack's port is known only now
+        extra["graph_endpoint"] = local_stack.identity.graph_endpoint
     config = ServerConfig.from_settings(azure_settings(local_stack, **extra))
     threaded = serve_threaded(create_server(config))
     try:
@@ -66,6 +68,19 @@ async def test_azure_mode_server_gives_each_user_their_documents(
         )
         assert {d["name"] for d in documents} == expected_names(local_stack, login)
         assert_only_callers_entries(local_stack, login, documents)
+
+
+@pytest.mark.parametrize("azure_server", [{"graph_endpoint": "GRAPH"}], indirect=True)
+async def test_azure_mode_reads_overage_groups_from_the_configured_graph(
+    local_stack: LocalStack, azure_server: tuple[ThreadedServer, ServerConfig]
+) -> None:
+    """OBO_CONSOLE_GRAPH_ENDPOINT (here the local identity host's Graph subset) is where erin's groups come from."""
+    threaded, config = azure_server
+    assert config.graph_endpoint == local_stack.identity.graph_endpoint
+    documents = await plain_client_get_documents(f"{threaded.base_url}/mcp", api_token(local_stack, "erin"))
+    assert {d["name"] for d in documents} == expected_names(local_stack, "erin")
+    assert_only_callers_entries(local_stack, "erin", documents)
+    assert all(r["reason"] != "unknown" for d in documents for r in d["visible_because"])
 
 
 def v1_token(stack: LocalStack) -> str:

@@ -80,7 +80,13 @@ def test_server_process_lifecycle(tmp_path: Path) -> None:
         assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
         assert all(state.get(name) not in (None, "", []) for name in FIELDS), state
         assert state["pid"] == proc.pid
-        assert {u["username"].split("@")[0] for u in state["users"]} == {"alice", "bob", "carol", "dave"}
+        assert {u["username"].split("@")[0] for u in state["users"]} == {
+            "alice",
+            "bob",
+            "carol",
+            "dave",
+            "erin",
+        }
         assert state["authority"].startswith("https://127.0.0.1:") and state["authority"].endswith(
             state["tenant_id"]
         )

@@ -45,7 +45,17 @@ def visibility_reasons(document: dict[str, Any], ran_as: dict[str, Any]) -> list
             reasons.append("public: open to group all")
         elif entry in groups:
             reasons.append(f"you are in group {names.get(entry) or _short_id(entry)}")
-    return reasons or ["admitted by the search service (no matching entry returned)"]
+    if reasons:
+        return reasons
+    # The server could not learn the caller's groups (Microsoft Graph failed): it says why in visible_because.
+    unknown = [
+        b
+        for b in document.get("visible_because") or []
+        if isinstance(b, dict) and b.get("reason") == "unknown"
+    ]
+    if unknown:
+        return [f"reason unknown: {unknown[0].get('detail') or 'the server could not learn your groups'}"]
+    return ["admitted by the search service (no matching entry returned)"]
 
 
 def _score(document: dict[str, Any]) -> str:

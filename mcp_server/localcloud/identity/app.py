@@ -69,9 +69,11 @@ class IdentityApp:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def build(self) -> Starlette:
+    def build(self, extra_routes: list[Route] | None = None) -> Starlette:
+        """``extra_routes`` (the Microsoft Graph subset) come first: their paths are not tenant paths."""
         # Any handler may raise EntraError (unknown tenant, refused grant): it is answered with Entra's envelope.
-        return Starlette(routes=self.routes(), exception_handlers={EntraError: self.entra_error})
+        routes = [*(extra_routes or []), *self.routes()]
+        return Starlette(routes=routes, exception_handlers={EntraError: self.entra_error})
 
     def routes(self) -> list[Route]:
         return [

@@ -12,6 +12,7 @@ from mcp_server.localcloud.identity.app import Context, IdentityApp
 from mcp_server.localcloud.identity.device_codes import MAX_CODES_PER_CLIENT, DeviceCodeStore
 from mcp_server.localcloud.identity.errors import EntraError
 from mcp_server.localcloud.identity.grants import ConsentBook, TokenService
+from mcp_server.localcloud.identity.graph import GraphApi
 from mcp_server.localcloud.identity.page_guard import (
     WRONG_CODE_BURST,
     WRONG_CODE_REFILL_SECONDS,
@@ -77,9 +78,10 @@ class IdentityPlatform:
             tenant, self.minter, self.devices, self.consent, lambda: self.verification_uri
         )
         self.wrong_codes = WrongCodeThrottle(wrong_code_burst, wrong_code_refill_seconds)
+        self.graph = GraphApi(tenant, self.keys, lambda: self.base_url)  # Microsoft Graph's subset
         app = IdentityApp(
             Context(tenant, self.keys, self.minter, self.tokens, lambda: self.base_url, self.wrong_codes)
-        ).build()
+        ).build(self.graph.routes())
         # No proxy headers: uvicorn would take X-Forwarded-For from loopback clients as their address, letting a
         # guesser pick a fresh address per request past the page's per-address throttle.
         self._server = ThreadedServer(
@@ -142,6 +144,11 @@ class IdentityPlatform:
     @property
     def device_endpoint(self) -> str:
         return f"{self.authority}/oauth2/v2.0/devicecode"
+
+    @property
+    def graph_endpoint(self) -> str:
+        """The Microsoft Graph subset's base (``<base>/v1.0/me/...``): the MCP server's ``graph_endpoint``."""
+        return self.base_url
 
     @property
     def verification_uri(self) -> str:

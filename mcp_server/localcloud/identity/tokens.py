@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp_server.localcloud.identity.scopes import Target
 from mcp_server.localcloud.signing_keys import SigningKey, SigningKeyStore
-from mcp_server.localcloud.tenant import AppRegistration, Tenant, User
+from mcp_server.localcloud.tenant import GROUPS_OVERAGE_LIMIT, AppRegistration, Tenant, User
 
 USER_TOKEN_LIFETIME = (3600, 5400)  # Entra: random between 60 and 90 minutes
 APP_TOKEN_LIFETIME = 3599
@@ -29,6 +29,26 @@ def b64url(data: bytes) -> str:
 def v1_issuer(tenant_id: str) -> str:
     """What Entra puts in ``iss`` of v1 tokens (the search token); validate it exactly."""
     return f"https://sts.windows.net/{tenant_id}/"
+
+
+def overage_endpoint(tenant_id: str, oid: str) -> str:
+    """Where Entra's overage claim says the groups are (an Azure AD Graph URL). Only a hint: APIs call Microsoft
+    Graph themselves and never fetch a URL a token names."""
+    return f"https://graph.windows.net/{tenant_id}/users/{oid}/getMemberObjects"
+
+
+def group_claims(tenant: Tenant, user: User, app: AppRegistration, tenant_id: str) -> dict[str, Any]:
+    """``groups`` as Entra emits it for ``app``: nothing unless ``groupMembershipClaims`` is set, the overage
+    claims (``_claim_names``/``_claim_sources``) above 200 groups."""
+    groups = tenant.claim_groups(user, app)
+    if groups is None:
+        return {}
+    if len(groups) > GROUPS_OVERAGE_LIMIT:
+        return {
+            "_claim_names": {"groups": "src1"},
+            "_claim_sources": {"src1": {"endpoint": overage_endpoint(tenant_id, user.oid)}},
+        }
+    return {"groups": groups}
 
 
 @dataclass(frozen=True)
@@ -102,7 +122,6 @@ class TokenMinter:
                 "amr": list(amr),
                 "azp": client.client_id,
                 "azpacr": acr,
-                "groups": list(user.groups),
                 "name": user.name,
                 "oid": user.oid,
                 "preferred_username": user.username,
@@ -136,6 +155,8 @@ class TokenMinter:
             }
         if acrs:
             claims["acrs"] = list(acrs)
+        if target.app is not None:  # an app registration of this tenant: its groupMembershipClaims decide
+            claims |= group_claims(self.tenant, user, target.app, tid)
         claims |= extra or {}
         return self._sign(claims, sign_with, v1=target.token_version == 1)
 
@@ -201,6 +222,7 @@ class TokenMinter:
         }
         if nonce:
             claims["nonce"] = nonce  # echoed from the authorization request (MSAL checks it)
+        claims |= group_claims(self.tenant, user, client, tid)  # the client's own groupMembershipClaims
         return self._sign(claims, sign_with, v1=False)
 
     def client_info(self, user: User) -> str:
