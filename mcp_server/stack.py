@@ -31,6 +31,7 @@ from mcp_server.redact import remember_secret
 from mcp_server.server.app import OboServer, create_server
 from mcp_server.server.config import ServerConfig
 from mcp_server.server.runner import serve_threaded
+from mcp_server.settings import SearchAuthSetting
 from mcp_server.stack_state import (
     DemoUser,
     StackState,
@@ -115,6 +116,7 @@ class LocalStack:
         provision: bool = True,
         ready_timeout: float = 30.0,
         calculator_model: Model | None = None,
+        search_auth: SearchAuthSetting = "api-key",
     ) -> None:
         """``calculator_model``: the model the calculator agent runs on, required unless ``ports.calculator`` is
         None (the console passes the one its settings choose: the server does not pick models)."""
@@ -125,6 +127,7 @@ class LocalStack:
                 "or StackPorts(calculator=None) to run without the calculator."
             )
         self.calculator_model = calculator_model
+        self.search_auth = search_auth  # how the MCP server authenticates to the search service
         self.home = home or data_dir()
         self.host = host
         self.state_file = state_file or self.home / "local-stack.json"
@@ -224,6 +227,7 @@ class LocalStack:
             directory=directory,
             host=self.host,
             port=self.ports.search,
+            roles_of=tenant.search_roles_of,  # keyless callers: the tenant file's role assignments
         )
         self.search.start()
 
@@ -265,6 +269,7 @@ class LocalStack:
             ca_cert=Path(self.identity.ca_cert_path),
             host=self.host,
             port=self.ports.mcp,
+            search_auth=self.search_auth,
         )
         values.update(overrides)
         return ServerConfig(**values)
