@@ -67,7 +67,8 @@ def bearer_caller(token: str, validator: TokenValidator, roles_of: RoleLookup) -
     try:
         claims: dict[str, Any] = validator.validate(token)
     except TokenRejected as exc:
-        raise SearchError(401, f"The Authorization bearer token was rejected: {exc.message}") from None
+        reason = exc.message.replace("The query source authorization token", "The token")
+        raise SearchError(401, f"The Authorization bearer token was rejected: {reason}") from None
     tenant, oid = str(claims["tid"]), str(claims["oid"])
     roles = roles_of(tenant, oid)
     if roles is None:
