@@ -3,6 +3,7 @@ platform, real azure-search-documents, the local search service checking the app
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.search.documents import SearchClient
 from pydantic import SecretStr
 
+from console.cli import main
 from mcp_server import provision as provisioning
 from mcp_server.errors import UserError
 from mcp_server.localcloud.identity.platform import IdentityPlatform
@@ -22,7 +24,9 @@ from mcp_server.search_credential import SearchAuthentication, client_secret_aut
 from mcp_server.server.app import create_server
 from mcp_server.server.config import ServerConfig
 from mcp_server.server.runner import serve_threaded
+from mcp_server.settings import ServerSettings
 from mcp_server.stack import LocalStack
+from mcp_server.stack_state import StackState, write_state
 from tests.fixtures.stack import api_token
 from tests.server.helpers import call, expected_names, plain_client_get_documents
 
@@ -212,3 +216,46 @@ def test_the_server_refuses_an_api_version_that_would_not_trim(local_stack: Loca
         "untrimmed."
     )
     assert isinstance(local_stack.server_config(search_api_version="2025-11-01-preview"), ServerConfig)
+
+
+def test_provision_cli_keyless_on_the_local_stack(
+    search_service: SearchService,
+    identity_platform: IdentityPlatform,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`OBO_CONSOLE_SEARCH_AUTH=entra obo-console provision`: the provisioner app's token, no admin key (the state
+    file's key is wrong on purpose)."""
+    write_state(
+        StackState(
+            search_endpoint=search_service.endpoint,
+            search_index="cli-keyless",
+            search_api_key=SecretStr("wrong-" + "k" * 30),
+            authority=identity_platform.authority,
+            ca_cert=str(identity_platform.ca_cert_path),
+        )
+    )
+    monkeypatch.setenv("OBO_CONSOLE_SEARCH_AUTH", "entra")
+    assert main(["provision", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["index"] == "cli-keyless" and report["created"] == 15
+    monkeypatch.setenv("OBO_CONSOLE_SEARCH_AUTH", "api-key")
+    assert main(["provision"]) != 0  # the same state with the (wrong) admin key: refused
+    assert "refused the request (403): Authorization failed." in capsys.readouterr().err
+
+
+def test_azure_mode_keyless_needs_no_admin_key() -> None:
+    base = dict(
+        mode="azure",
+        tenant_id="ce5f3f8f-ace8-464d-9563-b2a5c75a2005",
+        api_client_id="c47511d1-328e-4830-afc4-c68df34d9781",
+        api_client_secret=SecretStr("s" * 32),
+        search_endpoint="https://example.search.windows.net",
+    )
+    config = ServerConfig.from_settings(ServerSettings(**base, search_auth="entra"))
+    assert config.search_auth == "entra" and config.search_api_key.get_secret_value() == ""
+    with pytest.raises(UserError) as info:
+        ServerConfig.from_settings(ServerSettings(**base))
+    assert (
+        info.value.message == "The MCP server in Azure mode is missing settings: OBO_CONSOLE_SEARCH_API_KEY."
+    )

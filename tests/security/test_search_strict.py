@@ -356,3 +356,18 @@ def test_a_bearer_token_for_another_audience_is_401(strict: Strict) -> None:
         401,
         "The Authorization bearer token was rejected: Audience claim is invalid in the JWT token.",
     )
+
+
+def test_elevated_read_is_never_a_way_around_trimming(strict: Strict) -> None:
+    """Not implemented for Bearer callers (400), refused for the api-key (403): never an untrimmed result."""
+    headers_route = f"/indexes('{INDEX}')/docs/search.post.search"
+    reader = strict.signer.token(READER_APP, idtyp="app")
+    response = strict.session.post(
+        f"{strict.service.endpoint}{headers_route}",
+        params={"api-version": PREVIEW},
+        json={"search": "*"},
+        headers={"authorization": f"Bearer {reader}", "x-ms-enable-elevated-read": "true"},
+    )
+    azure_error(
+        response, 400, "Elevated read is not implemented by the local search service; remove the header."
+    )
