@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.core.credentials import AzureKeyCredential
+
 from mcp_server.search_credential import (
+    AsyncSearchAuthentication,
     SearchAuthentication,
     api_key_auth,
+    async_client_secret_auth,
+    async_default_azure_auth,
     client_secret_auth,
     default_azure_auth,
 )
@@ -24,6 +29,19 @@ def server_search_auth(config: ServerConfig) -> SearchAuthentication:
             config.authority, config.api_client_id, config.api_client_secret, config.ca_cert
         )
     return default_azure_auth()
+
+
+def server_async_search_auth(config: ServerConfig) -> AsyncSearchAuthentication:
+    """The same for ``azure.search.documents.aio`` clients."""
+    if config.search_auth == "api-key":
+        return AsyncSearchAuthentication(
+            "api-key", AzureKeyCredential(config.search_api_key.get_secret_value())
+        )
+    if config.mode == "local":
+        return async_client_secret_auth(
+            config.authority, config.api_client_id, config.api_client_secret, config.ca_cert
+        )
+    return async_default_azure_auth()
 
 
 def client_options(config: ServerConfig) -> dict[str, Any]:

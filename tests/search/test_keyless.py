@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.pipeline.transport import AsyncioRequestsTransport
 from azure.search.documents import SearchClient
+from azure.search.documents.aio import SearchClient as AsyncSearchClient
 from pydantic import SecretStr
 
 from console.cli import main
@@ -24,6 +26,7 @@ from mcp_server.search_credential import SearchAuthentication, client_secret_aut
 from mcp_server.server.app import create_server
 from mcp_server.server.config import ServerConfig
 from mcp_server.server.runner import serve_threaded
+from mcp_server.server.search_auth import server_async_search_auth
 from mcp_server.settings import ServerSettings
 from mcp_server.stack import LocalStack
 from mcp_server.stack_state import StackState, write_state
@@ -259,3 +262,23 @@ def test_azure_mode_keyless_needs_no_admin_key() -> None:
     assert (
         info.value.message == "The MCP server in Azure mode is missing settings: OBO_CONSOLE_SEARCH_API_KEY."
     )
+
+
+async def test_async_clients_search_keyless_too(
+    local_stack: LocalStack, identity_platform: IdentityPlatform
+) -> None:
+    """The aio SearchClient with the server's async credential (azure.identity.aio, requests on a thread)."""
+    config = local_stack.server_config(search_auth="entra")
+    auth = server_async_search_auth(config)
+    assert local_stack.identity is not None
+    user = local_stack.identity.issue_access_token("alice", audience=SEARCH)
+    async with AsyncSearchClient(
+        config.search_endpoint,
+        config.search_index,
+        **auth.client_kwargs(),
+        transport=AsyncioRequestsTransport(),
+    ) as client:
+        results = await client.search("*", query_source_authorization=user, select=["id"])
+        ids = {r["id"] async for r in results}
+    await auth.close()
+    assert ids == ALICE_DOCS
