@@ -282,3 +282,13 @@ async def test_async_clients_search_keyless_too(
         ids = {r["id"] async for r in results}
     await auth.close()
     assert ids == ALICE_DOCS
+
+
+def test_the_server_command_refuses_an_untrimmed_api_version_before_starting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OBO_CONSOLE_SEARCH_API_VERSION", "2026-04-01")
+    assert main(["server", "--port", "0", "--identity-port", "0", "--search-port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "OBO_CONSOLE_SEARCH_API_VERSION=2026-04-01 has no document-level access control" in err
+    assert "2026-08-01-preview" in err  # the hint names versions that trim
