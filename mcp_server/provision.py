@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.search.documents import SearchClient
 from azure.search.documents.indexes import SearchIndexClient
@@ -30,6 +29,8 @@ from azure.search.documents.indexes.models import (
     SimpleField,
 )
 from pydantic import SecretStr
+
+from mcp_server.search_credential import SearchAuthentication, api_key_auth
 
 PUBLIC = "all"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -350,16 +351,22 @@ class ProvisionError(RuntimeError):
 
 
 def provision(
-    endpoint: str, api_key: SecretStr, index_name: str, principals: Mapping[str, str]
+    endpoint: str,
+    credential: SecretStr | SearchAuthentication,
+    index_name: str,
+    principals: Mapping[str, str],
 ) -> ProvisionReport:
-    """Create or update the demo index and upload every demo document (idempotent: re-running replaces them)."""
+    """Create or update the demo index and upload every demo document (idempotent: re-running replaces them).
 
-    credential = AzureKeyCredential(api_key.get_secret_value())
+    ``credential``: the admin api-key, or keyless authentication (an identity with Search Service Contributor and
+    Search Index Data Contributor on the service)."""
+
+    auth = api_key_auth(credential) if isinstance(credential, SecretStr) else credential
     resolved = resolve_documents(principals)
     try:
-        with SearchIndexClient(endpoint, credential) as index_client:
+        with SearchIndexClient(endpoint, **auth.client_kwargs()) as index_client:
             index_client.create_or_update_index(index_definition(index_name))
-        with SearchClient(endpoint, index_name, credential) as client:
+        with SearchClient(endpoint, index_name, **auth.client_kwargs()) as client:
             results = client.upload_documents(resolved.documents)
     except HttpResponseError as exc:
         message = exc.error.message if exc.error is not None and exc.error.message else str(exc.message)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from mcp_server.paths import default_state_file
 
 Mode = Literal["local", "azure"]
+SearchAuthSetting = Literal["api-key", "entra"]  # mcp_server.search_credential.SearchAuth
 
 
 class ServerSettings(BaseSettings):
@@ -45,6 +46,12 @@ class ServerSettings(BaseSettings):
     search_endpoint: str | None = None
     search_index: str = "document-permissions-push-idx"
     search_api_key: SecretStr | None = None
+    # How the MCP server and `provision` authenticate to the search service: its admin key, or keyless with an
+    # Entra app token and a role on the service (docs/search.md, Keyless search).
+    search_auth: SearchAuthSetting = "api-key"
+    # The REST api-version of search requests (default: the SDK's); one without document-level access control is
+    # refused, as the server would then search untrimmed.
+    search_api_version: str | None = None
     accept_v1_tokens: bool = False
     allowed_tenants: list[str] = []
     # Microsoft Graph, for group memberships a token does not carry (no groups claim, or the overage claims).

@@ -29,8 +29,9 @@ from mcp_server.paths import data_dir
 from mcp_server.processes import pid_alive
 from mcp_server.redact import remember_secret
 from mcp_server.server.app import OboServer, create_server
-from mcp_server.server.config import ServerConfig
+from mcp_server.server.config import ServerConfig, check_search_api_version
 from mcp_server.server.runner import serve_threaded
+from mcp_server.settings import SearchAuthSetting
 from mcp_server.stack_state import (
     DemoUser,
     StackState,
@@ -115,6 +116,8 @@ class LocalStack:
         provision: bool = True,
         ready_timeout: float = 30.0,
         calculator_model: Model | None = None,
+        search_auth: SearchAuthSetting = "api-key",
+        search_api_version: str | None = None,
     ) -> None:
         """``calculator_model``: the model the calculator agent runs on, required unless ``ports.calculator`` is
         None (the console passes the one its settings choose: the server does not pick models)."""
@@ -125,6 +128,9 @@ class LocalStack:
                 "or StackPorts(calculator=None) to run without the calculator."
             )
         self.calculator_model = calculator_model
+        self.search_auth = search_auth  # how the MCP server authenticates to the search service
+        check_search_api_version(search_api_version)  # before anything starts: never a stack that cannot trim
+        self.search_api_version = search_api_version  # None: the SDK's default
         self.home = home or data_dir()
         self.host = host
         self.state_file = state_file or self.home / "local-stack.json"
@@ -224,6 +230,7 @@ class LocalStack:
             directory=directory,
             host=self.host,
             port=self.ports.search,
+            roles_of=tenant.search_roles_of,  # keyless callers: the tenant file's role assignments
         )
         self.search.start()
 
@@ -266,6 +273,8 @@ class LocalStack:
             graph_endpoint=self.identity.graph_endpoint,  # the identity host serves Graph's subset
             host=self.host,
             port=self.ports.mcp,
+            search_auth=self.search_auth,
+            search_api_version=self.search_api_version,
         )
         values.update(overrides)
         return ServerConfig(**values)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -16,7 +17,22 @@ from console.core.settings import load_settings
 from mcp_server.errors import UserError
 from mcp_server.localcloud.tenant import load_demo_tenant
 from mcp_server.provision import ProvisionError, parse_assignments, principals_from_tenant, provision
-from mcp_server.stack_state import StateFileError, read_state
+from mcp_server.search_credential import SearchAuthentication, client_secret_auth, default_azure_auth
+from mcp_server.stack_state import StackState, StateFileError, read_state
+
+
+def _local_provisioner(state: StackState) -> SearchAuthentication:
+    """Keyless provisioning on the local stack: the tenant file's provisioner app (client credentials)."""
+    app = load_demo_tenant().app("provisioner")
+    if app.client_secret is None or not state.authority:
+        raise UserError(
+            "The tenant file's provisioner app has no client secret, or the stack has no authority."
+        )
+    return client_secret_auth(state.authority, app.client_id, app.client_secret, _ca(state))
+
+
+def _ca(state: StackState) -> Path | None:
+    return Path(state.ca_cert) if state.ca_cert else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc), hint="Run `obo-console provision --help` for the accepted names.") from None
 
     endpoint: str | None
-    api_key: SecretStr | None
+    api_key: SecretStr | SearchAuthentication | None
+    keyless = settings.search_auth == "entra"
     if settings.mode == "local":
         try:
             state = read_state(settings.effective_state_file())
@@ -37,16 +54,20 @@ def run(args: argparse.Namespace) -> int:
             raise StackNotRunning(f"no state file at {settings.effective_state_file()}")
         if not state.search_endpoint or state.search_api_key is None:
             raise StackNotRunning("the running stack has no search service")
-        endpoint, api_key = state.search_endpoint, state.search_api_key
+        endpoint = state.search_endpoint
+        api_key = _local_provisioner(state) if keyless else state.search_api_key
         index = args.index or state.search_index or settings.search_index
         principals = principals_from_tenant(load_demo_tenant()) | assigned
     else:
-        endpoint, api_key = settings.search_endpoint, settings.search_api_key
+        endpoint = settings.search_endpoint
+        # Keyless in Azure: whatever identity DefaultAzureCredential finds (CLI sign-in, managed identity, ...).
+        api_key = default_azure_auth() if keyless and endpoint else settings.search_api_key
         if not endpoint or api_key is None:
             raise UserError(
                 "Azure mode needs the search service's endpoint and admin key.",
                 hint="Set OBO_CONSOLE_SEARCH_ENDPOINT=https://<service>.search.windows.net and "
-                "OBO_CONSOLE_SEARCH_API_KEY=<admin key> (environment or .env).",
+                "OBO_CONSOLE_SEARCH_API_KEY=<admin key> (environment or .env), or OBO_CONSOLE_SEARCH_AUTH=entra "
+                "to provision keyless as your Azure identity.",
             )
         index = args.index or settings.search_index
         principals = assigned

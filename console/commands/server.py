@@ -85,6 +85,8 @@ def _run_local(settings: Settings) -> int:
         ),
         state_file=settings.effective_state_file(),
         calculator_model=calculator_model(settings),
+        search_auth=settings.search_auth,
+        search_api_version=settings.search_api_version,
     )
     _say("obo-console: starting the local stack…")
     try:

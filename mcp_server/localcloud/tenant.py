@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from mcp_server.localcloud.search.roles import SEARCH_ROLES
+
 DEMO_TENANT_FILE = Path(__file__).with_name("demo_tenant.json")
 
 
@@ -136,6 +138,14 @@ class ConditionalAccessPolicy:
         return not self.authentication_flows or flow in self.authentication_flows
 
 
+@dataclass(frozen=True)
+class RoleAssignment:
+    """An Azure role assignment on the search service: what a keyless (Bearer) caller may do there."""
+
+    principal_id: str  # object id: an app's service principal, or a user
+    role: str  # e.g. "Search Index Data Reader" (mcp_server.localcloud.search.roles)
+
+
 POLICY_GRANTS = ("mfa", "block")
 POLICY_STATES = ("enabled", "disabled")
 AUTHENTICATION_FLOWS = ("deviceCodeFlow",)
@@ -151,6 +161,7 @@ class Tenant:
     apps: tuple[AppRegistration, ...]
     resources: tuple[Resource, ...] = ()
     policies: tuple[ConditionalAccessPolicy, ...] = ()
+    search_role_assignments: tuple[RoleAssignment, ...] = ()
 
     # -- directory -------------------------------------------------------------------------------------
     def user_by_login(self, login: str) -> User | None:
@@ -171,6 +182,12 @@ class Tenant:
         """Group object ids of a user (the directory lookup the search service does); [] if unknown."""
         user = self.user_by_oid(oid)
         return list(user.groups) if user else []
+
+    def search_roles_of(self, tenant_id: str, oid: str) -> frozenset[str] | None:
+        """The search-service roles of ``oid`` (what Azure RBAC answers); None for another tenant."""
+        if tenant_id != self.tenant_id:
+            return None
+        return frozenset(a.role for a in self.search_role_assignments if a.principal_id == oid)
 
     def group_by_id(self, group_id: str) -> Group | None:
         return next((g for g in self.groups if g.id == group_id), None)
@@ -282,6 +299,8 @@ def _parse(raw: dict[str, Any]) -> Tenant:
         for r in raw.get("resources", [])
     )
     policies = tuple(_parse_policy(p, oid_of, group_ids) for p in raw.get("conditional_access_policies", []))
+    principal_of = oid_of | {a.key: a.service_principal_id for a in apps}
+    assignments = tuple(_parse_role(r, principal_of) for r in raw.get("search_role_assignments", []))
     tenant = Tenant(
         raw["tenant"]["id"],
         raw["tenant"]["display_name"],
@@ -291,10 +310,23 @@ def _parse(raw: dict[str, Any]) -> Tenant:
         apps,
         resources,
         policies,
+        assignments,
     )
     tenant.console_app  # noqa: B018 - both registrations must exist
     tenant.api_app  # noqa: B018
     return tenant
+
+
+def _parse_role(raw: dict[str, Any], principal_of: dict[str, str]) -> RoleAssignment:
+    principal, role = raw["principal"], raw["role"]
+    if role not in SEARCH_ROLES:
+        raise ValueError(f"search role assignment: unknown role {role!r}; use one of {sorted(SEARCH_ROLES)}")
+    resolved = principal_of.get(principal) or principal_of.get(str(principal).lower())
+    if resolved is None:
+        raise ValueError(
+            f"search role assignment: unknown principal {principal!r}; use an app key, a username or an object id"
+        )
+    return RoleAssignment(resolved, role)
 
 
 def _parse_policy(

@@ -134,7 +134,8 @@ class OboServer:
     async def _check_search(self) -> dict[str, Any]:
         try:
             count = await self._search_probe()
-            return {"ready": True, "index": self.config.search_index, "documents": count}
+            # The whole index's total ($count): the server credential's view, never what any user may read.
+            return {"ready": True, "index": self.config.search_index, "index_documents": count}
         except SearchFailed as exc:
             return {"ready": False, "index": self.config.search_index, "error": str(exc)}
 

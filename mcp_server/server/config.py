@@ -8,8 +8,9 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from mcp_server import search_versions
 from mcp_server.errors import UserError
-from mcp_server.settings import ServerSettings
+from mcp_server.settings import SearchAuthSetting, ServerSettings
 
 SEARCH_SCOPE = "https://search.azure.com/.default"
 SEARCH_AUDIENCE = "https://search.azure.com"
@@ -31,7 +32,7 @@ class ServerConfig:
     api_client_secret: SecretStr
     search_endpoint: str
     search_index: str
-    search_api_key: SecretStr
+    search_api_key: SecretStr  # empty with keyless search in Azure mode
     identifier_uri: str | None = None  # default api://<client id>
     required_scope: str = "execute"
     allowed_tenants: tuple[str, ...] = ()  # default: the configured tenant only
@@ -55,6 +56,11 @@ class ServerConfig:
     graph_timeout: float = 10.0
     graph_page_size: int = 999  # $top of transitiveMemberOf (Graph's maximum; tests page with less)
     extra: dict[str, str] = field(default_factory=dict)
+    search_auth: SearchAuthSetting = "api-key"
+    search_api_version: str | None = None  # None: the SDK's default (a preview version with trimming)
+
+    def __post_init__(self) -> None:
+        check_search_api_version(self.search_api_version)
 
     @property
     def issuer(self) -> str:
@@ -99,7 +105,7 @@ class ServerConfig:
                 ("OBO_CONSOLE_API_CLIENT_ID", settings.api_client_id),
                 ("OBO_CONSOLE_API_CLIENT_SECRET", settings.api_client_secret),
                 ("OBO_CONSOLE_SEARCH_ENDPOINT", settings.search_endpoint),
-                ("OBO_CONSOLE_SEARCH_API_KEY", settings.search_api_key),
+                ("OBO_CONSOLE_SEARCH_API_KEY", settings.search_api_key or settings.search_auth == "entra"),
             )
             if not value
         ]
@@ -110,7 +116,7 @@ class ServerConfig:
             )
         authority = settings.effective_authority()
         assert authority is not None and settings.tenant_id and settings.api_client_id
-        assert settings.api_client_secret and settings.search_endpoint and settings.search_api_key
+        assert settings.api_client_secret and settings.search_endpoint
         return cls(
             mode="azure",
             authority=authority,
@@ -119,7 +125,9 @@ class ServerConfig:
             api_client_secret=settings.api_client_secret,
             search_endpoint=settings.search_endpoint,
             search_index=settings.search_index,
-            search_api_key=settings.search_api_key,
+            search_api_key=settings.search_api_key or SecretStr(""),
+            search_auth=settings.search_auth,
+            search_api_version=settings.search_api_version,
             allowed_tenants=tuple(settings.allowed_tenants),
             graph_endpoint=settings.graph_endpoint.rstrip("/"),
             accept_v1_tokens=settings.accept_v1_tokens,
@@ -130,6 +138,26 @@ class ServerConfig:
             port=settings.mcp_port,
             public_url=_base_of(settings.mcp_url),
         )
+
+
+def check_search_api_version(version: str | None) -> None:
+    """Refuse an api-version under which Azure AI Search would not trim results to the user (fail closed)."""
+    if version is None or search_versions.has_permission_filtering(version):
+        return
+    known = search_versions.is_known(version)
+    raise UserError(
+        f"OBO_CONSOLE_SEARCH_API_VERSION={version} "
+        + (
+            "has no document-level access control: the search service would ignore the user's token "
+            "(x-ms-query-source-authorization) and the MCP server refuses to search untrimmed."
+            if known
+            else "is not an Azure AI Search api-version the SDK knows."
+        ),
+        hint="Leave it unset (the SDK's default, "
+        f"{search_versions.SDK_DEFAULT_API_VERSION}) or use a preview version with permission filtering: "
+        + ", ".join(sorted(search_versions.PERMISSION_API_VERSIONS))
+        + ".",
+    )
 
 
 def _base_of(mcp_url: str | None) -> str | None:

@@ -7,13 +7,13 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.search.documents import SearchClient
 from azure.search.documents.indexes import SearchIndexClient
 
 from mcp_server.server.config import ACCESS_FIELDS, ServerConfig
 from mcp_server.server.obo import OboToken
+from mcp_server.server.search_auth import client_options, server_search_auth
 
 PUBLIC = "all"
 
@@ -27,18 +27,25 @@ class DocumentSearch:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        credential = AzureKeyCredential(config.search_api_key.get_secret_value())
+        self.auth = auth = server_search_auth(config)  # api-key, or keyless (an Entra app token)
         options: dict[str, Any] = {
             "retry_total": config.search_retry_total,
             "retry_backoff_factor": 0.1,
             "connection_timeout": config.search_timeout,
             "read_timeout": config.search_timeout,
+            **client_options(config),
         }
-        self.client = SearchClient(config.search_endpoint, config.search_index, credential, **options)
-        self.index_client = SearchIndexClient(config.search_endpoint, credential, **options)
+        self.client = SearchClient(
+            config.search_endpoint, config.search_index, **auth.client_kwargs(), **options
+        )
+        self.index_client = SearchIndexClient(config.search_endpoint, **auth.client_kwargs(), **options)
         # Readiness probes get a client of their own: no retries, and never queued behind tool calls' connections.
         self.probe_client = SearchClient(
-            config.search_endpoint, config.search_index, credential, retry_total=0
+            config.search_endpoint,
+            config.search_index,
+            **auth.client_kwargs(),
+            retry_total=0,
+            **client_options(config),
         )
         self._fields: tuple[str, ...] | None = None
         self._lock = threading.Lock()
@@ -99,6 +106,7 @@ class DocumentSearch:
         self.client.close()
         self.index_client.close()
         self.probe_client.close()
+        self.auth.close()
 
 
 def _describe(exc: AzureError) -> str:

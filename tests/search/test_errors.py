@@ -86,7 +86,7 @@ def test_authentication(raw: Raw) -> None:
     _azure_error(raw("GET", "/indexes", key=False, headers={"authorization": "Bearer x"}), 401, "api-key")
 
 
-@pytest.mark.parametrize("version", ["2024-07-01", "2025-08-01-preview", "banana"])
+@pytest.mark.parametrize("version", ["2024-07-02", "2025-08-01", "banana"])
 def test_unsupported_api_versions(raw: Raw, version: str) -> None:
     _azure_error(raw("GET", "/indexes", version=version), 400, "api-version")
 

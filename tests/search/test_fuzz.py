@@ -85,7 +85,8 @@ def readable(oid: str | None) -> set[str]:
 def poster(own_search: SearchService, signer: Signer) -> Iterator[Poster]:
     p = Poster(own_search, signer)
     assert (
-        p.session.post(f"{p.base}/indexes?api-version=2026-04-01", json=INDEX, timeout=10).status_code == 201
+        p.session.post(f"{p.base}/indexes?api-version=2026-08-01-preview", json=INDEX, timeout=10).status_code
+        == 201
     )
     index_url = f"{p.base}/indexes/fuzz/docs/index?api-version=2026-04-01"
     assert p.session.post(index_url, json={"value": DOCS}, timeout=10).status_code == 200

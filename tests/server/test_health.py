@@ -22,7 +22,7 @@ def test_healthz_is_ready_with_every_part(local_stack: LocalStack) -> None:
     assert body["status"] == "ready"
     assert set(body["parts"]) == {"mcp", "jwks", "obo", "search"}
     assert all(part["ready"] for part in body["parts"].values())
-    assert body["parts"]["search"]["documents"] > 0 and body["parts"]["jwks"]["keys"] >= 1
+    assert body["parts"]["search"]["index_documents"] > 0 and body["parts"]["jwks"]["keys"] >= 1
 
 
 def test_healthz_is_503_naming_the_part_that_is_down(local_stack: LocalStack, tmp_path: Path) -> None:

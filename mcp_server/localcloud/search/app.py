@@ -26,17 +26,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mcp_server import search_versions
+
 from .auth import TokenValidator, require_user, strip_bearer, unverified_audience
 from .errors import SearchError, bad_request
 from .paths import INDEXES, KEY_STYLES, on_index
 from .request import SearchParams, params_from_body, params_from_query
+from .roles import Caller, Operation, RoleLookup, bearer_caller, foreign_tenant
 from .store import QueryIdentity, SearchStore
+from .versions import check_definition, definition_for, keep_permissions
 
 log = logging.getLogger(__name__)
 
-API_VERSIONS = frozenset(
-    {"2025-05-01-preview", "2025-11-01-preview", "2026-04-01", "2026-05-01-preview", "2026-08-01-preview"}
-)
+API_VERSIONS = frozenset(search_versions.SDK_API_VERSIONS)
 MAX_BODY = 16 * 1024 * 1024
 MAX_BATCH = 1000
 DOCS_JSON = "application/json; odata.metadata=none"
@@ -143,12 +145,18 @@ class SearchRequest:
     path: str
     index: str  # "" on /indexes
     key: str | None  # the document key, on the document route
-    api_version: str
+    api_version: str  # as sent (Azure compares case-insensitively)
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
     user_token: str | None  # x-ms-query-source-authorization's token, not yet validated (None: no header)
     elevated_read: bool  # x-ms-enable-elevated-read: true
+    caller: Caller
+
+    @property
+    def permission_filtering(self) -> bool:
+        """Whether the request's api-version has document-level access control (a preview feature)."""
+        return search_versions.has_permission_filtering(self.api_version)
 
 
 Handler = Callable[[SearchRequest], Reply]
@@ -156,10 +164,18 @@ Handler = Callable[[SearchRequest], Reply]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A route's handler and the methods it accepts (None: any, for the not-found handler)."""
+    """A route's handler and the operation of each method it accepts (None: any, for the not-found handler)."""
 
     handler: Handler
-    methods: tuple[str, ...] | None
+    operations: dict[str, Operation] | None
+
+    def operation(self, method: str) -> Operation:
+        if self.operations is None:
+            return Operation.ANY
+        operation = self.operations.get(method)
+        if operation is None:
+            raise SearchError(405, f"The HTTP method '{method}' is not supported for this resource.")
+        return operation
 
 
 class SearchHandler:
@@ -172,11 +188,13 @@ class SearchHandler:
         token_validator: TokenValidator,
         directory: Directory,
         endpoint: Callable[[], str],
+        roles_of: RoleLookup | None = None,
     ) -> None:
         self.store = store
         self.api_key = api_key
         self.validator = token_validator
         self.directory = directory
+        self.roles_of = roles_of  # None: role-based (Bearer) authentication is not enabled
         self.endpoint = endpoint
         self.audiences_seen = AudienceCounter()
 
@@ -184,22 +202,29 @@ class SearchHandler:
 
     def routes(self) -> list[Route]:
         """Both path styles onto the handlers below, tried in this order; anything else is the service's 404."""
-        table: list[tuple[list[str], Handler, tuple[str, ...] | None]] = [
-            (INDEXES, self.indexes, ("GET", "POST")),
-            (on_index("", "/"), self.index, ("GET", "PUT", "DELETE")),
-            (on_index("/search.stats", "/stats"), self.stats, ("GET",)),
-            (on_index("/docs/$count"), self.count, ("GET",)),
-            (on_index("/docs/search.post.search", "/docs/search"), self.search_post, ("POST",)),
-            (on_index("/docs/search.index", "/docs/index"), self.index_docs, ("POST",)),
-            (on_index("/docs", "/docs/"), self.search_get, ("GET",)),
-            (on_index(*(f"/docs{key}" for key in KEY_STYLES)), self.document, ("GET",)),
+        define, manage, query = Operation.READ_DEFINITIONS, Operation.MANAGE, Operation.QUERY
+        table: list[tuple[list[str], Handler, dict[str, Operation] | None]] = [
+            (INDEXES, self.indexes, {"GET": define, "POST": manage}),
+            (on_index("", "/"), self.index, {"GET": define, "PUT": manage, "DELETE": manage}),
+            (on_index("/search.stats", "/stats"), self.stats, {"GET": manage}),
+            (on_index("/docs/$count"), self.count, {"GET": query}),
+            (on_index("/docs/search.post.search", "/docs/search"), self.search_post, {"POST": query}),
+            (
+                on_index("/docs/search.index", "/docs/index"),
+                self.index_docs,
+                {"POST": Operation.WRITE_DOCUMENTS},
+            ),
+            (on_index("/docs", "/docs/"), self.search_get, {"GET": query}),
+            (on_index(*(f"/docs{key}" for key in KEY_STYLES)), self.document, {"GET": query}),
             (["/{path:path}"], self.not_found, None),
         ]
         return [
             Route(
-                path, functools.partial(self.serve, endpoint=Endpoint(handler, methods)), methods=HTTP_METHODS
+                path,
+                functools.partial(self.serve, endpoint=Endpoint(handler, operations)),
+                methods=HTTP_METHODS,
             )
-            for paths, handler, methods in table
+            for paths, handler, operations in table
             for path in paths
         ]
 
@@ -226,12 +251,9 @@ class SearchHandler:
             # Counted for every request that carries a user token, before anything can reject it.
             self.audiences_seen.add(unverified_audience(user_token))
         try:
-            self._authenticate(incoming.headers)
+            caller = self._authenticate(incoming.headers)
             version = _api_version(incoming.query)
-            if endpoint.methods is not None and incoming.method not in endpoint.methods:
-                raise SearchError(
-                    405, f"The HTTP method '{incoming.method}' is not supported for this resource."
-                )
+            caller.authorize(endpoint.operation(incoming.method))
             request = SearchRequest(
                 method=incoming.method,
                 path=incoming.path,
@@ -243,6 +265,7 @@ class SearchHandler:
                 body=incoming.body,
                 user_token=user_token,
                 elevated_read=incoming.headers.get("x-ms-enable-elevated-read", "").lower() == "true",
+                caller=caller,
             )
             return endpoint.handler(request)
         except SearchError as exc:
@@ -251,24 +274,40 @@ class SearchHandler:
             log.exception("local search: unexpected error on %s %s", incoming.method, incoming.path)
             return _error(SearchError(500, "An internal error occurred in the local search service."))
 
-    def _authenticate(self, headers: dict[str, str]) -> None:
+    def _authenticate(self, headers: dict[str, str]) -> Caller:
+        """The api-key holder, or the Entra principal of ``Authorization: Bearer`` (api-key wins when both)."""
         key = headers.get("api-key")
         if key is None:
-            if headers.get("authorization", "").lower().startswith("bearer "):
-                raise SearchError(
-                    401,
-                    "Bearer (role-based) authentication is not enabled on this search service; send an api-key.",
-                )
+            authorization = headers.get("authorization", "")
+            if authorization[:7].lower() == "bearer ":
+                if self.roles_of is None:
+                    raise SearchError(
+                        401,
+                        "Bearer (role-based) authentication is not enabled on this search service; send an "
+                        "api-key.",
+                    )
+                return bearer_caller(authorization[7:].strip(), self.validator, self.roles_of)
             raise SearchError(
-                401, "Authentication required: send the service's admin key in the api-key header."
+                401,
+                "Authentication required: send the service's admin key in the api-key header, or an Entra "
+                "token in Authorization: Bearer.",
             )
         if not hmac.compare_digest(key.encode(), self.api_key.get_secret_value().encode()):
             raise SearchError(403, "Authorization failed.")
+        return Caller(api_key=True)
 
     # ---- identity ----------------------------------------------------------------------------------------------
 
     def _identity(self, request: SearchRequest) -> QueryIdentity | None:
+        if not request.permission_filtering:
+            # A version without document-level access control knows neither header: the query runs with no user
+            # (public documents only on a permission-filtered index), never with the token's wider view.
+            return None
         if request.elevated_read:
+            if not request.caller.api_key:
+                raise SearchError(
+                    400, "Elevated read is not implemented by the local search service; remove the header."
+                )
             raise SearchError(
                 403,
                 "Elevated read requires the Search Index Data Contributor role (Entra authentication); "
@@ -284,24 +323,29 @@ class SearchHandler:
         if not isinstance(tenant, str) or not isinstance(oid, str) or not tenant or not oid:
             raise SearchError(401, "The JWT token has no 'oid' or 'tid' claim.")
         require_user(claims)  # whatever the validator: trimming is for a user, never for an application
+        return QueryIdentity(tenant, oid, self._groups(tenant, oid))
+
+    def _groups(self, tenant: str, oid: str) -> tuple[str, ...]:
+        """The user's groups, as Azure asks Microsoft Graph; a tenant the service does not serve is a 401."""
         try:
             groups = self.directory(tenant, oid)
         except Exception:
             log.exception("local search: directory lookup failed")
-            groups = None
-        if groups is None:
             # As Azure does when Graph cannot be reached: fail the query, never return a less trimmed result.
             raise SearchError(
                 503, "The group memberships of the query's user could not be resolved. Try again later."
-            )
-        return QueryIdentity(tenant, oid, tuple(str(g) for g in groups))
+            ) from None
+        if groups is None:
+            raise foreign_tenant(tenant, "query source authorization token")
+        return tuple(str(g) for g in groups)
 
     # ---- routes ------------------------------------------------------------------------------------------------
 
     def indexes(self, request: SearchRequest) -> Reply:
         if request.method == "POST":
-            return Reply(201, self.store.create_index(_json(request.body)), META_JSON)
-        indexes = self.store.list_indexes()
+            body = check_definition(_json(request.body), request.api_version)
+            return Reply(201, definition_for(self.store.create_index(body), request.api_version), META_JSON)
+        indexes = [definition_for(i, request.api_version) for i in self.store.list_indexes()]
         select = request.query.get("$select")
         if select and select.strip() == "name":
             return Reply(200, {"value": [{"name": i["name"]} for i in indexes]}, META_JSON)
@@ -309,14 +353,28 @@ class SearchHandler:
 
     def index(self, request: SearchRequest) -> Reply:
         if request.method == "GET":
-            return Reply(200, self.store.get_index(request.index), META_JSON)
+            return Reply(
+                200, definition_for(self.store.get_index(request.index), request.api_version), META_JSON
+            )
         if request.method == "DELETE":
             self.store.delete_index(request.index)
             return Reply(204)
-        representation, created = self.store.create_or_update_index(request.index, _json(request.body))
+        body = keep_permissions(
+            check_definition(_json(request.body), request.api_version),
+            self._stored_definition(request.index),
+            request.api_version,
+        )
+        representation, created = self.store.create_or_update_index(request.index, body)
+        representation = definition_for(representation, request.api_version)
         if request.headers.get("prefer", "").lower() == "return=minimal":
             return Reply(201 if created else 204)
         return Reply(201 if created else 200, representation, META_JSON)
+
+    def _stored_definition(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.store.get_index(name)
+        except SearchError:
+            return None  # a new index
 
     def stats(self, request: SearchRequest) -> Reply:
         return Reply(200, self.store.stats(request.index), META_JSON)
@@ -380,7 +438,7 @@ def _api_version(query: dict[str, str]) -> str:
     version = query.get("api-version")
     if not version:
         raise bad_request("The api-version query parameter (?api-version=) is required for all requests.")
-    if version not in API_VERSIONS:
+    if not search_versions.is_known(version):
         raise bad_request(
             f"Invalid or unsupported api-version '{version}'. Supported versions: "
             + ", ".join(sorted(API_VERSIONS))

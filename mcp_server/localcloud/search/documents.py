@@ -91,7 +91,10 @@ def _check_field(schema: IndexSchema, name: str, value: Any) -> None:
             "(U+0000), which the local search service cannot filter on faithfully; remove it."
         )
     if field.permission_filter and isinstance(value, list) and len(value) > MAX_PERMISSION_VALUES:
-        raise bad_request(f"The permission field '{name}' holds more than {MAX_PERMISSION_VALUES} values.")
+        raise bad_request(
+            f"The request is invalid. Details: the permission filter field '{name}' holds {len(value)} values; "
+            f"at most {MAX_PERMISSION_VALUES} are allowed per field. Grant access through a group instead."
+        )
 
 
 def _result(key: str, status: bool, code: int, message: str | None = None) -> dict[str, Any]:

@@ -40,5 +40,10 @@ def search_service_for(
 ) -> SearchService:
     """A (not yet started) search service trusting ``platform``, as the local stack runs it."""
     return SearchService(
-        data_dir, api_key, platform_validator(platform), tenant_directory(platform.tenant), port=port
+        data_dir,
+        api_key,
+        platform_validator(platform),
+        tenant_directory(platform.tenant),
+        port=port,
+        roles_of=platform.tenant.search_roles_of,  # keyless callers: the tenant file's role assignments
     )

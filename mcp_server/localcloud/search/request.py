@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import bad_request
+from .errors import SearchError, bad_request
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
@@ -108,9 +108,99 @@ def _choice(value: Any, name: str, choices: tuple[str, ...], default: str) -> st
     return value.lower()
 
 
+# The body parameters this service implements, and those Azure AI Search takes but this service does not: never
+# silently ignored (a result that quietly differs from Azure's is worse than a refusal).
+BODY_PARAMETERS = frozenset(
+    {
+        "search",
+        "searchMode",
+        "queryType",
+        "searchFields",
+        "select",
+        "filter",
+        "orderby",
+        "top",
+        "skip",
+        "count",
+    }
+)
+UNSUPPORTED_PARAMETERS = frozenset(
+    {
+        "facets",
+        "highlight",
+        "highlightPreTag",
+        "highlightPostTag",
+        "minimumCoverage",
+        "scoringProfile",
+        "scoringParameters",
+        "scoringStatistics",
+        "sessionId",
+        "semanticConfiguration",
+        "semanticErrorHandling",
+        "semanticMaxWaitInMilliseconds",
+        "semanticQuery",
+        "semanticFields",
+        "answers",
+        "captions",
+        "queryRewrites",
+        "queryLanguage",
+        "speller",
+        "debug",
+        "vectorQueries",
+        "vectorFilterMode",
+        "hybridSearch",
+    }
+)
+# GET search: the query-string names of the same parameters.
+QUERY_PARAMETERS = {
+    "search": "search",
+    "searchMode": "searchMode",
+    "queryType": "queryType",
+    "searchFields": "searchFields",
+    "$select": "select",
+    "$filter": "filter",
+    "$orderby": "orderby",
+    "$top": "top",
+    "$skip": "skip",
+    "$count": "count",
+}
+UNSUPPORTED_QUERY_PARAMETERS = frozenset(
+    {"facet", "highlight", "highlightPreTag", "highlightPostTag", "minimumCoverage", "scoringProfile"}
+    | {"scoringParameter", "scoringStatistics", "sessionId", "semanticConfiguration", "answers", "captions"}
+    | {"queryLanguage", "speller", "debug", "vectorQueries", "vectorFilterMode"}
+)
+
+
+def unknown_parameter(name: str) -> SearchError:
+    """Azure's refusal of a body key the search operation does not define (a misspelling, ``facet``...)."""
+    return bad_request(
+        f"The request is invalid. Details: parameters : The parameter '{name}' in the request payload is not a "
+        "valid parameter for the operation 'search'.\r\n"
+    )
+
+
+def unsupported_parameter(name: str) -> SearchError:
+    return bad_request(
+        f"The parameter '{name}' is valid for Azure AI Search but not implemented by the local search service, "
+        "which refuses it rather than ignore it. Remove it from the request."
+    )
+
+
+def _check_keys(body: dict[str, Any]) -> None:
+    for name, value in body.items():
+        if name in BODY_PARAMETERS:
+            continue
+        if name in UNSUPPORTED_PARAMETERS:
+            if value is not None:  # an explicit null is the default, as Azure reads it
+                raise unsupported_parameter(name)
+            continue
+        raise unknown_parameter(name)
+
+
 def params_from_body(body: Any) -> SearchParams:
     if not isinstance(body, dict):
         raise bad_request("The request is invalid. Details: the body must be a JSON object.")
+    _check_keys(body)
     query_type = _choice(body.get("queryType"), "queryType", ("simple", "full", "semantic"), "simple")
     if query_type != "simple":
         raise bad_request(
@@ -131,17 +221,14 @@ def params_from_body(body: Any) -> SearchParams:
 
 
 def params_from_query(query: Mapping[str, str]) -> SearchParams:
-    """GET search: the same keys, with ``$`` on the OData ones."""
-    body = {
-        "search": query.get("search"),
-        "searchMode": query.get("searchMode"),
-        "queryType": query.get("queryType"),
-        "searchFields": query.get("searchFields"),
-        "select": query.get("$select"),
-        "filter": query.get("$filter"),
-        "orderby": query.get("$orderby"),
-        "top": query.get("$top"),
-        "skip": query.get("$skip"),
-        "count": query.get("$count"),
-    }
-    return params_from_body(body)
+    """GET search: the same keys, with ``$`` on the OData ones; any other query parameter is refused."""
+    for name in query:
+        if name == "api-version" or name in QUERY_PARAMETERS:
+            continue
+        if name in UNSUPPORTED_QUERY_PARAMETERS:
+            raise unsupported_parameter(name)
+        raise bad_request(
+            f"The request is invalid. Details: the query parameter '{name}' is not a valid parameter for the "
+            "operation 'search'."
+        )
+    return params_from_body({body: query.get(name) for name, body in QUERY_PARAMETERS.items()})

@@ -10,6 +10,7 @@ from mcp_server.localcloud.serve import ThreadedServer
 
 from .app import AudienceCounter, Directory, SearchHandler, build_app
 from .auth import TokenValidator
+from .roles import RoleLookup
 from .store import SearchStore
 
 
@@ -17,7 +18,9 @@ class SearchService:
     """Plain HTTP on ``host:port`` (0: a free port). Data persists in ``data_dir``.
 
     ``token_validator`` checks ``x-ms-query-source-authorization`` tokens; ``directory(tenant_id, oid)`` returns the
-    user's group object ids (None or an exception: the query fails with 503, never a wider result).
+    user's group object ids (None: a tenant the service does not serve, 401; an exception: the query fails with
+    503, never a wider result). ``roles_of(tenant_id, object_id)``: the principal's role names on the service, which
+    enables ``Authorization: Bearer`` (None: api-key only).
     """
 
     def __init__(
@@ -28,6 +31,7 @@ class SearchService:
         directory: Directory,
         host: str = "127.0.0.1",
         port: int = 0,
+        roles_of: RoleLookup | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
@@ -35,6 +39,7 @@ class SearchService:
         self.directory = directory
         self.host = host
         self.port = port
+        self.roles_of = roles_of
         self.store: SearchStore | None = None
         self._server: ThreadedServer | None = None
         self._handler: SearchHandler | None = None
@@ -56,7 +61,12 @@ class SearchService:
             return self
         self.store = SearchStore(self.data_dir)
         self._handler = SearchHandler(
-            self.store, self.api_key, self.token_validator, self.directory, endpoint=lambda: self.endpoint
+            self.store,
+            self.api_key,
+            self.token_validator,
+            self.directory,
+            endpoint=lambda: self.endpoint,
+            roles_of=self.roles_of,
         )
         self._handler.audiences_seen = self._audiences
         server = ThreadedServer(build_app(self._handler), name="local-search", host=self.host, port=self.port)

@@ -36,6 +36,7 @@ from .sql import Sql
 from .tables import ALL, PrincipalIds, StoredIndex, create_tables, derived_layout, is_current, migrate
 
 SERVICE_NAME = "localsearch"
+MAX_RBAC_SCOPES = 5  # unique rbacScope values per index (documented Azure limit)
 # SQLite's words for a statement beyond its parser or expression limits.
 _TOO_COMPLEX = ("parser stack overflow", "Expression tree is too large", "too many SQL variables")
 
@@ -211,7 +212,9 @@ class SearchStore:
                     raise _not_found(name)
                 raise SearchError(409, "The index changed; retry.")
             writer = DocumentWriter(conn, index, self._principals)
-            return [writer.apply(item) for item in prepared]
+            results = [writer.apply(item) for item in prepared]
+            _check_rbac_scopes(conn, index)  # raising rolls the whole batch back
+            return results
 
     def count(self, name: str) -> int:
         index = self._index(name)
@@ -285,6 +288,24 @@ class SearchStore:
         if row is None:
             raise SearchError(404, f"No document with the key '{key}' was found in index '{name}'.")
         return _project(json.loads(row[1]), fields, None)
+
+
+def _check_rbac_scopes(conn: sqlite3.Connection, index: StoredIndex) -> None:
+    """Azure allows at most ``MAX_RBAC_SCOPES`` unique rbacScope values across a whole index."""
+    if not any(f.permission_filter == "rbacScope" for f in index.schema.permission_fields):
+        return
+    scopes = int(
+        conn.execute(
+            f"SELECT COUNT(DISTINCT a.principal) FROM {index.acl} a JOIN principals p ON p.id = a.principal "
+            "WHERE p.kind = 'r'"
+        ).fetchone()[0]
+    )
+    if scopes > MAX_RBAC_SCOPES:
+        raise bad_request(
+            f"The request is invalid. Details: the index '{index.schema.name}' would hold {scopes} unique "
+            f"rbacScope values; at most {MAX_RBAC_SCOPES} are allowed per index. Reuse existing container scopes "
+            "or grant access through userIds/groupIds."
+        )
 
 
 class _WriteTxn:
