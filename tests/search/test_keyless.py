@@ -35,6 +35,7 @@ from tests.server.helpers import call, expected_names, plain_client_get_document
 
 SEARCH = "https://search.azure.com"
 INDEX = "keyless"
+DEMO_COUNT = len(provisioning.DEMO_DOCUMENTS)
 ALICE_DOCS = {f"doc-{n:02d}" for n in (1, 2, 3, 6, 7, 8, 9, 11, 12, 14, 15)}
 
 
@@ -67,7 +68,7 @@ def keyless_search(
             service.endpoint, auth, INDEX, provisioning.principals_from_tenant(demo_tenant)
         )
         auth.close()
-        assert report.documents == 15 and report.created == 15
+        assert report.documents == DEMO_COUNT and report.created == DEMO_COUNT
         yield service
 
 
@@ -79,7 +80,7 @@ def test_the_api_app_searches_as_the_user_with_its_reader_role(
     with SearchClient(keyless_search.endpoint, INDEX, **auth.client_kwargs()) as client:
         ids = {r["id"] for r in client.search("*", query_source_authorization=user, select=["id"])}
         public = {r["id"] for r in client.search("*", select=["id"])}
-        assert client.get_document_count() == 15  # $count: the whole index, whatever the identity
+        assert client.get_document_count() == DEMO_COUNT  # $count: the whole index, whatever the identity
     auth.close()
     assert ids == ALICE_DOCS
     assert public == {"doc-01", "doc-08", "doc-12"}  # no user token: public documents only
@@ -241,7 +242,7 @@ def test_provision_cli_keyless_on_the_local_stack(
     monkeypatch.setenv("OBO_CONSOLE_SEARCH_AUTH", "entra")
     assert main(["provision", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["index"] == "cli-keyless" and report["created"] == 15
+    assert report["index"] == "cli-keyless" and report["created"] == DEMO_COUNT
     monkeypatch.setenv("OBO_CONSOLE_SEARCH_AUTH", "api-key")
     assert main(["provision"]) != 0  # the same state with the (wrong) admin key: refused
     assert "refused the request (403): Authorization failed." in capsys.readouterr().err
