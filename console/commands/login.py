@@ -1,12 +1,15 @@
 """`obo-console login [--as USER]`: sign in with the device-code flow; the token cache goes to the OS keyring.
 
 The device-code message goes to stderr. ``--as USER`` (local mode only) completes the local identity platform's
-device-code page as that demo user, the way a browser does (GET the form, POST it).
+device-code page as that demo user, the way a browser does (GET the form, POST it), and its multi-factor step
+when the page asks for one. ``--claims CHALLENGE`` signs in with a Conditional Access claims challenge (the
+base64url value ``ask`` prints when it exits 4): the page then asks for the second step.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from console.commands import settings_overrides
@@ -34,12 +37,17 @@ def run(args: argparse.Namespace) -> int:
     manager = AuthManager.from_settings(settings)
     warn_if_needed(manager.warning)
     manager.accounts()  # read the token cache first: a locked keyring fails now, not after the sign-in
+    claims = _claims(getattr(args, "claims", None))
     if args.as_user is not None:
         user = manager.endpoints.demo_user(args.as_user)
         say(f"Signing in as {user.username} on the local identity platform's device-code page ...")
-        account = manager.sign_in_as(user.username)
+        account = manager.sign_in_as(user.username, claims_challenge=claims)
+        if manager.last_mfa_number is not None:
+            say(
+                f"The page asked for multi-factor authentication: confirmed number {manager.last_mfa_number:02d}."
+            )
     else:
-        flow = manager.start_device_flow()
+        flow = manager.start_device_flow(claims)
         say(flow.prompt.message.get_secret_value())
         say(
             f"Waiting for the sign-in (the code expires in {flow.prompt.seconds_left() // 60} min; Ctrl+C cancels)."
@@ -51,3 +59,18 @@ def run(args: argparse.Namespace) -> int:
     if others:
         print(f"Also signed in: {', '.join(others)} (switch with `obo-console whoami --user NAME`).")
     return 0
+
+
+def _claims(value: str | None) -> str | None:
+    """The claims JSON of a ``--claims`` challenge; UserError saying what is wrong with a garbled one."""
+    if value is None:
+        return None
+    from console.core.step_up import ChallengeInvalid, decode_claims_value  # deferred: only with --claims
+
+    try:
+        return json.dumps(decode_claims_value(value.strip()), separators=(",", ":"))
+    except ChallengeInvalid as exc:
+        raise UserError(
+            f"The --claims value cannot be used: {exc}.",
+            hint="Copy it exactly as `obo-console ask` printed it (one base64url word).",
+        ) from None

@@ -38,11 +38,16 @@ def server(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) 
 def login(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     parser = sub.add_parser(
         name,
-        help="sign in with the device-code flow (local mode: --as alice|bob|carol)",
+        help="sign in with the device-code flow (local mode: --as alice|bob|carol|dave)",
         description="Sign in with the OAuth 2.0 device-code flow. The token cache is kept in the OS keyring. "
         "In local mode, --as USER completes the device-code page as that demo user.",
     )
     parser.add_argument("--as", dest="as_user", metavar="USER", help="local mode: sign in as this demo user")
+    parser.add_argument(
+        "--claims",
+        metavar="CHALLENGE",
+        help="sign in again with a Conditional Access claims challenge (base64url, as `ask` prints it; exit 4)",
+    )
 
 
 def logout(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
