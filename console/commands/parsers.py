@@ -79,6 +79,9 @@ def ask(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> 
         name,
         help="ask the agents one question (headless; for scripts and CI)",
         description="Run one turn with the agents as the signed-in user and print its events and the answer.",
+        epilog="exit codes: 0 answered; 1 the turn could not start; 2 wrong usage; 3 the turn ended in an error; "
+        "4 Conditional Access requires signing in again with a claims challenge (MFA) — the exact "
+        "`obo-console login ... --claims ...` to run is printed; 130 interrupted",
     )
     parser.add_argument("question", help="what to ask")
     parser.add_argument(

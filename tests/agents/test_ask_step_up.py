@@ -97,3 +97,11 @@ def test_a_garbled_claims_value_is_refused_by_login(
     assert main(["login", "--as", "carol", "--claims", "not*base64"]) == 1
     err = capsys.readouterr().err
     assert "obo-console: error: The --claims value cannot be used: its 'claims' is not base64url." in err
+
+
+def test_ask_help_lists_exit_code_4(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["ask", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "4 Conditional Access requires signing in again with a claims challenge (MFA)" in text
