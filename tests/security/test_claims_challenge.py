@@ -49,7 +49,11 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("huge", body(claims="A" * 5000), "its 'claims' is 5000 characters long (at most 4096)"),
     ("not JSON", body(claims=b64(b"\xff\xfe not json")), "its 'claims' does not decode to JSON"),
     ("a JSON list", body(claims=b64([1, 2])), "its 'claims' is not a JSON object"),
-    ("foreign member", body(claims=b64({"userinfo": {}})), "its 'claims' has an unexpected member 'userinfo'"),
+    (
+        "foreign member",
+        body(claims=b64({"userinfo": {}})),
+        "its 'claims' has an unexpected member 'userinfo'",
+    ),
     (
         "markup in a policy id",
         body(claims=b64({"access_token": {"capolids": {"values": ["<b>x</b>"]}}})),
