@@ -3,7 +3,9 @@
 Prints the event stream (human lines on stderr, the answer on stdout) or, with ``--json``, JSON lines on stdout
 (one per event, then one ``{"kind": "answer", ...}``). Exit codes: 0 answered; 1 the turn could not start (not
 signed in, no stack, the asked agent or one it depends on has an invalid config, ...); 3 the turn ended in an
-error (the run failed, or a tool's last call failed, e.g. the stack died mid-turn). A failure ends with one
+error (the run failed, or a tool's last call failed, e.g. the stack died mid-turn); 4 Conditional Access asked
+for more (a claims challenge: MFA), with the exact ``obo-console login ... --claims ...`` that satisfies it. A
+failure ends with one
 ``obo-console: error: ...`` line on stderr saying what failed and what to do. Invalid configs of agents this
 question does not need are named in a warning and left out; they never stop the others.
 """
@@ -30,9 +32,13 @@ from console.core.events import EventBus
 from console.core.printer import EventPrinter
 from console.core.server_link import ServerLink
 from console.core.settings import load_settings
+from console.core.step_up_flow import login_command
 from mcp_server.errors import UserError
 
 TURN_FAILED = 3  # exit code: the turn ran but ended in an error (1: it could not start)
+STEP_UP_REQUIRED = (
+    4  # exit code: Conditional Access requires the user to sign in again with a claims challenge
+)
 
 
 def _token_provider(settings: Any, user: str | None) -> tuple[str, Any]:
@@ -103,11 +109,41 @@ def run(args: argparse.Namespace) -> int:
             "account": account,
             "duration_ms": round(result.duration_ms, 3),
             "error": _failure_text(result),
+            "step_up": _step_up_json(result.step_up, account, settings),
         }
         print(json.dumps(answer, ensure_ascii=False))
+    if result.step_up is not None:
+        challenge = result.step_up
+        raise UserError(
+            f"Conditional Access policy {challenge.policy} requires {challenge.required} for "
+            f"{challenge.resource} (AADSTS{challenge.aadsts or '?'}); no documents were returned.",
+            hint=f"Sign in again with the claims challenge: {_step_up_command(challenge, account, settings)} "
+            "— then ask again.",
+            exit_code=STEP_UP_REQUIRED,
+        )
     if result.failed:
         raise UserError(_failure_line(result), exit_code=TURN_FAILED)
     return 0
+
+
+def _step_up_command(challenge: Any, account: str | None, settings: Any) -> str:
+    login = (account or "USER").split("@", 1)[0]
+    return login_command(login, challenge, local=settings.mode == "local")
+
+
+def _step_up_json(challenge: Any, account: str | None, settings: Any) -> dict[str, Any] | None:
+    """The claims challenge in the ``--json`` answer (None when there was none)."""
+    if challenge is None:
+        return None
+    return {
+        "code": "insufficient_claims",
+        "policy_ids": list(challenge.policy_ids),
+        "resource": challenge.resource,
+        "required": challenge.required,
+        "aadsts": challenge.aadsts,
+        "claims": challenge.encoded,
+        "command": _step_up_command(challenge, account, settings),
+    }
 
 
 def _connect_target(settings: Any, url: str) -> Any:

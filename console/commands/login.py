@@ -2,13 +2,16 @@
 (MSAL's interactive flow: authorization code with PKCE); the token cache goes to the OS keyring either way.
 
 The device-code message and the browser sign-in URL go to stderr. ``--as USER`` (local mode only) completes the
-local identity platform's page as that demo user, the way a browser does (GET the form, POST it). When the tenant
-blocks the device-code flow (AADSTS53003) the error says to run ``obo-console login --browser``.
+local identity platform's page as that demo user, the way a browser does (GET the form, POST it), and its
+multi-factor step when the page asks for one. When the tenant blocks the device-code flow (AADSTS53003) the error
+says to run ``obo-console login --browser``. ``--claims CHALLENGE`` signs in with a Conditional Access claims
+challenge (the base64url value ``ask`` prints when it exits 4): the page then asks for the second step.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from console.commands import settings_overrides
@@ -37,14 +40,19 @@ def run(args: argparse.Namespace) -> int:
     manager = AuthManager.from_settings(settings)
     warn_if_needed(manager.warning)
     manager.accounts()  # read the token cache first: a locked keyring fails now, not after the sign-in
+    claims = _claims(getattr(args, "claims", None))
     if args.browser:
-        account = browser_sign_in(manager, args.as_user)
+        account = browser_sign_in(manager, args.as_user, claims)
     elif args.as_user is not None:
         user = manager.endpoints.demo_user(args.as_user)
         say(f"Signing in as {user.username} on the local identity platform's device-code page ...")
-        account = manager.sign_in_as(user.username)
+        account = manager.sign_in_as(user.username, claims_challenge=claims)
+        if manager.last_mfa_number is not None:
+            say(
+                f"The page asked for multi-factor authentication: confirmed number {manager.last_mfa_number:02d}."
+            )
     else:
-        flow = manager.start_device_flow()
+        flow = manager.start_device_flow(claims)
         say(flow.prompt.message.get_secret_value())
         say(
             f"Waiting for the sign-in (the code expires in {flow.prompt.seconds_left() // 60} min; Ctrl+C cancels)."
@@ -58,15 +66,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def browser_sign_in(manager: AuthManager, as_user: str | None) -> SignedInAccount:
+def browser_sign_in(manager: AuthManager, as_user: str | None, claims: str | None) -> SignedInAccount:
     if as_user is not None:
         user = manager.endpoints.demo_user(as_user)
         say(f"Signing in as {user.username} on the local identity platform's browser sign-in page ...")
-        return manager.start_browser_flow(as_user=user.username).result()
+        return manager.start_browser_flow(as_user=user.username, claims_challenge=claims).result()
     flow = manager.start_browser_flow(
+        claims_challenge=claims,
         announce=lambda url: say(
             f"Opening the sign-in page in your browser. If it does not open, visit:\n{url}"
-        )
+        ),
     )
     say("Waiting for the sign-in in the browser (Ctrl+C cancels).")
     return flow.result()
+
+
+def _claims(value: str | None) -> str | None:
+    """The claims JSON of a ``--claims`` challenge; UserError saying what is wrong with a garbled one."""
+    if value is None:
+        return None
+    from console.core.step_up import ChallengeInvalid, decode_claims_value  # deferred: only with --claims
+
+    try:
+        return json.dumps(decode_claims_value(value.strip()), separators=(",", ":"))
+    except ChallengeInvalid as exc:
+        raise UserError(
+            f"The --claims value cannot be used: {exc}.",
+            hint="Copy it exactly as `obo-console ask` printed it (one base64url word).",
+        ) from None

@@ -38,7 +38,7 @@ def server(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) 
 def login(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     parser = sub.add_parser(
         name,
-        help="sign in with the device-code flow, or --browser (local mode: --as alice|bob|carol|dave)",
+        help="sign in with the device-code flow, or --browser (local mode: --as alice|bob|carol|dave|erin)",
         description="Sign in with the OAuth 2.0 device-code flow, or with --browser in the system browser "
         "(authorization code with PKCE, loopback redirect http://localhost). The token cache is kept in the OS "
         "keyring. In local mode, --as USER completes the sign-in page as that demo user.",
@@ -48,6 +48,11 @@ def login(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -
         "--browser",
         action="store_true",
         help="sign in in the system browser instead (for tenants that block the device-code flow)",
+    )
+    parser.add_argument(
+        "--claims",
+        metavar="CHALLENGE",
+        help="sign in again with a Conditional Access claims challenge (base64url, as `ask` prints it; exit 4)",
     )
 
 
@@ -80,6 +85,9 @@ def ask(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> 
         name,
         help="ask the agents one question (headless; for scripts and CI)",
         description="Run one turn with the agents as the signed-in user and print its events and the answer.",
+        epilog="exit codes: 0 answered; 1 the turn could not start; 2 wrong usage; 3 the turn ended in an error; "
+        "4 Conditional Access requires signing in again with a claims challenge (MFA) — the exact "
+        "`obo-console login ... --claims ...` to run is printed; 130 interrupted",
     )
     parser.add_argument("question", help="what to ask")
     parser.add_argument(

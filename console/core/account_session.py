@@ -30,13 +30,14 @@ from mcp_server.errors import UserError
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
 
-    from console.core.agents.runner import AgentRunner
+    from console.core.agents.runner import AgentRunner, TurnResult
     from console.core.auth.accounts import SignedInAccount
     from console.core.auth.manager import AuthManager
     from console.core.clock import Clock
     from console.core.configs.live import LiveConfigs
     from console.core.loop_thread import LoopThread
     from console.core.settings import Settings
+    from console.core.step_up_flow import StepUpSignIn
 
 EVENTS_KEPT = 5000  # per account: enough for the events pane; older ones drop off
 RUNNER_CLOSE_TIMEOUT = (
@@ -71,6 +72,9 @@ class AccountSession:
         self.handoff_chain: list[str] = []
         self.active_agent_name: str | None = None
         self.runner: AgentRunner | None = None  # built on the first turn, on the workspace loop
+        self.step_up_sign_in: StepUpSignIn | None = (
+            None  # how a claims challenge is answered (the workspace's)
+        )
         self.runner_url: str | None = None  # the MCP URL the runner's connection was built for
         # A resumed conversation's agent input (user and assistant messages), given to the runner when it is built.
         self._pending_input: list[dict[str, Any]] | None = None
@@ -331,6 +335,8 @@ class AccountSession:
                 result = await runner.run_turn(
                     text
                 )  # publishes TurnStarted ... TurnEnded on the session's bus
+                if result.step_up is not None:  # Conditional Access: sign in again, then retry once
+                    result = await self._step_up(runner, text, result)
             except UserError as exc:
                 return TurnOutcome(output="", agent=None, error=exc.message)
             except asyncio.CancelledError:
@@ -340,6 +346,22 @@ class AccountSession:
             )
         finally:
             self._task = None
+
+    async def _step_up(self, runner: AgentRunner, text: str, result: TurnResult) -> TurnResult:
+        from console.core.step_up_flow import run_step_up  # deferred: only a challenged turn needs it
+
+        final, claims = await run_step_up(
+            bus=self.bus,
+            account=self.account,
+            claims_before=self.user_claims,
+            sign_in=self.step_up_sign_in,
+            runner=runner,
+            text=text,
+            result=result,
+        )
+        if claims is not None:
+            self.set_user_claims(claims)
+        return final
 
     def _turn_not_started(self, text: str, exc: UserError) -> None:
         if self.store is not None:  # the runner never saw the message: save it here

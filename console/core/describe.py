@@ -27,6 +27,8 @@ from console.core.events import (
     ServerStatusChanged,
     ServerStep,
     SignInStep,
+    StepUp,
+    StepUpStatus,
     TextDelta,
     ToolEnded,
     ToolStarted,
@@ -110,6 +112,8 @@ def describe(event: Event) -> EventDescription:
             return EventDescription(
                 "current account", summary=event.account or "none (signed out)", agent=event.agent
             )
+        case StepUp():
+            return _step_up(event)
         case TextDelta():
             return EventDescription("text", summary=redact(event.delta), agent=event.agent)
         case SignInStep():
@@ -222,4 +226,46 @@ def _search(event: SearchResults) -> EventDescription:
         redact(summary),
         agent=event.agent,
         details=_details(("query", event.query), ("documents", names)),
+    )
+
+
+def amr_text(amr: list[str], acrs: list[str]) -> str:
+    """``amr pwd, mfa; acrs c1`` (how a sign-in was done, as Conditional Access reads it)."""
+    text = f"amr {', '.join(amr) or '(none)'}"
+    return f"{text}; acrs {', '.join(acrs)}" if acrs else text
+
+
+_STEP_UP_SUMMARY: dict[StepUpStatus, str] = {
+    StepUpStatus.REQUIRED: "Conditional Access policy {policy} requires {required} for {resource}",
+    StepUpStatus.SIGNING_IN: "signing in again with the claims challenge ({required})",
+    StepUpStatus.DONE: "signed in again with {required}; the turn runs again once",
+    StepUpStatus.FAILED: "not satisfied: {required} for {resource}",
+}
+
+
+def _step_up(event: StepUp) -> EventDescription:
+    """A claims challenge and the sign-in that answers it."""
+    summary = _STEP_UP_SUMMARY.get(event.status, "{required}").format(
+        policy=event.policy or "(not named)", required=event.required, resource=event.resource
+    )
+    if event.status is StepUpStatus.DONE:
+        before = amr_text(event.amr_before, event.acrs_before)
+        summary += f" ({before} → {amr_text(event.amr_after, event.acrs_after)})"
+    if event.how:
+        summary += f"; {event.how}"
+    return EventDescription(
+        "step-up",
+        str(event.status),
+        redact(summary),
+        agent=event.agent,
+        details=_details(
+            ("code", event.code),
+            ("AADSTS", event.aadsts),
+            ("policy", event.policy),
+            ("resource", event.resource),
+            ("claims", pretty(event.claims)),
+            ("before", amr_text(event.amr_before, event.acrs_before)),
+            ("after", amr_text(event.amr_after, event.acrs_after) if event.amr_after else None),
+            ("what to do", event.hint),
+        ),
     )

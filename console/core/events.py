@@ -38,6 +38,9 @@ class ErrorCode(StrEnum):
     TOKEN_REFUSED = "token_refused"  # the MCP server answered 401/403 to the bearer token
     MCP_UNREACHABLE = "mcp_unreachable"  # connecting failed without an HTTP answer saying why
     MCP_STOPPED = "mcp_stopped"  # the server stopped answering during a call
+    INSUFFICIENT_CLAIMS = (
+        "insufficient_claims"  # Conditional Access asks the user to do more (a claims challenge)
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +65,7 @@ class TurnStarted(Event):
     kind: ClassVar[str] = "turn_started"
     account: str | None = None
     text: str = ""
+    retry_of: str | None = None  # the turn this one runs again (after a step-up); its question is not new
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +179,34 @@ class Notice(Event):
     step: str | None = None  # FailedStep
 
 
+class StepUpStatus(StrEnum):
+    REQUIRED = "required"  # the MCP server relayed a claims challenge: the turn stopped
+    SIGNING_IN = "signing_in"  # signing in again with the claims
+    DONE = "done"  # signed in again with what was asked: the turn runs again once
+    FAILED = "failed"  # not satisfied (what to do is in ``hint``)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepUp(Event):
+    """Conditional Access asked for more than the user's sign-in did (a claims challenge the MCP server relayed):
+    which policy and resource asked for what, and the sign-in's ``amr``/``acrs`` before and after."""
+
+    kind: ClassVar[str] = "step_up"
+    code: str = ErrorCode.INSUFFICIENT_CLAIMS
+    status: StepUpStatus = StepUpStatus.REQUIRED
+    policy: str = ""  # the Conditional Access policy ids the challenge names
+    resource: str = ""  # the resource the OBO exchange was for (Azure AI Search)
+    required: str = ""  # what the person must do, in words
+    claims: str = ""  # the claims JSON MSAL sends as claims_challenge (no secret: it names policies)
+    aadsts: int | None = None
+    amr_before: list[str] = field(default_factory=list)
+    acrs_before: list[str] = field(default_factory=list)
+    amr_after: list[str] = field(default_factory=list)
+    acrs_after: list[str] = field(default_factory=list)
+    how: str = ""  # how it was satisfied (e.g. the demo shortcut confirmed number 42)
+    hint: str = ""  # what to do when it was not
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServerStatusChanged(Event):
     """The MCP server link changed state (console.core.link_state.LinkStatus, flattened)."""
@@ -215,7 +247,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         TurnStarted, TurnEnded, AgentStarted, AgentEnded, HandoffOccurred, ToolStarted, ToolEnded, ModelCalled,
-        TextDelta, ServerStep, SearchResults, Notice, ServerStatusChanged, AccountChanged, SignInStep,
+        TextDelta, ServerStep, SearchResults, Notice, ServerStatusChanged, AccountChanged, SignInStep, StepUp,
     )
 }  # fmt: skip
 

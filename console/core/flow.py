@@ -12,6 +12,10 @@ Which event lights which step:
 4. OBO exchange — ``ServerStep`` ``obo_exchange`` (``cache_hit`` when the server reused a cached OBO token);
 5. trimmed search — ``ServerStep`` ``search`` and ``SearchResults`` (as whom it ran, how many documents).
 
+A Conditional Access claims challenge adds a sixth step, the step-up (``StepUp`` events: which policy asked for
+what, the sign-in's ``amr``/``acrs`` before and after); it stays while the turn runs again (``TurnStarted`` with
+``retry_of``) and goes with the next question.
+
 Where a failure stopped the flow comes from the fields of the event that reports it (``step``, ``code``,
 ``http_status``: see ``console.core.events.FailedStep`` and ``ErrorCode``), never from its message, which is
 only shown ("server said"). A new turn starts the tool-call steps (2–5) over; a different account starts
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from console.core.describe import amr_text
 from console.core.events import (
     AccountChanged,
     Event,
@@ -31,6 +36,8 @@ from console.core.events import (
     Notice,
     SearchResults,
     ServerStep,
+    StepUp,
+    StepUpStatus,
     ToolEnded,
     ToolStarted,
     TurnStarted,
@@ -51,7 +58,9 @@ AADSTS_MEANINGS: dict[str, str] = {
     "AADSTS50027": "the user's token is malformed",
     "AADSTS700016": "the MCP server's app is not registered in the tenant",
     "AADSTS90009": "the API asked for a token for itself",
+    "AADSTS50076": "Conditional Access requires multi-factor authentication (a claims challenge)",
 }
+STEP_UP = ("step_up", "Step-up (Conditional Access)")
 
 # Which of the five steps a failed server step (``FailedStep``, on the event that reports it) stops the flow at.
 _STEP_OF: dict[str, str] = {
@@ -178,8 +187,14 @@ class FlowModel:
         self.steps[index] = step
         self.revision += 1
 
-    def _reset_from(self, first: int) -> None:
-        self.steps = [s if s.number < first else FlowStep(s.number, s.key, s.title) for s in self.steps]
+    def _reset_from(self, first: int, *, keep_step_up: bool = False) -> None:
+        self.steps = [
+            s
+            if s.number < first or (keep_step_up and s.key == STEP_UP[0])
+            else FlowStep(s.number, s.key, s.title)
+            for s in self.steps
+            if s.key != STEP_UP[0] or keep_step_up
+        ]
         self.call_id = None
         self.documents = None
         self.revision += 1
@@ -222,9 +237,11 @@ class FlowModel:
                 else:
                     self.signed_in(event.account)
             case TurnStarted():
-                self._reset_from(2)
+                self._reset_from(2, keep_step_up=event.retry_of is not None)
+            case StepUp():
+                self._on_step_up(event)
             case ToolStarted() if self._is_search_call(event.tool, event.tool_type):
-                self._reset_from(2)
+                self._reset_from(2, keep_step_up=True)  # a new question has dropped it already
                 self.call_id = event.call_id or None
                 self._set("token", state=StepState.DONE, error=None, add_facts=(("tool", event.tool),))
                 self._set("validation", state=StepState.ACTIVE)
@@ -259,7 +276,7 @@ class FlowModel:
         failed = self.step(key).number
         # Nothing after a failure lights up, and nothing after it is "under way" either.
         for step in self.steps:
-            if step.number > failed and step.state is not StepState.PENDING:
+            if step.number > failed and step.state is not StepState.PENDING and step.key != STEP_UP[0]:
                 self._set(step.key, state=StepState.PENDING)
 
     def _on_server_step(self, event: ServerStep) -> None:
@@ -309,6 +326,34 @@ class FlowModel:
                 duration_ms=event.duration_ms,
                 add_facts=(("documents", _count(detail.get("hits"))),),
             )
+
+    def _on_step_up(self, event: StepUp) -> None:
+        """The sixth step: the claims challenge and the sign-in that answers it."""
+        if not any(s.key == STEP_UP[0] for s in self.steps):
+            self.steps.append(FlowStep(len(STEP_TITLES) + 1, *STEP_UP))
+        before = amr_text(event.amr_before, event.acrs_before)
+        facts = (
+            ("policy", event.policy or "(not named)"),
+            ("resource", event.resource),
+            ("requires", event.required),
+            ("sign-in before", before),
+        )
+        if event.status is StepUpStatus.DONE:
+            after = amr_text(event.amr_after, event.acrs_after)
+            self._set(
+                STEP_UP[0], state=StepState.DONE, error=None, add_facts=(*facts, ("sign-in after", after))
+            )
+            if event.how:
+                self._set(STEP_UP[0], add_facts=(("how", event.how),))
+        elif event.status is StepUpStatus.FAILED:
+            self._set(
+                STEP_UP[0],
+                state=StepState.FAILED,
+                error=redact(event.hint or "not satisfied"),
+                add_facts=facts,
+            )
+        else:
+            self._set(STEP_UP[0], state=StepState.ACTIVE, add_facts=facts)
 
     def _lit_before(self, key: str) -> None:
         """Steps before ``key`` that are still under way are done (their own events may come later, via _meta)."""

@@ -159,7 +159,7 @@ def writes_message(event: Event) -> bool:
     if isinstance(event, TextDelta):
         return True
     if isinstance(event, TurnStarted):
-        return bool(event.text)
+        return bool(event.text) and event.retry_of is None  # a retried turn's question is stored already
     if isinstance(event, Notice):
         return event.level == "error" and event.turn_id is None
     return isinstance(event, TurnEnded)

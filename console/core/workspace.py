@@ -35,6 +35,7 @@ from console.core.loop_thread import LoopThread
 from console.core.server_link import ServerLink
 from console.core.sessions import SessionSummary
 from console.core.settings import Settings, load_settings
+from console.core.step_up_flow import demo_step_up
 from console.core.workspace_views import (
     AccountInfo,
     AgentInfo,
@@ -223,6 +224,7 @@ class Workspace:
             session = self._sessions.get(key)
             if session is None:
                 session = AccountSession(account, bus=self.bus, clock=self.clock, main_agent=self.main_agent)
+                session.step_up_sign_in = demo_step_up(self.auth, local=self.mode == "local")
                 self._sessions[key] = session
             return session
 
@@ -305,12 +307,17 @@ class Workspace:
         user = auth.endpoints.demo_user(username)
         handle = self.begin_device_flow()
         try:
-            with http_session(auth.endpoints) as browser:
-                # The demo shortcut completes the page's MFA step too (Conditional Access: MFA for search).
-                device_page.complete_device_page(
-                    browser, handle.verification_uri, handle.user_code, user.username, mfa=True
+            with http_session(auth.endpoints) as browser:  # the page's MFA step only when it asks for one
+                number = device_page.complete_device_page(
+                    browser, handle.verification_uri, handle.user_code, user.username, mfa="if_asked"
                 )
-            return handle.result(timeout)
+            info = handle.result(timeout)
+            if number is not None:  # visibly: the shortcut did the second step a person would do
+                message = (
+                    f"the sign-in page asked for multi-factor authentication; confirmed number {number:02d}"
+                )
+                self.bus.publish(Notice(message=message, source="auth", account=info.username))
+            return info
         finally:
             if not handle.done():
                 handle.cancel()

@@ -23,7 +23,9 @@ from pydantic import SecretStr
 from mcp_server.server.config import ServerConfig
 
 CacheStatus = Literal["hit", "miss", "joined"]
-CacheKey = tuple[str, str, str]  # (tid, oid, scope) of the validated caller token
+# (tid, oid, scope, sign-in strength) of the validated caller token: a token obtained with MFA (or for an
+# authentication context) never serves a caller whose token lacks it (Conditional Access, docs/server.md).
+CacheKey = tuple[str, ...]
 
 # Entra codes the tool names in plain words (docs/identity.md, Errors; docs/server.md, The tool).
 _AADSTS_CAUSES: dict[int, str] = {
@@ -42,11 +44,19 @@ _AADSTS_CAUSES: dict[int, str] = {
 class OboError(Exception):
     """A failed exchange: a readable cause, the AADSTS code when Entra gave one. Never holds the token."""
 
-    def __init__(self, cause: str, *, aadsts: str | None = None, error: str | None = None) -> None:
+    def __init__(
+        self, cause: str, *, aadsts: str | None = None, error: str | None = None, claims: str | None = None
+    ) -> None:
         super().__init__(cause)
         self.cause = cause
         self.aadsts = aadsts
         self.error = error
+        self.claims = claims  # Entra's claims challenge (JSON text) with interaction_required, as sent
+
+    @property
+    def challenge(self) -> bool:
+        """Conditional Access wants the user to do more (MFA, an authentication context): only the client can."""
+        return self.error == "interaction_required" and bool(self.claims)
 
     def __str__(self) -> str:
         code = f" ({self.aadsts})" if self.aadsts else ""
@@ -138,7 +148,23 @@ def _error_from(result: dict[str, Any]) -> OboError:
     if first_line.startswith("AADSTS") and ":" in first_line:
         first_line = first_line.split(":", 1)[1].strip()
     cause = _AADSTS_CAUSES.get(code or 0, first_line)
-    return OboError(cause, aadsts=f"AADSTS{code}" if code else None, error=result.get("error"))
+    claims = result.get("claims")
+    return OboError(
+        cause,
+        aadsts=f"AADSTS{code}" if code else None,
+        error=result.get("error"),
+        claims=claims if isinstance(claims, str) and claims else None,
+    )
+
+
+def sign_in_strength(claims: dict[str, Any]) -> str:
+    """How the caller signed in, as far as Conditional Access cares: ``amr`` and ``acrs`` (sorted), for the key."""
+    parts = []
+    for name in ("amr", "acrs"):
+        value = claims.get(name) or []
+        values = [value] if isinstance(value, str) else [str(v) for v in value]
+        parts.append(f"{name}={','.join(sorted(values))}")
+    return ";".join(parts)
 
 
 @dataclass

@@ -13,10 +13,11 @@ from mcp.types import TextContent
 from pydantic import Field
 
 from mcp_server.server.auth import ValidatedToken
+from mcp_server.server.challenge import challenge_body
 from mcp_server.server.documents import DocumentSearch, SearchFailed
 from mcp_server.server.groups import GraphGroups, caller_groups, token_groups
 from mcp_server.server.metrics import ServerMetrics
-from mcp_server.server.obo import CacheKey, OboCache, OboError, OboExchanger, OboToken
+from mcp_server.server.obo import CacheKey, OboCache, OboError, OboExchanger, OboToken, sign_in_strength
 from mcp_server.server.steps import META_KEY, StepTrace
 
 TOOL_NAME = "get_documents"
@@ -61,7 +62,7 @@ def register_get_documents(
             "validate", "ok", token.validation_ms, oid=claims.get("oid"), tid=claims.get("tid")
         )
 
-        key: CacheKey = (str(claims["tid"]), str(claims["oid"]), scope)
+        key: CacheKey = (str(claims["tid"]), str(claims["oid"]), scope, sign_in_strength(claims))
 
         async def exchange() -> OboToken:
             metrics.obo_exchanges.labels(outcome="started").inc()
@@ -72,6 +73,15 @@ def register_get_documents(
             obo, status = await cache.get(key, exchange)
         except OboError as exc:
             await trace.record("obo_exchange", "error", _ms(started), aadsts=exc.aadsts, error=exc.cause)
+            if exc.challenge:  # Conditional Access: no retry, no fallback; the client must step up
+                metrics.tool_calls.labels(tool=TOOL_NAME, outcome="claims_challenge").inc()
+                challenge = challenge_body(exc, scope)
+                return _error(
+                    f"{exc} The user must sign in again to satisfy the claims challenge.",
+                    trace,
+                    {"ran_as": ran_as, "aadsts": exc.aadsts, "challenge": challenge},
+                    structured=challenge,
+                )
             metrics.tool_calls.labels(tool=TOOL_NAME, outcome="obo_error").inc()
             return _error(str(exc), trace, {"ran_as": ran_as, "aadsts": exc.aadsts})
         if status != "miss":
@@ -128,8 +138,11 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _error(message: str, trace: StepTrace, meta: dict[str, Any]) -> ToolResult:
-    """A tool error: the cause in the content, no documents, the trace in _meta."""
+def _error(
+    message: str, trace: StepTrace, meta: dict[str, Any], structured: dict[str, Any] | None = None
+) -> ToolResult:
+    """A tool error: the cause in the content, no documents, the trace in _meta (a claims challenge also as
+    structured content, for clients that act on it)."""
     body: dict[str, Any] = {
         "ran_as": None,
         "obo_claims": None,
@@ -140,4 +153,9 @@ def _error(message: str, trace: StepTrace, meta: dict[str, Any]) -> ToolResult:
     }
     body.update(meta)
     body["steps"] = trace.steps
-    return ToolResult(content=[TextContent(type="text", text=message)], meta={META_KEY: body}, is_error=True)
+    return ToolResult(
+        content=[TextContent(type="text", text=message)],
+        structured_content=structured,
+        meta={META_KEY: body},
+        is_error=True,
+    )

@@ -122,7 +122,7 @@ def test_trace_jsonl_line_by_line() -> None:
     assert len(lines) == 8
     assert lines[0] == (
         '{"account":"alice@contoso.example","agent":"Conversation agent","kind":"turn_started",'
-        '"text":"show my documents","ts":1768469401.0,"turn_id":"t1"}'
+        '"retry_of":null,"text":"show my documents","ts":1768469401.0,"turn_id":"t1"}'
     )
     assert lines[3] == (
         '{"account":"alice@contoso.example","agent":"Documents agent","call_id":"call_docs_1",'

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from console.core.events import EventBus
+from console.core.step_up import ClaimsChallenge
 
 DEFAULT_FAILURE_HINT = "Fix what the tool reports, then ask again."
 
@@ -48,6 +49,8 @@ class AgentContext:
     failure_hints: dict[str, str] = field(default_factory=dict)
     # call_id -> why that call failed, as data (code, HTTP status, step), for its ToolEnded event.
     call_failures: dict[str, CallFailure] = field(default_factory=dict)
+    # A claims challenge the MCP server relayed (Conditional Access): the turn stops and the console steps up.
+    step_up: ClaimsChallenge | None = None
     # tool name -> the failure of its last call (None: the last call worked). A later good call clears a failure.
     tool_outcomes: dict[str, ToolFailure | None] = field(default_factory=dict)
 

@@ -22,17 +22,22 @@ from console.core.agents.tracing import mask, mask_text
 from console.core.events import (
     AgentEnded,
     AgentStarted,
+    ErrorCode,
     Event,
+    FailedStep,
     HandoffOccurred,
     ModelCalled,
+    Notice,
     SearchResults,
     ServerStep,
     ToolEnded,
     ToolStarted,
 )
+from console.core.step_up import ChallengeInvalid, is_challenge, parse_challenge
 
 MAX_RESULT_CHARS = 4000
 SERVER_FAILURE_HINT = "The MCP server reported it: check the stack's services and log, then ask again."
+STEP_UP_HINT = "Sign in again with the claims challenge (multi-factor authentication), then ask again."
 TOOL_ERROR_PREFIXES = ("Tool error:", "An error occurred while running the tool")
 
 
@@ -336,9 +341,25 @@ class McpEventBridge:
             app.server_errors[call_id] = mask_text(str(meta.get("error") or as_text(ctx.tool_output)))
             app.failure_hints[call_id] = SERVER_FAILURE_HINT
             app.call_failures[call_id] = CallFailure(code=meta.get("aadsts"), step=failed_step)
+            if is_challenge(structured):
+                events.extend(_take_challenge(app, call_id, structured))
         for event in events:
             app.bus.publish(event)
         return {"server_meta": mask(meta)} if meta else None
+
+
+def _take_challenge(app: AgentContext, call_id: str, structured: Mapping[str, Any]) -> list[Event]:
+    """A claims challenge on the call's result: remember it for the step-up, or say why it cannot be used."""
+    try:
+        app.step_up = parse_challenge(structured)
+    except ChallengeInvalid as exc:
+        message = f"the MCP server sent a claims challenge the console cannot use: {exc}"
+        return [
+            Notice(turn_id=app.turn_id, account=app.account, level="warning", message=message, source="auth")
+        ]
+    app.failure_hints[call_id] = STEP_UP_HINT
+    app.call_failures[call_id] = CallFailure(code=ErrorCode.INSUFFICIENT_CLAIMS, step=FailedStep.OBO_EXCHANGE)
+    return []
 
 
 def _float(value: Any) -> float | None:

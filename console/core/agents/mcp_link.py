@@ -115,6 +115,10 @@ class BearerTokenAuth(httpx2.Auth):
         self.fetches = 0  # how many times the provider was asked (tests, diagnostics)
         self.refusal: TokenRefusal | None = None  # the server's last 401/403, until a request succeeds
 
+    def forget(self) -> None:
+        """Fetch the token again on the next request (after a step-up signed in anew)."""
+        self._token, self._exp = None, None
+
     async def current_token(self) -> str:
         if self._token is not None and self._exp is not None and self._exp - time.time() > self._margin:
             return self._token.get_secret_value()
@@ -387,6 +391,11 @@ class McpLink:
             and ready.exception() is None
             and self._loop is _running_loop()
         )
+
+    def forget_token(self) -> None:
+        """The account signed in again (a step-up): the next request fetches the new token."""
+        if self.auth is not None:
+            self.auth.forget()
 
     def mark_stale(self) -> None:
         """The connection failed: the next ``ensure_connected`` reconnects."""

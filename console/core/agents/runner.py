@@ -33,6 +33,7 @@ from console.core.agents.tracing import ensure_tracing, mask_text
 from console.core.configs.model import AgentConfig
 from console.core.events import ErrorCode, EventBus, FailedStep, Notice, TextDelta, TurnEnded, TurnStarted
 from console.core.settings import Settings
+from console.core.step_up import ClaimsChallenge
 from mcp_server.errors import UserError
 from mcp_server.stack_state import StateFileError, read_state
 
@@ -59,6 +60,7 @@ class TurnResult:
     error: str | None = None
     cancelled: bool = False
     tool_failure: ToolFailure | None = None  # a tool whose last call failed: the answer lacks its result
+    step_up: ClaimsChallenge | None = None  # Conditional Access asked for more: sign in again, then retry
 
     @property
     def failed(self) -> bool:
@@ -223,11 +225,12 @@ class AgentRunner:
             self._unsubscribe = None
 
     # -- turns ---------------------------------------------------------------------------------------------------
-    async def run_turn(self, text: str) -> TurnResult:
-        """Run one turn with the active agent, publishing events; returns when the turn is over."""
+    async def run_turn(self, text: str, *, retry_of: str | None = None) -> TurnResult:
+        """Run one turn with the active agent, publishing events; returns when the turn is over. ``retry_of``:
+        the turn this one runs again (after a step-up)."""
         if self.running:
             raise UserError("A turn is already running.", hint="Wait for it, or cancel it first.")
-        self._task = asyncio.create_task(self._run(text))
+        self._task = asyncio.create_task(self._run(text, retry_of))
         try:
             return await asyncio.shield(self._task)
         except asyncio.CancelledError:
@@ -236,12 +239,14 @@ class AgentRunner:
             self._task.cancel()
             raise
 
-    async def _run(self, text: str) -> TurnResult:
+    async def _run(self, text: str, retry_of: str | None = None) -> TurnResult:
         turn_id = uuid.uuid4().hex[:12]
         graph = self.graph
         agent = graph.agents.get(self.active_key, graph.main)
         started = time.perf_counter()
-        self.bus.publish(TurnStarted(turn_id=turn_id, agent=agent.name, account=self.account, text=text))
+        self.bus.publish(
+            TurnStarted(turn_id=turn_id, agent=agent.name, account=self.account, text=text, retry_of=retry_of)
+        )
         context = AgentContext(
             bus=self.bus, turn_id=turn_id, account=self.account, calculator_url=self.calculator_url
         )
@@ -291,6 +296,8 @@ class AgentRunner:
             self._streaming = result
             current = agent.name
             async for event in result.stream_events():
+                if context.step_up is not None and not _was_cancelled(result):
+                    result.cancel()  # the answer would lack the documents: stop here and step up instead
                 if isinstance(event, AgentUpdatedStreamEvent):
                     current = event.new_agent.name
                 elif isinstance(event, RawResponsesStreamEvent) and isinstance(
@@ -301,7 +308,9 @@ class AgentRunner:
                             turn_id=turn_id, account=self.account, agent=current, delta=event.data.delta
                         )
                     )
-            if result.is_complete and result.final_output is not None and not _was_cancelled(result):
+            if context.step_up is not None:
+                error = step_up_message(context.step_up)  # the history stays: the turn runs again
+            elif result.is_complete and result.final_output is not None and not _was_cancelled(result):
                 output = str(result.final_output)
                 self.history = result.to_input_list()
                 last = result.last_agent
@@ -343,6 +352,7 @@ class AgentRunner:
             error=error,
             cancelled=cancelled,
             tool_failure=None if error else context.failed_tool(),
+            step_up=context.step_up,
         )
 
     async def _safe_cleanup(self) -> None:
@@ -357,6 +367,14 @@ class AgentRunner:
                     source=SOURCE,
                 )
             )
+
+
+def step_up_message(challenge: ClaimsChallenge) -> str:
+    """The turn's error when Conditional Access stopped it."""
+    return (
+        f"Conditional Access requires {challenge.required} for {challenge.resource} "
+        f"(policy {challenge.policy}, AADSTS{challenge.aadsts or '?'}): no documents were returned."
+    )
 
 
 def _was_cancelled(result: Any) -> bool:

@@ -1,7 +1,10 @@
 """Complete the local identity platform's device-code page as a demo user, the way a browser does.
 
 GET the page, read its sign-in form (action and hidden fields), fill in ``user_code``, ``login`` and
-``action``, and POST it. Local mode only: in Azure mode a person completes Entra's page in a real browser.
+``action``, and POST it. When the page answers with its second step (multi-factor authentication, number
+matching: a Conditional Access policy or a ``claims`` challenge asks for it), ``mfa="if_asked"`` confirms the
+number shown and posts that form with ``mfa=approve``. Local mode only: in Azure mode a person completes
+Entra's page in a real browser.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import re
 from html import unescape
 from html.parser import HTMLParser
+from typing import Literal
 from urllib.parse import urljoin
 
 import requests
@@ -18,7 +22,11 @@ from console.core.auth.errors import SignInError
 
 _TAGS = re.compile(r"<[^>]+>")
 _NOISE = re.compile(r"<(style|script|head)\b.*?</\1>", re.S | re.I)
+_MFA_NUMBER = re.compile(r"id=mfa-number[^>]*>\s*(\d{1,3})\s*<")
 _ALERT = re.compile(r"<(div|p)[^>]*(?:class=[\"']?error|role=[\"']?alert)[^>]*>(.*?)</\1>", re.S | re.I)
+
+
+MfaChoice = bool | Literal["if_asked"]  # True: always send mfa=approve; False: never; "if_asked": when asked
 
 
 class _FormReader(HTMLParser):
@@ -59,25 +67,48 @@ def complete_device_page(
     login: str,
     action: str = "approve",
     *,
-    mfa: bool = False,
-) -> None:
-    """Approve (or decline) the device-code flow identified by ``user_code`` as ``login``; with ``mfa``, also
-    complete the page's multi-factor step (``mfa=approve``)."""
+    mfa: MfaChoice = False,
+) -> int | None:
+    """Approve (or decline) the device-code flow identified by ``user_code`` as ``login``. ``mfa=True`` sends
+    ``mfa=approve`` with the first post; ``"if_asked"`` completes the page's second step only when it shows one.
+    Returns the number confirmed on that step (None when the page asked for none). SignInError when the page
+    refuses, or asks for the second step and ``mfa`` is False."""
     code = user_code.get_secret_value()
     try:
         page = session.get(verification_uri, timeout=30)
-        form = _FormReader()
-        form.feed(page.text)
-        target = urljoin(verification_uri, form.action) if form.action else verification_uri
-        data = {**form.fields, "user_code": code, "login": login, "action": action}
-        if mfa:
+        data, target = _filled(page.text, verification_uri)
+        data.update({"user_code": code, "login": login, "action": action})
+        if mfa is True:
             data["mfa"] = "approve"
         answer = session.post(target, data=data, timeout=30)
+        _check(answer, login, code)
+        number = _MFA_NUMBER.search(answer.text) if answer.status_code < 400 else None
+        if number is None:
+            return None
+        if mfa is False:
+            raise SignInError(
+                f"The device-code page asks {login!r} for multi-factor authentication (number matching).",
+                hint="Complete the page's second step, or use the sign-in shortcut that completes it.",
+            )
+        data, target = _filled(answer.text, target)
+        data["mfa"] = "approve"  # the person confirmed the number the page shows
+        _check(session.post(target, data=data, timeout=30), login, code)
+        return int(number.group(1))
     except requests.RequestException as exc:
         raise SignInError(
             f"Cannot open the device-code page {verification_uri}: {type(exc).__name__}.",
             hint="Is the local stack still running?",
         ) from exc
+
+
+def _filled(html: str, url: str) -> tuple[dict[str, str], str]:
+    """The first POST form of a page: its hidden fields and the absolute URL it posts to."""
+    form = _FormReader()
+    form.feed(html)
+    return dict(form.fields), urljoin(url, form.action) if form.action else url
+
+
+def _check(answer: requests.Response, login: str, code: str) -> None:
     if answer.status_code >= 400:
         raise SignInError(
             f"The device-code page refused the sign-in as {login!r} (HTTP {answer.status_code}): "

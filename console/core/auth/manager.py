@@ -148,6 +148,9 @@ class AuthManager:
         self._pointer_key = f"{self.environment}/{endpoints.tenant_id}"
         self._app: msal.PublicClientApplication | None = None
         self._app_lock = threading.Lock()
+        self.last_mfa_number: int | None = (
+            None  # the number the last ``sign_in_as`` confirmed on the MFA step
+        )
         # Kept, so close() can end its keep-alive connections; remembers discovery documents for offline use.
         self._session = msal_session(endpoints, data_dir() / METADATA_FILE)
 
@@ -285,9 +288,13 @@ class AuthManager:
         raise NotSignedIn(f"{account.username} is no longer signed in.")
 
     # -- device flow -------------------------------------------------------------------------------
-    def start_device_flow(self) -> DeviceFlow:
-        """Ask for a device code (one HTTP call). Polling starts when you wait on the returned flow."""
-        flow = self.app.initiate_device_flow(scopes=[self.endpoints.api_scope])
+    def start_device_flow(self, claims_challenge: str | None = None) -> DeviceFlow:
+        """Ask for a device code (one HTTP call). Polling starts when you wait on the returned flow.
+        ``claims_challenge``: the claims JSON a Conditional Access challenge asked for (the page then asks for
+        the second step, and the token carries ``amr`` ``mfa``)."""
+        flow = self.app.initiate_device_flow(
+            scopes=[self.endpoints.api_scope], claims_challenge=claims_challenge
+        )
         if "user_code" not in flow:
             raise DeviceFlowError(
                 str(flow.get("error", "no_user_code")), str(flow.get("error_description", ""))
@@ -307,25 +314,34 @@ class AuthManager:
             "The identity platform issued a token but no account (its response lacks client_info/id_token)."
         )
 
-    def sign_in_as(self, login: str, *, action: str = "approve", timeout: float = 120.0) -> SignedInAccount:
-        """Local mode: run the device flow and complete its page as demo user ``login``, as a browser would."""
+    def sign_in_as(
+        self,
+        login: str,
+        *,
+        action: str = "approve",
+        timeout: float = 120.0,
+        claims_challenge: str | None = None,
+    ) -> SignedInAccount:
+        """Local mode: run the device flow (with ``claims_challenge``, if given) and complete its page as demo
+        user ``login``, as a browser would — its multi-factor step too, only when the page asks for it
+        (``last_mfa_number`` then holds the number confirmed, for the caller to show)."""
         if self.endpoints.mode != "local":
             raise UserError(
                 "--as works only in local mode (the demo tenant).",
                 hint="In Azure mode run `obo-console login` and complete the page in a browser.",
             )
         user = self.endpoints.demo_user(login)
-        flow = self.start_device_flow()
+        flow = self.start_device_flow(claims_challenge)
+        self.last_mfa_number = None
         try:
             with http_session(self.endpoints) as browser:  # a separate "browser", as a person would use
-                # The demo shortcut completes the page's MFA step too (Conditional Access: MFA for search).
-                complete_device_page(
+                self.last_mfa_number = complete_device_page(
                     browser,
                     flow.prompt.verification_uri,
                     flow.prompt.user_code,
                     user.username,
                     action,
-                    mfa=True,
+                    mfa="if_asked",
                 )
             return flow.result(timeout)
         finally:

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Tab, Tabs
 
+from console.core.describe import amr_text
 from console.core.events import (
     AccountChanged,
     Event,
@@ -22,6 +23,8 @@ from console.core.events import (
     Notice,
     SearchResults,
     ServerStatusChanged,
+    StepUp,
+    StepUpStatus,
     TextDelta,
     TurnEnded,
     TurnStarted,
@@ -416,6 +419,15 @@ class MainScreen(Screen):
             case SearchResults():
                 self.query_one(ResultsPane).show(event)
                 self.refresh_claims(obo=event.obo_claims or None)
+            case StepUp():
+                self._show_step_up(event)
+
+    def _show_step_up(self, event: StepUp) -> None:
+        """The claims pane shows the sign-in's amr/acrs before and after; the chat says what is going on."""
+        before = amr_text(event.amr_before, event.acrs_before)
+        after = amr_text(event.amr_after, event.acrs_after) if event.status is StepUpStatus.DONE else None
+        self.query_one(ClaimsPane).show_step_up(before, after)
+        self.refresh_claims()
 
     def _turn_failure(self, message: str, account: str | None) -> str:
         """A failed turn in plain words: while the MCP server is away, that it is reconnecting and to ask again."""
@@ -436,6 +448,10 @@ class MainScreen(Screen):
             events.flush_rows()
         self.query_one(ResultsPane).show(None)
         self.query_one(ClaimsPane).show(None, None)
+        self.query_one(ClaimsPane).show_step_up(None)
+        for event in workspace.events() if workspace is not None and workspace.current_account else []:
+            if isinstance(event, StepUp):
+                self._show_step_up(event)
         self.refresh_from_workspace(chat=False)
         await self.reload_chat()
 

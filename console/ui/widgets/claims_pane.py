@@ -83,6 +83,7 @@ class ClaimsPane(StagedPane):
         self.clock = clock
         self.user: dict[str, Any] = {}
         self.obo: dict[str, Any] = {}
+        self.step_up: tuple[str, str] | None = None  # the sign-in's amr/acrs before and after a step-up
 
     def contents(self) -> list[Widget]:
         return [
@@ -107,6 +108,11 @@ class ClaimsPane(StagedPane):
         names += sorted((set(self.user) | set(self.obo)) - set(names))
         for name in names:
             table.add_row(*self._cells(name), key=name)
+        self._update_summary()
+
+    def show_step_up(self, before: str | None, after: str | None = None) -> None:
+        """A step-up signed the user in again: show how the sign-in was done before and after (None: clear)."""
+        self.step_up = (before, after or "") if before is not None else None
         self._update_summary()
 
     def _cells(self, name: str) -> tuple[Text, Text, Text, Text]:
@@ -152,6 +158,13 @@ class ClaimsPane(StagedPane):
             text.append("  (on-behalf-of exchange)", style="dim")
         else:
             text.append("  no OBO token yet: ask for documents", style="dim italic")
+        if self.step_up is not None:
+            text.append("\nstep-up ", style="dim")
+            text.append(self.step_up[0])
+            if self.step_up[1]:
+                text.append(" → ", style="bold")
+                text.append(self.step_up[1], style=_HIGHLIGHT)
+            text.append("  (Conditional Access claims challenge)", style="dim")
         for label, claims in (("user", self.user), ("OBO", self.obo)):
             if "exp" in claims:
                 left = float(claims["exp"]) - self.clock.time()

@@ -91,7 +91,7 @@ class StepCard(Static):
 
 
 class FlowSteps(Vertical):
-    """The five steps, top to bottom. Call :meth:`show` with the model whenever it changed."""
+    """The five steps (six with a step-up), top to bottom. Call :meth:`show` with the model whenever it changed."""
 
     DEFAULT_CLASSES = "flow-steps"
 
@@ -114,7 +114,12 @@ class FlowSteps(Vertical):
         if (model.revision, self.compact) == self._shown:
             return
         self._shown = (model.revision, self.compact)
-        for card, step in zip(self.query(StepCard), model.steps, strict=True):
+        cards = list(self.query(StepCard))
+        for card in cards[len(model.steps) :]:  # the step-up step went with its turn
+            card.remove()
+        if len(model.steps) > len(cards):  # a step-up joined the flow
+            self.mount_all(StepCard(step, self.compact) for step in model.steps[len(cards) :])
+        for card, step in zip(cards, model.steps, strict=False):
             card.show(step, self.compact)
 
     @property
