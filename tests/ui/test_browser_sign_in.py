@@ -105,6 +105,8 @@ async def test_f2_offers_browser_sign_in_and_the_system_browser_completes_it(
         screen = app.screen
         assert isinstance(screen, SignInScreen)
         await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        # The footer composes its keys after the screen mounts: wait for them, as a person's eye would.
+        await until(pilot, lambda: len(screen.query("FooterKey")) > 0, SIGN_IN, "the footer's keys")
         footer = [str(key.render()) for key in screen.query("FooterKey")]
         assert any("Browser sign-in" in key for key in footer), footer
         assert any("Device code" in key for key in footer), footer
