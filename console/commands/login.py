@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def browser_sign_in(manager: AuthManager, as_user: str | None, claims: str | None) -> SignedInAccount:
+def browser_sign_in(manager: AuthManager, as_user: str | None, claims: str | None = None) -> SignedInAccount:
     if as_user is not None:
         user = manager.endpoints.demo_user(as_user)
         say(f"Signing in as {user.username} on the local identity platform's browser sign-in page ...")
