@@ -46,6 +46,7 @@ SIGN_IN: list[BindingType] = [
     Binding("escape", "cancel", "Cancel", id="signin.cancel"),
     Binding("c", "copy_code", "Copy code", id="signin.copy_code"),
     Binding("u", "copy_url", "Copy URL", id="signin.copy_url"),
+    Binding("o", "open_url", "Open URL", id="signin.open_url"),  # in the web console: a new browser tab
     Binding("r", "retry", "New code", id="signin.retry"),
     Binding("1", "sign_in_as(0)", "As user 1", id="signin.as_1", show=False),
     Binding("2", "sign_in_as(1)", "As user 2", id="signin.as_2", show=False),

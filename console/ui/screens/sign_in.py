@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Center, Horizontal, Vertical
-from textual.events import Resize
+from textual.events import Click, Resize
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -44,7 +44,7 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
                     yield Static("2. Enter this code", classes="step")
                     yield Static("", id="sign-in-code")
                     yield Static("", id="sign-in-status")
-                    yield Static("c copy code · u copy URL · esc cancel", id="sign-in-hint")
+                    yield Static("c copy code · u copy URL · o open URL · esc cancel", id="sign-in-hint")
                 yield QRCode(id="sign-in-qr")
             if self.demo_users:
                 yield Static(
@@ -123,6 +123,15 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         if self.flow is not None:
             self.app.copy_to_clipboard(self.flow.verification_uri)
             self.notify("URL copied to the clipboard.")
+
+    def action_open_url(self) -> None:
+        """The verification page in a browser: a new tab of the page's browser under `obo-console web`."""
+        if self.flow is not None:
+            self.app.open_url(self.flow.verification_uri)
+
+    @on(Click, "#sign-in-url")
+    def _url_clicked(self) -> None:
+        self.action_open_url()
 
     async def action_retry(self) -> None:
         flow, self.flow = self.flow, None
