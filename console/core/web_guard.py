@@ -109,7 +109,8 @@ class AccessGuard:
     def _enter(self, request: web.Request) -> web.Response:
         """The token's first use in a browser: set the session cookie, drop the token from the address."""
         query = {k: v for k, v in request.query.items() if k != TOKEN_PARAM}
-        response = web.HTTPFound(request.rel_url.with_query(query), headers=SAFE_HEADERS)
+        location = str(request.rel_url.with_query(query))
+        response = web.Response(status=302, headers={**SAFE_HEADERS, "Location": location})
         response.set_cookie(
             self.cookie_name, self._session.get_secret_value(), httponly=True, samesite="Strict", path="/"
         )

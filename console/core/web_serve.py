@@ -84,10 +84,12 @@ async def serve(
     on_ready: Callable[[], None],
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM (or ``stop``); then end every tab's console and close the listener."""
+    """Serve until ``stop`` is set (without one: until SIGINT/SIGTERM); then end every tab's console and close the
+    listener."""
+    signals = (signal.SIGINT, signal.SIGTERM) if stop is None else ()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     app = await server.make_app()
     # No access log: its request lines would carry the token of the first request.
@@ -101,5 +103,5 @@ async def serve(
         await _reaped()
     finally:
         await runner.cleanup()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in signals:
             loop.remove_signal_handler(signum)
