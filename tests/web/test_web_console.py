@@ -158,3 +158,6 @@ def test_the_console_in_the_browser_signs_in_asks_presents_and_exports(web: WebC
     web.collect_descendants()
     assert web.stop() == 0  # and nothing it started (the tab's console, the local stack) is left running
     assert not (web.home / "local-stack.json").exists()
+    # The token was printed once, in the URL, and never logged (no access log: its request lines carry it).
+    assert [line.strip() for line in web.stdout if web.token in line] == [web.url]
+    assert not [line for line in web.stderr if web.token in line]
