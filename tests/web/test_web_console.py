@@ -1,7 +1,8 @@
 """`obo-console web` in a real headless Chromium: the page refuses a missing token (its websocket too); with the
 token it renders the console, the device-code sign-in with its link and QR code; `1` signs in as alice; "show my
-documents" shows her documents; F7 opens the presenter view; ctrl+e offers the export as a download; and when the
-command stops, every console and the local stack it launched stop with it. Screenshots of each step are kept in
+documents" shows her documents; F7 opens the presenter view; ctrl+e offers the export as a download; a second tab runs its own
+console, which stops when the tab closes; and when the command stops, every console and the local stack it launched
+stop with it. Screenshots of each step are kept in
 ``test-artifacts/web/``."""
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.ui.terminal import alive
 from tests.web.conftest import ARTIFACTS, browser_available
-from tests.web.helpers import PageScreen, WebConsole
+from tests.web.helpers import TEE_WEBSOCKETS, PageScreen, WebConsole
 
 pytestmark = pytest.mark.skipif(
     not browser_available(), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"
@@ -47,6 +49,15 @@ def _chord(driver: Any, modifier: str, key: str) -> None:
 def _focus(driver: Any) -> None:
     """Keys go to the terminal, as after a person clicks into it (without a click the terminal would receive)."""
     driver.execute_script("document.querySelector('.xterm-helper-textarea').focus();")
+
+
+def _consoles(web: WebConsole) -> list[int]:
+    """The tabs' console processes running now (the stack is `... server`)."""
+    return [
+        pid
+        for pid in web.collect_descendants()
+        if alive(pid) and "console.cli" in (command := _cmdline(pid)) and command[-1] != "server"
+    ]
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -154,6 +165,22 @@ def test_the_console_in_the_browser_signs_in_asks_presents_and_exports(web: WebC
         markdown = archive.read(f"{stem}.md").decode()
     assert stem.startswith("session-") and (web.home / "exports" / f"{stem}.md").read_text() == markdown
     assert "show my documents" in markdown and "Company handbook" in markdown and "eyJ" not in markdown
+
+    # A second tab: its own console process (the same stack), gone again when the tab closes.
+    assert len(_consoles(web)) == 1
+    browser.switch_to.new_window("tab")
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TEE_WEBSOCKETS})
+    browser.get(web.base + "/")  # the session cookie: no token needed again
+    second = PageScreen(browser)
+    second.wait_for(lambda s: "OBO Console" in s and "server" in s, timeout=90)
+    assert len(_consoles(web)) == 2
+    browser.close()
+    browser.switch_to.window(first_tab)
+    deadline = time.monotonic() + 60
+    while len(_consoles(web)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_consoles(web)) == 1
+    page.wait_for("Found ", timeout=10)  # the first tab's console carries on
 
     web.collect_descendants()
     assert web.stop() == 0  # and nothing it started (the tab's console, the local stack) is left running
