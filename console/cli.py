@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        if args.connect and args.command not in (None, "ask"):
+        if args.connect and args.command not in (None, "ask", "web"):
             raise UserError(
                 f"--connect is not used by `obo-console {args.command}`: only the console and `ask` talk to an MCP "
                 "server.",

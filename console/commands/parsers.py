@@ -162,6 +162,23 @@ def rotate_keys(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: 
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
 
 
+def web(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
+    parser = sub.add_parser(
+        name,
+        help="serve the console to web browsers (textual-serve; one console per tab)",
+        description="Serve the console to browsers: each tab runs its own console, all on the local stack this "
+        "command launches (or finds) and stops on exit. The printed URL carries the access token; nothing is "
+        "served without it.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080, 0 = any free port)")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not loopback: whoever reaches it with the token acts as the signed-in users",
+    )
+
+
 # Sub-command name -> (its arguments, its module under console.commands, which has run(args) -> int).
 COMMANDS: dict[str, tuple[Register, str]] = {
     "server": (server, "server"),
@@ -172,4 +189,5 @@ COMMANDS: dict[str, tuple[Register, str]] = {
     "configs": (configs, "configs"),
     "provision": (provision, "provision"),
     "rotate-keys": (rotate_keys, "rotate_keys"),
+    "web": (web, "web"),
 }

@@ -46,6 +46,7 @@ SIGN_IN: list[BindingType] = [
     Binding("escape", "cancel", "Cancel", id="signin.cancel"),
     Binding("c", "copy_code", "Copy code", id="signin.copy_code"),
     Binding("u", "copy_url", "Copy URL", id="signin.copy_url"),
+    Binding("o", "open_url", "Open URL", id="signin.open_url"),  # in the web console: a new browser tab
     Binding("r", "retry", "New code", id="signin.retry"),
     Binding("b", "browser", "Browser sign-in", id="signin.browser"),
     Binding("d", "device_code", "Device code", id="signin.device_code"),
@@ -53,6 +54,7 @@ SIGN_IN: list[BindingType] = [
     Binding("2", "sign_in_as(1)", "As user 2", id="signin.as_2", show=False),
     Binding("3", "sign_in_as(2)", "As user 3", id="signin.as_3", show=False),
     Binding("4", "sign_in_as(3)", "As user 4", id="signin.as_4", show=False),
+    Binding("5", "sign_in_as(4)", "As user 5", id="signin.as_5", show=False),
 ]
 
 CONFIGS: list[BindingType] = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -29,6 +30,7 @@ from console.core.events import (
     TurnEnded,
     TurnStarted,
 )
+from console.core.export_bundle import export_zip
 from console.core.link_state import LinkState
 from console.core.workspace_views import Claims
 from console.ui import bindings
@@ -313,13 +315,18 @@ class MainScreen(Screen):
                 markup=False,
             )
             return
-        self.app.call_from_thread(self._exported, Path(markdown), Path(trace))
+        # In a browser (`obo-console web`) the files are on the server's disk: they are offered as one download.
+        bundle = export_zip(Path(markdown), Path(trace)) if self.app.is_web else None
+        self.app.call_from_thread(self._exported, Path(markdown), Path(trace), bundle)
 
-    def _exported(self, markdown: Path, trace: Path) -> None:
+    def _exported(self, markdown: Path, trace: Path, bundle: bytes | None = None) -> None:
         self.last_export = (markdown, trace)
-        self.notify(
-            f"{markdown}\n{trace}", title="Conversation exported (claims masked)", timeout=20, markup=False
-        )
+        where = f"{markdown}\n{trace}"
+        if bundle is not None:
+            name = f"{markdown.stem}.zip"
+            self.app.deliver_binary(BytesIO(bundle), save_filename=name, mime_type="application/zip")
+            where = f"offered as the download {name}\n{where}"
+        self.notify(where, title="Conversation exported (claims masked)", timeout=20, markup=False)
 
     def action_sessions(self) -> None:
         from console.ui.screens.sessions import SessionsScreen  # deferred: a DataTable, past the first frame

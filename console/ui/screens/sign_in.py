@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Center, Horizontal, Vertical
-from textual.events import Resize
+from textual.events import Click, Resize
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -26,7 +26,7 @@ from console.ui.widgets.qr_code import QRCode
 
 DEVICE_STEPS = ("1. On any device, open", "2. Enter this code")
 BROWSER_STEPS = ("1. Your browser opens the sign-in page (or open it yourself)", "2. Sign in there")
-DEVICE_HINT = "c copy code · u copy URL · b browser sign-in · esc cancel"
+DEVICE_HINT = "c copy code · u copy URL · o open URL · b browser sign-in · esc cancel"
 BROWSER_HINT = "u copy URL · d device code instead · r again · esc cancel"
 BLOCKED = (
     "This tenant blocks device-code sign-in (Conditional Access, AADSTS53003).  b: sign in with the browser"
@@ -147,6 +147,15 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         if self.flow is not None:
             self.app.copy_to_clipboard(self.flow.verification_uri)
             self.notify("URL copied to the clipboard.")
+
+    def action_open_url(self) -> None:
+        """The verification page in a browser: a new tab of the page's browser under `obo-console web`."""
+        if self.flow is not None:
+            self.app.open_url(self.flow.verification_uri)
+
+    @on(Click, "#sign-in-url")
+    def _url_clicked(self) -> None:
+        self.action_open_url()
 
     async def action_retry(self) -> None:
         if self.method == "browser":
