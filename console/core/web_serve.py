@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 from textual_serve.server import Server
 
@@ -19,21 +21,27 @@ from mcp_server.errors import UserError
 
 
 class GuardedServer(Server):
-    """textual-serve's server with the guard as the first middleware of its application (every route, including
-    any a later textual-serve adds), and the page's websocket URL taken from the (checked) Host it was asked on."""
+    """textual-serve's server on an application of our own: the guard is its first middleware (every route), and
+    the routes are textual-serve's public handlers under the names its page template asks the router for."""
 
     def __init__(self, command: str, guard: AccessGuard, **kwargs: Any) -> None:
         super().__init__(command, **kwargs)
         self.guard = guard
 
-    async def _make_app(self) -> web.Application:
-        app = await super()._make_app()
-        app.middlewares.insert(0, self.guard.middleware)
-        return app
-
     async def make_app(self) -> web.Application:
-        """The guarded aiohttp application (tests inspect its routes)."""
-        return await self._make_app()
+        """The guarded aiohttp application. Built here rather than by textual-serve's private ``_make_app`` so
+        only its public handlers are used; the static folder lists no index (textual-serve's would)."""
+        app = web.Application(middlewares=[self.guard.middleware])
+        aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(self.templates_path))
+        app.add_routes(
+            [
+                web.get("/", self.handle_index, name="index"),
+                web.get("/ws", self.handle_websocket, name="websocket"),
+                web.get("/download/{key}", self.handle_download, name="download"),
+                web.static("/static", self.statics_path, show_index=False, name="static"),
+            ]
+        )
+        return app
 
     async def handle_index(self, request: web.Request) -> web.StreamResponse:
         # The template builds absolute URLs from public_url: use the origin the browser sees, so the websocket

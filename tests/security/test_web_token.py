@@ -145,13 +145,18 @@ def title(body: str) -> str:
 # -- no token, wrong token ----------------------------------------------------------------------------------------
 
 
-def test_textual_serve_registers_exactly_the_routes_the_guard_was_reviewed_for(site: Site) -> None:
+def test_the_app_serves_exactly_the_reviewed_routes_behind_the_guard(site: Site) -> None:
     app = asyncio.run(site.server.make_app())
     found = {resource.name: resource.canonical for resource in app.router.resources()}
-    assert (
-        found == ROUTES
-    )  # a new route in a later textual-serve must be reviewed (the guard covers it anyway)
+    assert found == ROUTES  # a route added here must be reviewed (the guard covers it anyway)
     assert app.middlewares[0] == site.guard.middleware
+
+
+def test_the_static_folder_lists_nothing_even_with_the_cookie(site: Site) -> None:
+    status, body = get(site, "/static/", cookie=site.cookie())
+    assert status in (403, 404) and "textual.js" not in body  # textual-serve's own app would list the folder
+    status, body = get(site, "/static/js/textual.js", cookie=site.cookie())
+    assert status == 200 and "textual" in body.lower()
 
 
 @pytest.mark.parametrize(
