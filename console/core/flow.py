@@ -35,23 +35,12 @@ from console.core.events import (
     ToolStarted,
     TurnStarted,
 )
+from mcp_server import aadsts
 from mcp_server.redact import redact
 
 SEARCH_AUDIENCE = "https://search.azure.com"
 SEARCH_TOOLS = frozenset({"get_documents"})
 
-# What the codes the server reports mean, in a presenter's words (docs/identity.md, Errors).
-AADSTS_MEANINGS: dict[str, str] = {
-    "AADSTS7000215": "the MCP server's client secret is wrong",
-    "AADSTS7000222": "the MCP server's client secret has expired",
-    "AADSTS65001": "consent is missing for the API to call Azure AI Search",
-    "AADSTS500133": "the user's token expired before the exchange",
-    "AADSTS50013": "the user's token (assertion) was rejected",
-    "AADSTS500131": "the user's token was not issued for this API",
-    "AADSTS50027": "the user's token is malformed",
-    "AADSTS700016": "the MCP server's app is not registered in the tenant",
-    "AADSTS90009": "the API asked for a token for itself",
-}
 
 # Which of the five steps a failed server step (``FailedStep``, on the event that reports it) stops the flow at.
 _STEP_OF: dict[str, str] = {
@@ -136,11 +125,19 @@ def _audience(claims: dict[str, Any] | None) -> str | None:
 
 
 def explain_aadsts(code: str | None, fallback: str | None = None) -> str:
-    """``AADSTS7000215: the MCP server's client secret is wrong`` (or the server's own words)."""
+    """``AADSTS7000215: the MCP server's client secret is wrong ...`` from the AADSTS table (docs/aadsts.md), or
+    the server's own words for a code the table does not know."""
     if not code:
         return fallback or "the exchange failed"
-    meaning = AADSTS_MEANINGS.get(code) or fallback or "the identity platform refused the exchange"
+    entry = aadsts.lookup(code)
+    meaning = entry.meaning if entry else fallback or "the identity platform refused the exchange"
     return f"{code}: {meaning}"
+
+
+def aadsts_fix(code: str | None) -> str | None:
+    """The table's fix for ``code`` (portal words), shown next to the failed step."""
+    entry = aadsts.lookup(code)
+    return entry.fix if entry else None
 
 
 @dataclass
@@ -283,10 +280,9 @@ class FlowModel:
         elif event.step == "obo_exchange":
             self._lit_before("obo")
             if event.status in ("error", "failed"):
-                code = detail.get("aadsts")
-                self._fail(
-                    "obo", explain_aadsts(str(code) if code else None, str(detail.get("error") or "") or None)
-                )
+                code = str(detail.get("aadsts") or "") or None
+                self._fail("obo", explain_aadsts(code, str(detail.get("error") or "") or None))
+                self._set("obo", add_facts=(("fix", aadsts_fix(code)),))
                 return
             hit = event.status == "cache_hit" or detail.get("cache") in ("hit", "joined")
             self._set(
@@ -376,6 +372,7 @@ class FlowModel:
         elif key == "obo":
             self._lit_before("obo")
             self._fail("obo", explain_aadsts(failure.code, _first_line(failure.message) or None))
+            self._set("obo", add_facts=(("fix", aadsts_fix(failure.code)),))
         elif key == "search":
             self._lit_before("search")
             self._fail("search", _first_line(failure.message) or "the search failed")

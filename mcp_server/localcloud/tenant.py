@@ -72,6 +72,7 @@ class AppRegistration:
     requested_access_token_version: int | None = None
     required_resource_access: tuple[ResourceAccess, ...] = ()
     redirect_uris: tuple[str, ...] = ()  # "Mobile and desktop" redirect URIs (public clients: loopback)
+    secret_expired: bool = False  # the client secret is past its end date (AADSTS7000222; scenarios)
 
     @property
     def access_token_version(self) -> int:
