@@ -30,14 +30,14 @@ _TABLE: tuple[Aadsts, ...] = (
     # -- the on-behalf-of exchange on the MCP server --------------------------------------------------------
     Aadsts(
         65001,
-        "consent is missing: no user or administrator has allowed the API to call Azure AI Search for this user",
+        "consent is missing for the API to call Azure AI Search",
         f"Entra admin center > App registrations > {_API} > API permissions > Azure AI Search "
         "user_impersonation > Grant admin consent for <tenant>.",
         "obo",
     ),
     Aadsts(
         7000215,
-        "the MCP server's client secret is wrong (often the secret's ID was used instead of its value)",
+        "the MCP server's client secret is wrong",
         f"App registrations > {_API} > Certificates & secrets > New client secret; put its Value (not the "
         "Secret ID) in OBO_CONSOLE_API_CLIENT_SECRET and restart the server.",
         "obo",
@@ -58,27 +58,27 @@ _TABLE: tuple[Aadsts, ...] = (
     ),
     Aadsts(
         500133,
-        "the user's token expired before the MCP server could exchange it",
+        "the user's token expired before the exchange",
         "Sign in again (obo-console login); check this machine's clock (Settings > Time & language > Sync now).",
         "obo",
     ),
     Aadsts(
         50013,
-        "the identity platform rejected the user's token as an assertion (signature, issuer or key)",
+        "the user's token (assertion) was rejected",
         "Sign in again to get a token signed with the tenant's current key; make sure the MCP server and the "
         "console use the same tenant (OBO_CONSOLE_TENANT_ID).",
         "obo",
     ),
     Aadsts(
         500131,
-        "the user's token was issued for another application than the API that exchanges it",
+        "the user's token was not issued for this API",
         f"The console must request the API's scope (Expose an API on {_API}: api://<API client id>/execute); "
         "set OBO_CONSOLE_API_SCOPE / OBO_CONSOLE_API_CLIENT_ID to the API's, then sign in again.",
         "obo",
     ),
     Aadsts(
         50027,
-        "the user's token is malformed (not a JWT the identity platform issued)",
+        "the user's token is malformed",
         "Sign in again; check that nothing between the console and the MCP server rewrites the Authorization "
         "header.",
         "obo",
@@ -111,7 +111,7 @@ _TABLE: tuple[Aadsts, ...] = (
     ),
     Aadsts(
         700016,
-        "the application (client id) is not registered in this tenant",
+        "the MCP server's app is not registered in the tenant",
         "Check OBO_CONSOLE_CONSOLE_CLIENT_ID / OBO_CONSOLE_API_CLIENT_ID against App registrations > Overview > "
         "Application (client) ID, and OBO_CONSOLE_TENANT_ID against Directory (tenant) ID.",
         "sign-in",
@@ -124,7 +124,7 @@ _TABLE: tuple[Aadsts, ...] = (
     ),
     Aadsts(
         90009,
-        "the API asked for a token for itself by name instead of by client id",
+        "the API asked for a token for itself",
         "Use the API's Application (client) ID GUID in the scope it requests for itself.",
         "obo",
     ),

@@ -58,6 +58,20 @@ def _refusal(http_status: int | None) -> str:
     return "HTTP 401: the MCP server rejected the user's token"
 
 
+# The fix for a failed search, by what the server said (the words of docs/server.md and the search service).
+_SEARCH_FIXES: tuple[tuple[str, str], ...] = (
+    ("no document-level access", "Recreate the index with its permission fields: `obo-console provision`."),
+    ("HTTP 403", "Put the search service's current admin key in OBO_CONSOLE_SEARCH_API_KEY (portal > Keys)."),
+    ("HTTP 401", "Sync the clocks of this machine and the identity platform's host; then sign in again."),
+    ("unreachable", "Start the search service (portal > the search service > Overview: Running)."),
+)
+_VALIDATION_FIX = "Sign in again (F2): the token's key, issuer or audience is not what the server trusts."
+
+
+def search_fix(message: str) -> str | None:
+    return next((fix for words, fix in _SEARCH_FIXES if words in message), None)
+
+
 @dataclass(frozen=True)
 class _Failure:
     """What an event says about a failure, as the flow reads it: from the event's fields, never its wording."""
@@ -297,7 +311,9 @@ class FlowModel:
         elif event.step == "search":
             self._lit_before("search")
             if event.status in ("error", "failed"):
-                self._fail("search", str(detail.get("error") or "the search failed"))
+                said = str(detail.get("error") or "the search failed")
+                self._fail("search", said)
+                self._set("search", add_facts=(("fix", search_fix(said)),))
                 return
             self._set(
                 "search",
@@ -368,7 +384,7 @@ class FlowModel:
         elif key == "validation":
             self._set("token", state=StepState.DONE, error=None)
             self._fail("validation", _refusal(failure.http_status))
-            self._set("validation", add_facts=(("server said", said),))
+            self._set("validation", add_facts=(("server said", said), ("fix", _VALIDATION_FIX)))
         elif key == "obo":
             self._lit_before("obo")
             self._fail("obo", explain_aadsts(failure.code, _first_line(failure.message) or None))
@@ -376,6 +392,7 @@ class FlowModel:
         elif key == "search":
             self._lit_before("search")
             self._fail("search", _first_line(failure.message) or "the search failed")
+            self._set("search", add_facts=(("fix", search_fix(failure.message)),))
         else:
             # Where the event does not say: the first step still under way is where it stopped.
             current = next((s for s in self.steps[2:] if not s.lit), None)
