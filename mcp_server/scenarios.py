@@ -13,7 +13,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ResourceNotFoundError
@@ -23,14 +23,27 @@ from pydantic import SecretStr
 
 from mcp_server import provision
 from mcp_server.atomic import write_private
+from mcp_server.localcloud.identity.platform import IdentityPlatform
+from mcp_server.localcloud.search.service import SearchService
 from mcp_server.localcloud.tenant import ConditionalAccessPolicy, Tenant
+from mcp_server.server.app import OboServer
 from mcp_server.server.config import SEARCH_AUDIENCE
 
-if TYPE_CHECKING:
-    from mcp_server.stack import LocalStack
+
+class StackParts(Protocol):
+    """What a scenario changes: the parts of ``mcp_server.stack.LocalStack`` (a protocol, so this module does
+    not import the stack that imports it)."""
+
+    identity: IdentityPlatform
+    search: SearchService
+    server: OboServer | None
+    tenant: Tenant
+    search_key: SecretStr
+    index_name: str
+
 
 Memo = dict[str, str]  # what a scenario keeps to undo itself (per switch)
-Switch = Callable[["LocalStack", Memo], None]
+Switch = Callable[[StackParts, Memo], None]
 
 CLOCK_SKEW_SECONDS = 600.0  # beyond the 300 s Azure AI Search and Entra tolerate
 SCENARIO_POLICY_ID = "b1e6c0de-5ce0-4a10-9f00-00000000mfa0"
@@ -59,7 +72,7 @@ class UnknownScenario(LookupError):
 
 
 def _consent(revoke: bool) -> Switch:
-    def switch(stack: LocalStack, memo: Memo) -> None:
+    def switch(stack: StackParts, memo: Memo) -> None:
         for user in stack.tenant.users:
             if revoke:
                 stack.identity.revoke_consent(user)
@@ -72,7 +85,7 @@ def _consent(revoke: bool) -> Switch:
 def _secret(wrong: bool) -> Switch:
     """The MCP server's configured secret (what an operator typed), not the registration's."""
 
-    def switch(stack: LocalStack, memo: Memo) -> None:
+    def switch(stack: StackParts, memo: Memo) -> None:
         assert stack.server is not None
         exchanger = stack.server.exchanger
         right = stack.server.config.api_client_secret
@@ -84,13 +97,13 @@ def _secret(wrong: bool) -> Switch:
 
 
 def _edit_tenant(change: Callable[[Tenant], Tenant]) -> Switch:
-    def switch(stack: LocalStack, memo: Memo) -> None:
+    def switch(stack: StackParts, memo: Memo) -> None:
         stack.identity.update_tenant(change(stack.identity.tenant))
 
     return switch
 
 
-def _restore_tenant(stack: LocalStack, memo: Memo) -> None:
+def _restore_tenant(stack: StackParts, memo: Memo) -> None:
     stack.identity.update_tenant(stack.tenant)
 
 
@@ -115,19 +128,19 @@ def _require_mfa(tenant: Tenant) -> Tenant:
     return replace(tenant, policies=(*tenant.policies, policy))
 
 
-def _rotate_keys(stack: LocalStack, memo: Memo) -> None:
+def _rotate_keys(stack: StackParts, memo: Memo) -> None:
     memo.setdefault("keys", stack.identity.keys_file.read_text())  # reset puts the old key back
     stack.identity.rotate_keys(grace_seconds=0)
 
 
-def _restore_keys(stack: LocalStack, memo: Memo) -> None:
+def _restore_keys(stack: StackParts, memo: Memo) -> None:
     saved = memo.pop("keys", None)
     if saved is not None:
         write_private(stack.identity.keys_file, saved)
 
 
 def _search_key(rotate: bool) -> Switch:
-    def switch(stack: LocalStack, memo: Memo) -> None:
+    def switch(stack: StackParts, memo: Memo) -> None:
         key = SecretStr(secrets.token_urlsafe(32)) if rotate else stack.search_key
         stack.search.set_api_key(key)
 
@@ -135,7 +148,7 @@ def _search_key(rotate: bool) -> Switch:
 
 
 def _rebuild_index(with_permissions: bool) -> Switch:
-    def switch(stack: LocalStack, memo: Memo) -> None:
+    def switch(stack: StackParts, memo: Memo) -> None:
         credential = AzureKeyCredential(stack.search_key.get_secret_value())
         with SearchIndexClient(stack.search.endpoint, credential) as client:
             with contextlib.suppress(ResourceNotFoundError):
@@ -157,17 +170,17 @@ def _rebuild_index(with_permissions: bool) -> Switch:
 
 
 def _skew_clock(offset: float) -> Switch:
-    def switch(stack: LocalStack, memo: Memo) -> None:
+    def switch(stack: StackParts, memo: Memo) -> None:
         stack.identity.minter.clock_offset = offset
 
     return switch
 
 
-def _search_down(stack: LocalStack, memo: Memo) -> None:
+def _search_down(stack: StackParts, memo: Memo) -> None:
     stack.search.stop()
 
 
-def _search_up(stack: LocalStack, memo: Memo) -> None:
+def _search_up(stack: StackParts, memo: Memo) -> None:
     stack.search.start()
 
 
@@ -261,7 +274,7 @@ SCENARIOS: dict[str, Scenario] = {
 class ScenarioSwitch:
     """At most one scenario active on ``stack``; applying another resets the first. Thread-safe."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: StackParts) -> None:
         self.stack = stack
         self.active: str | None = None
         self._memo: Memo = {}

@@ -61,9 +61,8 @@ class ScenariosScreen(ModalScreen[None]):
         row = table.cursor_row
         table.clear()
         for info in self.status.scenarios:
-            active = info.name == self.status.active
             table.add_row(
-                Text("● active", style="bold red") if active else "",
+                Text("● active", style="bold red") if info.name == self.status.active else "",
                 Text(info.name, style="bold"),
                 info.title,
                 info.check,
