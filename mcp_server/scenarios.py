@@ -30,6 +30,14 @@ from mcp_server.server.app import OboServer
 from mcp_server.server.config import SEARCH_AUDIENCE
 
 
+class ServiceControl(Protocol):
+    """A service the stack may stop and start again on the same address (a Redis it manages)."""
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
 class StackParts(Protocol):
     """What a scenario changes: the parts of ``mcp_server.stack.LocalStack`` (a protocol, so this module does
     not import the stack that imports it)."""
@@ -40,6 +48,7 @@ class StackParts(Protocol):
     tenant: Tenant
     search_key: SecretStr
     index_name: str
+    redis: ServiceControl | None
 
 
 Memo = dict[str, str]  # what a scenario keeps to undo itself (per switch)
@@ -60,6 +69,10 @@ class Scenario:
 
     def as_dict(self) -> dict[str, str]:
         return {"name": self.name, "title": self.title, "check": self.check, "where": self.where}
+
+
+class ScenarioUnavailable(RuntimeError):
+    """The scenario cannot run on this stack (the message says why and what to do)."""
 
 
 class UnknownScenario(LookupError):
@@ -184,6 +197,21 @@ def _search_up(stack: StackParts, memo: Memo) -> None:
     stack.search.start()
 
 
+def _redis(up: bool) -> Switch:
+    def switch(stack: StackParts, memo: Memo) -> None:
+        if stack.redis is None:
+            raise ScenarioUnavailable(
+                "This local stack manages no Redis, so it cannot take one down; stop your Redis yourself to see "
+                "the break (doctor names 'redis' when USE_REDIS=true)."
+            )
+        if up:
+            stack.redis.start()
+        else:
+            stack.redis.stop()
+
+    return switch
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -267,6 +295,14 @@ SCENARIOS: dict[str, Scenario] = {
             _search_down,
             _search_up,
         ),
+        Scenario(
+            "redis-down",
+            "The Redis the console reads its configs from is down (stacks that manage a Redis)",
+            "redis",
+            "a notice: the config store is unreachable",
+            _redis(False),
+            _redis(True),
+        ),
     )
 }
 
@@ -286,9 +322,11 @@ class ScenarioSwitch:
             raise UnknownScenario(name)
         with self._lock:
             self._reset_locked()
-            scenario.apply(self.stack, self._memo)
-            self.active = scenario.name
-            self._forget_caches()
+            try:
+                scenario.apply(self.stack, self._memo)
+                self.active = scenario.name
+            finally:
+                self._forget_caches()
         return scenario
 
     def reset(self) -> str | None:

@@ -29,7 +29,7 @@ from mcp_server.localcloud.tenant import Tenant, load_demo_tenant
 from mcp_server.paths import data_dir
 from mcp_server.processes import pid_alive
 from mcp_server.redact import remember_secret
-from mcp_server.scenarios import ScenarioSwitch
+from mcp_server.scenarios import ScenarioSwitch, ServiceControl
 from mcp_server.server.app import OboServer, create_server
 from mcp_server.server.config import ServerConfig
 from mcp_server.server.runner import serve_threaded
@@ -117,6 +117,7 @@ class LocalStack:
         provision: bool = True,
         ready_timeout: float = 30.0,
         calculator_model: Model | None = None,
+        redis: ServiceControl | None = None,
     ) -> None:
         """``calculator_model``: the model the calculator agent runs on, required unless ``ports.calculator`` is
         None (the console passes the one its settings choose: the server does not pick models)."""
@@ -142,6 +143,7 @@ class LocalStack:
         self.state: StackState | None = None
         self.index_name = DEFAULT_INDEX
         self.provisioned = False
+        self.redis = redis  # a Redis this stack may stop and start (the "redis-down" scenario), if any
         self.admin: ThreadedServer | None = None
         self.admin_secret = SecretStr(secrets.token_urlsafe(32))
         self.scenarios = ScenarioSwitch(self)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mcp_server.scenarios import SCENARIOS, ScenarioSwitch, UnknownScenario
+from mcp_server.scenarios import SCENARIOS, ScenarioSwitch, ScenarioUnavailable, UnknownScenario
 
 MAX_BODY = 4096
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -85,6 +85,8 @@ class AdminApp:
             await anyio.to_thread.run_sync(self.switch.apply, name)
         except UnknownScenario as exc:
             return _error(404, "unknown_scenario", str(exc))
+        except ScenarioUnavailable as exc:
+            return _error(409, "unavailable", str(exc))
         return JSONResponse(self._state(), headers=_NO_STORE)
 
     async def reset(self, request: Request) -> Response:

@@ -19,6 +19,7 @@ from console.core.auth.manager import AuthManager
 from console.core.auth.msal_app import http_session
 from mcp_server.stack import LocalStack, StackPorts
 from tests.conftest import _LEAKY_ENV
+from tests.fixtures.redis import RedisServer
 
 
 @dataclass
@@ -26,6 +27,7 @@ class ScenarioStack:
     stack: LocalStack
     home: Path
     env: dict[str, str]
+    redis: RedisServer  # the Redis this stack manages (the "redis-down" scenario stops it)
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +44,22 @@ def module_scenario_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         for name, value in env.items():
             patch.setenv(name, value)
         patch.chdir(home)
+        (home / "redis").mkdir()
+        redis = RedisServer(home / "redis")
+        redis.start()
         stack = LocalStack(
             home=home,
             ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
             state_file=home / "local-stack.json",
+            redis=redis,
         )
         stack.start()
         try:
             _sign_in_without_mfa("alice")
-            yield ScenarioStack(stack, home, env)
+            yield ScenarioStack(stack, home, env, redis)
         finally:
             stack.stop()
+            redis.stop()
 
 
 @pytest.fixture
@@ -62,6 +69,15 @@ def scenario_stack(module_scenario_stack: ScenarioStack, monkeypatch: pytest.Mon
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(module_scenario_stack.home)
     return module_scenario_stack
+
+
+@pytest.fixture
+def with_redis(scenario_stack: ScenarioStack, monkeypatch: pytest.MonkeyPatch) -> ScenarioStack:
+    """The scenario stack with the console configured for its Redis (doctor then checks it too). Only for tests
+    that read no agent configs: USE_REDIS moves the config store there."""
+    monkeypatch.setenv("USE_REDIS", "true")
+    monkeypatch.setenv("REDIS_URL", scenario_stack.redis.url)
+    return scenario_stack
 
 
 def _sign_in_without_mfa(login: str) -> None:

@@ -42,7 +42,7 @@ def _verdicts(report: dict[str, object]) -> list[tuple[str, object]]:
 @pytest.mark.parametrize("name", [None, *SCENARIOS])
 def test_azure_mode_doctor_matches_local_mode(
     name: str | None,
-    scenario_stack: ScenarioStack,
+    with_redis: ScenarioStack,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -51,7 +51,7 @@ def test_azure_mode_doctor_matches_local_mode(
     try:
         local_code, local = run_json(capsys, "doctor")
         with monkeypatch.context() as azure:
-            _azure_env(scenario_stack, azure)
+            _azure_env(with_redis, azure)
             azure_code, remote = run_json(capsys, "doctor")
     finally:
         if name is not None:

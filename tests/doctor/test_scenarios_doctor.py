@@ -8,11 +8,11 @@ from console.core.doctor.runner import CHECK_IDS
 from mcp_server.scenarios import SCENARIOS
 from tests.doctor.conftest import ScenarioStack, run_json
 
-LOCAL_CHECKS = [c for c in CHECK_IDS if c != "redis"]  # Redis is checked only when configured
+LOCAL_CHECKS = list(CHECK_IDS)  # with_redis: the console uses Redis, so it is checked too
 
 
 def test_doctor_passes_on_a_working_stack(
-    scenario_stack: ScenarioStack, capsys: pytest.CaptureFixture[str]
+    with_redis: ScenarioStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, report = run_json(capsys, "doctor")
     assert [c["id"] for c in report["checks"]] == LOCAL_CHECKS
@@ -22,7 +22,7 @@ def test_doctor_passes_on_a_working_stack(
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario_is_named_by_doctor_and_reset_restores(
-    name: str, scenario_stack: ScenarioStack, capsys: pytest.CaptureFixture[str]
+    name: str, with_redis: ScenarioStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     scenario = SCENARIOS[name]
     code, applied = run_json(capsys, "scenario", "apply", name)

@@ -62,6 +62,14 @@ def test_unknown_scenario_and_bad_bodies_get_clear_errors(local_stack: LocalStac
             "error": "bad_request",
             "message": 'Send JSON {"name": "<scenario>"}.',
         }
+    # The session stack manages no Redis: it says so, and nothing changes.
+    unavailable = httpx2.post(
+        url + "/scenarios/apply", json={"name": "redis-down"}, headers=auth, trust_env=False
+    )
+    assert unavailable.status_code == 409 and unavailable.json()["error"] == "unavailable"
+    assert unavailable.json()["message"].startswith(
+        "This local stack manages no Redis, so it cannot take one down"
+    )
     huge = httpx2.post(url + "/scenarios/apply", content=b"x" * 5000, headers=auth, trust_env=False)
     assert huge.status_code == 413 and huge.json()["error"] == "too_large"
     listing = httpx2.get(url + "/scenarios", headers=auth, trust_env=False)
