@@ -11,12 +11,13 @@ from console.core.doctor import identity_checks, mcp_checks, redis_checks, searc
 from console.core.doctor.model import CheckResult, Doctor, Target, walk
 from console.core.endpoints import resolve_endpoints
 from console.core.settings import Settings
+from mcp_server.errors import UserError
 from mcp_server.stack_state import read_state
 
 TokenSource = Callable[[], tuple[SecretStr, dict[str, Any]]]
 
 CHECKS = [*identity_checks.CHECKS, *mcp_checks.CHECKS, *search_checks.CHECKS, *redis_checks.CHECKS]
-CHECK_IDS = tuple(c.id for c in CHECKS)
+CHECK_IDS = ("settings", *(c.id for c in CHECKS))
 
 
 def target_of(settings: Settings) -> Target:
@@ -44,7 +45,16 @@ def target_of(settings: Settings) -> Target:
 
 
 def run_doctor(settings: Settings, token_source: TokenSource) -> list[CheckResult]:
-    return walk(Doctor(settings, target_of(settings), token_source), CHECKS)
+    """Every check in order. Without a usable target (no running local stack, Azure settings missing) the first
+    check, ``settings``, fails and says what to do; nothing else can run."""
+    try:
+        target = target_of(settings)
+    except UserError as exc:
+        fix = exc.hint or "Fix the settings (docs/server.md, Azure mode settings)."
+        skipped = [CheckResult(c.id, None, "skipped: needs 'settings', which failed") for c in CHECKS]
+        return [CheckResult("settings", False, exc.message, fix), *skipped]
+    settings_ok = CheckResult("settings", True, f"{settings.mode} mode: {target.authority}, {target.mcp_url}")
+    return [settings_ok, *walk(Doctor(settings, target, token_source), CHECKS)]
 
 
 def report(results: list[CheckResult]) -> dict[str, Any]:
