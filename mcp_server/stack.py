@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from mcp_server import provision
 from mcp_server.atomic import write_private
 from mcp_server.errors import UserError
+from mcp_server.localcloud.admin import AdminApp
 from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.search.auth import EntraTokenValidator
 from mcp_server.localcloud.search.service import SearchService
@@ -28,6 +29,7 @@ from mcp_server.localcloud.tenant import Tenant, load_demo_tenant
 from mcp_server.paths import data_dir
 from mcp_server.processes import pid_alive
 from mcp_server.redact import remember_secret
+from mcp_server.scenarios import ScenarioSwitch, ServiceControl
 from mcp_server.server.app import OboServer, create_server
 from mcp_server.server.config import ServerConfig, check_search_api_version
 from mcp_server.server.runner import serve_threaded
@@ -118,6 +120,7 @@ class LocalStack:
         calculator_model: Model | None = None,
         search_auth: SearchAuthSetting = "api-key",
         search_api_version: str | None = None,
+        redis: ServiceControl | None = None,
     ) -> None:
         """``calculator_model``: the model the calculator agent runs on, required unless ``ports.calculator`` is
         None (the console passes the one its settings choose: the server does not pick models)."""
@@ -146,6 +149,10 @@ class LocalStack:
         self.state: StackState | None = None
         self.index_name = DEFAULT_INDEX
         self.provisioned = False
+        self.redis = redis  # a Redis this stack may stop and start (the "redis-down" scenario), if any
+        self.admin: ThreadedServer | None = None
+        self.admin_secret = SecretStr(secrets.token_urlsafe(32))
+        self.scenarios = ScenarioSwitch(self)
 
     @property
     def localcloud(self) -> Path:
@@ -165,6 +172,7 @@ class LocalStack:
             self._provision()
             self._start_mcp()
             self._start_calculator()
+            self._start_admin()
             self._wait_ready()
         except BaseException:
             self.stop()
@@ -175,13 +183,17 @@ class LocalStack:
         return self.state
 
     def stop(self) -> None:
-        """Stop everything started (in reverse order) and remove the state file if this stack wrote it."""
+        """Stop everything started (in reverse order) and remove the state file if this stack wrote it. An active
+        scenario is reset first: a rotated key file or a rebuilt index would outlive the stack otherwise."""
+        if self.scenarios.active is not None:
+            with contextlib.suppress(Exception):
+                self.scenarios.reset()
         if self.write_state_file and self.state is not None:
             with contextlib.suppress(StateFileError):
                 current = read_state(self.state_file)
                 if current is not None and current.pid == os.getpid():
                     remove_state(self.state_file)
-        for name in ("calculator", "mcp"):
+        for name in ("admin", "calculator", "mcp"):
             threaded = getattr(self, name)
             if threaded is not None:
                 threaded.stop()
@@ -290,6 +302,12 @@ class LocalStack:
 
         self.calculator = serve_calculator(self.calculator_model, self.host, self.ports.calculator)
 
+    def _start_admin(self) -> None:
+        """The scenario admin endpoint, on loopback, on a port of its own (docs/scenarios.md)."""
+        app = AdminApp(self.scenarios, self.admin_secret).build()
+        self.admin = ThreadedServer(app, name="admin", host=self.host, port=0)
+        self.admin.start()
+
     def _wait_ready(self) -> None:
         assert self.mcp is not None
         deadline = time.monotonic() + self.ready_timeout
@@ -315,6 +333,7 @@ class LocalStack:
         # The stack's own secrets: masked in every log line and error this process writes from now on.
         remember_secret(api.client_secret)
         remember_secret(self.search_key)
+        remember_secret(self.admin_secret)
         return StackState(
             mcp_url=self.mcp_url,
             authority=self.identity.authority,
@@ -330,4 +349,6 @@ class LocalStack:
             users=demo_users(self.tenant),
             pid=os.getpid(),
             calculator_url=self.calculator.base_url if self.calculator is not None else None,
+            admin_url=self.admin.base_url if self.admin is not None else None,
+            admin_secret=self.admin_secret,
         )

@@ -42,10 +42,12 @@ class StackState(BaseModel):
     users: list[DemoUser] = []
     pid: int | None = None
     calculator_url: str | None = None  # the remote calculator agent; None when the stack serves none
+    admin_url: str | None = None  # the scenario admin endpoint (docs/scenarios.md)
+    admin_secret: SecretStr | None = None  # its Bearer secret, new on every start
 
     def to_json(self) -> str:
         data = self.model_dump(mode="python")
-        for key in ("api_client_secret", "search_api_key"):
+        for key in ("api_client_secret", "search_api_key", "admin_secret"):
             value = getattr(self, key)
             data[key] = value.get_secret_value() if value is not None else None
         return json.dumps(data, indent=2, default=str)
@@ -78,6 +80,7 @@ def read_state(path: Path | None = None) -> StackState | None:
     # Values no pattern recognises: from now on every redaction in this process masks them.
     remember_secret(state.api_client_secret)
     remember_secret(state.search_api_key)
+    remember_secret(state.admin_secret)
     return state
 
 

@@ -179,6 +179,40 @@ def web(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> 
     )
 
 
+def scenario(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
+    parser = sub.add_parser(
+        name,
+        help="switch the running local stack into a named misconfiguration and back (local mode)",
+        description="Break one link of the chain live (missing consent, wrong secret, rotated keys, ...) to see "
+        "how it looks in the console and in `doctor`; `reset` puts it back. Local mode only.",
+    )
+    actions = parser.add_subparsers(dest="scenario_action", metavar="ACTION", required=True)
+    for action, text in (
+        ("list", "the scenarios, and which is active"),
+        ("reset", "undo the active scenario"),
+    ):
+        child = actions.add_parser(action, help=text)
+        child.add_argument("--json", action="store_true", help="print one JSON document")
+    apply = actions.add_parser("apply", help="apply the scenario NAME (resets any other first)")
+    apply.add_argument("name", metavar="NAME", help="a scenario name from `scenario list`")
+    apply.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
+    parser = sub.add_parser(
+        name,
+        help="check every link of the chain, in order, and say how to fix the first broken one",
+        description="Walk the chain against the configured mode: identity platform, sign-in, MCP server, OBO "
+        "exchange, search, Redis. One line per check; exit 0 only when all pass.",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help='print {"ok", "checks": [...]} as one JSON document'
+    )
+    parser.add_argument(
+        "--user", metavar="NAME", help="the signed-in account to check (default: the current one)"
+    )
+
+
 # Sub-command name -> (its arguments, its module under console.commands, which has run(args) -> int).
 COMMANDS: dict[str, tuple[Register, str]] = {
     "server": (server, "server"),
@@ -190,4 +224,6 @@ COMMANDS: dict[str, tuple[Register, str]] = {
     "provision": (provision, "provision"),
     "rotate-keys": (rotate_keys, "rotate_keys"),
     "web": (web, "web"),
+    "scenario": (scenario, "scenario"),
+    "doctor": (doctor, "doctor"),
 }

@@ -12,7 +12,7 @@ are made; this keeps every view masked even if one is not).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from console.core.events import (
@@ -36,6 +36,7 @@ from console.core.events import (
     TurnStarted,
 )
 from console.core.plural import plural
+from mcp_server import aadsts
 from mcp_server.redact import redact
 
 STARTED, DONE, FAILED = "started", "done", "failed"
@@ -85,7 +86,46 @@ def _details(*pairs: tuple[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple((name, redact(str(value))) for name, value in pairs if value not in (None, ""))
 
 
+def aadsts_of(event: Event) -> aadsts.Aadsts | None:
+    """The AADSTS code an event carries (its own field, a server step's detail, or named in its message) as the
+    table's entry (docs/aadsts.md); None when it carries none the table knows."""
+    match event:
+        case SearchResults():
+            candidates: list[Any] = [event.aadsts, event.error]
+        case ToolEnded():
+            candidates = [event.code, event.error]
+        case Notice():
+            candidates = [event.code, event.message]
+        case ServerStep():
+            candidates = [event.detail.get("aadsts"), event.detail.get("error")]
+        case _:
+            return None
+    for value in candidates:
+        entry = aadsts.lookup(value) if value else None
+        if entry is not None:
+            return entry
+        named = aadsts.codes_in(value) if isinstance(value, str) else []
+        if named:
+            return named[0]
+    return None
+
+
+def _explained(event: Event, description: EventDescription) -> EventDescription:
+    """The description with the AADSTS table's meaning and fix added to its details."""
+    entry = aadsts_of(event)
+    if entry is None:
+        return description
+    extra = ((entry.label, entry.meaning), ("fix", entry.fix))
+    return replace(description, details=description.details + extra)
+
+
 def describe(event: Event) -> EventDescription:
+    """The description of ``event`` (any type; an unknown one is named by its kind), with the meaning and fix of
+    any AADSTS code it carries."""
+    return _explained(event, _describe(event))
+
+
+def _describe(event: Event) -> EventDescription:
     """The description of ``event`` (any type; an unknown one is named by its kind)."""
     match event:
         case TurnStarted() | TurnEnded() | AgentStarted() | AgentEnded() | HandoffOccurred() | ModelCalled():

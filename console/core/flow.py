@@ -42,24 +42,12 @@ from console.core.events import (
     ToolStarted,
     TurnStarted,
 )
+from mcp_server import aadsts
 from mcp_server.redact import redact
 
 SEARCH_AUDIENCE = "https://search.azure.com"
 SEARCH_TOOLS = frozenset({"get_documents"})
 
-# What the codes the server reports mean, in a presenter's words (docs/identity.md, Errors).
-AADSTS_MEANINGS: dict[str, str] = {
-    "AADSTS7000215": "the MCP server's client secret is wrong",
-    "AADSTS7000222": "the MCP server's client secret has expired",
-    "AADSTS65001": "consent is missing for the API to call Azure AI Search",
-    "AADSTS500133": "the user's token expired before the exchange",
-    "AADSTS50013": "the user's token (assertion) was rejected",
-    "AADSTS500131": "the user's token was not issued for this API",
-    "AADSTS50027": "the user's token is malformed",
-    "AADSTS700016": "the MCP server's app is not registered in the tenant",
-    "AADSTS90009": "the API asked for a token for itself",
-    "AADSTS50076": "Conditional Access requires multi-factor authentication (a claims challenge)",
-}
 STEP_UP = ("step_up", "Step-up (Conditional Access)")
 
 # Which of the five steps a failed server step (``FailedStep``, on the event that reports it) stops the flow at.
@@ -76,6 +64,20 @@ def _refusal(http_status: int | None) -> str:
     if http_status == 403:
         return "HTTP 403: the user's token lacks the scope the MCP server requires"
     return "HTTP 401: the MCP server rejected the user's token"
+
+
+# The fix for a failed search, by what the server said (the words of docs/server.md and the search service).
+_SEARCH_FIXES: tuple[tuple[str, str], ...] = (
+    ("no document-level access", "Recreate the index with its permission fields: `obo-console provision`."),
+    ("HTTP 403", "Put the search service's current admin key in OBO_CONSOLE_SEARCH_API_KEY (portal > Keys)."),
+    ("HTTP 401", "Sync the clocks of this machine and the identity platform's host; then sign in again."),
+    ("unreachable", "Start the search service (portal > the search service > Overview: Running)."),
+)
+_VALIDATION_FIX = "Sign in again (F2): the token's key, issuer or audience is not what the server trusts."
+
+
+def search_fix(message: str) -> str | None:
+    return next((fix for words, fix in _SEARCH_FIXES if words in message), None)
 
 
 @dataclass(frozen=True)
@@ -145,11 +147,19 @@ def _audience(claims: dict[str, Any] | None) -> str | None:
 
 
 def explain_aadsts(code: str | None, fallback: str | None = None) -> str:
-    """``AADSTS7000215: the MCP server's client secret is wrong`` (or the server's own words)."""
+    """``AADSTS7000215: the MCP server's client secret is wrong ...`` from the AADSTS table (docs/aadsts.md), or
+    the server's own words for a code the table does not know."""
     if not code:
         return fallback or "the exchange failed"
-    meaning = AADSTS_MEANINGS.get(code) or fallback or "the identity platform refused the exchange"
+    entry = aadsts.lookup(code)
+    meaning = entry.meaning if entry else fallback or "the identity platform refused the exchange"
     return f"{code}: {meaning}"
+
+
+def aadsts_fix(code: str | None) -> str | None:
+    """The table's fix for ``code`` (portal words), shown next to the failed step."""
+    entry = aadsts.lookup(code)
+    return entry.fix if entry else None
 
 
 @dataclass
@@ -300,10 +310,9 @@ class FlowModel:
         elif event.step == "obo_exchange":
             self._lit_before("obo")
             if event.status in ("error", "failed"):
-                code = detail.get("aadsts")
-                self._fail(
-                    "obo", explain_aadsts(str(code) if code else None, str(detail.get("error") or "") or None)
-                )
+                code = str(detail.get("aadsts") or "") or None
+                self._fail("obo", explain_aadsts(code, str(detail.get("error") or "") or None))
+                self._set("obo", add_facts=(("fix", aadsts_fix(code)),))
                 return
             hit = event.status == "cache_hit" or detail.get("cache") in ("hit", "joined")
             self._set(
@@ -318,7 +327,9 @@ class FlowModel:
         elif event.step == "search":
             self._lit_before("search")
             if event.status in ("error", "failed"):
-                self._fail("search", str(detail.get("error") or "the search failed"))
+                said = str(detail.get("error") or "the search failed")
+                self._fail("search", said)
+                self._set("search", add_facts=(("fix", search_fix(said)),))
                 return
             self._set(
                 "search",
@@ -417,13 +428,15 @@ class FlowModel:
         elif key == "validation":
             self._set("token", state=StepState.DONE, error=None)
             self._fail("validation", _refusal(failure.http_status))
-            self._set("validation", add_facts=(("server said", said),))
+            self._set("validation", add_facts=(("server said", said), ("fix", _VALIDATION_FIX)))
         elif key == "obo":
             self._lit_before("obo")
             self._fail("obo", explain_aadsts(failure.code, _first_line(failure.message) or None))
+            self._set("obo", add_facts=(("fix", aadsts_fix(failure.code)),))
         elif key == "search":
             self._lit_before("search")
             self._fail("search", _first_line(failure.message) or "the search failed")
+            self._set("search", add_facts=(("fix", search_fix(failure.message)),))
         else:
             # Where the event does not say: the first step still under way is where it stopped.
             current = next((s for s in self.steps[2:] if not s.lit), None)

@@ -10,7 +10,7 @@ import json
 import sys
 from typing import IO
 
-from console.core.describe import describe
+from console.core.describe import aadsts_of, describe
 from console.core.events import (
     AgentStarted,
     Event,
@@ -56,10 +56,21 @@ class EventPrinter:
         self._streaming_agent: str | None = None
         self._nested: set[str] = set()
         self._tool_failed: dict[str, bool] = {}  # tool -> whether its last call this turn failed
+        self._explained: set[int] = (
+            set()
+        )  # AADSTS codes already explained this turn (several events carry one)
 
     def handle(self, event: Event) -> None:
         if self.json_lines:
-            self.out.write(json.dumps(event.to_dict(), default=str, ensure_ascii=False) + "\n")
+            document = event.to_dict()
+            entry = aadsts_of(event)
+            if entry is not None:  # the AADSTS table's words (docs/aadsts.md) next to the code
+                document["aadsts_explained"] = {
+                    "code": entry.label,
+                    "meaning": entry.meaning,
+                    "fix": entry.fix,
+                }
+            self.out.write(json.dumps(document, default=str, ensure_ascii=False) + "\n")
             self.out.flush()
             return
         if isinstance(event, AgentStarted) and event.parent:
@@ -81,12 +92,18 @@ class EventPrinter:
             self._end_stream()  # a step line on stderr must not glue onto the streamed answer in a terminal
         if self.verbose or _worth_telling(event):
             self.err.write(line + "\n")
-            self.err.flush()
+        entry = aadsts_of(event)
+        if entry is not None and entry.code not in self._explained:
+            # Said once per turn, verbose or not: the code alone tells a person nothing.
+            self._explained.add(entry.code)
+            self.err.write(f"  {entry.label}: {entry.meaning}.\n  Fix: {entry.fix}\n")
+        self.err.flush()
 
     def _line(self, event: Event) -> str | None:
         """``step_line``, except that a turn whose tool failed last does not read as a plain success."""
         if isinstance(event, TurnStarted):
             self._tool_failed.clear()
+            self._explained.clear()
         elif isinstance(event, ToolEnded):
             self._tool_failed[event.tool] = event.error is not None
         line = step_line(event)

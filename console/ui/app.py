@@ -30,13 +30,14 @@ from console.core.heap import HeapSettler
 from console.core.link_state import LinkState
 from console.core.workspace_views import AccountInfo
 from console.ui import bindings, commands
-from console.ui.protocols import WorkspaceLike
+from console.ui.protocols import ScenarioControl, WorkspaceLike
 from console.ui.screens.main import BusEvent, MainScreen, ServerLogLine
 from console.ui.screens.sign_in import SignInScreen
 from console.ui.screens.trust import TrustScreen
 from console.ui.widgets.claims_pane import ClaimsPane
 from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.status_bar import StatusBar
+from mcp_server.errors import UserError
 
 if TYPE_CHECKING:
     from console.core.mcp_trust import TrustRequest
@@ -62,6 +63,7 @@ class OboConsoleApp(App[int]):
         commands.AccountCommands,
         commands.ConfigCommands,
         commands.SessionCommands,
+        commands.ScenarioCommands,
     }
     BINDINGS = bindings.APP
 
@@ -345,6 +347,44 @@ class OboConsoleApp(App[int]):
         await asyncio.to_thread(workspace.sign_out)
         await self.main_screen.rebuild_for_account()
         self.notify(f"Signed out {who}.")
+
+    def scenario_control(self) -> ScenarioControl:
+        """The running local stack's scenarios; UserError outside local mode or without a stack. Blocks (reads
+        the state file): call it off the loop."""
+        from console.core.scenario_client import ScenarioClient  # deferred: httpx2, only when asked for
+        from console.core.settings import load_settings  # deferred: as above
+
+        return ScenarioClient.from_settings(load_settings())
+
+    async def action_scenarios(self) -> None:
+        """The local stack's scenarios (F9): apply one, reset."""
+        # deferred: a DataTable, past the first frame
+        from console.ui.screens.scenarios import ScenariosScreen
+
+        if isinstance(self.screen, ScenariosScreen):
+            return
+        try:
+            control = await asyncio.to_thread(self.scenario_control)
+        except UserError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        self.push_screen(ScenariosScreen(control))
+
+    async def apply_scenario(self, name: str | None) -> None:
+        """Apply scenario ``name`` (None: reset), from the command palette."""
+        try:
+            control = await asyncio.to_thread(self.scenario_control)
+            if name is None:
+                status = await asyncio.to_thread(control.reset)
+                self.notify(f"Scenario {status.reset} reset." if status.reset else "No scenario was active.")
+                return
+            await asyncio.to_thread(control.apply, name)
+        except UserError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        self.notify(
+            f"Scenario {name} applied: ask again to see the break (F7: presenter).", severity="warning"
+        )
 
     def action_configs(self) -> None:
         from console.ui.screens.configs import ConfigsScreen  # deferred: a DataTable, past the first frame

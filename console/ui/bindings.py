@@ -18,6 +18,7 @@ APP: list[BindingType] = [
     Binding("f5", "configs", "Configs", id="configs.show"),
     Binding("f7", "presenter", "Presenter", id="view.presenter", priority=True),
     Binding("ctrl+t", "change_theme", "Theme", id="app.theme", show=False),
+    Binding("f9", "scenarios", "Scenarios", id="scenario.show", show=False),  # palette + help list it
 ]
 
 MAIN: list[BindingType] = [
@@ -73,6 +74,12 @@ TRUST: list[BindingType] = [
     Binding("n,escape", "refuse", "Refuse", id="trust.refuse"),
 ]
 
+SCENARIOS: list[BindingType] = [
+    Binding("escape", "close", "Back", id="scenarios.close"),
+    Binding("enter", "apply", "Apply", id="scenarios.apply", priority=True),
+    Binding("r", "reset", "Reset", id="scenarios.reset"),
+]
+
 HELP: list[BindingType] = [Binding("escape,f1,q", "close", "Close", id="help.close")]
 
 # Where each list applies, in the order the help screen shows them.
@@ -83,6 +90,7 @@ PLACES: tuple[tuple[str, list[BindingType]], ...] = (
     ("sign-in", SIGN_IN),
     ("configs", CONFIGS),
     ("sessions", SESSIONS),
+    ("scenarios", SCENARIOS),
     ("trust", TRUST),
     ("help", HELP),
 )

@@ -11,6 +11,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from console.core.plural import plural
 from console.ui.host import ConsoleHost
+from console.ui.protocols import ScenarioControl
 
 if TYPE_CHECKING:
     from console.ui.screens.main import MainScreen
@@ -37,6 +38,12 @@ class PaletteHost(ConsoleHost, Protocol):
     def action_configs(self) -> None: ...
 
     async def use_main_agent(self, key: str) -> None: ...
+
+    async def action_scenarios(self) -> None: ...
+
+    async def apply_scenario(self, name: str | None) -> None: ...
+
+    def scenario_control(self) -> ScenarioControl: ...
 
 
 class _ListProvider(Provider):
@@ -96,6 +103,8 @@ class ActionCommands(_ListProvider):
             ("account: switch to the next signed-in account", app.action_switch_account, "F3"),
             ("events: filter", screen.action_filter_events, "ctrl+f"),
             ("events: show the server log", screen.action_server_log, "ctrl+l"),
+            ("scenario: show the local stack's scenarios", app.action_scenarios, "F9: apply or reset one"),
+            ("scenario: reset", partial(app.apply_scenario, None), "Undo the active scenario"),
         ]
 
 
@@ -161,6 +170,26 @@ class SessionCommands(_ListProvider):
             )
             for summary in summaries
             if summary.id != current
+        )
+
+    def commands(self) -> list[Command]:
+        return list(self._found)
+
+
+class ScenarioCommands(_ListProvider):
+    """One "apply" command per scenario of the running local stack (read when the palette opens; none without)."""
+
+    _found: tuple[Command, ...] = ()
+
+    async def startup(self) -> None:
+        app = self.console_app
+        try:
+            status = await asyncio.to_thread(lambda: app.scenario_control().status())
+        except Exception:  # no stack, Azure mode: no scenario commands (F9 says why)
+            return
+        self._found = tuple(
+            (f"scenario: apply {info.name}", partial(app.apply_scenario, info.name), info.title)
+            for info in status.scenarios
         )
 
     def commands(self) -> list[Command]:

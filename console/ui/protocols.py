@@ -20,11 +20,22 @@ from pydantic import SecretStr
 from console.core.clock import Clock
 from console.core.events import Event, EventBus, SearchResults
 from console.core.link_state import LinkStatus
+from console.core.scenario_client import ScenarioStatus
 from console.core.sessions import SessionSummary
 from console.core.workspace_views import AccountInfo, AgentInfo, ChatEntry, Claims, ConfigInfo, TurnOutcome
 
 if TYPE_CHECKING:
     from console.core.mcp_trust import TrustPrompt  # a Callable alias; mcp_trust itself is not light
+
+
+class ScenarioControl(Protocol):
+    """The local stack's scenarios (``console.core.scenario_client.ScenarioClient``); every method blocks (HTTP)."""
+
+    def status(self) -> ScenarioStatus: ...
+
+    def apply(self, name: str) -> ScenarioStatus: ...
+
+    def reset(self) -> ScenarioStatus: ...
 
 
 class DeviceSignIn(Protocol):

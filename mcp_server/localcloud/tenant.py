@@ -83,6 +83,7 @@ class AppRegistration:
     redirect_uris: tuple[str, ...] = ()  # "Mobile and desktop" redirect URIs (public clients: loopback)
     group_membership_claims: str | None = None  # manifest ``groupMembershipClaims``; None: no groups claim
     assigned_groups: tuple[str, ...] = ()  # groups assigned to the enterprise app (for "ApplicationGroup")
+    secret_expired: bool = False  # the client secret is past its end date (AADSTS7000222; scenarios)
 
     @property
     def access_token_version(self) -> int:

@@ -23,6 +23,8 @@ from mcp_server.server.auth import (
     build_auth_provider,
 )
 from mcp_server.server.config import ServerConfig
+from mcp_server.server.diagnostics import PATH as DIAGNOSTICS_PATH
+from mcp_server.server.diagnostics import OboDiagnostic
 from mcp_server.server.documents import DocumentSearch, SearchFailed
 from mcp_server.server.groups import GraphGroups
 from mcp_server.server.health import PROBE_TIMEOUT, Health, on_own_thread
@@ -93,6 +95,10 @@ class OboServer:
         async def healthz(request: Request) -> Response:
             ready, body = await self.health_probe.report()
             return JSONResponse(body, status_code=200 if ready else 503)
+
+        metadata_url = f"{base}/.well-known/oauth-protected-resource{self.config.mcp_path}"
+        diagnostic = OboDiagnostic(self.config, self.verifier, self.exchanger, metadata_url)
+        mcp.custom_route(DIAGNOSTICS_PATH, methods=["GET"])(diagnostic.handle)
 
         @mcp.custom_route("/metrics", methods=["GET"])
         async def metrics(request: Request) -> Response:

@@ -165,6 +165,12 @@ class EntraTokenVerifier(JWTVerifier):
             self._jwks_read_at = None
         return await super()._get_jwks_key(kid)
 
+    def forget_keys(self) -> None:
+        """Drop the cached key set so the next token reads it again (local scenarios: as if the TTL had passed)."""
+        self._jwks_cache = {}
+        self._jwks_read_at = None
+        self._jwks_last_refresh_attempt = None
+
     async def _fetch_jwks(self) -> dict[str, Any]:
         try:
             data = await super()._fetch_jwks()

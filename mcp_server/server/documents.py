@@ -58,9 +58,21 @@ class DocumentSearch:
                     index = self.index_client.get_index(self.config.search_index)
                 except AzureError as exc:
                     raise SearchFailed(_describe(exc)) from exc
+                missing = missing_permission_filtering(index)
+                if missing:
+                    # Fail closed: without them the service would return every document to everyone.
+                    raise SearchFailed(
+                        f"the index {self.config.search_index} has no document-level access ({missing}): "
+                        "refusing to search, the results would not be trimmed to the user"
+                    )
                 present = {f.name for f in index.fields}
                 self._fields = tuple(f for f in self.config.search_fields if f in present)
             return self._fields
+
+    def forget_index(self) -> None:
+        """Read the index definition again on the next search (the index was rebuilt)."""
+        with self._lock:
+            self._fields = None
 
     def search(self, query: str, top: int, obo: OboToken) -> list[dict[str, Any]]:
         """Search as the user the OBO token names. There is no way to call it without one."""
@@ -107,6 +119,18 @@ class DocumentSearch:
         self.index_client.close()
         self.probe_client.close()
         self.auth.close()
+
+
+def missing_permission_filtering(index: Any) -> str:
+    """What an index definition lacks for permission trimming ("" when nothing): a ``userIds`` and a ``groupIds``
+    permission filter field, and ``permissionFilterOption`` enabled."""
+    kinds = {str(getattr(f.permission_filter, "value", f.permission_filter)).lower() for f in index.fields}
+    option = str(getattr(index.permission_filter_option, "value", index.permission_filter_option)).lower()
+    missing = [name for name in ("userIds", "groupIds") if name.lower() not in kinds]
+    problems = [f"no {' or '.join(missing)} permission filter field"] if missing else []
+    if option != "enabled":
+        problems.append("permissionFilterOption is not enabled")
+    return "; ".join(problems)
 
 
 def _describe(exc: AzureError) -> str:

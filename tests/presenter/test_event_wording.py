@@ -27,6 +27,7 @@ from console.core.events import (
 from console.core.export import event_summary
 from console.core.printer import EventPrinter, step_line
 from console.ui.widgets.events_pane import EventsPane
+from mcp_server import aadsts
 from tests.presenter import scenarios as sc
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
@@ -129,6 +130,9 @@ def test_the_wording_of_a_documents_call() -> None:
         f"[Documents agent]   server validate ok in 1.8 ms: oid={sc.ALICE_OID}, tid={sc.TENANT}",
         "[Documents agent]   server obo_exchange error in 41 ms: aadsts=AADSTS7000215, error=the MCP server's "
         "client secret is not valid (wrong or expired)",
+        # the AADSTS table's meaning and fix, once per turn, under the first event that carries the code
+        f"  AADSTS7000215: {aadsts.AADSTS[7000215].meaning}.",
+        f"  Fix: {aadsts.AADSTS[7000215].fix}",
         "[Documents agent]   search failed: On-behalf-of token exchange failed (AADSTS7000215): the MCP server's "
         "client secret is not valid (wrong or expired)",
         "[Documents agent] mcp tool get_documents failed in 60 ms: Tool error: On-behalf-of token exchange failed "

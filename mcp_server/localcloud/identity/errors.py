@@ -159,6 +159,17 @@ def bad_client_secret(client_id: str) -> EntraError:
     )
 
 
+def expired_client_secret(client_id: str) -> EntraError:
+    return EntraError(
+        "invalid_client",
+        7000222,
+        f"The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new "
+        "keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added "
+        "security: https://aka.ms/certCreds.",
+        status=401,
+    )
+
+
 def invalid_scope(scope: str, detail: str = "") -> EntraError:
     return EntraError(
         "invalid_scope",

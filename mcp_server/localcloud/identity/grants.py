@@ -292,6 +292,8 @@ class TokenService:
         expected = client.client_secret.get_secret_value() if client.client_secret else ""
         if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
             raise errors.bad_client_secret(client.client_id)
+        if client.secret_expired:  # the right secret, past its end date: Entra says so only once it matched
+            raise errors.expired_client_secret(client.client_id)
         return client, True
 
     def _allowed_scopes(self, client: AppRegistration, target: Target, user: User) -> tuple[str, ...] | None:

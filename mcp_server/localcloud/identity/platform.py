@@ -79,9 +79,10 @@ class IdentityPlatform:
         )
         self.wrong_codes = WrongCodeThrottle(wrong_code_burst, wrong_code_refill_seconds)
         self.graph = GraphApi(tenant, self.keys, lambda: self.base_url)  # Microsoft Graph's subset
-        app = IdentityApp(
-            Context(tenant, self.keys, self.minter, self.tokens, lambda: self.base_url, self.wrong_codes)
-        ).build(self.graph.routes())
+        self._context = Context(
+            tenant, self.keys, self.minter, self.tokens, lambda: self.base_url, self.wrong_codes
+        )
+        app = IdentityApp(self._context).build(self.graph.routes())
         # No proxy headers: uvicorn would take X-Forwarded-For from loopback clients as their address, letting a
         # guesser pick a fresh address per request past the page's per-address throttle.
         self._server = ThreadedServer(
@@ -191,6 +192,16 @@ class IdentityPlatform:
     # -- key rotation (the `obo-console rotate-keys` command does the same on the file) ------------------
     def rotate_keys(self, grace_seconds: float | None = None) -> SigningKey:
         return self.keys.rotate(self.key_grace_seconds if grace_seconds is None else grace_seconds)
+
+    # -- live changes to the directory (scenarios: what an administrator changes in the portal) ---------------
+    def update_tenant(self, tenant: Tenant) -> None:
+        """Serve ``tenant`` from now on (same tenant id: policies or app registrations changed)."""
+        if tenant.tenant_id != self.tenant.tenant_id:
+            raise ValueError("update_tenant changes a tenant's contents, never which tenant it is")
+        self.tenant = tenant
+        self._context.tenant = tenant
+        self.tokens.tenant = tenant
+        self.minter.tenant = tenant
 
     # -- consent switches for tests (AADSTS65001) --------------------------------------------------------
     def revoke_consent(self, user: str | User, resource: str = SEARCH_RESOURCE, *, app: str = "api") -> None:

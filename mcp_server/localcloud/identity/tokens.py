@@ -66,6 +66,8 @@ class TokenMinter:
         self.tenant = tenant
         self.keys = keys
         self._base_url = base_url
+        # Seconds this platform's clock is off from the real time (scenario "clock-skew"; 0 otherwise).
+        self.clock_offset = 0.0
 
     def issuer(self, tenant_id: str | None = None) -> str:
         return f"{self._base_url()}/{tenant_id or self.tenant.tenant_id}/v2.0"
@@ -75,9 +77,8 @@ class TokenMinter:
         digest = hashlib.sha256(f"{tenant_id or self.tenant.tenant_id}|{app_id}|{oid}".encode()).digest()
         return b64url(digest)[:43]
 
-    @staticmethod
-    def _times(lifetime: int | None, default: tuple[int, int] | int) -> tuple[int, int, int]:
-        now = int(time.time())
+    def _times(self, lifetime: int | None, default: tuple[int, int] | int) -> tuple[int, int, int]:
+        now = int(time.time() + self.clock_offset)
         if lifetime is None:
             lifetime = (
                 secrets.choice(range(default[0], default[1] + 1)) if isinstance(default, tuple) else default

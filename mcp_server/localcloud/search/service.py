@@ -56,6 +56,12 @@ class SearchService:
         Bounded: a few dozen distinct audiences at most, the rest counted under ``AudienceCounter.OTHER``."""
         return self._audiences.snapshot()
 
+    def set_api_key(self, api_key: SecretStr) -> None:
+        """Rotate the admin key live (the portal's Keys > Regenerate): the old key stops working at once."""
+        self.api_key = api_key
+        if self._handler is not None:
+            self._handler.api_key = api_key
+
     def start(self) -> SearchService:
         if self._server is not None:
             return self

@@ -1,0 +1,63 @@
+"""Azure-mode `doctor`, pointed at the local stack through Azure-mode settings only (no state file, the local CA
+trusted the way a machine trusts a CA: SSL_CERT_FILE / REQUESTS_CA_BUNDLE), gives the same results as local mode."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_server.scenarios import SCENARIOS
+from mcp_server.stack_state import read_state
+from tests.doctor.conftest import ScenarioStack, run_json
+
+
+def _azure_env(stack: ScenarioStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = read_state(stack.stack.state_file)
+    assert state is not None and state.search_api_key is not None and state.ca_cert
+    settings = {
+        "OBO_CONSOLE_MODE": "azure",
+        "OBO_CONSOLE_AUTHORITY": str(state.authority),
+        "OBO_CONSOLE_TENANT_ID": str(state.tenant_id),
+        "OBO_CONSOLE_CONSOLE_CLIENT_ID": str(state.console_client_id),
+        "OBO_CONSOLE_API_CLIENT_ID": str(state.api_client_id),
+        "OBO_CONSOLE_API_SCOPE": str(state.api_scope),
+        "OBO_CONSOLE_MCP_URL": str(state.mcp_url),
+        "OBO_CONSOLE_SEARCH_ENDPOINT": str(state.search_endpoint),
+        "OBO_CONSOLE_SEARCH_INDEX": str(state.search_index),
+        "OBO_CONSOLE_SEARCH_API_KEY": state.search_api_key.get_secret_value(),
+        "OBO_CONSOLE_ALLOW_FILE_KEYRING": "true",  # the test's keyring is the explicit file store
+        "OBO_CONSOLE_STATE_FILE": str(stack.home / "no-such-state.json"),  # Azure mode never reads it
+        "SSL_CERT_FILE": state.ca_cert,
+        "REQUESTS_CA_BUNDLE": state.ca_cert,
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+
+
+def _verdicts(report: dict[str, object]) -> list[tuple[str, object]]:
+    checks = report["checks"]
+    assert isinstance(checks, list)
+    return [(c["id"], c["ok"]) for c in checks if c["id"] != "local_ca"]  # Azure mode trusts the system's CAs
+
+
+@pytest.mark.parametrize("name", [None, *SCENARIOS])
+def test_azure_mode_doctor_matches_local_mode(
+    name: str | None,
+    with_redis: ScenarioStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if name is not None:
+        assert run_json(capsys, "scenario", "apply", name)[0] == 0
+    try:
+        local_code, local = run_json(capsys, "doctor")
+        with monkeypatch.context() as azure:
+            _azure_env(with_redis, azure)
+            azure_code, remote = run_json(capsys, "doctor")
+    finally:
+        if name is not None:
+            assert run_json(capsys, "scenario", "reset")[0] == 0
+    assert [c["id"] for c in remote["checks"]][:2] == ["settings", "authority"]
+    assert (azure_code, remote["ok"], _verdicts(remote)) == (local_code, local["ok"], _verdicts(local)), (
+        remote
+    )
+    assert local["ok"] is (name is None)
