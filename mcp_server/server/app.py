@@ -73,6 +73,7 @@ class OboServer:
             try:
                 yield {}
             finally:  # keep-alive connections to the authority would stall its graceful shutdown
+                await self.search.aclose()  # the async search client's pool belongs to this loop
                 await self.aclose()
 
         mcp = FastMCP(

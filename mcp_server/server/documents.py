@@ -1,5 +1,9 @@
-"""Permission-trimmed search with the user's OBO token (azure-search-documents 12.1.0b2, sync: run off the loop),
-and the trimming of access fields down to the entries that admit the caller."""
+"""Permission-trimmed search with the user's OBO token (azure-search-documents 12.1.0b2), and the trimming of access
+fields down to the entries that admit the caller.
+
+Tool calls use the SDK's async client (``azure.search.documents.aio``): no worker thread per call, and one
+connection pool per server, made on the serving loop and closed on shutdown. The synchronous client stays for
+readiness probes (on a thread of their own) and for callers without a loop."""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from azure.core.credentials import AzureKeyCredential
+import anyio
+from azure.core.credentials import AzureKeyCredential, TokenCredential
+from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.search.documents import SearchClient
+from azure.search.documents.aio import SearchClient as AsyncSearchClient
 from azure.search.documents.indexes import SearchIndexClient
 
 from mcp_server.server.config import ACCESS_FIELDS, ServerConfig
@@ -22,18 +29,38 @@ class SearchFailed(Exception):
     """The search service could not answer; the tool returns this cause and no documents."""
 
 
-class DocumentSearch:
-    """One search client per server (azure-core clients are thread-safe); blocking methods."""
+def key_credential(config: ServerConfig) -> AzureKeyCredential:
+    """The search service's admin key from settings (the default credential of both clients)."""
+    return AzureKeyCredential(config.search_api_key.get_secret_value())
 
-    def __init__(self, config: ServerConfig) -> None:
+
+class DocumentSearch:
+    """One search client per server (azure-core clients are thread-safe), and one async client per serving loop.
+
+    ``credential`` / ``async_credential``: how the server itself authenticates to the search service (default:
+    the API key); the user's identity always travels as the OBO token, whatever the credential.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        credential: AzureKeyCredential | TokenCredential | None = None,
+        async_credential: AzureKeyCredential | AsyncTokenCredential | None = None,
+    ) -> None:
         self.config = config
-        credential = AzureKeyCredential(config.search_api_key.get_secret_value())
+        credential = credential or key_credential(config)
+        self._async_credential = async_credential or (
+            credential if isinstance(credential, AzureKeyCredential) else None
+        )
         options: dict[str, Any] = {
             "retry_total": config.search_retry_total,
             "retry_backoff_factor": 0.1,
             "connection_timeout": config.search_timeout,
             "read_timeout": config.search_timeout,
         }
+        self._options = options
+        self._async_client: AsyncSearchClient | None = None
         self.client = SearchClient(config.search_endpoint, config.search_index, credential, **options)
         self.index_client = SearchIndexClient(config.search_endpoint, credential, **options)
         # Readiness probes get a client of their own: no retries, and never queued behind tool calls' connections.
@@ -79,6 +106,45 @@ class DocumentSearch:
         fields = self.fields()
         groups = list(caller_groups)
         return [trim_document(doc, fields, caller_oid, groups) for doc in raw]
+
+    def _aio(self) -> AsyncSearchClient:
+        """The async client, made on first use on the running (serving) loop: its connections belong to it."""
+        if self._async_client is None:
+            if self._async_credential is None:
+                raise SearchFailed("no async credential for the search service: pass async_credential")
+            self._async_client = AsyncSearchClient(
+                self.config.search_endpoint, self.config.search_index, self._async_credential, **self._options
+            )
+        return self._async_client
+
+    async def search_async(self, query: str, top: int, obo: OboToken) -> list[dict[str, Any]]:
+        """``search`` on the async client: the same request, no worker thread, pooled connections."""
+        token = obo.access_token.get_secret_value()
+        if not token:
+            raise SearchFailed("no OBO token: refusing to search without the user's identity")
+        fields = self._fields or await anyio.to_thread.run_sync(self.fields)  # read once per server
+        try:
+            results = await self._aio().search(
+                search_text=query, query_source_authorization=token, select=list(fields), top=top
+            )
+            return [dict(r) async for r in results]
+        except AzureError as exc:
+            raise SearchFailed(_describe(exc)) from exc
+
+    async def search_as_async(
+        self, query: str, top: int, obo: OboToken, caller_oid: str, caller_groups: Iterable[str]
+    ) -> list[dict[str, Any]]:
+        """``search_as`` on the async client (what tool calls use)."""
+        raw = await self.search_async(query, top, obo)
+        fields = self.fields()  # cached by search_async
+        groups = list(caller_groups)
+        return [trim_document(doc, fields, caller_oid, groups) for doc in raw]
+
+    async def aclose(self) -> None:
+        """Close the async client (on the loop that made it); the next call makes a new one."""
+        client, self._async_client = self._async_client, None
+        if client is not None:
+            await client.close()
 
     def probe(self, timeout: float) -> int:
         """Readiness within ``timeout`` seconds: the index exists and answers (document count)."""

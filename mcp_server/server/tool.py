@@ -77,9 +77,7 @@ def register_get_documents(
         started = time.perf_counter()
         try:
             with metrics.search_seconds.time():
-                documents = await anyio.to_thread.run_sync(
-                    search.search_as, query, top, obo, str(claims["oid"]), groups
-                )
+                documents = await search.search_as_async(query, top, obo, str(claims["oid"]), groups)
         except SearchFailed as exc:
             await trace.record("search", "error", _ms(started), error=str(exc))
             metrics.tool_calls.labels(tool=TOOL_NAME, outcome="search_error").inc()
