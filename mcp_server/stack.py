@@ -30,6 +30,7 @@ from mcp_server.processes import pid_alive
 from mcp_server.redact import remember_secret
 from mcp_server.server.app import OboServer, create_server
 from mcp_server.server.config import ServerConfig
+from mcp_server.server.multiworker import WorkerPool
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack_state import (
     DemoUser,
@@ -115,6 +116,8 @@ class LocalStack:
         provision: bool = True,
         ready_timeout: float = 30.0,
         calculator_model: Model | None = None,
+        workers: int = 1,
+        server_overrides: dict[str, Any] | None = None,
     ) -> None:
         """``calculator_model``: the model the calculator agent runs on, required unless ``ports.calculator`` is
         None (the console passes the one its settings choose: the server does not pick models)."""
@@ -125,6 +128,9 @@ class LocalStack:
                 "or StackPorts(calculator=None) to run without the calculator."
             )
         self.calculator_model = calculator_model
+        # More than one worker: the MCP server runs in worker processes (multiworker.py), not in this process.
+        self.workers = workers
+        self.server_overrides = dict(server_overrides or {})
         self.home = home or data_dir()
         self.host = host
         self.state_file = state_file or self.home / "local-stack.json"
@@ -135,7 +141,7 @@ class LocalStack:
         self.identity: Any = None
         self.search: Any = None
         self.server: OboServer | None = None
-        self.mcp: ThreadedServer | None = None
+        self.mcp: ThreadedServer | WorkerPool | None = None
         self.calculator: ThreadedServer | None = None
         self.state: StackState | None = None
         self.index_name = DEFAULT_INDEX
@@ -266,10 +272,16 @@ class LocalStack:
             host=self.host,
             port=self.ports.mcp,
         )
+        values.update(self.server_overrides)
         values.update(overrides)
         return ServerConfig(**values)
 
     def _start_mcp(self) -> None:
+        if self.workers > 1:
+            self.mcp = WorkerPool(
+                self.server_config(), self.workers, host=self.host, port=self.ports.mcp
+            ).start()
+            return
         self.server = create_server(self.server_config())
         self.mcp = serve_threaded(self.server, host=self.host, port=self.ports.mcp)
 

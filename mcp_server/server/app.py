@@ -26,7 +26,8 @@ from mcp_server.server.config import ServerConfig
 from mcp_server.server.documents import DocumentSearch, SearchFailed
 from mcp_server.server.health import PROBE_TIMEOUT, Health, on_own_thread
 from mcp_server.server.metrics import ServerMetrics
-from mcp_server.server.obo import OboCache, OboError, OboExchanger
+from mcp_server.server.obo import OboError, OboExchanger
+from mcp_server.server.obo_cache import build_obo_cache
 from mcp_server.server.tool import register_get_documents
 
 
@@ -45,7 +46,7 @@ class OboServer:
         remember_secret(config.search_api_key)
         self.metrics = ServerMetrics()
         self.exchanger = OboExchanger(config)
-        self.cache = OboCache(margin=config.obo_expiry_margin)
+        self.cache = build_obo_cache(config, self.metrics)
         self.search = DocumentSearch(config)
         self.http_client: httpx2.AsyncClient | None = None
         self.verifier: EntraTokenVerifier | None = None
@@ -58,6 +59,7 @@ class OboServer:
                 "jwks": self._check_jwks,
                 "obo": self._check_obo,
                 "search": self._check_search,
+                "obo_cache": self.cache.health,
             }
         )
 
@@ -73,7 +75,8 @@ class OboServer:
             try:
                 yield {}
             finally:  # keep-alive connections to the authority would stall its graceful shutdown
-                await self.search.aclose()  # the async search client's pool belongs to this loop
+                await self.search.aclose()  # the async clients' pools belong to this loop
+                await self.cache.aclose()
                 await self.aclose()
 
         mcp = FastMCP(

@@ -122,7 +122,7 @@ class DocumentSearch:
         token = obo.access_token.get_secret_value()
         if not token:
             raise SearchFailed("no OBO token: refusing to search without the user's identity")
-        fields = self._fields or await anyio.to_thread.run_sync(self.fields)  # read once per server
+        fields = self._fields if self._fields is not None else await anyio.to_thread.run_sync(self.fields)
         try:
             results = await self._aio().search(
                 search_text=query, query_source_authorization=token, select=list(fields), top=top

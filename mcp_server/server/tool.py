@@ -15,7 +15,8 @@ from pydantic import Field
 from mcp_server.server.auth import ValidatedToken
 from mcp_server.server.documents import DocumentSearch, SearchFailed
 from mcp_server.server.metrics import ServerMetrics
-from mcp_server.server.obo import CacheKey, OboCache, OboError, OboExchanger, OboToken
+from mcp_server.server.obo import CacheKey, OboError, OboExchanger, OboToken
+from mcp_server.server.obo_cache import OboTokenCache
 from mcp_server.server.steps import META_KEY, StepTrace
 
 TOOL_NAME = "get_documents"
@@ -29,7 +30,12 @@ _RAN_AS = ("name", "preferred_username", "oid", "tid")
 
 
 def register_get_documents(
-    mcp: FastMCP, *, exchanger: OboExchanger, cache: OboCache, search: DocumentSearch, metrics: ServerMetrics
+    mcp: FastMCP,
+    *,
+    exchanger: OboExchanger,
+    cache: OboTokenCache,
+    search: DocumentSearch,
+    metrics: ServerMetrics,
 ) -> None:
     scope = exchanger.config.obo_scope
 
