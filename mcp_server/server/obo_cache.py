@@ -275,7 +275,7 @@ def build_obo_cache(config: ServerConfig, metrics: ServerMetrics) -> OboTokenCac
     """The cache the configuration chooses; Redis without a valid key is refused (a ``UserError``) at start."""
     if config.obo_cache == "memory":
         return OboCache(margin=config.obo_expiry_margin)
-    if config.obo_cache_key is None or not config.redis_url:
+    if config.obo_cache_key is None or not config.obo_cache_key.get_secret_value() or not config.redis_url:
         raise UserError(
             "The Redis OBO cache needs REDIS_URL and OBO_CONSOLE_OBO_CACHE_KEY.",
             hint="Set both (see docs/server.md, OBO cache), or OBO_CONSOLE_OBO_CACHE=memory.",

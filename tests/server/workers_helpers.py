@@ -8,11 +8,16 @@ import json
 import os
 from typing import Any
 
+import anyio
 import httpx2
 from pydantic import SecretStr
 
+from mcp_server.server.obo import CacheKey, OboExchanger, OboToken
+from mcp_server.stack import LocalStack
+from tests.fixtures.stack import api_token
 from tests.server.helpers import MCP_HEADERS
 
+SCOPE = "https://search.azure.com/.default"
 CACHE_KEY = SecretStr(base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 
@@ -66,3 +71,22 @@ def healthz(base_url: str) -> tuple[str, int, dict[str, Any]]:
     """(worker pid, status code, body) of one /healthz answer on a new connection."""
     response = httpx2.get(f"{base_url}/healthz", trust_env=False, timeout=10.0)
     return response.headers["x-obo-console-worker"], response.status_code, response.json()
+
+
+class Exchanges:
+    """The real OBO exchange for one user, counting how often it ran."""
+
+    def __init__(self, stack: LocalStack, login: str) -> None:
+        self.exchanger = OboExchanger(stack.server_config())
+        self.assertion = api_token(stack, login)
+        self.count = 0
+
+    async def __call__(self) -> OboToken:
+        self.count += 1
+        return await anyio.to_thread.run_sync(self.exchanger.exchange, self.assertion)
+
+
+def cache_key(stack: LocalStack, login: str) -> CacheKey:
+    user = stack.tenant.user_by_login(login)
+    assert user is not None
+    return (stack.tenant.tenant_id, user.oid, SCOPE)
