@@ -39,7 +39,8 @@ from mcp_server.stack import LocalStack, StackPorts
 
 
 def sign_in(stack: LocalStack, login: str) -> str:
-    """alice's API token through MSAL's device-code flow, the form POST standing in for the browser."""
+    """A user's API token through MSAL's device-code flow, the form POST (with the MFA step, which Conditional
+    Access asks of carol) standing in for the browser."""
     state = stack.state
     assert state is not None
     session = requests.Session()
@@ -48,7 +49,7 @@ def sign_in(stack: LocalStack, login: str) -> str:
         state.console_client_id, authority=state.authority, http_client=session, instance_discovery=False
     )
     flow = app.initiate_device_flow(scopes=[state.api_scope])
-    complete_device_page(session, flow["verification_uri"], SecretStr(flow["user_code"]), login)
+    complete_device_page(session, flow["verification_uri"], SecretStr(flow["user_code"]), login, mfa=True)
     return str(app.acquire_token_by_device_flow(flow)["access_token"])
 
 

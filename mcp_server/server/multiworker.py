@@ -1,9 +1,11 @@
 """``obo-console server --workers N``: N MCP server processes on one port, on uvicorn's own multiprocess
-supervisor (no balancer of ours: the kernel hands each accepted connection to one worker).
+supervisor; the kernel balances (``SO_REUSEPORT``: each worker listens on a socket of its own on the same port and
+the kernel spreads new connections evenly over them — with one shared socket, whichever worker woke first took a
+whole burst of connections, and keep-alive clients stayed there).
 
-The calling process binds the port (so port 0 works and the port is known at once) and starts a supervisor process
-(``python -m mcp_server.server.multiworker``) that inherits the listening socket; the supervisor is uvicorn's
-``Multiprocess``, which spawns the workers, restarts one that dies and stops them all on SIGTERM. Each worker builds
+The calling process reserves the port (bound, not listening, so port 0 works and the port is known at once) and
+starts a supervisor process (``python -m mcp_server.server.multiworker``): uvicorn's ``Multiprocess``, which spawns
+the workers, restarts one that dies and stops them all on SIGTERM. Each worker builds
 its own ``OboServer`` from the configuration passed in its environment (never on disk). Metrics are in
 prometheus_client's multiprocess mode (a fresh directory per run), so ``/metrics`` on any worker is the sum over all;
 share the OBO cache between workers with ``OBO_CONSOLE_OBO_CACHE=redis``.
@@ -27,6 +29,8 @@ from typing import Any
 
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn import Config as UvicornConfig
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from mcp_server.localcloud.serve import wait_until_accepting
 from mcp_server.processes import pid_alive
@@ -34,9 +38,12 @@ from mcp_server.server.config import ServerConfig
 from mcp_server.server.metrics import MULTIPROC_ENV
 
 CONFIG_ENV = "OBO_CONSOLE_WORKER_CONFIG"  # the ServerConfig as JSON, secrets included: environment only
-FD_ENV = "OBO_CONSOLE_WORKER_FD"  # the inherited listening socket
 PARENT_ENV = "OBO_CONSOLE_WORKER_PARENT"  # the supervisor stops when this pid is gone
 WORKERS_ENV = "OBO_CONSOLE_WORKERS"
+APP_ENV = (
+    "OBO_CONSOLE_WORKER_APP"  # the app factory's import string (benchmarks serve other apps the same way)
+)
+DEFAULT_APP = "mcp_server.server.multiworker:worker_app"
 _TUPLES = {"allowed_tenants", "search_fields"}
 _PATHS = {"ca_cert"}
 
@@ -96,11 +103,18 @@ class WorkerPool:
     """The supervisor process and its N workers, serving ``config`` on ``host:port`` (0: a free port)."""
 
     def __init__(
-        self, config: ServerConfig, workers: int, *, host: str | None = None, port: int | None = None
-    ):
+        self,
+        config: ServerConfig,
+        workers: int,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        app: str = DEFAULT_APP,
+    ) -> None:
         if workers < 1:
             raise ValueError("--workers must be at least 1")
         self.config = config
+        self.app = app
         self.workers = workers
         self.host = host or config.host
         self.port = config.port if port is None else port
@@ -113,18 +127,13 @@ class WorkerPool:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> WorkerPool:
-        # IPPROTO_TCP explicitly, as in serve.py: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.host, self.port))
+            sock = _reserve_port(self.host, self.port)
         except OSError as exc:
-            sock.close()
             raise OSError(
                 f"mcp-server: cannot listen on {self.host}:{self.port} ({exc.strerror}). "
                 "Another process uses that port: stop it, or choose another port in settings."
             ) from exc
-        sock.listen(1024)
         self._sock = sock
         self.port = sock.getsockname()[1]
         config = dataclasses.replace(
@@ -134,14 +143,12 @@ class WorkerPool:
         env = {
             **os.environ,
             CONFIG_ENV: config_to_json(config),
-            FD_ENV: str(sock.fileno()),
             PARENT_ENV: str(os.getpid()),
             WORKERS_ENV: str(self.workers),
+            APP_ENV: self.app,
             MULTIPROC_ENV: str(self.metrics_dir),
         }
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "mcp_server.server.multiworker"], env=env, pass_fds=[sock.fileno()]
-        )
+        self._process = subprocess.Popen([sys.executable, "-m", "mcp_server.server.multiworker"], env=env)
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -204,25 +211,93 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _supervise() -> None:
-    import uvicorn  # deferred: the supervisor process only
-    from uvicorn.supervisors import Multiprocess  # deferred: the supervisor process only
+def _reserve_port(host: str, port: int) -> socket.socket:
+    """A free port (``port``, or any if 0), held for the workers by a bound, not listening, SO_REUSEPORT socket.
 
-    for name in os.listdir(os.environ[MULTIPROC_ENV]):  # a fresh run counts from zero
-        os.unlink(os.path.join(os.environ[MULTIPROC_ENV], name))
-    sock = socket.socket(fileno=int(os.environ[FD_ENV]))
-    workers = int(os.environ[WORKERS_ENV])
-    config = uvicorn.Config(
-        "mcp_server.server.multiworker:worker_app",
+    Found first with a plain bind: with SO_REUSEPORT alone the kernel would let this server join another
+    process's group on the same port (even pick one for port 0), and the two would share connections."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are no conflict
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
+    return reuse_port_socket(host, port, listen=False)
+
+
+def reuse_port_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
+    # IPPROTO_TCP explicitly, as in serve.py: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _WorkerProcess(Process):
+    """A uvicorn worker with a listening socket of its own on the shared port (``SO_REUSEPORT``). The supervisor
+    closes its copy once the worker has it, so a dead worker's socket leaves the kernel's group with it."""
+
+    address: tuple[str, int] = ("127.0.0.1", 0)
+
+    def __init__(self, config: UvicornConfig, sockets: list[socket.socket]) -> None:
+        self._own = reuse_port_socket(*self.address)
+        super().__init__(config, [self._own])
+
+    def start(self) -> None:
+        super().start()
+        self._own.close()
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, making ``_WorkerProcess`` workers (start, replace a dead one); signals as uvicorn."""
+
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            process = _WorkerProcess(self.config, self.sockets)
+            process.start()
+            self.processes.append(process)
+
+    def keep_subprocess_alive(self) -> None:
+        for index, process in enumerate(self.processes):
+            if self.should_exit.is_set() or process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            replacement = _WorkerProcess(self.config, self.sockets)
+            replacement.start()
+            self.processes[index] = replacement
+
+    def restart_all(self) -> None:  # SIGHUP: replace every worker, one at a time
+        for index, old in enumerate(self.processes):
+            replacement = _WorkerProcess(self.config, self.sockets)
+            replacement.start()
+            old.terminate()
+            old.join()
+            self.processes[index] = replacement
+
+
+def _supervise() -> None:
+    directory = os.environ[MULTIPROC_ENV]
+    for name in os.listdir(directory):  # a fresh run counts from zero
+        os.unlink(os.path.join(directory, name))
+    server = config_from_json(os.environ[CONFIG_ENV])
+    _WorkerProcess.address = (server.host, server.port)
+    config = UvicornConfig(
+        os.environ.get(APP_ENV, DEFAULT_APP),
         factory=True,
-        workers=workers,
+        workers=int(os.environ[WORKERS_ENV]),
         log_level="warning",
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
     threading.Thread(target=_watch_parent, args=(int(os.environ[PARENT_ENV]),), daemon=True).start()
-    Multiprocess(config, sockets=[sock]).run()
+    _Supervisor(config, sockets=[]).run()
 
 
 if __name__ == "__main__":

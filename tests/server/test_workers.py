@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from mcp_server.server.multiworker import WorkerPool
+from mcp_server.server.multiworker import WorkerPool, reuse_port_socket
 from mcp_server.stack import LocalStack
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.stack import api_token
@@ -96,3 +96,17 @@ def test_redis_killed_mid_run_still_serving_isolated_and_degraded(
     # Without the shared cache a worker exchanges for itself at most once per user: never more than 2 x 3.
     assert 3 <= metric(two_workers.base_url, "obo_exchanges_total", outcome="started") <= 6
     _interleaved(two_workers, local_stack, rounds=2)
+
+
+def test_a_port_another_server_listens_on_is_refused_not_shared(local_stack: LocalStack) -> None:
+    """SO_REUSEPORT would let a second server join the first one's port and take half its connections: refused."""
+    other = reuse_port_socket("127.0.0.1", 0)
+    port = other.getsockname()[1]
+    try:
+        with pytest.raises(OSError) as refused:
+            WorkerPool(local_stack.server_config(), 2, port=port).start()
+    finally:
+        other.close()
+    assert str(refused.value).startswith(
+        f"mcp-server: cannot listen on 127.0.0.1:{port} (Address already in use)."
+    )
