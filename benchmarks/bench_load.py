@@ -6,7 +6,7 @@ U users x C concurrent client sessions x N get_documents calls each, against (a)
 processes (mcp_server/server/multiworker.py), token validation, the OBO cache in a real redis-server (encrypted,
 one exchange per user across workers), permission-trimmed search; and (b) the no-identity baseline: the same
 workers serving the same tool with no validation and no user token (search with the API key alone). Variants
-alternate in rounds (so machine noise hits both alike). Prints calls/s, p50/p99 latency, OBO exchanges, results
+alternate in rounds (so machine noise hits both alike); the clients run in a process of their own. Prints calls/s, p50/p99 latency, OBO exchanges, results
 that differ from each user's solo result (must be 0), and the ratios against the targets: full path >= 0.8x the
 baseline's throughput at 30 clients; 2 workers >= 1.3x 1 worker (full path, Redis cache); exchanges = users.
 Run it from the checkout's top folder (the workers import the baseline app from ``benchmarks``).
@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import multiprocessing
 import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -121,6 +123,14 @@ async def _load(url: str, tokens: dict[str, str | None], clients: int, calls: in
     run.seconds += time.perf_counter() - started
 
 
+def _load_in_process(url: str, tokens: dict[str, str | None], clients: int, calls: int) -> Run:
+    """The clients in a process of their own: their work never holds the GIL of the local search service (which
+    runs in this process, as in `obo-console server`)."""
+    run = Run()
+    asyncio.run(_load(url, tokens, clients, calls, run))
+    return run
+
+
 def _exchanges(base_url: str) -> float:
     text = httpx2.get(f"{base_url}/metrics", trust_env=False, timeout=10.0).text
     for line in text.splitlines():
@@ -139,17 +149,21 @@ def measure(stack: LocalStack, redis_url: str, workers: int, args: argparse.Name
     with (
         WorkerPool(full_config, workers) as full,
         WorkerPool(stack.server_config(port=0), workers, app="benchmarks.bench_load:baseline_app") as base,
+        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as clients,
     ):
         for _ in range(args.rounds):
-            asyncio.run(_load(f"{full.base_url}/mcp", tokens, args.clients, args.calls, runs["full"]))
-            asyncio.run(_load(f"{base.base_url}/mcp", anonymous, args.clients, args.calls, runs["base"]))
+            for name, url, who in (("full", full.base_url, tokens), ("base", base.base_url, anonymous)):
+                done = clients.submit(_load_in_process, f"{url}/mcp", who, args.clients, args.calls).result()
+                runs[name].seconds += done.seconds
+                runs[name].latencies += done.latencies
+                runs[name].differing += done.differing
         exchanges = _exchanges(full.base_url)
     return {"runs": runs, "exchanges": exchanges}
 
 
 def _line(name: str, run: Run) -> str:
     return (
-        f"    {name:<34} {run.calls_per_second:8.1f} calls/s   p50 {run.percentile(0.5):7.1f} ms   "
+        f"    {name:<38} {run.calls_per_second:8.1f} calls/s   p50 {run.percentile(0.5):7.1f} ms   "
         f"p99 {run.percentile(0.99):7.1f} ms   differing results {run.differing}"
     )
 

@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn import Config as UvicornConfig
+from uvicorn.importer import import_from_string
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from mcp_server.localcloud.serve import wait_until_accepting
@@ -91,12 +92,17 @@ class _NamedWorker:
 
 
 def worker_app() -> ASGIApp:
-    """uvicorn's app factory, run in each worker process: this worker's ``OboServer``."""
+    """The default app factory, run in each worker process: this worker's ``OboServer``."""
     from mcp_server.server.app import create_server  # deferred: loaded in worker processes only
 
     config = config_from_json(os.environ[CONFIG_ENV])
-    server = create_server(config)
-    return _NamedWorker(server.asgi_app(config.base_url()))
+    return create_server(config).asgi_app(config.base_url())
+
+
+def named_app() -> ASGIApp:
+    """uvicorn's app factory in each worker: the configured factory's app, answering with the worker's pid."""
+    factory = import_from_string(os.environ.get(APP_ENV, DEFAULT_APP))
+    return _NamedWorker(factory())
 
 
 class WorkerPool:
@@ -175,10 +181,9 @@ class WorkerPool:
             try:
                 # A new connection each time: the kernel spreads them over the workers.
                 response = httpx2.get(f"{self.base_url}/healthz", timeout=5.0, trust_env=False)
-                seen.add(response.headers.get("x-obo-console-worker", ""))
+                seen.add(response.headers["x-obo-console-worker"])
             except httpx2.HTTPError:
                 time.sleep(0.05)
-        seen.discard("")
 
     def stop(self, timeout: float = 15.0) -> None:
         if self._process is not None:
@@ -288,7 +293,7 @@ def _supervise() -> None:
     server = config_from_json(os.environ[CONFIG_ENV])
     _WorkerProcess.address = (server.host, server.port)
     config = UvicornConfig(
-        os.environ.get(APP_ENV, DEFAULT_APP),
+        "mcp_server.server.multiworker:named_app",
         factory=True,
         workers=int(os.environ[WORKERS_ENV]),
         log_level="warning",
