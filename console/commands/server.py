@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(
                 f"--{name.replace('_', '-')} {value} is not a port.", hint="Use 0–65535 (0 = any free port)."
             )
-    workers = getattr(args, "workers", 1) or 1
+    workers = getattr(args, "workers", None)
+    workers = 1 if workers is None else workers
     if not 1 <= workers <= 64:
         raise UserError(
             f"--workers {workers} is out of range.", hint="Use 1–64 (one per CPU core is typical)."
