@@ -30,6 +30,7 @@ import requests
 from fastmcp import Client, Context, FastMCP
 from fastmcp.client import StreamableHttpTransport
 from pydantic import Field, SecretStr
+from starlette.types import ASGIApp
 
 from console.core.auth.device_page import complete_device_page
 from mcp_server.localcloud.serve import ThreadedServer
@@ -83,15 +84,20 @@ def baseline_server(stack: LocalStack) -> ThreadedServer:
     return ThreadedServer(mcp.http_app(path="/mcp", stateless_http=True), name="baseline").start()
 
 
-def noop_server() -> ThreadedServer:
-    """Benchmark-only: MCP's own cost per call, a tool that does nothing on the same transport."""
+def noop_app() -> ASGIApp:
+    """Benchmark-only: MCP's own cost per call, a tool that does nothing (also a worker app factory)."""
     mcp = FastMCP("noop")
 
     @mcp.tool(name="noop")
     async def noop() -> dict[str, Any]:
         return {}
 
-    return ThreadedServer(mcp.http_app(path="/mcp", stateless_http=True), name="noop").start()
+    return mcp.http_app(path="/mcp", stateless_http=True)
+
+
+def noop_server() -> ThreadedServer:
+    """The no-op tool on the same transport, in this process like the full path."""
+    return ThreadedServer(noop_app(), name="noop").start()
 
 
 async def timed_block(client: Client, calls: int, tool: str = "get_documents") -> tuple[float, int]:
