@@ -5,8 +5,10 @@ memory backend stays the default."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import Counter
 
+from mcp_server.server.health import Health
 from mcp_server.server.metrics import ServerMetrics
 from mcp_server.server.obo import OboCache
 from mcp_server.server.obo_cache import EntryCipher, RedisOboCache, build_obo_cache
@@ -59,3 +61,21 @@ async def test_redis_unreachable_serves_from_the_process_and_reports_degraded(
 
 def test_memory_is_the_default_backend(local_stack: LocalStack) -> None:
     assert isinstance(build_obo_cache(local_stack.server_config(), ServerMetrics()), OboCache)
+
+
+async def test_black_holed_redis_makes_healthz_degraded_not_unavailable() -> None:
+    """Redis accepts the connection and never answers: the probe still answers within its deadline, "degraded"."""
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(8)  # connections complete in the kernel's backlog; nothing ever reads or answers
+    metrics = ServerMetrics()
+    url = f"redis://127.0.0.1:{hole.getsockname()[1]}/0"
+    cache = RedisOboCache(url, EntryCipher.from_setting(CACHE_KEY), metrics)
+    try:
+        ready, body = await Health({"obo_cache": cache.health}).report()
+    finally:
+        await cache.aclose()
+        hole.close()
+    assert (ready, body["status"]) == (True, "degraded")
+    assert body["parts"]["obo_cache"]["error"].startswith("Redis at the OBO cache URL is unreachable (")
+    assert metrics.value("obo_cache_degraded") == 1
