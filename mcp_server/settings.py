@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mcp_server.paths import default_state_file
@@ -61,6 +61,15 @@ class ServerSettings(BaseSettings):
     # re-reads on an unknown key id (rate limit against the authority).
     jwks_cache_ttl: float = 3600.0
     jwks_refresh_interval: float = 30.0
+
+    # The OBO token cache: per process in memory, or shared by all workers and replicas in Redis (REDIS_URL),
+    # its entries encrypted with OBO_CONSOLE_OBO_CACHE_KEY (32 random bytes, base64url). docs/server.md.
+    obo_cache: Literal["memory", "redis"] = "memory"
+    obo_cache_key: SecretStr | None = None
+    redis_url: str = Field(
+        default="redis://localhost:6379/0",
+        validation_alias=AliasChoices("OBO_CONSOLE_REDIS_URL", "REDIS_URL"),
+    )
 
     def effective_state_file(self) -> Path:
         return self.state_file or default_state_file()

@@ -32,6 +32,7 @@ from mcp_server.redact import remember_secret
 from mcp_server.scenarios import ScenarioSwitch, ServiceControl
 from mcp_server.server.app import OboServer, create_server
 from mcp_server.server.config import ServerConfig, check_search_api_version
+from mcp_server.server.multiworker import WorkerPool
 from mcp_server.server.runner import serve_threaded
 from mcp_server.settings import SearchAuthSetting
 from mcp_server.stack_state import (
@@ -121,6 +122,8 @@ class LocalStack:
         search_auth: SearchAuthSetting = "api-key",
         search_api_version: str | None = None,
         redis: ServiceControl | None = None,
+        workers: int = 1,
+        server_overrides: dict[str, Any] | None = None,
     ) -> None:
         """``calculator_model``: the model the calculator agent runs on, required unless ``ports.calculator`` is
         None (the console passes the one its settings choose: the server does not pick models)."""
@@ -134,6 +137,9 @@ class LocalStack:
         self.search_auth = search_auth  # how the MCP server authenticates to the search service
         check_search_api_version(search_api_version)  # before anything starts: never a stack that cannot trim
         self.search_api_version = search_api_version  # None: the SDK's default
+        # More than one worker: the MCP server runs in worker processes (multiworker.py), not in this process.
+        self.workers = workers
+        self.server_overrides = dict(server_overrides or {})
         self.home = home or data_dir()
         self.host = host
         self.state_file = state_file or self.home / "local-stack.json"
@@ -144,7 +150,7 @@ class LocalStack:
         self.identity: Any = None
         self.search: Any = None
         self.server: OboServer | None = None
-        self.mcp: ThreadedServer | None = None
+        self.mcp: ThreadedServer | WorkerPool | None = None
         self.calculator: ThreadedServer | None = None
         self.state: StackState | None = None
         self.index_name = DEFAULT_INDEX
@@ -288,10 +294,16 @@ class LocalStack:
             search_auth=self.search_auth,
             search_api_version=self.search_api_version,
         )
+        values.update(self.server_overrides)
         values.update(overrides)
         return ServerConfig(**values)
 
     def _start_mcp(self) -> None:
+        if self.workers > 1:
+            self.mcp = WorkerPool(
+                self.server_config(), self.workers, host=self.host, port=self.ports.mcp
+            ).start()
+            return
         self.server = create_server(self.server_config())
         self.mcp = serve_threaded(self.server, host=self.host, port=self.ports.mcp)
 

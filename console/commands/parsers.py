@@ -33,6 +33,12 @@ def server(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) 
     parser.add_argument("--identity-port", type=int, help="local identity platform port (default 8443)")
     parser.add_argument("--search-port", type=int, help="local search service port (default 8444)")
     parser.add_argument("--calculator-port", type=int, help="remote calculator agent port (default 8445)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="MCP server processes on the one port (default 1; share the OBO cache with OBO_CONSOLE_OBO_CACHE=redis)",
+    )
 
 
 def login(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:

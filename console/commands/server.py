@@ -17,7 +17,8 @@ from console.core.settings import Settings, load_settings
 from mcp_server.errors import UserError
 from mcp_server.processes import pid_alive
 from mcp_server.server.app import create_server
-from mcp_server.server.config import ServerConfig
+from mcp_server.server.config import ServerConfig, obo_cache_options
+from mcp_server.server.multiworker import WorkerPool
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack, StackPorts
 
@@ -59,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(
                 f"--{name.replace('_', '-')} {value} is not a port.", hint="Use 0–65535 (0 = any free port)."
             )
+    workers = getattr(args, "workers", None)
+    workers = 1 if workers is None else workers
+    if not 1 <= workers <= 64:
+        raise UserError(
+            f"--workers {workers} is out of range.", hint="Use 1–64 (one per CPU core is typical)."
+        )
     settings = load_settings(
         **settings_overrides(args),
         mcp_host=args.host,
@@ -68,11 +75,11 @@ def run(args: argparse.Namespace) -> int:
         calculator_port=args.calculator_port,
     )
     if settings.mode == "azure":
-        return _run_azure(settings)
-    return _run_local(settings)
+        return _run_azure(settings, workers)
+    return _run_local(settings, workers)
 
 
-def _run_local(settings: Settings) -> int:
+def _run_local(settings: Settings, workers: int = 1) -> int:
     from console.core.agents.providers import calculator_model  # deferred: the Agents SDK, local mode only
 
     stack = LocalStack(
@@ -87,6 +94,8 @@ def _run_local(settings: Settings) -> int:
         calculator_model=calculator_model(settings),
         search_auth=settings.search_auth,
         search_api_version=settings.search_api_version,
+        workers=workers,
+        server_overrides=obo_cache_options(settings),
     )
     _say("obo-console: starting the local stack…")
     try:
@@ -101,7 +110,7 @@ def _run_local(settings: Settings) -> int:
         users = ", ".join(u.username for u in state.users)
         _say(
             f"OBO Console local stack is running (pid {state.pid}).\n"
-            f"  MCP server         {state.mcp_url}\n"
+            f"  MCP server         {state.mcp_url} ({workers} worker{'s' if workers > 1 else ''})\n"
             f"  identity platform  {state.authority}\n"
             f"  search service     {state.search_endpoint} (index {state.search_index})\n"
             f"  calculator agent   {state.calculator_url}\n"
@@ -117,17 +126,19 @@ def _run_local(settings: Settings) -> int:
     return 0
 
 
-def _run_azure(settings: Settings) -> int:
+def _run_azure(settings: Settings, workers: int = 1) -> int:
     config = ServerConfig.from_settings(settings)
-    server = create_server(config)
+    threaded: Any
     try:
-        threaded = serve_threaded(server)
+        threaded = (
+            serve_threaded(create_server(config)) if workers == 1 else WorkerPool(config, workers).start()
+        )
     except OSError as exc:
         raise UserError(str(exc), hint="Free the port, or pick another with --port.") from exc
     try:
         health = httpx2.get(f"{threaded.base_url}/healthz", timeout=30.0, trust_env=False).json()
         _say(
-            f"OBO Console MCP server (Azure mode) on {config.mcp_url(threaded.port)}\n"
+            f"OBO Console MCP server (Azure mode) on {config.mcp_url(threaded.port)}, {workers} worker(s)\n"
             f"  authority          {config.authority}\n"
             f"  search             {config.search_endpoint} (index {config.search_index})\n"
             f"  readiness          {health.get('status')}\n"

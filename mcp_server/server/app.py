@@ -29,7 +29,8 @@ from mcp_server.server.documents import DocumentSearch, SearchFailed
 from mcp_server.server.groups import GraphGroups
 from mcp_server.server.health import PROBE_TIMEOUT, Health, on_own_thread
 from mcp_server.server.metrics import ServerMetrics
-from mcp_server.server.obo import OboCache, OboError, OboExchanger
+from mcp_server.server.obo import OboError, OboExchanger
+from mcp_server.server.obo_cache import build_obo_cache
 from mcp_server.server.tool import register_get_documents
 
 
@@ -48,7 +49,7 @@ class OboServer:
         remember_secret(config.search_api_key)
         self.metrics = ServerMetrics()
         self.exchanger = OboExchanger(config)
-        self.cache = OboCache(margin=config.obo_expiry_margin)
+        self.cache = build_obo_cache(config, self.metrics)
         self.search = DocumentSearch(config)
         self.graph = GraphGroups(config)
         self.http_client: httpx2.AsyncClient | None = None
@@ -62,6 +63,7 @@ class OboServer:
                 "jwks": self._check_jwks,
                 "obo": self._check_obo,
                 "search": self._check_search,
+                "obo_cache": self.cache.health,
             }
         )
 
@@ -77,6 +79,8 @@ class OboServer:
             try:
                 yield {}
             finally:  # keep-alive connections to the authority would stall its graceful shutdown
+                await self.search.aclose()  # the async clients' pools belong to this loop
+                await self.cache.aclose()
                 await self.aclose()
 
         mcp = FastMCP(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
@@ -55,6 +55,9 @@ class ServerConfig:
     graph_scope: str = GRAPH_SCOPE
     graph_timeout: float = 10.0
     graph_page_size: int = 999  # $top of transitiveMemberOf (Graph's maximum; tests page with less)
+    obo_cache: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = None  # with obo_cache="redis"
+    obo_cache_key: SecretStr | None = None  # encrypts the Redis entries; required with obo_cache="redis"
     extra: dict[str, str] = field(default_factory=dict)
     search_auth: SearchAuthSetting = "api-key"
     search_api_version: str | None = None  # None: the SDK's default (a preview version with trimming)
@@ -137,6 +140,7 @@ class ServerConfig:
             host=settings.mcp_host,
             port=settings.mcp_port,
             public_url=_base_of(settings.mcp_url),
+            **obo_cache_options(settings),
         )
 
 
@@ -158,6 +162,20 @@ def check_search_api_version(version: str | None) -> None:
         + ", ".join(sorted(search_versions.PERMISSION_API_VERSIONS))
         + ".",
     )
+
+
+def obo_cache_options(settings: ServerSettings) -> dict[str, Any]:
+    """The OBO cache settings as ServerConfig fields; Redis without an encryption key is refused here, at start."""
+    if settings.obo_cache == "memory":
+        return {"obo_cache": "memory"}
+    if settings.obo_cache_key is None or not settings.obo_cache_key.get_secret_value():
+        raise UserError(
+            "OBO_CONSOLE_OBO_CACHE=redis needs OBO_CONSOLE_OBO_CACHE_KEY: OBO tokens in Redis are secrets and "
+            "are stored encrypted.",
+            hint='Set it to 32 random bytes, base64url: python -c "import base64, os; '
+            'print(base64.urlsafe_b64encode(os.urandom(32)).decode())" (the same key on every worker and replica).',
+        )
+    return {"obo_cache": "redis", "redis_url": settings.redis_url, "obo_cache_key": settings.obo_cache_key}
 
 
 def _base_of(mcp_url: str | None) -> str | None:

@@ -1,5 +1,9 @@
-"""Permission-trimmed search with the user's OBO token (azure-search-documents 12.1.0b2, sync: run off the loop),
-and the trimming of access fields down to the entries that admit the caller."""
+"""Permission-trimmed search with the user's OBO token (azure-search-documents 12.1.0b2), and the trimming of access
+fields down to the entries that admit the caller.
+
+Tool calls use the SDK's async client (``azure.search.documents.aio``): no worker thread per call, and one
+connection pool per server, made on the serving loop and closed on shutdown. The synchronous client stays for
+readiness probes (on a thread of their own) and for callers without a loop."""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+import anyio
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.search.documents import SearchClient
+from azure.search.documents.aio import SearchClient as AsyncSearchClient
 from azure.search.documents.indexes import SearchIndexClient
 
+from mcp_server.search_credential import AsyncSearchAuthentication
 from mcp_server.server.config import ACCESS_FIELDS, ServerConfig
 from mcp_server.server.obo import OboToken
-from mcp_server.server.search_auth import client_options, server_search_auth
+from mcp_server.server.search_auth import client_options, server_async_search_auth, server_search_auth
 
 PUBLIC = "all"
 
@@ -23,7 +30,11 @@ class SearchFailed(Exception):
 
 
 class DocumentSearch:
-    """One search client per server (azure-core clients are thread-safe); blocking methods."""
+    """One search client per server (azure-core clients are thread-safe), and one async client per serving loop.
+
+    How the server itself authenticates to the search service is ``OBO_CONSOLE_SEARCH_AUTH`` (search_auth.py); the
+    user's identity always travels as the OBO token, whatever the credential.
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -47,6 +58,9 @@ class DocumentSearch:
             retry_total=0,
             **client_options(config),
         )
+        self._options = options
+        self._async_auth: AsyncSearchAuthentication | None = None
+        self._async_client: AsyncSearchClient | None = None
         self._fields: tuple[str, ...] | None = None
         self._lock = threading.Lock()
 
@@ -105,6 +119,53 @@ class DocumentSearch:
         fields = self.fields()
         groups = None if caller_groups is None else list(caller_groups)
         return [trim_document(doc, fields, caller_oid, groups, groups_unknown) for doc in raw]
+
+    def _aio(self) -> AsyncSearchClient:
+        """The async client, made on first use on the running (serving) loop: its connections belong to it."""
+        if self._async_client is None:
+            self._async_auth = auth = server_async_search_auth(self.config)
+            self._async_client = AsyncSearchClient(
+                self.config.search_endpoint, self.config.search_index, **auth.client_kwargs(), **self._options
+            )
+        return self._async_client
+
+    async def search_async(self, query: str, top: int, obo: OboToken) -> list[dict[str, Any]]:
+        """``search`` on the async client: the same request, no worker thread, pooled connections."""
+        token = obo.access_token.get_secret_value()
+        if not token:
+            raise SearchFailed("no OBO token: refusing to search without the user's identity")
+        fields = self._fields if self._fields is not None else await anyio.to_thread.run_sync(self.fields)
+        try:
+            results = await self._aio().search(
+                search_text=query, query_source_authorization=token, select=list(fields), top=top
+            )
+            return [dict(r) async for r in results]
+        except AzureError as exc:
+            raise SearchFailed(_describe(exc)) from exc
+
+    async def search_as_async(
+        self,
+        query: str,
+        top: int,
+        obo: OboToken,
+        caller_oid: str,
+        caller_groups: Iterable[str] | None,
+        groups_unknown: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``search_as`` on the async client (what tool calls use)."""
+        raw = await self.search_async(query, top, obo)
+        fields = self.fields()  # cached by search_async
+        groups = None if caller_groups is None else list(caller_groups)
+        return [trim_document(doc, fields, caller_oid, groups, groups_unknown) for doc in raw]
+
+    async def aclose(self) -> None:
+        """Close the async client (on the loop that made it); the next call makes a new one."""
+        client, self._async_client = self._async_client, None
+        auth, self._async_auth = self._async_auth, None
+        if client is not None:
+            await client.close()
+        if auth is not None:
+            await auth.close()
 
     def probe(self, timeout: float) -> int:
         """Readiness within ``timeout`` seconds: the index exists and answers (document count)."""

@@ -17,7 +17,8 @@ import anyio
 import requests
 
 from mcp_server.server.config import ServerConfig
-from mcp_server.server.obo import CacheKey, OboCache, OboError, OboExchanger, OboToken
+from mcp_server.server.obo import CacheKey, OboError, OboExchanger, OboToken
+from mcp_server.server.obo_cache import OboTokenCache
 
 GroupsSource = Literal["token", "graph", "unknown"]
 MAX_PAGES = 100  # a listing longer than this (99,900 groups at 999 a page) is refused, not followed forever
@@ -127,7 +128,7 @@ async def caller_groups(
     assertion: str,
     *,
     exchanger: OboExchanger,
-    cache: OboCache,
+    cache: OboTokenCache,
     graph: GraphGroups,
 ) -> CallerGroups:
     """The caller's groups: the token's own when it has them, else Microsoft Graph's; unknown (with why) if that

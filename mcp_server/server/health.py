@@ -46,8 +46,10 @@ class Health:
         now = time.monotonic()
         shown = {name: {**part, "last_ready_age_s": self._age(name, now)} for name, part in parts.items()}
         ready = all(part["ready"] for part in parts.values())
+        # Degraded: serving, but a part says it runs on a fallback (the shared OBO cache is away).
+        degraded = ready and any(part.get("degraded") for part in parts.values())
         body = {
-            "status": "ready" if ready else "unavailable",
+            "status": "degraded" if degraded else "ready" if ready else "unavailable",
             "checked_age_s": round(now - checked_at, 3),
             "parts": shown,
         }

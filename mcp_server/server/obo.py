@@ -212,6 +212,12 @@ class OboCache:
         with self._lock:
             return len(self._entries)
 
+    async def health(self) -> dict[str, Any]:
+        return {"ready": True, "backend": "memory", "degraded": False}
+
+    async def aclose(self) -> None:
+        return None
+
     async def get(
         self, key: CacheKey, exchange: Callable[[], Awaitable[OboToken]]
     ) -> tuple[OboToken, CacheStatus]:

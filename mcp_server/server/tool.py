@@ -17,7 +17,8 @@ from mcp_server.server.challenge import challenge_body
 from mcp_server.server.documents import DocumentSearch, SearchFailed
 from mcp_server.server.groups import GraphGroups, caller_groups, token_groups
 from mcp_server.server.metrics import ServerMetrics
-from mcp_server.server.obo import CacheKey, OboCache, OboError, OboExchanger, OboToken, sign_in_strength
+from mcp_server.server.obo import CacheKey, OboError, OboExchanger, OboToken, sign_in_strength
+from mcp_server.server.obo_cache import OboTokenCache
 from mcp_server.server.steps import META_KEY, StepTrace
 
 TOOL_NAME = "get_documents"
@@ -34,7 +35,7 @@ def register_get_documents(
     mcp: FastMCP,
     *,
     exchanger: OboExchanger,
-    cache: OboCache,
+    cache: OboTokenCache,
     search: DocumentSearch,
     metrics: ServerMetrics,
     graph: GraphGroups,
@@ -104,8 +105,8 @@ def register_get_documents(
         started = time.perf_counter()
         try:
             with metrics.search_seconds.time():
-                documents = await anyio.to_thread.run_sync(
-                    search.search_as, query, top, obo, str(claims["oid"]), groups.ids, groups.error
+                documents = await search.search_as_async(
+                    query, top, obo, str(claims["oid"]), groups.ids, groups.error
                 )
         except SearchFailed as exc:
             await trace.record("search", "error", _ms(started), error=str(exc))

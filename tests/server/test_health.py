@@ -20,7 +20,10 @@ def test_healthz_is_ready_with_every_part(local_stack: LocalStack) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ready"
-    assert set(body["parts"]) == {"mcp", "jwks", "obo", "search"}
+    assert set(body["parts"]) == {"mcp", "jwks", "obo", "search", "obo_cache"}
+    assert (
+        body["parts"]["obo_cache"]["backend"] == "memory" and body["parts"]["obo_cache"]["degraded"] is False
+    )
     assert all(part["ready"] for part in body["parts"].values())
     assert body["parts"]["search"]["index_documents"] > 0 and body["parts"]["jwks"]["keys"] >= 1
 

@@ -1,0 +1,210 @@
+"""The MCP server under load, 1 and 2 worker processes, measured in one run over real HTTP on loopback.
+
+    .venv/bin/python -m benchmarks.bench_load [--users 3] [--clients 30] [--calls 20] [--rounds 2]
+
+U users x C concurrent client sessions x N get_documents calls each, against (a) the full path: `--workers` worker
+processes (mcp_server/server/multiworker.py), token validation, the OBO cache in a real redis-server (encrypted,
+one exchange per user across workers), permission-trimmed search; and (b) the no-identity baseline: the same
+workers serving the same tool with no validation and no user token (search with the API key alone). Variants
+alternate in rounds (so machine noise hits both alike); the clients run in a process of their own. Prints calls/s, p50/p99 latency, OBO exchanges, results
+that differ from each user's solo result (must be 0), and the ratios against the targets: full path >= 0.8x the
+baseline's throughput at 30 clients; 2 workers >= 1.3x 1 worker (full path, Redis cache); exchanges = users.
+Run it from the checkout's top folder (the workers import the baseline app from ``benchmarks``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import multiprocessing
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx2
+from fastmcp import Client, Context, FastMCP
+from fastmcp.client import StreamableHttpTransport
+from pydantic import Field, SecretStr
+from starlette.types import ASGIApp
+
+from benchmarks.bench_server import sign_in
+from mcp_server.server.documents import DocumentSearch
+from mcp_server.server.multiworker import CONFIG_ENV, WorkerPool, config_from_json
+from mcp_server.server.steps import StepTrace
+from mcp_server.stack import LocalStack, StackPorts
+from tests.fixtures.redis import RedisServer
+
+USERS = ("alice", "bob", "carol")  # dave may not use the device-code flow
+
+
+def baseline_app() -> ASGIApp:
+    """Benchmark-only worker app (uvicorn factory): get_documents with no validation and no user token, on the same
+    async search client and the same three progress steps as the real tool."""
+    config = config_from_json(os.environ[CONFIG_ENV])
+    search = DocumentSearch(config)
+    mcp = FastMCP("baseline")
+
+    @mcp.tool(name="get_documents")
+    async def get_documents(
+        ctx: Context,
+        query: Annotated[str, Field(max_length=1000)] = "*",
+        top: Annotated[int, Field(ge=1, le=50)] = 50,
+    ) -> dict[str, Any]:
+        trace = StepTrace(ctx)
+        await trace.record("validate", "skipped", 0.0)
+        await trace.record("obo_exchange", "skipped", 0.0)
+        started = time.perf_counter()
+        client = search._aio()
+        fields = list(search.fields())
+        results = await client.search(search_text=query, select=fields, top=top)
+        documents = [{f: r.get(f) for f in fields} | {"score": r.get("@search.score")} async for r in results]
+        await trace.record("search", "ok", (time.perf_counter() - started) * 1000, hits=len(documents))
+        return {"documents": documents, "count": len(documents), "query": query}
+
+    return mcp.http_app(path="/mcp", stateless_http=True)
+
+
+@dataclass
+class Run:
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    differing: int = 0
+
+    @property
+    def calls_per_second(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+def _names(result: Any) -> list[str]:
+    return sorted(str(d.get("id")) for d in (result.structured_content or {}).get("documents", []))
+
+
+async def _solo(url: str, tokens: dict[str, str | None]) -> dict[str, list[str]]:
+    """Each user's result alone, before any load: what every loaded call must return for that user."""
+    solo: dict[str, list[str]] = {}
+    for login, token in tokens.items():
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with Client(StreamableHttpTransport(url, headers=headers)) as client:
+            solo[login] = _names(await client.call_tool("get_documents", {"query": "*"}))
+    return solo
+
+
+async def _load(url: str, tokens: dict[str, str | None], clients: int, calls: int, run: Run) -> None:
+    solo = await _solo(url, tokens)
+    logins = list(tokens)
+
+    async def one_client(index: int) -> None:
+        login = logins[index % len(logins)]
+        token = tokens[login]
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with Client(StreamableHttpTransport(url, headers=headers)) as client:
+            await ready.wait()
+            for _ in range(calls):
+                started = time.perf_counter()
+                result = await client.call_tool("get_documents", {"query": "*"})
+                run.latencies.append(time.perf_counter() - started)
+                run.differing += _names(result) != solo[login]
+
+    ready = asyncio.Event()
+    tasks = [asyncio.create_task(one_client(i)) for i in range(clients)]
+    await asyncio.sleep(0.5)  # sessions opened before the clock starts
+    started = time.perf_counter()
+    ready.set()
+    await asyncio.gather(*tasks)
+    run.seconds += time.perf_counter() - started
+
+
+def _load_in_process(url: str, tokens: dict[str, str | None], clients: int, calls: int) -> Run:
+    """The clients in a process of their own: their work never holds the GIL of the local search service (which
+    runs in this process, as in `obo-console server`)."""
+    run = Run()
+    asyncio.run(_load(url, tokens, clients, calls, run))
+    return run
+
+
+def _exchanges(base_url: str) -> float:
+    text = httpx2.get(f"{base_url}/metrics", trust_env=False, timeout=10.0).text
+    for line in text.splitlines():
+        if line.startswith("obo_exchanges_total") and 'outcome="started"' in line:
+            return float(line.split()[-1])
+    return 0.0
+
+
+def measure(stack: LocalStack, redis_url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    key = SecretStr(base64.urlsafe_b64encode(os.urandom(32)).decode())
+    full_config = stack.server_config(port=0, obo_cache="redis", redis_url=redis_url, obo_cache_key=key)
+    users = USERS[: args.users]
+    tokens: dict[str, str | None] = {login: sign_in(stack, login) for login in users}
+    anonymous: dict[str, str | None] = {"anyone": None}
+    runs = {"full": Run(), "base": Run()}
+    with (
+        WorkerPool(full_config, workers) as full,
+        WorkerPool(stack.server_config(port=0), workers, app="benchmarks.bench_load:baseline_app") as base,
+        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as clients,
+    ):
+        for _ in range(args.rounds):
+            for name, url, who in (("full", full.base_url, tokens), ("base", base.base_url, anonymous)):
+                done = clients.submit(_load_in_process, f"{url}/mcp", who, args.clients, args.calls).result()
+                runs[name].seconds += done.seconds
+                runs[name].latencies += done.latencies
+                runs[name].differing += done.differing
+        exchanges = _exchanges(full.base_url)
+    return {"runs": runs, "exchanges": exchanges}
+
+
+def _line(name: str, run: Run) -> str:
+    return (
+        f"    {name:<38} {run.calls_per_second:8.1f} calls/s   p50 {run.percentile(0.5):7.1f} ms   "
+        f"p99 {run.percentile(0.99):7.1f} ms   differing results {run.differing}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=3, help=f"distinct users (1-{len(USERS)}, default 3)")
+    parser.add_argument("--clients", type=int, default=30, help="concurrent client sessions (default 30)")
+    parser.add_argument("--calls", type=int, default=20, help="calls per client per round (default 20)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per variant (default 2)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        stack = LocalStack(
+            home=Path(home),
+            ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
+            state_file=Path(home) / "local-stack.json",
+        )
+        redis = RedisServer(Path(home))
+        stack.start()
+        redis.start()
+        try:
+            results = {workers: measure(stack, redis.url, workers, args) for workers in (1, 2)}
+        finally:
+            redis.stop()
+            stack.stop()
+    total = args.clients * args.calls * args.rounds
+    print(
+        f"get_documents under load: {args.users} users x {args.clients} concurrent clients x {args.calls} calls "
+        f"x {args.rounds} rounds ({total} calls per variant)"
+    )
+    for workers, result in results.items():
+        runs = result["runs"]
+        print(f"  {workers} worker(s):")
+        print(_line("full path (validate, Redis OBO cache)", runs["full"]))
+        print(_line("baseline (no identity)", runs["base"]))
+        ratio = runs["full"].calls_per_second / runs["base"].calls_per_second
+        print(f"    full/baseline throughput: {ratio:.2f}  (target >= 0.8)")
+        print(f"    OBO exchanges: {result['exchanges']:.0f}  (target {args.users}, one per user)")
+    scale = results[2]["runs"]["full"].calls_per_second / results[1]["runs"]["full"].calls_per_second
+    print(f"  2 workers / 1 worker, full path with the Redis cache: {scale:.2f}  (target >= 1.3)")
+
+
+if __name__ == "__main__":
+    main()
