@@ -109,7 +109,7 @@ class EntryCipher:
             )
         except (InvalidTag, ValueError, KeyError, TypeError):
             return None
-        tid, oid, _ = key
+        tid, oid = key[0], key[1]  # (tid, oid, scope, ...): the rest is what the token is for
         if str(token.claims.get("tid")) != tid or str(token.claims.get("oid")) != oid:
             return None  # defence in depth: a sealed token of another user is never served
         return token
