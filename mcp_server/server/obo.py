@@ -20,6 +20,7 @@ import msal
 import requests
 from pydantic import SecretStr
 
+from mcp_server import aadsts
 from mcp_server.server.config import ServerConfig
 
 CacheStatus = Literal["hit", "miss", "joined"]
@@ -27,20 +28,8 @@ CacheStatus = Literal["hit", "miss", "joined"]
 # authentication context) never serves a caller whose token lacks it (Conditional Access, docs/server.md).
 CacheKey = tuple[str, ...]
 
+
 # Entra codes the tool names in plain words (docs/identity.md, Errors; docs/server.md, The tool).
-_AADSTS_CAUSES: dict[int, str] = {
-    7000215: "the MCP server's client secret is not valid (wrong or expired)",
-    7000222: "the MCP server's client secret has expired",
-    65001: "consent is missing: the user or an administrator has not allowed the API to call Azure AI Search",
-    500133: "the user's token expired before it could be exchanged",
-    50013: "the identity platform rejected the user's token signature",
-    500131: "the user's token was not issued for this API",
-    50027: "the user's token is malformed",
-    700016: "the MCP server's application is not registered in the tenant",
-    90009: "the API requested a token for itself",
-}
-
-
 class OboError(Exception):
     """A failed exchange: a readable cause, the AADSTS code when Entra gave one. Never holds the token."""
 
@@ -147,8 +136,10 @@ def _error_from(result: dict[str, Any]) -> OboError:
     first_line = description.split("\r\n")[0].split("\n")[0]
     if first_line.startswith("AADSTS") and ":" in first_line:
         first_line = first_line.split(":", 1)[1].strip()
-    cause = _AADSTS_CAUSES.get(code or 0, first_line)
     claims = result.get("claims")
+    known = aadsts.lookup(code)  # one table of meanings for the server, the console and doctor
+    # A claims challenge keeps Entra's own words: they say what the policy asks the user to do.
+    cause = known.meaning if known is not None and not claims else first_line
     return OboError(
         cause,
         aadsts=f"AADSTS{code}" if code else None,
