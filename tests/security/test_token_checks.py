@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx2
+import jwt as pyjwt
 import pytest
 from fastmcp import Client
 from fastmcp.client import StreamableHttpTransport
 
 from mcp_server.server.app import OboServer, create_server
+from mcp_server.server.obo import sign_in_strength
 from mcp_server.server.runner import serve_threaded
 from mcp_server.server.steps import META_KEY
 from mcp_server.stack import LocalStack
@@ -67,10 +69,13 @@ def post_tools_call(url: str, token: str) -> httpx2.Response:
     return httpx2.post(url, headers=headers, content=json.dumps(TOOLS_CALL), timeout=30.0, trust_env=False)
 
 
-def alice_cache_key(stack: LocalStack) -> tuple[str, str, str]:
+def alice_cache_key(stack: LocalStack) -> tuple[str, ...]:
+    """The cache key of alice's signed-in token: (tid, oid, scope, sign-in strength), as the tool builds it."""
     alice = stack.tenant.user_by_login("alice")
     assert alice is not None
-    return (stack.tenant.tenant_id, alice.oid, server_of(stack).config.obo_scope)
+    claims = pyjwt.decode(api_token(stack, "alice"), options={"verify_signature": False})
+    strength = sign_in_strength(claims)
+    return (stack.tenant.tenant_id, alice.oid, server_of(stack).config.obo_scope, strength)
 
 
 @pytest.fixture(scope="module")
