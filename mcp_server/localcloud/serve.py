@@ -17,6 +17,8 @@ from typing import Any
 
 import uvicorn
 
+KEEP_ALIVE_SECONDS = 75
+
 
 @dataclass
 class TLSFiles:
@@ -72,6 +74,9 @@ class ThreadedServer:
             ssl_certfile=str(self.tls.certfile) if self.tls else None,
             ssl_keyfile=str(self.tls.keyfile) if self.tls else None,
             timeout_graceful_shutdown=2,
+            # Idle connections stay open as long as behind a typical load balancer (uvicorn's 5 s default closes
+            # them so soon that a client reusing one after a short pause races the close: RemoteDisconnected).
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             access_log=False,
             proxy_headers=self.proxy_headers,
         )

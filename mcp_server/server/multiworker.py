@@ -33,7 +33,7 @@ from uvicorn import Config as UvicornConfig
 from uvicorn.importer import import_from_string
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-from mcp_server.localcloud.serve import wait_until_accepting
+from mcp_server.localcloud.serve import KEEP_ALIVE_SECONDS, wait_until_accepting
 from mcp_server.processes import pid_alive
 from mcp_server.server.config import ServerConfig
 from mcp_server.server.metrics import MULTIPROC_ENV
@@ -300,6 +300,7 @@ def _supervise() -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as the single-process server (localcloud/serve.py)
     )
     threading.Thread(target=_watch_parent, args=(int(os.environ[PARENT_ENV]),), daemon=True).start()
     _Supervisor(config, sockets=[]).run()
