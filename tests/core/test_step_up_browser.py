@@ -192,3 +192,24 @@ def test_stopping_the_turn_while_the_browser_waits_cancels_the_sign_in(
     person.login = "carol"
     assert ws.begin_browser_sign_in().result(120).username == CAROL
     assert ws.user_claims()["amr"] == ["pwd"]
+
+
+def test_a_sign_in_as_someone_else_does_not_step_carol_up(
+    azure_workspace: Workspace, person: BrowserPerson
+) -> None:
+    """The page is for carol (login_hint) but the person signs in as bob: the step-up fails, carol stays current."""
+    ws = azure_workspace
+    sign_in_carol(ws, person)
+    events: list[Event] = []
+    ws.bus.subscribe(events.append)
+    person.login = "bob"
+    outcome = ws.send_sync("show my documents", timeout=TURN)
+    assert person.errors == [] and outcome.error is not None
+    failed = [e for e in events if isinstance(e, StepUp)][-1]
+    assert failed.status is StepUpStatus.FAILED
+    assert failed.hint.startswith(
+        f"The browser signed in bob@contoso.example, not {CAROL}. Run `obo-console login --browser --claims "
+    )
+    assert len([e for e in events if isinstance(e, TurnStarted)]) == 1
+    assert ws.current_account is not None and ws.current_account.username == CAROL
+    assert ws.user_claims()["amr"] == ["pwd"]
