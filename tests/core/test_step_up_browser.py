@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from console.cli import main
 from console.core.clock import FixedClock
 from console.core.describe import describe, step_up_notice
 from console.core.events import Event, SearchResults, StepUp, StepUpStatus, TurnEnded, TurnStarted
@@ -125,7 +126,7 @@ def test_azure_mode_step_up_signs_carol_in_again_in_the_browser(
 
 
 def test_a_person_who_declines_ends_the_step_up_failed_with_the_command(
-    azure_workspace: Workspace, person: BrowserPerson
+    azure_workspace: Workspace, person: BrowserPerson, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ws = azure_workspace
     sign_in_carol(ws, person)
@@ -162,6 +163,16 @@ def test_a_person_who_declines_ends_the_step_up_failed_with_the_command(
     assert [e.role for e in history] == ["user", "notice", "notice", "notice"]
     assert history[-1].text == f"Step-up failed (multi-factor authentication): {failed.hint}"
     assert history[-1].error
+
+    # The command the hint names works: the same sign-in from a shell (the person now completes the page).
+    person.decline, person.login = False, "carol"
+    assert main(["login", "--browser", "--claims", encoded]) == 0
+    assert person.errors == [] and len(person.opened) == 3  # sign-in, declined step-up, the command's page
+    assert json.loads(dict(parse_qsl(urlsplit(person.opened[-1]).query))["claims"]) == CLAIMS
+    capsys.readouterr()
+    assert main(["whoami", "--json"]) == 0
+    token = json.loads(capsys.readouterr().out)["token"]
+    assert (token["claims"]["preferred_username"], token["claims"]["amr"]) == (CAROL, ["pwd", "mfa"])
 
 
 def test_stopping_the_turn_while_the_browser_waits_cancels_the_sign_in(
