@@ -15,6 +15,7 @@ MCP connection fetch the new token, and retries the turn once. ``step_up_sign_in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -183,7 +184,8 @@ async def run_step_up(
 
     def page_opened(url: str) -> None:  # MSAL's thread: publish on the loop, in order with the other events
         step = StepUp(status=StepUpStatus.SIGNING_IN, how=IN_BROWSER, url=url, **base)
-        loop.call_soon_threadsafe(bus.publish, step)
+        with contextlib.suppress(RuntimeError):  # the loop closed (console exiting): nobody left to tell
+            loop.call_soon_threadsafe(bus.publish, step)
 
     progress = StepUpProgress(page_opened)
     try:

@@ -109,6 +109,10 @@ def test_azure_mode_step_up_signs_carol_in_again_in_the_browser(
     assert not {"code", "access_token", "id_token", "refresh_token"} & set(query)  # no token in the URL
     assert step_up_notice(steps[2]) == (f"Step-up (multi-factor authentication): {IN_BROWSER}: {page}")
     assert dict(describe(steps[2]).details)["sign-in page"] == page
+    assert describe(steps[2]).line() == (
+        "step-up signing_in: signing in again with the claims challenge (multi-factor authentication); "
+        f"{IN_BROWSER}"
+    )
     done = steps[-1]
     assert (done.policy, done.resource, done.aadsts) == (MFA_POLICY, "https://search.azure.com", 50076)
     assert (done.amr_before, done.amr_after) == (["pwd"], ["pwd", "mfa"])
