@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import SecretStr
 
-from console.core.events import Event, EventBus, HandoffOccurred, Notice, SearchResults, TurnEnded
+from console.core.describe import step_up_notice
+from console.core.events import Event, EventBus, HandoffOccurred, Notice, SearchResults, StepUp, TurnEnded
 from console.core.export import export_session
 from console.core.sessions import LoadedSession, SessionStore, SessionSummary, writes_message
 from console.core.workspace_views import AccountInfo, ChatEntry, Role, TurnOutcome
@@ -236,6 +237,9 @@ class AccountSession:
                 self.active_agent_name = event.to_agent
             elif isinstance(event, TurnEnded):
                 self._turn_ended(event)
+            elif isinstance(event, StepUp) and (notice := step_up_notice(event)):  # the person must act
+                failed = not event.url
+                self._history.append(ChatEntry(Role.NOTICE, notice, None, self._clock.time(), error=failed))
         # A message (the question, the answer as it streams, an error) is committed before any view sees it: a kill
         # loses no completed message. Every other event reaches the views first and is saved right after.
         if writes_message(event):

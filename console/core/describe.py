@@ -306,6 +306,16 @@ def _step_up(event: StepUp) -> EventDescription:
             ("claims", pretty(event.claims)),
             ("before", amr_text(event.amr_before, event.acrs_before)),
             ("after", amr_text(event.amr_after, event.acrs_after) if event.amr_after else None),
+            ("sign-in page", event.url),
             ("what to do", event.hint),
         ),
     )
+
+
+def step_up_notice(event: StepUp) -> str | None:
+    """The chat's line for a step-up the person must act on: the page to complete, or why it failed."""
+    if event.status is StepUpStatus.SIGNING_IN and event.url:
+        return redact(f"Step-up ({event.required}): {event.how or 'sign in again'}: {event.url}")
+    if event.status is StepUpStatus.FAILED:
+        return redact(f"Step-up failed ({event.required}): {event.hint or 'not satisfied'}")
+    return None

@@ -203,8 +203,9 @@ class StepUp(Event):
     acrs_before: list[str] = field(default_factory=list)
     amr_after: list[str] = field(default_factory=list)
     acrs_after: list[str] = field(default_factory=list)
-    how: str = ""  # how it was satisfied (e.g. the demo shortcut confirmed number 42)
+    how: str = ""  # how it was satisfied (the shortcut confirmed number 42), or what the person must do
     hint: str = ""  # what to do when it was not
+    url: str = ""  # the sign-in page to complete in the browser (interactive step-up; no token in it)
 
 
 @dataclass(frozen=True, kw_only=True)

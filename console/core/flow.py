@@ -363,8 +363,9 @@ class FlowModel:
                 error=redact(event.hint or "not satisfied"),
                 add_facts=facts,
             )
-        else:
-            self._set(STEP_UP[0], state=StepState.ACTIVE, add_facts=facts)
+        else:  # signing in: in the browser, the person's part and the page (no token in it)
+            page = (("how", event.how or None), ("sign-in page", event.url or None))
+            self._set(STEP_UP[0], state=StepState.ACTIVE, add_facts=(*facts, *page))
 
     def _lit_before(self, key: str) -> None:
         """Steps before ``key`` that are still under way are done (their own events may come later, via _meta)."""

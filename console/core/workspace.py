@@ -35,7 +35,7 @@ from console.core.loop_thread import LoopThread
 from console.core.server_link import ServerLink
 from console.core.sessions import SessionSummary
 from console.core.settings import Settings, load_settings
-from console.core.step_up_flow import demo_step_up
+from console.core.step_up_flow import step_up_sign_in
 from console.core.workspace_views import (
     AccountInfo,
     AgentInfo,
@@ -224,7 +224,7 @@ class Workspace:
             session = self._sessions.get(key)
             if session is None:
                 session = AccountSession(account, bus=self.bus, clock=self.clock, main_agent=self.main_agent)
-                session.step_up_sign_in = demo_step_up(self.auth, local=self.mode == "local")
+                session.step_up_sign_in = step_up_sign_in(self.auth)
                 self._sessions[key] = session
             return session
 

@@ -357,12 +357,13 @@ class AuthManager:
         opener: Opener | None = None,
         announce: Callable[[str], None] | None = None,
         claims_challenge: str | None = None,
+        login_hint: str | None = None,
         timeout: int = DEFAULT_TIMEOUT,
     ) -> BrowserFlow:
         """MSAL's interactive flow (system browser, loopback redirect, PKCE); starts when you wait on it.
         ``as_user`` (local mode): the demo user completes the page instead of a person, MFA step included.
-        ``opener``: who opens the page instead of the system browser (an embedded or test browser)."""
-        login_hint = None
+        ``opener``: who opens the page instead of the system browser (an embedded or test browser).
+        ``login_hint``: the account the page signs in (a step-up signs the same account in again)."""
         if as_user is not None:
             if self.endpoints.mode != "local":
                 raise UserError(

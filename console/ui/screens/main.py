@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Tab, Tabs
 
-from console.core.describe import amr_text
+from console.core.describe import amr_text, step_up_notice
 from console.core.events import (
     AccountChanged,
     Event,
@@ -428,6 +428,8 @@ class MainScreen(Screen):
                 self.refresh_claims(obo=event.obo_claims or None)
             case StepUp():
                 self._show_step_up(event)
+                if (notice := step_up_notice(event)) is not None:  # the page to complete, or why it failed
+                    await chat.add_notice(notice)
 
     def _show_step_up(self, event: StepUp) -> None:
         """The claims pane shows the sign-in's amr/acrs before and after; the chat says what is going on."""
