@@ -109,7 +109,8 @@ def _announce(base: str, guard: AccessGuard) -> None:
     )
     print(f"    {base}/?{TOKEN_PARAM}={guard.token.get_secret_value()}", flush=True)
     print(
-        "Each tab runs its own console. Ctrl+C stops the server, the tabs' consoles and the stack it launched."
+        "Each tab runs its own console, with its own sign-in and conversation (kept in that console only). "
+        "Ctrl+C stops the server, the tabs' consoles and the stack it launched."
     )
     sys.stdout.flush()
 
