@@ -6,7 +6,8 @@ terminal's bytes back, read as text with pyte), with the token cache of the term
 The terminal signs in as carol (into the keyring). Tab 1 starts signed out all the same, signs in as alice and asks
 a question; tab 2 starts signed out too, signs in as bob; tab 1 is still alice. A third tab signing in as alice
 starts a new conversation: tab 1's is not resumed. Nothing of the tabs reached the keyring, the current-account
-pointer or the saved conversations: the terminal still has only carol, as before.
+pointer or the saved conversations: the terminal still has only carol, as before. The web command's own environment
+asks for the keyring and saved conversations: its tabs keep theirs all the same.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ def keyring_env(secret_service: SecretService) -> dict[str, str]:
 
 @pytest.fixture
 def web(isolated_home: Path, keyring_env: dict[str, str]) -> Iterator[WebConsole]:
-    console = WebConsole(isolated_home, env=keyring_env)
+    # The person's environment asks for the terminal's behaviour: the web command's tabs keep theirs all the same.
+    shared = {"OBO_CONSOLE_TOKEN_CACHE": "keyring", "OBO_CONSOLE_CONVERSATIONS": "saved"}
+    console = WebConsole(isolated_home, env=keyring_env | shared)
     try:
         yield console
     finally:
