@@ -172,7 +172,8 @@ def web(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> 
     parser = sub.add_parser(
         name,
         help="serve the console to web browsers (textual-serve; one console per tab)",
-        description="Serve the console to browsers: each tab runs its own console, all on the local stack this "
+        description="Serve the console to browsers: each tab runs its own console, with its own sign-in and "
+        "conversation (kept in that console's memory only), all on the local stack this "
         "command launches (or finds) and stops on exit. The printed URL carries the access token; nothing is "
         "served without it.",
     )

@@ -22,10 +22,14 @@ if TYPE_CHECKING:
 def _workspace_factory(args: argparse.Namespace) -> Callable[[], Workspace]:
     def make() -> Workspace:
         # Run in a thread after the first frame: the core (the Agents SDK, msal, fastmcp, pydantic) loads here.
+        from console.core.sessions import keep_conversations_in_memory  # deferred: past the first frame
         from console.core.settings import load_settings  # deferred: past the first frame
         from console.core.workspace import Workspace  # deferred: past the first frame
 
-        return Workspace(load_settings(**settings_overrides(args)), connect=getattr(args, "connect", None))
+        settings = load_settings(**settings_overrides(args))
+        if settings.conversations == "memory":  # a web tab: its conversations end with it
+            keep_conversations_in_memory()
+        return Workspace(settings, connect=getattr(args, "connect", None))
 
     return make
 

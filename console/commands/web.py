@@ -74,10 +74,18 @@ def _link(settings: Settings, connect: str | None) -> ServerLink | None:
     return ServerLink(settings)
 
 
+# Each tab's own sign-in and conversation: its token cache and conversations live in its process only, so a new
+# tab starts signed out, and nothing of a tab reaches the keyring or the saved conversations (docs/web.md).
+TAB_ENVIRONMENT = {"OBO_CONSOLE_TOKEN_CACHE": "memory", "OBO_CONSOLE_CONVERSATIONS": "memory"}
+
+
 def _console_command(args: argparse.Namespace, settings: Settings) -> str:
     """The shell command textual-serve runs for each tab: this console, on the same data directory, state file
-    and mode (so it attaches to the stack found or launched above), and the same --connect."""
+    and mode (so it attaches to the stack found or launched above), and the same --connect, with the tab's
+    sign-in and conversations kept in its own process (``TAB_ENVIRONMENT``)."""
     argv = [
+        "env",
+        *(f"{name}={value}" for name, value in TAB_ENVIRONMENT.items()),
         sys.executable,
         "-m",
         "console.cli",
@@ -101,7 +109,8 @@ def _announce(base: str, guard: AccessGuard) -> None:
     )
     print(f"    {base}/?{TOKEN_PARAM}={guard.token.get_secret_value()}", flush=True)
     print(
-        "Each tab runs its own console. Ctrl+C stops the server, the tabs' consoles and the stack it launched."
+        "Each tab runs its own console, with its own sign-in and conversation (kept in that console only). "
+        "Ctrl+C stops the server, the tabs' consoles and the stack it launched."
     )
     sys.stdout.flush()
 

@@ -37,7 +37,7 @@ def whoami_document(manager: AuthManager, user: str | None) -> dict[str, Any]:
             "meanings": {name: claim_meaning(name) for name in claims},
         },
         "accounts": [a.username for a in manager.accounts()],
-        "keyring": manager.tokens.choice.description,
+        "keyring": manager.tokens.description,
         "identity_platform": {
             "reachable": manager.identity_unreachable is None,
             "detail": manager.identity_unreachable,

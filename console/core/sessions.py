@@ -1,4 +1,5 @@
-"""Conversations saved as they happen: one SQLite database (WAL) per account in ``data_dir()/sessions/``.
+"""Conversations saved as they happen: one SQLite database (WAL) per account in ``data_dir()/sessions/`` — or,
+in a process that must leave none behind (a web tab), in memory (``keep_conversations_in_memory``).
 
 Each completed message is committed the moment it exists, so a killed console loses no completed message; an
 answer being streamed is kept as an *incomplete* row (rewritten at most every ``PARTIAL_EVERY`` seconds) that a
@@ -146,6 +147,17 @@ def sessions_dir() -> Path:
     return path
 
 
+_in_memory = False  # set by keep_conversations_in_memory(): this process writes no conversation to disk
+
+
+def keep_conversations_in_memory(on: bool = True) -> None:
+    """From now on, this process's ``SessionStore``s keep conversations in memory only
+    (``OBO_CONSOLE_CONVERSATIONS=memory``: a web tab). Nothing goes to ``sessions_dir()``, so no other console
+    resumes them; an account's conversations end when it signs out or the process exits."""
+    global _in_memory
+    _in_memory = on
+
+
 def to_input_item(message: StoredMessage) -> dict[str, Any] | None:
     """A completed user/assistant message as an Agents SDK input item (EasyInputMessage)."""
     if not message.complete or message.error or message.role not in ("user", "assistant") or not message.text:
@@ -168,17 +180,19 @@ def writes_message(event: Event) -> bool:
 class SessionStore:
     """One account's conversations. Thread-safe: events arrive on the workspace's loop, the UI reads on its own."""
 
-    def __init__(self, account: AccountLike | str, *, directory: Path | None = None) -> None:
+    def __init__(
+        self, account: AccountLike | str, *, directory: Path | None = None, in_memory: bool | None = None
+    ) -> None:
+        """``in_memory``: an SQLite database in memory, no file (``path`` None); default: as the process says
+        (``keep_conversations_in_memory``)."""
         self.username = account if isinstance(account, str) else account.username
-        self.path = (directory or sessions_dir()) / database_name(account)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path: Path | None = None
+        if not (_in_memory if in_memory is None else in_memory):
+            self.path = (directory or sessions_dir()) / database_name(account)
         self._lock = threading.RLock()
-        fresh = not self.path.exists()
-        if fresh:  # created 0600 before SQLite opens it: nobody else may read a conversation
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        self._db = _connect(self.path)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA journal_mode=WAL")  # in memory SQLite keeps its "memory" journal
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed row survives a process kill
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
@@ -434,6 +448,17 @@ class SessionStore:
                 turn_id=event.turn_id,
                 error=True,
             )
+
+
+def _connect(path: Path | None) -> sqlite3.Connection:
+    """The database at ``path`` (created 0600 before SQLite opens it: nobody else may read a conversation), or one
+    in memory."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    where = ":memory:" if path is None else path
+    return sqlite3.connect(where, check_same_thread=False, isolation_level=None, timeout=10.0)
 
 
 def _title(text: str) -> str:

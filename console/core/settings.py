@@ -31,11 +31,17 @@ class Settings(ServerSettings):
     console_client_id: str | None = None
     api_scope: str | None = None
 
-    # Token cache at rest.
+    # Token cache: in the keyring (shared by this user's consoles and commands, kept at rest), or only in this
+    # process's memory (a web tab: its sign-in dies with it and never reaches the keyring).
+    token_cache: Literal["keyring", "memory"] = "keyring"
     allow_file_keyring: bool = False
     keyring_backend: str = "auto"  # auto | file | a keyring backend class path
     keyring_chunk_size: int = 1200  # characters per keyring entry (Windows Credential Manager: ~2.5 KB)
     token_cache_lock_timeout: float = 10.0
+
+    # Conversations: saved per account in the data dir (resumed by the next console), or only in this process's
+    # memory (a web tab: gone when the tab closes or the account signs out).
+    conversations: Literal["saved", "memory"] = "saved"
 
     # Config store (docs/contracts.md, config store settings): USE_REDIS and REDIS_URL also read unprefixed.
     configs_dir: Path = Path("configs")

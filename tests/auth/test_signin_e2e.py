@@ -313,7 +313,7 @@ def test_azure_mode_refuses_a_file_keyring_unless_opted_in(
         _azure_endpoints(auth_stack),
         settings=Settings(mode="azure", allow_file_keyring=True, keyring_backend="file"),
     )
-    assert manager.tokens.choice.is_file and manager.warning
+    assert manager.tokens.choice is not None and manager.tokens.choice.is_file and manager.warning
     # Azure mode never loads the local CA: the local platform's certificate is not trusted there.
     with pytest.raises(SignInError, match="Cannot reach the identity platform"):
         manager.start_device_flow()

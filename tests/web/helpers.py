@@ -74,11 +74,14 @@ def web_env(home: Path) -> dict[str, str]:
 class WebConsole:
     """`obo-console web --port 0 [args]`: started, its URL and token read from its output, stopped with SIGTERM."""
 
-    def __init__(self, home: Path, *args: str, timeout: float = 120.0) -> None:
+    def __init__(
+        self, home: Path, *args: str, timeout: float = 120.0, env: dict[str, str] | None = None
+    ) -> None:
+        """``env``: more environment for the command (and so its tabs' consoles), over ``web_env``."""
         self.home = home
         self.proc = subprocess.Popen(
             [OBO_CONSOLE, "web", "--port", "0", *args],
-            env=web_env(home),
+            env={**web_env(home), **(env or {})},
             cwd=str(home),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

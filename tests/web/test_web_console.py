@@ -1,7 +1,7 @@
 """`obo-console web` in a real headless Chromium: the page refuses a missing token (its websocket too); with the
 token it renders the console, the device-code sign-in with its link and QR code; `1` signs in as alice; "show my
 documents" shows her documents; F7 opens the presenter view; ctrl+e offers the export as a download; a second tab runs its own
-console, which stops when the tab closes; and when the command stops, every console and the local stack it launched
+console, signed out, which stops when the tab closes; and when the command stops, every console and the local stack it launched
 stop with it. Screenshots of each step are kept in
 ``test-artifacts/web/``."""
 
@@ -166,13 +166,15 @@ def test_the_console_in_the_browser_signs_in_asks_presents_and_exports(web: WebC
     assert stem.startswith("session-") and (web.home / "exports" / f"{stem}.md").read_text() == markdown
     assert "show my documents" in markdown and "Company handbook" in markdown and "eyJ" not in markdown
 
-    # A second tab: its own console process (the same stack), gone again when the tab closes.
+    # A second tab: its own console process (the same stack), signed out, gone again when the tab closes.
     assert len(_consoles(web)) == 1
     browser.switch_to.new_window("tab")
     browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TEE_WEBSOCKETS})
     browser.get(web.base + "/")  # the session cookie: no token needed again
     second = PageScreen(browser)
-    second.wait_for(lambda s: "OBO Console" in s and "server" in s, timeout=90)
+    screen = second.wait_for(lambda s: "Waiting for you to approve" in s, timeout=120)
+    assert "<alice@" not in screen  # its own sign-in: a new tab starts signed out (tests/web/test_tabs.py)
+    _shot(browser, "7-second-tab-signed-out.png")
     assert len(_consoles(web)) == 2
     browser.close()
     browser.switch_to.window(first_tab)

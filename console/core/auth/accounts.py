@@ -79,6 +79,9 @@ class CurrentAccountPointer:
             return {}
         return {str(k): str(v) for k, v in data.get("current", {}).items()} if isinstance(data, dict) else {}
 
+    def _write(self, current: dict[str, str]) -> None:
+        write_private(self.path, json.dumps({"current": current}, indent=2))
+
     def get(self, key: str) -> str | None:
         return self._read().get(key)
 
@@ -88,7 +91,7 @@ class CurrentAccountPointer:
             current.pop(key, None)
         else:
             current[key] = home_account_id
-        write_private(self.path, json.dumps({"current": current}, indent=2))
+        self._write(current)
 
     def forget(self, home_account_ids: Collection[str] | None) -> None:
         current = self._read()
@@ -96,4 +99,18 @@ class CurrentAccountPointer:
             a: h for a, h in current.items() if home_account_ids is not None and h not in home_account_ids
         }
         if kept != current:
-            write_private(self.path, json.dumps({"current": kept}, indent=2))
+            self._write(kept)
+
+
+class MemoryAccountPointer(CurrentAccountPointer):
+    """The current account of a console whose token cache is in memory (a web tab): in memory too, so it never
+    changes which account the machine's other consoles and commands use."""
+
+    def __init__(self) -> None:  # no file: nothing calls the parent's, which names one
+        self._current: dict[str, str] = {}
+
+    def _read(self) -> dict[str, str]:
+        return dict(self._current)
+
+    def _write(self, current: dict[str, str]) -> None:
+        self._current = dict(current)

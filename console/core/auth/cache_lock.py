@@ -10,6 +10,7 @@ already holds the lock and asks for it exclusively waits, then times out, as any
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,3 +64,21 @@ class CacheLock:
             hint="Wait for the other sign-in to finish, or stop the process that hangs; "
             "raise the wait with OBO_CONSOLE_TOKEN_CACHE_LOCK_TIMEOUT.",
         )
+
+
+class ProcessLock:
+    """The lock for a cache kept in this process's memory (``MemoryStore``): between its threads only, and no lock
+    file. Shared holds are exclusive too (readers are short; one lock keeps it simple)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._lock:
+            yield

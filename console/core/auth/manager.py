@@ -21,9 +21,14 @@ import requests
 from keyring.backend import KeyringBackend
 from pydantic import SecretStr
 
-from console.core.auth.accounts import CurrentAccountPointer, SignedInAccount, account_from_entries
+from console.core.auth.accounts import (
+    CurrentAccountPointer,
+    MemoryAccountPointer,
+    SignedInAccount,
+    account_from_entries,
+)
 from console.core.auth.browser_flow import DEFAULT_TIMEOUT, BrowserFlow, Opener
-from console.core.auth.cache_lock import CacheLock
+from console.core.auth.cache_lock import CacheLock, ProcessLock
 from console.core.auth.chunked_store import ChunkedKeyringStore
 from console.core.auth.device_flow import DeviceFlow
 from console.core.auth.device_page import complete_device_page
@@ -31,7 +36,7 @@ from console.core.auth.errors import DeviceFlowError, SignInError
 from console.core.auth.keyring_backend import KeyringChoice, choose_keyring
 from console.core.auth.login_page import complete_login_page
 from console.core.auth.msal_app import METADATA_FILE, build_public_client, http_session, msal_session
-from console.core.auth.token_cache import KeyringTokenCache
+from console.core.auth.token_cache import CacheGuard, CacheStore, KeyringTokenCache, MemoryStore
 from console.core.claims import decode_claims, decode_header, unverified_expiry
 from console.core.endpoints import Endpoints, resolve_endpoints
 from console.core.errors import NotSignedIn
@@ -66,27 +71,41 @@ class AccessToken:
 
 
 class TokenStore:
-    """MSAL's cache in the keyring (see docs/auth.md), and account bookkeeping that needs no network."""
+    """MSAL's cache in the keyring (see docs/auth.md), and account bookkeeping that needs no network. With
+    ``token_cache = "memory"`` (a web tab) the cache and the current account live in this process only: no
+    keyring is chosen or touched, no lock file is made, and ``backend`` is not used."""
 
     def __init__(self, settings: Settings | None = None, *, backend: KeyringBackend | None = None) -> None:
         self.settings = settings or load_settings()
-        self.choice: KeyringChoice = choose_keyring(
-            mode=self.settings.mode,
-            requested=self.settings.keyring_backend,
-            allow_file=self.settings.allow_file_keyring,
-            override=backend,
-        )
-        self.lock = CacheLock(data_dir() / LOCK_FILE, timeout=self.settings.token_cache_lock_timeout)
-        self.store = ChunkedKeyringStore(
-            self.choice.backend, KEYRING_SERVICE, self.settings.keyring_chunk_size
-        )
+        self.choice: KeyringChoice | None = None  # None: the cache is in memory
+        self.store: CacheStore
+        self.lock: CacheGuard
+        if self.settings.token_cache == "memory":
+            self.store, self.lock = MemoryStore(), ProcessLock()
+            self.pointer: CurrentAccountPointer = MemoryAccountPointer()
+        else:
+            self.choice = choose_keyring(
+                mode=self.settings.mode,
+                requested=self.settings.keyring_backend,
+                allow_file=self.settings.allow_file_keyring,
+                override=backend,
+            )
+            self.lock = CacheLock(data_dir() / LOCK_FILE, timeout=self.settings.token_cache_lock_timeout)
+            self.store = ChunkedKeyringStore(
+                self.choice.backend, KEYRING_SERVICE, self.settings.keyring_chunk_size
+            )
+            self.pointer = CurrentAccountPointer()
         self._cache: KeyringTokenCache | None = None
-        self.pointer = CurrentAccountPointer()
+
+    @property
+    def description(self) -> str:
+        """Where the cache is kept: the keyring backend, or this process's memory."""
+        return self.choice.description if self.choice else "memory (OBO_CONSOLE_TOKEN_CACHE=memory)"
 
     @property
     def warning(self) -> str | None:
         """Set when tokens go to a plain file: show it to the person (stderr, or a notice in the TUI)."""
-        return self.choice.warning
+        return self.choice.warning if self.choice else None
 
     @property
     def cache(self) -> KeyringTokenCache:

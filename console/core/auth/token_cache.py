@@ -1,4 +1,5 @@
-"""MSAL's token cache, kept at rest only in a keyring, shared safely between processes.
+"""MSAL's token cache, kept at rest only in a keyring, shared safely between processes — or, for a console
+whose sign-ins must die with it (a web tab, ``OBO_CONSOLE_TOKEN_CACHE=memory``), only in its process's memory.
 
 Every change MSAL makes goes through ``modify``; we journal the changed entries and, once MSAL's operation is
 complete, READ-MERGE-WRITE under an exclusive lock: re-read the stored cache, apply only our changed entries
@@ -13,19 +14,57 @@ import copy
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 import msal
 
-from console.core.auth.cache_lock import CacheLock
-from console.core.auth.chunked_store import ChunkedKeyringStore
 from console.core.auth.errors import TokenCacheCorrupt
 
 Entry = dict[str, Any]
 CacheState = dict[str, dict[str, Entry]]
 
 ACCOUNT = msal.TokenCache.CredentialType.ACCOUNT
+
+
+class CacheStore(Protocol):
+    """Where the cache's text is kept: ``ChunkedKeyringStore`` (a keyring) or ``MemoryStore``."""
+
+    service: str
+
+    def read(self) -> tuple[str | None, str | None]: ...
+    def revision(self) -> str | None: ...
+    def write(self, text: str, revision: str) -> Any: ...
+    def clear(self) -> None: ...
+
+
+class CacheGuard(Protocol):
+    """Serialises read-merge-writes: ``CacheLock`` between processes, ``ProcessLock`` within one."""
+
+    def shared(self) -> AbstractContextManager[None]: ...
+    def exclusive(self) -> AbstractContextManager[None]: ...
+
+
+class MemoryStore:
+    """The cache's text in this process's memory only: no keyring and no file is touched; gone at exit."""
+
+    service = "this process's memory"
+
+    def __init__(self) -> None:
+        self._text: str | None = None
+        self._revision: str | None = None
+
+    def read(self) -> tuple[str | None, str | None]:
+        return self._text, self._revision
+
+    def revision(self) -> str | None:
+        return self._revision
+
+    def write(self, text: str, revision: str) -> None:
+        self._text, self._revision = text, revision
+
+    def clear(self) -> None:
+        self._text = self._revision = None
 
 
 def _parse(text: str | None, where: str) -> CacheState:
@@ -42,9 +81,9 @@ def _parse(text: str | None, where: str) -> CacheState:
 
 
 class KeyringTokenCache(msal.SerializableTokenCache):
-    """A ``SerializableTokenCache`` persisted in a ``ChunkedKeyringStore`` with read-merge-write."""
+    """A ``SerializableTokenCache`` persisted in a ``CacheStore`` (a keyring, or memory) with read-merge-write."""
 
-    def __init__(self, store: ChunkedKeyringStore, lock: CacheLock, *, load: bool = True) -> None:
+    def __init__(self, store: CacheStore, lock: CacheGuard, *, load: bool = True) -> None:
         super().__init__()
         self._store = store
         self._file_lock = lock
