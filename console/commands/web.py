@@ -60,9 +60,9 @@ def _check_host(host: str, allow_remote: bool) -> bool:
         )
     _say(
         f"obo-console web: WARNING: listening on {host}, not on loopback. Anyone who can reach this address and "
-        "has the printed URL (its token) can act as every user signed in to this console — read their documents "
-        "and run agents with their tokens — and can sign in demo users. Share the URL only with people you trust; "
-        "the traffic is plain HTTP."
+        "has the printed URL (its token) can open consoles on this machine: sign in (any demo user in local mode), "
+        "read what that account may read, and run agents on this machine's stack and model key. Each tab's sign-in "
+        "stays in its tab. Share the URL only with people you trust; the traffic is plain HTTP."
     )
     return False
 

@@ -375,4 +375,5 @@ def test_allow_remote_warns_who_can_act_as_the_signed_in_users(capsys: pytest.Ca
     assert web_command._check_host("127.0.0.1", False) is True
     err = capsys.readouterr().err
     assert "WARNING: listening on 0.0.0.0, not on loopback" in err
-    assert "can act as every user signed in to this console" in err
+    assert "can open consoles on this machine: sign in (any demo user in local mode)" in err
+    assert "Each tab's sign-in stays in its tab" in err
