@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 # Per account, the answers' text fragments left out (the answer holds their text): as many as the events pane shows
 # (console.ui.widgets.events_pane.MAX_EVENTS); older ones drop off, and stay in the saved conversation.
-EVENTS_KEPT = 1000
+EVENTS_KEPT = 500
 RUNNER_CLOSE_TIMEOUT = (
     5.0  # seconds for a runner's MCP connection to close before it is told to clean up alone
 )

@@ -45,22 +45,24 @@ async def test_many_turns_keep_twelve_messages_mounted_and_say_how_many_are_earl
         assert earlier.display and "↑ 8 earlier messages" in str(earlier.render())
 
 
-async def test_the_events_pane_keeps_the_latest_thousand_rows() -> None:
+async def test_the_events_pane_keeps_the_latest_500_rows_and_1000_log_lines() -> None:
     app = OboConsoleApp(workspace=FakeWorkspace())
     async with app.run_test(size=SIZE) as pilot:
         events = app.main_screen.query_one(EventsPane)
         await until(pilot, lambda: events.built, what="the events table")
         events.clear()
-        for i in range(1_100):  # a call's end completes its start's row: one row per call
+        for i in range(600):  # a call's end completes its start's row: one row per call
             events.add_event(ToolStarted(account=USER, agent="Documents agent", tool="get_documents",
                                          call_id=f"c{i}", arguments=f'{{"call": {i}}}'))  # fmt: skip
             events.add_event(ToolEnded(account=USER, agent="Documents agent", tool="get_documents",
                                        call_id=f"c{i}", result='{"documents": []}', duration_ms=3.0))  # fmt: skip
         events.flush_rows()
         await pilot.pause()
-        assert len(events.rows) == 1_000 and events.table.row_count == 1_000
-        assert events.rows[0].summary == '{"call": 100}' and events.rows[-1].summary == '{"call": 1099}'
+        assert len(events.rows) == 500 and events.table.row_count == 500
+        assert events.rows[0].summary == '{"call": 100}' and events.rows[-1].summary == '{"call": 599}'
         assert (events.rows[-1].status, events.rows[-1].duration_ms) == ("done", 3.0)
+        events.write_server_log([f"server line {i}" for i in range(1_200)])
+        assert events.server_log.line_count == 1_000 and events.server_log.lines[0] == "server line 200"
 
 
 async def test_a_streamed_answer_keeps_the_blocks_it_was_streamed_into() -> None:

@@ -19,8 +19,10 @@ from console.core.describe import describe, flat
 from console.core.events import AccountChanged, Event, Notice, TextDelta, ToolEnded, ToolStarted
 from console.ui.widgets.staged_pane import Cell, StagedPane, lazy_widget
 
-# Rows kept (some 50 turns of a documents agent); older events stay in the saved conversation and its export.
-MAX_EVENTS = 1_000
+# Rows kept (some 40 turns of a documents agent), and lines of the server log; older events stay in the saved
+# conversation and its export. Both bound what a long session holds (benchmarks/bench_console_soak.py).
+MAX_EVENTS = 500
+MAX_LOG_LINES = 1_000
 # New rows reach the table at most this often. Each added row grows the table's virtual size, and Textual answers
 # that with a layout of the whole screen: a turn's burst of a dozen events, one layout each, kept the interpreter
 # busy enough to double the time to the search results (benchmarks/bench_console.py). Ten updates a second still
@@ -77,7 +79,9 @@ class EventsPane(StagedPane):
                 id="events-tab",
             )
         )
-        await tabs.add_pane(TabPane("Server log", Log(id="server-log", max_lines=5000), id="server-log-tab"))
+        await tabs.add_pane(
+            TabPane("Server log", Log(id="server-log", max_lines=MAX_LOG_LINES), id="server-log-tab")
+        )
         tabs.active = "events-tab"
 
     def after_build(self) -> None:
