@@ -23,8 +23,8 @@ from console.ui.widgets.message import Entry, MessageView
 from console.ui.widgets.prompt_placeholder import PromptPlaceholder
 
 # Messages mounted as widgets at most (six turns; earlier ones are data until ctrl+g mounts them again). An answer
-# is a tree of Markdown block widgets, each keeping the lines it last drew: a window of 40 messages held ~40 MB of
-# drawn lines in a long session (benchmarks/bench_console_soak.py), which is what bounds the chat's memory.
+# is a tree of Markdown block widgets, each with its own task, styles and the lines it last drew: the window is what
+# bounds the chat's memory in a long session (benchmarks/bench_console_soak.py).
 WINDOW = 12
 NEW_BELOW = "▼ new messages below — click or ctrl+end to jump to the latest"
 

@@ -196,7 +196,7 @@ class EventsPane(StagedPane):
     def forget_drawn_rows(self) -> None:
         """Between turns: forget the lines and cells the table drew before its latest change. The table keeps up
         to 10,000 drawn cells and 1,000 drawn rows and lines, keyed by its update count, so every added row left
-        a screenful of them for nobody: ~15 MB once full. ``notify_style_update`` is the table's public way to
+        a screenful of them for nobody, several MB once full. ``notify_style_update`` is the table's public way to
         drop them (a style change makes them all stale); what is on screen is drawn again at the next refresh."""
         if self.built:
             self.table.notify_style_update()
