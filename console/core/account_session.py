@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import SecretStr
 
 from console.core.describe import step_up_notice
-from console.core.events import Event, EventBus, HandoffOccurred, Notice, SearchResults, StepUp, TurnEnded
+from console.core.events import (
+    Event,
+    EventBus,
+    HandoffOccurred,
+    Notice,
+    SearchResults,
+    StepUp,
+    TextDelta,
+    TurnEnded,
+)
 from console.core.export import export_session
 from console.core.sessions import LoadedSession, SessionStore, SessionSummary, writes_message
 from console.core.workspace_views import AccountInfo, ChatEntry, Role, TurnOutcome
@@ -40,7 +49,9 @@ if TYPE_CHECKING:
     from console.core.settings import Settings
     from console.core.step_up_flow import StepUpSignIn
 
-EVENTS_KEPT = 5000  # per account: enough for the events pane; older ones drop off
+# Per account, the answers' text fragments left out (the answer holds their text): as many as the events pane shows
+# (console.ui.widgets.events_pane.MAX_EVENTS); older ones drop off, and stay in the saved conversation.
+EVENTS_KEPT = 500
 RUNNER_CLOSE_TIMEOUT = (
     5.0  # seconds for a runner's MCP connection to close before it is told to clean up alone
 )
@@ -227,7 +238,8 @@ class AccountSession:
         if event.account != self.username:
             event = dataclasses.replace(event, account=self.username)
         with self._lock:
-            self._events.append(event)
+            if not isinstance(event, TextDelta):
+                self._events.append(event)
             if isinstance(event, SearchResults):
                 self.last_search = event
                 if event.obo_claims:

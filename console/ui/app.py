@@ -233,9 +233,8 @@ class OboConsoleApp(App[int]):
     def turn_finished(self) -> None:
         """Half a second after a turn, once its answer is drawn and no turn runs: a full collection (the first time,
         collect and freeze the heap). A pause of tens of milliseconds between turns rather than inside one; turns in
-        quick succession share one."""
-        if not self.heap.enabled:
-            return
+        quick succession share one. Before it, the panes forget what they drew for nobody (``MainScreen.forget_drawn``),
+        also when the heap is not settled."""
         if self._heap_timer is not None:
             self._heap_timer.stop()
         self._heap_timer = self.set_timer(HEAP_SETTLE_DELAY, self._settle_heap, name="heap-settle")
@@ -245,6 +244,7 @@ class OboConsoleApp(App[int]):
             self._heap_timer = self.set_timer(HEAP_SETTLE_DELAY, self._settle_heap, name="heap-settle")
             return
         self._heap_timer = None
+        self.main_screen.forget_drawn()  # before the collection, so that it frees what they held
         self.heap.between_turns()
 
     def refresh_status(self) -> None:

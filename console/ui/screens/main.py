@@ -265,6 +265,14 @@ class MainScreen(Screen):
             self.refresh_from_workspace(chat=False)
             self.console_app.turn_finished()
 
+    def forget_drawn(self) -> None:
+        """Between turns: the panes forget the lines they drew for nobody (the events table's rows drawn before its
+        latest change, messages out of view), so a long session does not grow; they are drawn again when shown."""
+        for events in self.query(EventsPane):  # (not mounted yet in a narrow layout)
+            events.forget_drawn_rows()
+        for chat in self.query(ChatPane):
+            chat.forget_drawn_out_of_view()
+
     def _set_running(self, running: bool) -> None:
         self.turn_running = running
         self.query_one(AgentPane).set_running(running)

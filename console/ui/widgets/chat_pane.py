@@ -22,7 +22,10 @@ from textual.widgets import Static
 from console.ui.widgets.message import Entry, MessageView
 from console.ui.widgets.prompt_placeholder import PromptPlaceholder
 
-WINDOW = 40
+# Messages mounted as widgets at most (six turns; earlier ones are data until ctrl+g mounts them again). An answer
+# is a tree of Markdown block widgets, each with its own task, styles and the lines it last drew: the window is what
+# bounds the chat's memory in a long session (benchmarks/bench_console_soak.py).
+WINDOW = 12
 NEW_BELOW = "▼ new messages below — click or ctrl+end to jump to the latest"
 
 
@@ -149,6 +152,15 @@ class ChatPane(Vertical):
     def on_chat_log_follow_changed(self, event: ChatLog.FollowChanged) -> None:
         if event.following:  # scrolled back down by hand: nothing is below any more
             self.query_one("#chat-new-below").display = False
+
+    def forget_drawn_out_of_view(self) -> None:
+        """Between turns: the messages out of view forget the styled lines they drew (``refresh`` drops them); a
+        message scrolled back into view draws them again."""
+        view = self.log_view.content_region
+        for message in self.mounted_messages:
+            if message is not self._streaming and not message.region.overlaps(view):
+                for widget in message.walk_children(with_self=True):
+                    widget.refresh()
 
     def _arrived(self) -> None:
         """New content in the log: followed by the anchor, or announced while the person reads further up."""

@@ -19,7 +19,10 @@ from console.core.describe import describe, flat
 from console.core.events import AccountChanged, Event, Notice, TextDelta, ToolEnded, ToolStarted
 from console.ui.widgets.staged_pane import Cell, StagedPane, lazy_widget
 
-MAX_EVENTS = 10_000
+# Rows kept (some 40 turns of a documents agent), and lines of the server log; older events stay in the saved
+# conversation and its export. Both bound what a long session holds (benchmarks/bench_console_soak.py).
+MAX_EVENTS = 500
+MAX_LOG_LINES = 1_000
 # New rows reach the table at most this often. Each added row grows the table's virtual size, and Textual answers
 # that with a layout of the whole screen: a turn's burst of a dozen events, one layout each, kept the interpreter
 # busy enough to double the time to the search results (benchmarks/bench_console.py). Ten updates a second still
@@ -76,7 +79,9 @@ class EventsPane(StagedPane):
                 id="events-tab",
             )
         )
-        await tabs.add_pane(TabPane("Server log", Log(id="server-log", max_lines=5000), id="server-log-tab"))
+        await tabs.add_pane(
+            TabPane("Server log", Log(id="server-log", max_lines=MAX_LOG_LINES), id="server-log-tab")
+        )
         tabs.active = "events-tab"
 
     def after_build(self) -> None:
@@ -187,6 +192,14 @@ class EventsPane(StagedPane):
         for row in self.rows:
             if row.matches(self._filter):
                 table.add_row(*self._cells(row), key=row.key)
+
+    def forget_drawn_rows(self) -> None:
+        """Between turns: forget the lines and cells the table drew before its latest change. The table keeps up
+        to 10,000 drawn cells and 1,000 drawn rows and lines, keyed by its update count, so every added row left
+        a screenful of them for nobody, several MB once full. ``notify_style_update`` is the table's public way to
+        drop them (a style change makes them all stale); what is on screen is drawn again at the next refresh."""
+        if self.built:
+            self.table.notify_style_update()
 
     def clear(self) -> None:
         self._pending.clear()

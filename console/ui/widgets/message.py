@@ -64,12 +64,16 @@ class MessageView(Vertical):
         await self._stream.write(delta)
 
     async def finish(self, final_text: str | None = None) -> None:
-        """End streaming; re-render from the full text so the final Markdown is exact."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        """End streaming. The answer is rebuilt from the full text only when that differs from what was streamed:
+        the stream parsed the same text already, and rebuilding replaced every block widget of every answer (the
+        old ones left to the collector, the new ones drawn again) for nothing."""
+        stream, self._stream = self._stream, None
+        streamed = stream is not None
+        if stream is not None:
+            await stream.stop()
+        changed = final_text is not None and final_text != self.entry.text
         if final_text is not None:
             self.entry.text = final_text
         self.entry.streaming = False
-        if self.entry.role == "assistant":
+        if self.entry.role == "assistant" and (changed or not streamed):
             await self.query_one(_markdown_class()).update(self.entry.text)
