@@ -7,8 +7,11 @@ readiness probes (on a thread of their own) and for callers without a loop."""
 
 from __future__ import annotations
 
+import os
 import threading
+import urllib.request
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -125,7 +128,11 @@ class DocumentSearch:
         if self._async_client is None:
             self._async_auth = auth = server_async_search_auth(self.config)
             self._async_client = AsyncSearchClient(
-                self.config.search_endpoint, self.config.search_index, **auth.client_kwargs(), **self._options
+                self.config.search_endpoint,
+                self.config.search_index,
+                **auth.client_kwargs(),
+                **self._options,
+                use_env_settings=environment_settings_apply(),
             )
         return self._async_client
 
@@ -180,6 +187,19 @@ class DocumentSearch:
         self.index_client.close()
         self.probe_client.close()
         self.auth.close()
+
+
+def environment_settings_apply() -> bool:
+    """Whether the environment configures anything aiohttp reads for a request: a proxy variable or a netrc file.
+    When neither is there, the async client is made without them (``use_env_settings=False``, the same requests):
+    otherwise aiohttp looks both up on a worker thread on every request (two thread hops per search)."""
+    if urllib.request.getproxies_environment():
+        return True
+    netrc = os.environ.get("NETRC")
+    try:
+        return Path(netrc).exists() if netrc else (Path.home() / ".netrc").exists()
+    except RuntimeError:  # no home directory: aiohttp finds no netrc either
+        return False
 
 
 def missing_permission_filtering(index: Any) -> str:
