@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from console.core.doctor.runner import CHECK_IDS
+from mcp_server import aadsts
 from mcp_server.scenarios import SCENARIOS
 from tests.doctor.conftest import ScenarioStack, run_json
 
@@ -33,6 +36,9 @@ def test_scenario_is_named_by_doctor_and_reset_restores(
         assert (code, report["ok"], failed) == (1, False, [scenario.check]), report
         broken = next(c for c in report["checks"] if c["id"] == scenario.check)
         assert broken["fix"], broken
+        entry = aadsts.lookup(next(iter(re.findall(r"AADSTS\d+", broken["detail"])), None))
+        if entry is not None:  # the code's meaning is said, and said once
+            assert broken["detail"].count(entry.meaning) == 1 and broken["fix"] == entry.fix, broken
         after = LOCAL_CHECKS[LOCAL_CHECKS.index(scenario.check) + 1 :]
         for check in report["checks"]:
             if check["ok"] is None:

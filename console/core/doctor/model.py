@@ -27,7 +27,9 @@ def failed_with_code(detail: str, code: str | None, fallback_fix: str) -> CheckF
     entry = aadsts.lookup(code)
     if entry is None:
         return CheckFailed(detail, fallback_fix)
-    return CheckFailed(f"{detail} ({entry.label}: {entry.meaning})", entry.fix)
+    # The server's cause may already be the table's meaning (mcp_server/aadsts.py serves both): say it once.
+    said = f"({entry.label})" if entry.meaning in detail else f"({entry.label}: {entry.meaning})"
+    return CheckFailed(f"{detail} {said}", entry.fix)
 
 
 @dataclass
