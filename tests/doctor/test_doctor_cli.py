@@ -34,10 +34,8 @@ def test_human_output_names_the_break_its_fix_and_what_was_skipped(
         ["✓", "mcp_server:"],
     ]
     entry = aadsts.AADSTS[7000215]
-    assert (
-        lines[6].startswith("✗ obo: the on-behalf-of exchange failed: ")
-        and f"(AADSTS7000215: {entry.meaning})" in lines[6]
-    )
+    # The server's cause is the table's meaning already: the line says it once, then the code.
+    assert lines[6] == f"✗ obo: the on-behalf-of exchange failed: {entry.meaning} (AADSTS7000215)"
     assert lines[7] == f"    fix: {entry.fix}"
     assert lines[8] == "– clock: skipped: needs 'obo', which failed"
     assert "– query: skipped: needs 'obo', which failed" in lines
