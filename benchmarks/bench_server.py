@@ -180,11 +180,11 @@ def run(stack: LocalStack, calls: int, block: int) -> tuple[dict[str, float], fl
             name: f"{pool.base_url}/mcp" for name, pool in (("full", full), ("base", base), ("noop", noop))
         }
         result = client.submit(_measure_in_process, urls, token, calls, block).result()
-        exchanges = _exchanges(full.base_url)
+        exchanges = obo_exchanges(full.base_url)
     return result, exchanges
 
 
-def _exchanges(base_url: str) -> float:
+def obo_exchanges(base_url: str) -> float:
     text = httpx2.get(f"{base_url}/metrics", trust_env=False, timeout=10.0).text
     for line in text.splitlines():
         if line.startswith("obo_exchanges_total") and 'outcome="started"' in line:
