@@ -24,7 +24,7 @@ from console.core.settings import Settings
 from console.core.step_up_flow import CANCELLED, IN_BROWSER
 from console.core.workspace import Workspace
 from mcp_server.stack import LocalStack
-from tests.fixtures.browser_person import BrowserPerson, browser_person
+from tests.fixtures.browser_person import BrowserPerson
 from tests.fixtures.stack import OwnServer
 from tests.fixtures.workspace import FAST
 from tests.server.helpers import expected_names
@@ -66,13 +66,6 @@ def azure_workspace(
         yield ws
     finally:
         ws.close()
-
-
-@pytest.fixture
-def person(local_stack: LocalStack) -> Iterator[BrowserPerson]:
-    assert local_stack.state is not None and local_stack.state.ca_cert
-    with browser_person(local_stack.state.ca_cert) as at_browser:
-        yield at_browser
 
 
 def sign_in_carol(ws: Workspace, person: BrowserPerson) -> None:

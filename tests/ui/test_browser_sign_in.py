@@ -6,16 +6,11 @@ the sign-in page MSAL opens and completes it with the same GET and form POSTs a 
 
 from __future__ import annotations
 
-import threading
-import webbrowser
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from textual.widgets import Static
 
-from console.core.auth.login_page import complete_login_page
 from console.core.clock import FixedClock
 from console.core.describe import describe
 from console.core.events import Event, SignInStep
@@ -23,59 +18,13 @@ from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
 from console.ui.screens.sign_in import BLOCKED, SignInScreen
-from mcp_server.localcloud.ca import trusting_session
 from mcp_server.stack import LocalStack
+from tests.fixtures.browser_person import BrowserPerson
 from tests.fixtures.workspace import FAST
 from tests.ui.helpers import until
 from tests.ui.test_flow import SIZE, patient_health
 
 SIGN_IN = 60.0  # seconds a sign-in may take on a loaded machine
-
-
-@dataclass
-class PersonAtBrowser:
-    """The system browser and the person at it: each page it is asked to open is completed as ``login``."""
-
-    ca_cert: Path
-    login: str | None = None
-    opened: list[str] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)
-
-    def open(self, url: str) -> bool:
-        if self.login is None:
-            return False  # not this test's: let webbrowser try the next browser
-        self.opened.append(url)
-        if self.login:  # "": the page stays open and nobody signs in
-            threading.Thread(target=self._complete, args=(url, self.login), daemon=True).start()
-        return True
-
-    def _complete(self, url: str, login: str) -> None:
-        try:
-            with trusting_session(self.ca_cert) as session:
-                complete_login_page(session, url, login)
-        except BaseException as exc:  # seen by the test
-            self.errors.append(exc)
-
-
-class _Controller(webbrowser.BaseBrowser):
-    person: PersonAtBrowser | None = None
-
-    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
-        return self.person.open(url) if self.person is not None else False
-
-
-_CONTROLLER = _Controller("test-system-browser")
-webbrowser.register("test-system-browser", None, _CONTROLLER, preferred=True)
-
-
-@pytest.fixture
-def person(local_stack: LocalStack) -> Iterator[PersonAtBrowser]:
-    assert local_stack.state is not None and local_stack.state.ca_cert
-    _CONTROLLER.person = PersonAtBrowser(Path(local_stack.state.ca_cert))
-    try:
-        yield _CONTROLLER.person
-    finally:
-        _CONTROLLER.person = None
 
 
 @pytest.fixture
@@ -95,7 +44,7 @@ def _status(screen: SignInScreen) -> str:
 
 
 async def test_f2_offers_browser_sign_in_and_the_system_browser_completes_it(
-    workspace: Workspace, person: PersonAtBrowser
+    workspace: Workspace, person: BrowserPerson
 ) -> None:
     seen: list[Event] = []
     workspace.bus.subscribe(seen.append)
@@ -162,7 +111,7 @@ async def test_blocked_device_code_offers_the_browser_with_one_key(workspace: Wo
 
 
 async def test_in_browser_mode_a_demo_user_key_completes_the_browser_page(
-    workspace: Workspace, person: PersonAtBrowser
+    workspace: Workspace, person: BrowserPerson
 ) -> None:
     """``b`` opens the system browser (nobody signs in there); ``2`` then cancels that sign-in and completes a new
     browser sign-in as bob; ``d`` would go back to the device code."""

@@ -25,7 +25,7 @@ from console.ui.widgets.flow_steps import StepCard
 from console.ui.widgets.results_pane import ResultsPane
 from mcp_server.stack import LocalStack
 from tests.core.test_step_up_browser import azure_env
-from tests.fixtures.browser_person import BrowserPerson, browser_person
+from tests.fixtures.browser_person import BrowserPerson
 from tests.fixtures.stack import OwnServer
 from tests.server.helpers import expected_names
 from tests.ui.helpers import until
@@ -43,13 +43,6 @@ def workspace(
         yield ws
     finally:
         ws.close()
-
-
-@pytest.fixture
-def person(local_stack: LocalStack) -> Iterator[BrowserPerson]:
-    assert local_stack.state is not None and local_stack.state.ca_cert
-    with browser_person(local_stack.state.ca_cert) as at_browser:
-        yield at_browser
 
 
 async def test_the_step_up_waits_for_the_browser_then_carol_gets_her_documents(
