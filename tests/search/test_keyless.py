@@ -105,6 +105,19 @@ def test_the_reader_role_cannot_load_documents_or_manage_the_index(
     )
 
 
+def _api_app_search_refused(service: SearchService, identity_platform: IdentityPlatform) -> HttpResponseError:
+    """What the service answers the API app's bearer-token search (started and stopped here)."""
+    auth = app_auth(identity_platform, "api")
+    with (
+        service,
+        SearchClient(service.endpoint, INDEX, **auth.client_kwargs()) as client,
+        pytest.raises(HttpResponseError) as info,
+    ):
+        list(client.search("*"))
+    auth.close()
+    return info.value
+
+
 def test_an_app_without_a_role_is_refused_403(
     tmp_path: Path, identity_platform: IdentityPlatform, demo_tenant: Tenant
 ) -> None:
@@ -115,17 +128,10 @@ def test_an_app_without_a_role_is_refused_403(
         tenant_directory(demo_tenant),
         roles_of=no_roles,
     )
-    auth = app_auth(identity_platform, "api")
     principal = demo_tenant.api_app.service_principal_id
-    with (
-        service,
-        SearchClient(service.endpoint, INDEX, **auth.client_kwargs()) as client,
-        pytest.raises(HttpResponseError) as info,
-    ):
-        list(client.search("*"))
-    auth.close()
-    assert info.value.status_code == 403
-    assert info.value.error is not None and info.value.error.message == (
+    refused = _api_app_search_refused(service, identity_platform)
+    assert refused.status_code == 403
+    assert refused.error is not None and refused.error.message == (
         f"Authorization failed. The principal '{principal}' has no role assignment on this search service that "
         "allows this operation; assign it Search Index Data Reader or Search Index Data Contributor."
     )
@@ -135,22 +141,15 @@ def test_bearer_is_refused_where_role_based_access_is_off(
     tmp_path: Path, identity_platform: IdentityPlatform, demo_tenant: Tenant
 ) -> None:
     """A service without role assignments wired: api-key only, as a key-only Azure service."""
-    auth = app_auth(identity_platform, "api")
     plain = SearchService(
         tmp_path,
         secrets.token_urlsafe(24),
         platform_validator(identity_platform),
         tenant_directory(demo_tenant),
     )
-    with (
-        plain,
-        SearchClient(plain.endpoint, INDEX, **auth.client_kwargs()) as client,
-        pytest.raises(HttpResponseError) as info,
-    ):
-        list(client.search("*"))
-    auth.close()
-    assert info.value.status_code == 401
-    assert info.value.error is not None and info.value.error.message == (
+    refused = _api_app_search_refused(plain, identity_platform)
+    assert refused.status_code == 401
+    assert refused.error is not None and refused.error.message == (
         "Bearer (role-based) authentication is not enabled on this search service; send an api-key."
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Static
 
 from console.core.clock import FixedClock
@@ -22,25 +23,31 @@ from mcp_server.stack import LocalStack
 from tests.fixtures.browser_person import BrowserPerson
 from tests.fixtures.workspace import FAST
 from tests.ui.helpers import until
-from tests.ui.test_flow import SIZE, patient_health
+from tests.ui.test_flow import SIZE
 
 SIGN_IN = 60.0  # seconds a sign-in may take on a loaded machine
 
 
 @pytest.fixture
-def workspace(use_local_stack: LocalStack, local_stack: LocalStack) -> Iterator[Workspace]:
-    saved = patient_health(local_stack)
+def workspace(use_local_stack: LocalStack, patient_local_stack: LocalStack) -> Iterator[Workspace]:
     ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
     try:
         yield ws
     finally:
         ws.close()
-        assert local_stack.server is not None
-        local_stack.server.health_probe.timeout = saved
 
 
 def _status(screen: SignInScreen) -> str:
     return str(screen.query_one("#sign-in-status", Static).render())
+
+
+async def _sign_in_screen(pilot: Pilot, app: OboConsoleApp) -> SignInScreen:
+    """The sign-in screen the console opens at start (nobody signed in), once it shows a device code."""
+    await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
+    screen = app.screen
+    assert isinstance(screen, SignInScreen)
+    await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+    return screen
 
 
 async def test_f2_offers_browser_sign_in_and_the_system_browser_completes_it(
@@ -50,10 +57,7 @@ async def test_f2_offers_browser_sign_in_and_the_system_browser_completes_it(
     workspace.bus.subscribe(seen.append)
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
-        screen = app.screen
-        assert isinstance(screen, SignInScreen)
-        await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        screen = await _sign_in_screen(pilot, app)
         # The footer composes its keys after the screen mounts: wait for them, as a person's eye would.
         await until(pilot, lambda: len(screen.query("FooterKey")) > 0, SIGN_IN, "the footer's keys")
         footer = [str(key.render()) for key in screen.query("FooterKey")]
@@ -81,10 +85,7 @@ async def test_blocked_device_code_offers_the_browser_with_one_key(workspace: Wo
     workspace.bus.subscribe(seen.append)
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
-        screen = app.screen
-        assert isinstance(screen, SignInScreen)
-        await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        screen = await _sign_in_screen(pilot, app)
         await pilot.press("4")  # dave: Conditional Access blocks his device-code sign-in
         await until(pilot, lambda: BLOCKED in _status(screen), SIGN_IN, "the AADSTS53003 offer")
         assert screen.blocked_user == "dave@contoso.example"
@@ -119,10 +120,7 @@ async def test_in_browser_mode_a_demo_user_key_completes_the_browser_page(
     workspace.bus.subscribe(seen.append)
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
-        screen = app.screen
-        assert isinstance(screen, SignInScreen)
-        await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        screen = await _sign_in_screen(pilot, app)
         person.login = ""
         await pilot.press("b")
         await until(pilot, lambda: bool(person.opened), SIGN_IN, "the system browser to get the page")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from console.core.clock import FixedClock
-from console.core.events import Event, StepUp, TurnEnded, TurnStarted
+from console.core.events import Event, StepUp
 from console.core.flow import StepState
 from console.core.settings import Settings
 from console.core.step_up_flow import IN_BROWSER
@@ -26,10 +26,10 @@ from console.ui.widgets.results_pane import ResultsPane
 from mcp_server.stack import LocalStack
 from tests.core.test_step_up_browser import azure_env
 from tests.fixtures.browser_person import BrowserPerson
-from tests.fixtures.stack import OwnServer
+from tests.fixtures.stack import PATIENT_HEALTH, OwnServer
 from tests.server.helpers import expected_names
-from tests.ui.helpers import until
-from tests.ui.test_flow import FAST, PATIENT_HEALTH, SIZE, TURN
+from tests.ui.helpers import retried_turn_end, until
+from tests.ui.test_flow import FAST, SIZE, TURN
 
 
 @pytest.fixture
@@ -88,14 +88,8 @@ async def test_the_step_up_waits_for_the_browser_then_carol_gets_her_documents(
 
         person.complete("carol")  # the person completes the page, number matching included
 
-        def retried_end() -> TurnEnded | None:
-            retry = next((e for e in seen if isinstance(e, TurnStarted) and e.retry_of), None)
-            return next(
-                (e for e in seen if isinstance(e, TurnEnded) and retry and e.turn_id == retry.turn_id), None
-            )
-
-        await until(pilot, lambda: retried_end() is not None, 2 * TURN, "the retried turn's end")
-        ended = retried_end()
+        await until(pilot, lambda: retried_turn_end(seen) is not None, 2 * TURN, "the retried turn's end")
+        ended = retried_turn_end(seen)
         assert ended is not None and ended.error is None and person.errors == [], (ended, person.errors)
         await until(pilot, lambda: presenter.model.step("step_up").state is StepState.DONE, 10)
         step = presenter.model.step("step_up")
