@@ -19,20 +19,19 @@ import asyncio
 import base64
 import multiprocessing
 import os
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fastmcp import Client
 from fastmcp.client import StreamableHttpTransport
 from pydantic import SecretStr
 
+from benchmarks._common import temporary_stack
 from benchmarks.bench_server import obo_exchanges, sign_in
 from mcp_server.server.multiworker import WorkerPool
-from mcp_server.stack import LocalStack, StackPorts
+from mcp_server.stack import LocalStack
 from tests.fixtures.redis import RedisServer
 
 USERS = ("alice", "bob", "carol")  # dave may not use the device-code flow
@@ -136,20 +135,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="calls per client per round (default 20)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per variant (default 2)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        stack = LocalStack(
-            home=Path(home),
-            ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
-            state_file=Path(home) / "local-stack.json",
-        )
-        redis = RedisServer(Path(home))
-        stack.start()
+    with temporary_stack() as stack:
+        redis = RedisServer(stack.home)
         redis.start()
         try:
             results = {workers: measure(stack, redis.url, workers, args) for workers in (1, 2)}
         finally:
             redis.stop()
-            stack.stop()
     total = args.clients * args.calls * args.rounds
     print(
         f"get_documents under load: {args.users} users x {args.clients} concurrent clients x {args.calls} calls "

@@ -12,16 +12,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from console.core.clock import FixedClock
 from console.core.describe import describe
 from console.core.events import Event, SignInStep
-from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
 from console.ui.screens.sign_in import BLOCKED, SignInScreen
 from mcp_server.stack import LocalStack
 from tests.fixtures.browser_person import BrowserPerson
-from tests.fixtures.workspace import FAST
+from tests.fixtures.workspace import FAST, workspace_on
 from tests.ui.helpers import until
 from tests.ui.test_flow import SIZE
 
@@ -30,11 +28,8 @@ SIGN_IN = 60.0  # seconds a sign-in may take on a loaded machine
 
 @pytest.fixture
 def workspace(use_local_stack: LocalStack, patient_local_stack: LocalStack) -> Iterator[Workspace]:
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    try:
+    with workspace_on(FAST) as ws:
         yield ws
-    finally:
-        ws.close()
 
 
 def _status(screen: SignInScreen) -> str:

@@ -33,6 +33,7 @@ from console.ui.widgets.status_bar import StatusBar
 from mcp_server.processes import pid_alive
 from mcp_server.stack import LocalStack
 from tests.auth.helpers import JWT_SHAPE
+from tests.fixtures.workspace import workspace_on
 from tests.ui.helpers import until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,11 +56,8 @@ def configs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def workspace(
     use_local_stack: LocalStack, patient_local_stack: LocalStack, configs_dir: Path
 ) -> Iterator[Workspace]:
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    try:
+    with workspace_on(FAST) as ws:
         yield ws
-    finally:
-        ws.close()
 
 
 def _oid(stack: LocalStack, login: str) -> str:

@@ -10,10 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from console.core.clock import FixedClock
 from console.core.events import Event, StepUp, StepUpStatus
 from console.core.flow import StepState
-from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
 from console.ui.screens.presenter import PresenterScreen
@@ -24,6 +22,7 @@ from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.flow_steps import StepCard
 from console.ui.widgets.results_pane import ResultsPane
 from mcp_server.stack import LocalStack
+from tests.fixtures.workspace import workspace_on
 from tests.server.helpers import expected_names
 from tests.ui.helpers import retried_turn_end, until
 from tests.ui.test_flow import FAST, SIZE, TURN
@@ -33,11 +32,8 @@ MFA_POLICY = "9ab03e19-ed42-4168-b6b7-7001fb3e933a"
 
 @pytest.fixture
 def workspace(use_local_stack: LocalStack, patient_local_stack: LocalStack) -> Iterator[Workspace]:
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    try:
+    with workspace_on(FAST) as ws:
         yield ws
-    finally:
-        ws.close()
 
 
 async def test_carol_documents_challenge_mfa_step_up_documents(

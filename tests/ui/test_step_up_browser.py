@@ -10,10 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from console.core.clock import FixedClock
 from console.core.events import Event, StepUp
 from console.core.flow import StepState
-from console.core.settings import Settings
 from console.core.step_up_flow import IN_BROWSER
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
@@ -27,6 +25,7 @@ from mcp_server.stack import LocalStack
 from tests.core.test_step_up_browser import azure_env
 from tests.fixtures.browser_person import BrowserPerson
 from tests.fixtures.stack import PATIENT_HEALTH, OwnServer
+from tests.fixtures.workspace import workspace_on
 from tests.server.helpers import expected_names
 from tests.ui.helpers import retried_turn_end, until
 from tests.ui.test_flow import FAST, SIZE, TURN
@@ -38,11 +37,8 @@ def workspace(
 ) -> Iterator[Workspace]:
     azure_env(local_stack, own_mcp_server.mcp_url, monkeypatch)
     own_mcp_server.server.health_probe.timeout = PATIENT_HEALTH  # a loaded machine: see patient_health
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    try:
+    with workspace_on(FAST) as ws:
         yield ws
-    finally:
-        ws.close()
 
 
 async def test_the_step_up_waits_for_the_browser_then_carol_gets_her_documents(
