@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.ui.terminal import console_env
+
 # Characters typed per keystroke sample (distinct, so each arrival is unambiguous).
 KEYS = "abcdefghijklmnopqrstuvwxyz"
 DELTA_INTERVAL = 0.004  # seconds between streamed fragments (~250 per second: a fast model)
@@ -39,21 +41,10 @@ def local_environment(home: Path) -> Iterator[None]:
     """A clean settings environment in ``home`` on free ports: the console launches the local stack itself, in its
     own process, as ``obo-console`` does."""
     saved = dict(os.environ)
-    for name in [n for n in os.environ if n.startswith("OBO_CONSOLE_")] + [
-        "OPENAI_API_KEY",
-        "USE_REDIS",
-        "REDIS_URL",
-        "PYTHON_KEYRING_BACKEND",
-    ]:
-        os.environ.pop(name, None)
-    os.environ.update(
-        OBO_CONSOLE_HOME=str(home),
-        OBO_CONSOLE_KEYRING_BACKEND="file",
-        OBO_CONSOLE_MCP_PORT="0",
-        OBO_CONSOLE_IDENTITY_PORT="0",
-        OBO_CONSOLE_SEARCH_PORT="0",
-        OBO_CONSOLE_CALCULATOR_PORT="0",
-    )
+    drop = ("OPENAI_API_KEY", "USE_REDIS", "REDIS_URL", "PYTHON_KEYRING_BACKEND")
+    env = console_env(home, drop=drop, OBO_CONSOLE_KEYRING_BACKEND="file")
+    os.environ.clear()
+    os.environ.update(env)
     try:
         yield
     finally:

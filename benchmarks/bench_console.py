@@ -22,7 +22,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.ui.terminal import Terminal
+from tests.ui.terminal import Terminal, console_env
 
 MINIMAL_APP = textwrap.dedent(
     """
@@ -47,16 +47,7 @@ MINIMAL_READY = (b"Minimal ready", b"palette")
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
-    env.update(
-        TERM="xterm-256color",
-        OBO_CONSOLE_HOME=str(home),
-        OBO_CONSOLE_MCP_PORT="0",
-        OBO_CONSOLE_IDENTITY_PORT="0",
-        OBO_CONSOLE_SEARCH_PORT="0",
-        OBO_CONSOLE_CALCULATOR_PORT="0",
-    )
-    return env
+    return console_env(home, drop=(), TERM="xterm-256color")
 
 
 def _stages_seen(term: Terminal, stages: tuple[tuple[bytes, ...], ...], timeout: float) -> list[float]:

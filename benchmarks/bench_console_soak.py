@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyte
 
-from tests.ui.terminal import Terminal, alive
+from tests.ui.terminal import Terminal, alive, console_env
 
 TARGET_RATIO = 1.2
 QUESTIONS = ("show my documents", "what time is it")
@@ -42,21 +42,14 @@ def rss_mb(pid: int) -> float:
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
-    env.update(
+    return console_env(
+        home,
+        drop=("TEXTUAL", "OPENAI_API_KEY", "PYTHON_KEYRING_BACKEND"),
         TERM="xterm-256color",
         COLUMNS="160",
         LINES="45",
-        OBO_CONSOLE_HOME=str(home),
         OBO_CONSOLE_KEYRING_BACKEND="file",
-        OBO_CONSOLE_MCP_PORT="0",
-        OBO_CONSOLE_IDENTITY_PORT="0",
-        OBO_CONSOLE_SEARCH_PORT="0",
-        OBO_CONSOLE_CALCULATOR_PORT="0",
     )
-    for name in ("TEXTUAL", "OPENAI_API_KEY", "PYTHON_KEYRING_BACKEND"):
-        env.pop(name, None)
-    return env
 
 
 class Output:

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
-from pathlib import Path
 
 from fastmcp import Client
 from fastmcp.client import StreamableHttpTransport
 
+from benchmarks._common import temporary_stack
 from benchmarks.bench_server import sign_in
-from mcp_server.stack import LocalStack, StackPorts
+from mcp_server.stack import LocalStack
 
 
 async def _block(url: str, token: str, calls: int) -> float:
@@ -58,17 +57,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--block", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        stack = LocalStack(
-            home=Path(home),
-            ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
-            state_file=Path(home) / "state.json",
-        )
-        stack.start()
-        try:
-            asyncio.run(_measure(stack, args.calls, args.block))
-        finally:
-            stack.stop()
+    with temporary_stack() as stack:
+        asyncio.run(_measure(stack, args.calls, args.block))
 
 
 if __name__ == "__main__":

@@ -19,54 +19,22 @@ import asyncio
 import base64
 import multiprocessing
 import os
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import httpx2
-from fastmcp import Client, Context, FastMCP
+from fastmcp import Client
 from fastmcp.client import StreamableHttpTransport
-from pydantic import Field, SecretStr
-from starlette.types import ASGIApp
+from pydantic import SecretStr
 
-from benchmarks.bench_server import sign_in
-from mcp_server.server.documents import DocumentSearch
-from mcp_server.server.multiworker import CONFIG_ENV, WorkerPool, config_from_json
-from mcp_server.server.steps import StepTrace
-from mcp_server.stack import LocalStack, StackPorts
+from benchmarks._common import temporary_stack
+from benchmarks.bench_server import obo_exchanges, sign_in
+from mcp_server.server.multiworker import WorkerPool
+from mcp_server.stack import LocalStack
 from tests.fixtures.redis import RedisServer
 
 USERS = ("alice", "bob", "carol")  # dave may not use the device-code flow
-
-
-def baseline_app() -> ASGIApp:
-    """Benchmark-only worker app (uvicorn factory): get_documents with no validation and no user token, on the same
-    async search client and the same three progress steps as the real tool."""
-    config = config_from_json(os.environ[CONFIG_ENV])
-    search = DocumentSearch(config)
-    mcp = FastMCP("baseline")
-
-    @mcp.tool(name="get_documents")
-    async def get_documents(
-        ctx: Context,
-        query: Annotated[str, Field(max_length=1000)] = "*",
-        top: Annotated[int, Field(ge=1, le=50)] = 50,
-    ) -> dict[str, Any]:
-        trace = StepTrace(ctx)
-        await trace.record("validate", "skipped", 0.0)
-        await trace.record("obo_exchange", "skipped", 0.0)
-        started = time.perf_counter()
-        client = search._aio()
-        fields = list(search.fields())
-        results = await client.search(search_text=query, select=fields, top=top)
-        documents = [{f: r.get(f) for f in fields} | {"score": r.get("@search.score")} async for r in results]
-        await trace.record("search", "ok", (time.perf_counter() - started) * 1000, hits=len(documents))
-        return {"documents": documents, "count": len(documents), "query": query}
-
-    return mcp.http_app(path="/mcp", stateless_http=True)
 
 
 @dataclass
@@ -131,14 +99,6 @@ def _load_in_process(url: str, tokens: dict[str, str | None], clients: int, call
     return run
 
 
-def _exchanges(base_url: str) -> float:
-    text = httpx2.get(f"{base_url}/metrics", trust_env=False, timeout=10.0).text
-    for line in text.splitlines():
-        if line.startswith("obo_exchanges_total") and 'outcome="started"' in line:
-            return float(line.split()[-1])
-    return 0.0
-
-
 def measure(stack: LocalStack, redis_url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
     key = SecretStr(base64.urlsafe_b64encode(os.urandom(32)).decode())
     full_config = stack.server_config(port=0, obo_cache="redis", redis_url=redis_url, obo_cache_key=key)
@@ -148,7 +108,7 @@ def measure(stack: LocalStack, redis_url: str, workers: int, args: argparse.Name
     runs = {"full": Run(), "base": Run()}
     with (
         WorkerPool(full_config, workers) as full,
-        WorkerPool(stack.server_config(port=0), workers, app="benchmarks.bench_load:baseline_app") as base,
+        WorkerPool(stack.server_config(port=0), workers, app="benchmarks.bench_server:baseline_app") as base,
         ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as clients,
     ):
         for _ in range(args.rounds):
@@ -157,7 +117,7 @@ def measure(stack: LocalStack, redis_url: str, workers: int, args: argparse.Name
                 runs[name].seconds += done.seconds
                 runs[name].latencies += done.latencies
                 runs[name].differing += done.differing
-        exchanges = _exchanges(full.base_url)
+        exchanges = obo_exchanges(full.base_url)
     return {"runs": runs, "exchanges": exchanges}
 
 
@@ -175,20 +135,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="calls per client per round (default 20)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per variant (default 2)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        stack = LocalStack(
-            home=Path(home),
-            ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
-            state_file=Path(home) / "local-stack.json",
-        )
-        redis = RedisServer(Path(home))
-        stack.start()
+    with temporary_stack() as stack:
+        redis = RedisServer(stack.home)
         redis.start()
         try:
             results = {workers: measure(stack, redis.url, workers, args) for workers in (1, 2)}
         finally:
             redis.stop()
-            stack.stop()
     total = args.clients * args.calls * args.rounds
     print(
         f"get_documents under load: {args.users} users x {args.clients} concurrent clients x {args.calls} calls "

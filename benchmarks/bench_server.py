@@ -24,10 +24,8 @@ import asyncio
 import multiprocessing
 import os
 import statistics
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx2
@@ -38,11 +36,12 @@ from fastmcp.client import StreamableHttpTransport
 from pydantic import Field, SecretStr
 from starlette.types import ASGIApp
 
+from benchmarks._common import temporary_stack
 from console.core.auth.device_page import complete_device_page
 from mcp_server.server.documents import DocumentSearch
 from mcp_server.server.multiworker import CONFIG_ENV, WorkerPool, config_from_json
 from mcp_server.server.steps import STEPS, StepTrace
-from mcp_server.stack import LocalStack, StackPorts
+from mcp_server.stack import LocalStack
 
 VARIANTS = ("full", "base", "noop", "progress")
 WARM_UP = 10  # untimed calls per variant first: connections, the OBO cache, the index field list
@@ -180,11 +179,11 @@ def run(stack: LocalStack, calls: int, block: int) -> tuple[dict[str, float], fl
             name: f"{pool.base_url}/mcp" for name, pool in (("full", full), ("base", base), ("noop", noop))
         }
         result = client.submit(_measure_in_process, urls, token, calls, block).result()
-        exchanges = _exchanges(full.base_url)
+        exchanges = obo_exchanges(full.base_url)
     return result, exchanges
 
 
-def _exchanges(base_url: str) -> float:
+def obo_exchanges(base_url: str) -> float:
     text = httpx2.get(f"{base_url}/metrics", trust_env=False, timeout=10.0).text
     for line in text.splitlines():
         if line.startswith("obo_exchanges_total") and 'outcome="started"' in line:
@@ -197,17 +196,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="calls per variant (default 1000)")
     parser.add_argument("--block", type=int, default=100, help="calls per interleaved block (default 100)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        stack = LocalStack(
-            home=Path(home),
-            ports=StackPorts(identity=0, search=0, mcp=0, calculator=None),
-            state_file=Path(home) / "local-stack.json",
-        )
-        stack.start()
-        try:
-            result, exchanges = run(stack, args.calls, args.block)
-        finally:
-            stack.stop()
+    with temporary_stack() as stack:
+        result, exchanges = run(stack, args.calls, args.block)
     total_calls = args.calls + WARM_UP
     ratio = result["full_cps"] / result["base_cps"]
     print(

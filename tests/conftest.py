@@ -43,4 +43,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.workspace",
     "tests.fixtures.heap",
+    "tests.fixtures.browser_person",
 ]

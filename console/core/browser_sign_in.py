@@ -7,15 +7,14 @@ that the tenant blocks device-code sign-in and offer the browser instead.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from console.core.auth.errors import DeviceFlowCancelled
 from console.core.events import EventBus, SignInStep
-from console.core.workspace_views import AccountInfo
+from console.core.workspace_views import AccountInfo, SignInHandle
 
 if TYPE_CHECKING:
     from console.core.auth.accounts import SignedInAccount
@@ -25,50 +24,16 @@ if TYPE_CHECKING:
 BLOCKED_CODE = "AADSTS53003"
 
 
-class BrowserSignInHandle:
+class BrowserSignInHandle(SignInHandle):
     """A browser sign-in in progress. ``auth_uri`` is the sign-in page once opened (None before)."""
 
     def __init__(self, flow: BrowserFlow, on_signed_in: Callable[[SignedInAccount], AccountInfo]) -> None:
-        self._flow = flow
-        self._on_signed_in = on_signed_in
-        self._signed_in: Future[AccountInfo] | None = None
-        self._lock = threading.Lock()
+        super().__init__(flow, on_signed_in)
+        self._browser = flow
 
     @property
     def auth_uri(self) -> str | None:
-        return self._flow.auth_uri
-
-    def done(self) -> bool:
-        return self._flow.done()
-
-    def result(self, timeout: float | None = None) -> AccountInfo:
-        return self.signed_in().result(timeout)
-
-    def signed_in(self) -> Future[AccountInfo]:
-        """Returns at once: the account once signed in and current (or why not). Starts the flow."""
-        with self._lock:
-            if self._signed_in is None:
-                self._signed_in = Future()
-                self._flow.future.add_done_callback(self._finish)
-            return self._signed_in
-
-    def _finish(self, flow_done: Future[SignedInAccount]) -> None:
-        target = self._signed_in
-        assert target is not None
-        try:
-            error = flow_done.exception()
-            if error is not None:
-                target.set_exception(error)
-            else:
-                target.set_result(self._on_signed_in(flow_done.result()))
-        except InvalidStateError:  # the waiter cancelled ours meanwhile
-            pass
-        except Exception as exc:  # making the account current failed (e.g. the keyring): the waiter hears why
-            if not target.done():
-                target.set_exception(exc)
-
-    def cancel(self) -> None:
-        self._flow.cancel()
+        return self._browser.auth_uri
 
     def __repr__(self) -> str:
         return f"<BrowserSignInHandle opened={self.auth_uri is not None} done={self.done()}>"

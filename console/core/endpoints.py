@@ -14,7 +14,7 @@ from console.core.settings import Settings, load_settings
 from mcp_server.errors import UserError
 from mcp_server.processes import pid_alive
 from mcp_server.settings import Mode
-from mcp_server.stack_state import DemoUser, StateFileError, read_state
+from mcp_server.stack_state import DemoUser, StackState, StateFileError, read_state
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Endpoints:
         raise UserError(f"There is no demo user {login!r} in the local tenant.", hint=f"Demo users: {known}.")
 
 
-def local_endpoints(settings: Settings) -> Endpoints:
+def stack_state(settings: Settings) -> tuple[Path, StackState]:
+    """The local stack's state file and what it says; UserError when unreadable, StackNotRunning when absent."""
     path = settings.effective_state_file()
     try:
         state = read_state(path)
@@ -49,6 +50,11 @@ def local_endpoints(settings: Settings) -> Endpoints:
         raise UserError(str(exc)) from exc
     if state is None:
         raise StackNotRunning(f"no state file at {path}")
+    return path, state
+
+
+def local_endpoints(settings: Settings) -> Endpoints:
+    path, state = stack_state(settings)
     if state.pid is not None and not pid_alive(state.pid):
         raise StackNotRunning(f"{path} was left by a stack that stopped (pid {state.pid})")
     missing = [

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx2
 
-from console.core.errors import StackNotRunning
+from console.core.endpoints import stack_state
 from console.core.settings import Settings
 from mcp_server.errors import UserError
-from mcp_server.stack_state import StackState, StateFileError, read_state
+from mcp_server.stack_state import StackState
 
 TIMEOUT = 60.0  # rebuilding the index takes a moment; nothing here waits on a person
 
@@ -51,14 +51,7 @@ class ScenarioClient:
                 hint="Run without --mode azure (or OBO_CONSOLE_MODE=local).",
                 exit_code=2,
             )
-        path = settings.effective_state_file()
-        try:
-            state = read_state(path)
-        except StateFileError as exc:
-            raise UserError(str(exc)) from exc
-        if state is None:
-            raise StackNotRunning(f"no state file at {path}")
-        return cls(state)
+        return cls(stack_state(settings)[1])
 
     def status(self) -> ScenarioStatus:
         return self._call("GET", "/scenarios")

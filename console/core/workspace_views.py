@@ -17,6 +17,7 @@ from console.core.clock import Clock
 if TYPE_CHECKING:
     from console.core.auth.accounts import SignedInAccount
     from console.core.auth.device_flow import DeviceFlow
+    from console.core.auth.worker_flow import WorkerFlow
 
 Claims = dict[str, object]  # a token's decoded claims (JSON values); never the token itself
 
@@ -93,56 +94,34 @@ class TurnOutcome:
     cancelled: bool = False
 
 
-class DeviceFlowHandle:
-    """A device-code sign-in in progress. ``user_code`` is masked (SecretStr): reveal it only where shown.
+class SignInHandle:
+    """What a device-code and a browser sign-in in progress share: ``signed_in()`` completes once the person
+    signed in and ``on_signed_in`` made that account current (on the flow's thread, never on the caller's)."""
 
-    ``signed_in()`` completes once the person approved and ``on_signed_in`` made that account current."""
-
-    def __init__(
-        self, flow: DeviceFlow, on_signed_in: Callable[[SignedInAccount], AccountInfo], clock: Clock
-    ) -> None:
+    def __init__(self, flow: WorkerFlow, on_signed_in: Callable[[SignedInAccount], AccountInfo]) -> None:
         self._flow = flow
         self._on_signed_in = on_signed_in
-        self._clock = clock
         self._signed_in: Future[AccountInfo] | None = None
         self._lock = threading.Lock()
-
-    @property
-    def user_code(self) -> SecretStr:
-        return self._flow.prompt.user_code
-
-    @property
-    def verification_uri(self) -> str:
-        return self._flow.prompt.verification_uri
-
-    @property
-    def expires_at(self) -> float:
-        return self._flow.prompt.expires_at
-
-    @property
-    def interval(self) -> int:
-        return self._flow.prompt.interval
-
-    def seconds_left(self, clock: Clock | None = None) -> int:
-        now = (clock or self._clock).time()
-        return max(0, int(self.expires_at - now))
 
     def done(self) -> bool:
         return self._flow.done()
 
     def result(self, timeout: float | None = None) -> AccountInfo:
-        """Block until signed in (then that account is current); raises DeviceFlowError/DeviceFlowCancelled."""
+        """Block until signed in (then that account is current); raises the flow's error."""
         return self.signed_in().result(timeout)
 
     def signed_in(self) -> Future[AccountInfo]:
-        """The account once signed in and current (DeviceFlowError/DeviceFlowCancelled otherwise). Returns at once;
-        the account is made current on the flow's polling thread, never on the caller's."""
+        """The account once signed in and current (the flow's error otherwise). Returns at once; starts the flow."""
         with self._lock:
             if self._signed_in is None:
                 self._signed_in = Future()
-                self._signed_in.add_done_callback(self._stop_if_cancelled)
+                self._watch(self._signed_in)
                 self._flow.future.add_done_callback(self._finish)
             return self._signed_in
+
+    def _watch(self, signed_in: Future[AccountInfo]) -> None:
+        """Hook: react to the waiter's future (made once, before the flow starts)."""
 
     def _finish(self, flow_done: Future[SignedInAccount]) -> None:
         target = self._signed_in
@@ -162,12 +141,46 @@ class DeviceFlowHandle:
             if not target.done():
                 target.set_exception(exc)
 
+    def cancel(self) -> None:
+        self._flow.cancel()
+
+
+class DeviceFlowHandle(SignInHandle):
+    """A device-code sign-in in progress. ``user_code`` is masked (SecretStr): reveal it only where shown."""
+
+    def __init__(
+        self, flow: DeviceFlow, on_signed_in: Callable[[SignedInAccount], AccountInfo], clock: Clock
+    ) -> None:
+        super().__init__(flow, on_signed_in)
+        self._device = flow
+        self._clock = clock
+
+    @property
+    def user_code(self) -> SecretStr:
+        return self._device.prompt.user_code
+
+    @property
+    def verification_uri(self) -> str:
+        return self._device.prompt.verification_uri
+
+    @property
+    def expires_at(self) -> float:
+        return self._device.prompt.expires_at
+
+    @property
+    def interval(self) -> int:
+        return self._device.prompt.interval
+
+    def seconds_left(self, clock: Clock | None = None) -> int:
+        now = (clock or self._clock).time()
+        return max(0, int(self.expires_at - now))
+
+    def _watch(self, signed_in: Future[AccountInfo]) -> None:
+        signed_in.add_done_callback(self._stop_if_cancelled)
+
     def _stop_if_cancelled(self, future: Future[AccountInfo]) -> None:
         if future.cancelled():
             self._flow.cancel()  # nobody waits for this sign-in any more: stop polling
-
-    def cancel(self) -> None:
-        self._flow.cancel()
 
     def __repr__(self) -> str:
         return f"<DeviceFlowHandle {self.verification_uri} done={self.done()}>"

@@ -93,16 +93,9 @@ class DocumentSearch:
 
     def search(self, query: str, top: int, obo: OboToken) -> list[dict[str, Any]]:
         """Search as the user the OBO token names. There is no way to call it without one."""
-        token = obo.access_token.get_secret_value()
-        if not token:
-            raise SearchFailed("no OBO token: refusing to search without the user's identity")
+        token = _user_token(obo)
         try:
-            results = self.client.search(
-                search_text=query,
-                query_source_authorization=token,
-                select=list(self.fields()),
-                top=top,
-            )
+            results = self.client.search(**_request(query, top, token, self.fields()))
             return [dict(r) for r in results]
         except AzureError as exc:
             raise SearchFailed(_describe(exc)) from exc
@@ -119,9 +112,7 @@ class DocumentSearch:
         """Search as the OBO token's user and trim each document for that caller (blocking: run off the loop).
         ``caller_groups`` None: the memberships are unknown (``groups_unknown`` says why)."""
         raw = self.search(query, top, obo)
-        fields = self.fields()
-        groups = None if caller_groups is None else list(caller_groups)
-        return [trim_document(doc, fields, caller_oid, groups, groups_unknown) for doc in raw]
+        return _trimmed(raw, self.fields(), caller_oid, caller_groups, groups_unknown)
 
     def _aio(self) -> AsyncSearchClient:
         """The async client, made on first use on the running (serving) loop: its connections belong to it."""
@@ -138,14 +129,10 @@ class DocumentSearch:
 
     async def search_async(self, query: str, top: int, obo: OboToken) -> list[dict[str, Any]]:
         """``search`` on the async client: the same request, no worker thread, pooled connections."""
-        token = obo.access_token.get_secret_value()
-        if not token:
-            raise SearchFailed("no OBO token: refusing to search without the user's identity")
+        token = _user_token(obo)
         fields = self._fields if self._fields is not None else await anyio.to_thread.run_sync(self.fields)
         try:
-            results = await self._aio().search(
-                search_text=query, query_source_authorization=token, select=list(fields), top=top
-            )
+            results = await self._aio().search(**_request(query, top, token, fields))
             return [dict(r) async for r in results]
         except AzureError as exc:
             raise SearchFailed(_describe(exc)) from exc
@@ -161,9 +148,9 @@ class DocumentSearch:
     ) -> list[dict[str, Any]]:
         """``search_as`` on the async client (what tool calls use)."""
         raw = await self.search_async(query, top, obo)
-        fields = self.fields()  # cached by search_async
-        groups = None if caller_groups is None else list(caller_groups)
-        return [trim_document(doc, fields, caller_oid, groups, groups_unknown) for doc in raw]
+        return _trimmed(
+            raw, self.fields(), caller_oid, caller_groups, groups_unknown
+        )  # fields: cached by now
 
     async def aclose(self) -> None:
         """Close the async client (on the loop that made it); the next call makes a new one."""
@@ -187,6 +174,30 @@ class DocumentSearch:
         self.index_client.close()
         self.probe_client.close()
         self.auth.close()
+
+
+def _user_token(obo: OboToken) -> str:
+    token = obo.access_token.get_secret_value()
+    if not token:
+        raise SearchFailed("no OBO token: refusing to search without the user's identity")
+    return token
+
+
+def _request(query: str, top: int, token: str, fields: Iterable[str]) -> dict[str, Any]:
+    """The search both clients send: as the user the token names, the index's fields, at most ``top``."""
+    return {"search_text": query, "query_source_authorization": token, "select": list(fields), "top": top}
+
+
+def _trimmed(
+    raw: list[dict[str, Any]],
+    fields: Iterable[str],
+    caller_oid: str,
+    caller_groups: Iterable[str] | None,
+    groups_unknown: str | None,
+) -> list[dict[str, Any]]:
+    """Each document trimmed for the caller (``caller_groups`` None: memberships unknown, ``groups_unknown`` why)."""
+    groups = None if caller_groups is None else list(caller_groups)
+    return [trim_document(doc, fields, caller_oid, groups, groups_unknown) for doc in raw]
 
 
 def environment_settings_apply() -> bool:

@@ -43,6 +43,18 @@ def agent(
     return {"name": name, "instructions": instructions, "model": "gpt-4o-mini", "tools": tools or [], **extra}
 
 
+def desk_and_shelf() -> dict[str, dict[str, Any]]:
+    """The desk agent, which hands document questions to the shelf agent (it searches through the MCP server)."""
+    return {
+        "desk": agent(
+            "Desk Agent",
+            tools=["get_current_date"],
+            agents_as_tools=[{"agent": "shelf", "description": "Finds the user's documents."}],
+        ),
+        "shelf": agent("Shelf Agent", mcp_servers=["documents"]),
+    }
+
+
 class Recorder:
     """Every event published on a bus, in order."""
 

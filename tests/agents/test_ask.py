@@ -9,22 +9,14 @@ import pytest
 
 from console.cli import main
 from mcp_server.stack import LocalStack
-from tests.agents.helpers import agent, write_configs
+from tests.agents.helpers import agent, desk_and_shelf, write_configs
 
 
 @pytest.fixture
 def configs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = write_configs(
         tmp_path / "configs",
-        {
-            "desk": agent(
-                "Desk Agent",
-                tools=["get_current_date"],
-                agents_as_tools=[{"agent": "shelf", "description": "Finds the user's documents."}],
-            ),
-            "shelf": agent("Shelf Agent", mcp_servers=["documents"]),
-            "clock": agent("Clock Agent", tools=["get_current_time"]),
-        },
+        {**desk_and_shelf(), "clock": agent("Clock Agent", tools=["get_current_time"])},
     )
     monkeypatch.setenv("OBO_CONSOLE_CONFIGS_DIR", str(directory))
     return directory

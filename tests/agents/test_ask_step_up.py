@@ -14,7 +14,7 @@ import pytest
 
 from console.cli import main
 from mcp_server.stack import LocalStack
-from tests.agents.helpers import agent, write_configs
+from tests.agents.helpers import desk_and_shelf, write_configs
 from tests.server.helpers import expected_names
 
 MFA_POLICY = "9ab03e19-ed42-4168-b6b7-7001fb3e933a"
@@ -23,17 +23,7 @@ CLAIMS = {"access_token": {"capolids": {"essential": True, "values": [MFA_POLICY
 
 @pytest.fixture
 def configs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = write_configs(
-        tmp_path / "configs",
-        {
-            "desk": agent(
-                "Desk Agent",
-                tools=["get_current_date"],
-                agents_as_tools=[{"agent": "shelf", "description": "Finds the user's documents."}],
-            ),
-            "shelf": agent("Shelf Agent", mcp_servers=["documents"]),
-        },
-    )
+    directory = write_configs(tmp_path / "configs", desk_and_shelf())
     monkeypatch.setenv("OBO_CONSOLE_CONFIGS_DIR", str(directory))
     return directory
 

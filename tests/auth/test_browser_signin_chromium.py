@@ -6,7 +6,6 @@ code with its PKCE verifier. Screenshots land in ``test-artifacts/browser-signin
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 import webbrowser
 from collections.abc import Callable, Iterator
@@ -18,14 +17,13 @@ import pytest
 from console.commands.login import browser_sign_in
 from console.core.auth.manager import AuthManager
 from tests.auth.conftest import AuthStack
+from tests.fixtures.chromium import CHROMEDRIVER, CHROMIUM, start_chromium
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extras")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser-signin"
 MSAL_DONE = "Authentication complete."  # MSAL's listener's page once it has the code
 
@@ -67,20 +65,7 @@ webbrowser.register(_SYSTEM_BROWSER.name, None, _SYSTEM_BROWSER, preferred=True)
 @pytest.fixture
 def chromium(auth_stack: AuthStack, tmp_path: Path) -> Iterator[Any]:
     """Headless Chromium whose NSS database trusts the local CA (no certificate error is ignored)."""
-    home = tmp_path / "home"
-    nssdb = home / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    certutil = ["certutil", "-d", f"sql:{nssdb}"]
-    subprocess.run([*certutil, "-N", "--empty-password"], check=True)
-    ca = str(auth_stack.platform.ca_cert_path)
-    subprocess.run([*certutil, "-A", "-t", "C,,", "-n", "obo-console local CA", "-i", ca], check=True)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,900"):
-        options.add_argument(arg)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    service = Service(str(CHROMEDRIVER), env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
-    driver = webdriver.Chrome(service=service, options=options)
+    driver = start_chromium(tmp_path, trust_ca=auth_stack.platform.ca_cert_path)
     try:
         yield driver
     finally:

@@ -17,16 +17,14 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from console.cli import main
-from console.core.clock import FixedClock
 from console.core.describe import describe, step_up_notice
 from console.core.events import Event, SearchResults, StepUp, StepUpStatus, TurnEnded, TurnStarted
-from console.core.settings import Settings
 from console.core.step_up_flow import CANCELLED, IN_BROWSER
 from console.core.workspace import Workspace
 from mcp_server.stack import LocalStack
-from tests.fixtures.browser_person import BrowserPerson, browser_person
-from tests.fixtures.stack import OwnServer
-from tests.fixtures.workspace import FAST
+from tests.fixtures.browser_person import BrowserPerson
+from tests.fixtures.stack import OwnServer, azure_mode_env
+from tests.fixtures.workspace import FAST, workspace_on
 from tests.server.helpers import expected_names
 
 MFA_POLICY = "9ab03e19-ed42-4168-b6b7-7001fb3e933a"
@@ -39,18 +37,7 @@ def azure_env(stack: LocalStack, mcp_url: str, monkeypatch: pytest.MonkeyPatch) 
     """Azure-mode settings naming the local stack's identity platform and an MCP server on it (no state file)."""
     state = stack.state
     assert state is not None and state.ca_cert
-    settings = {
-        "OBO_CONSOLE_MODE": "azure",
-        "OBO_CONSOLE_AUTHORITY": str(state.authority),
-        "OBO_CONSOLE_TENANT_ID": str(state.tenant_id),
-        "OBO_CONSOLE_CONSOLE_CLIENT_ID": str(state.console_client_id),
-        "OBO_CONSOLE_API_CLIENT_ID": str(state.api_client_id),
-        "OBO_CONSOLE_API_SCOPE": str(state.api_scope),
-        "OBO_CONSOLE_MCP_URL": mcp_url,
-        "OBO_CONSOLE_ALLOW_FILE_KEYRING": "true",  # the test's keyring is the explicit file store
-        "OBO_CONSOLE_STATE_FILE": str(stack.state_file.with_name("no-such-state.json")),
-        "REQUESTS_CA_BUNDLE": state.ca_cert,  # Azure mode trusts the machine's CAs: here the local one
-    }
+    settings = azure_mode_env(state, mcp_url, stack.state_file.with_name("no-such-state.json"))
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
 
@@ -60,19 +47,8 @@ def azure_workspace(
     local_stack: LocalStack, own_mcp_server: OwnServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Workspace]:
     azure_env(local_stack, own_mcp_server.mcp_url, monkeypatch)  # its own OBO cache: no earlier MFA token
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    ws.start()
-    try:
+    with workspace_on(FAST, start=True) as ws:
         yield ws
-    finally:
-        ws.close()
-
-
-@pytest.fixture
-def person(local_stack: LocalStack) -> Iterator[BrowserPerson]:
-    assert local_stack.state is not None and local_stack.state.ca_cert
-    with browser_person(local_stack.state.ca_cert) as at_browser:
-        yield at_browser
 
 
 def sign_in_carol(ws: Workspace, person: BrowserPerson) -> None:

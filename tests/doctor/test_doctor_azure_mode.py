@@ -8,26 +8,18 @@ import pytest
 from mcp_server.scenarios import SCENARIOS
 from mcp_server.stack_state import read_state
 from tests.doctor.conftest import ScenarioStack, run_json
+from tests.fixtures.stack import azure_mode_env
 
 
 def _azure_env(stack: ScenarioStack, monkeypatch: pytest.MonkeyPatch) -> None:
     state = read_state(stack.stack.state_file)
     assert state is not None and state.search_api_key is not None and state.ca_cert
     settings = {
-        "OBO_CONSOLE_MODE": "azure",
-        "OBO_CONSOLE_AUTHORITY": str(state.authority),
-        "OBO_CONSOLE_TENANT_ID": str(state.tenant_id),
-        "OBO_CONSOLE_CONSOLE_CLIENT_ID": str(state.console_client_id),
-        "OBO_CONSOLE_API_CLIENT_ID": str(state.api_client_id),
-        "OBO_CONSOLE_API_SCOPE": str(state.api_scope),
-        "OBO_CONSOLE_MCP_URL": str(state.mcp_url),
+        **azure_mode_env(state, str(state.mcp_url), stack.home / "no-such-state.json"),
         "OBO_CONSOLE_SEARCH_ENDPOINT": str(state.search_endpoint),
         "OBO_CONSOLE_SEARCH_INDEX": str(state.search_index),
         "OBO_CONSOLE_SEARCH_API_KEY": state.search_api_key.get_secret_value(),
-        "OBO_CONSOLE_ALLOW_FILE_KEYRING": "true",  # the test's keyring is the explicit file store
-        "OBO_CONSOLE_STATE_FILE": str(stack.home / "no-such-state.json"),  # Azure mode never reads it
         "SSL_CERT_FILE": state.ca_cert,
-        "REQUESTS_CA_BUNDLE": state.ca_cert,
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)

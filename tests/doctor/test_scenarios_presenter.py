@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
-from console.core.agents.runner import AgentRunner
 from console.core.auth.manager import AuthManager
-from console.core.events import Event, EventBus
+from console.core.events import Event
 from console.core.flow import search_fix
 from console.core.settings import Settings
 from console.ui.widgets.flow_steps import StepCard
 from mcp_server import aadsts
-from tests.agents.helpers import agent, load_configs, write_configs
+from tests.agents.helpers import agent, write_configs
 from tests.doctor.conftest import ScenarioStack
 from tests.presenter.host import PresenterHost, ScenarioWorkspace
 from tests.presenter.screen_text import screen_text
+from tests.presenter.test_flow_stack import events_of_a_turn
 from tests.ui.helpers import until
 
 CARDS = ["sign_in", "token", "validation", "obo", "search"]
@@ -48,20 +48,7 @@ BREAKS = {
 async def _turn_events(settings: Settings) -> list[Event]:
     with AuthManager.from_settings(settings) as manager:
         token = manager.acquire_token().token.get_secret_value()
-    bus = EventBus()
-    events: list[Event] = []
-    bus.subscribe(events.append)
-    runner = AgentRunner(
-        settings=settings,
-        configs=load_configs(settings),
-        bus=bus,
-        account="alice",
-        token_provider=lambda: token,
-    )
-    try:
-        await runner.run_turn("show my documents")
-    finally:
-        runner.close()
+    events, _ = await events_of_a_turn(settings, token)
     return events
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +20,14 @@ import pytest
 
 from mcp_server.localcloud.ca import trusting_session
 from mcp_server.localcloud.identity.platform import IdentityPlatform
+from tests.fixtures.chromium import CHROMEDRIVER, CHROMIUM, start_chromium
 from tests.identity.helpers import public_app
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extras")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "signin-browser"
 MFA_CLAIMS = (
     '{"access_token":{"capolids":{"essential":true,"values":["9ab03e19-ed42-4168-b6b7-7001fb3e933a"]}}}'
@@ -74,37 +72,7 @@ def loopback() -> Iterator[tuple[str, list[str]]]:
 @pytest.fixture
 def browser(identity_platform: IdentityPlatform, tmp_path: Path) -> Iterator[Any]:
     """Headless Chromium whose NSS database trusts the local CA (and nothing is ignored)."""
-    home = tmp_path / "home"
-    nssdb = home / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True)
-    subprocess.run(
-        [
-            "certutil",
-            "-d",
-            f"sql:{nssdb}",
-            "-A",
-            "-t",
-            "C,,",
-            "-n",
-            "obo-console local CA",
-            "-i",
-            str(identity_platform.ca_cert_path),
-        ],
-        check=True,
-    )
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=900,900",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(arg)
-    service = Service(str(CHROMEDRIVER), env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
-    driver = webdriver.Chrome(service=service, options=options)
+    driver = start_chromium(tmp_path, trust_ca=identity_platform.ca_cert_path)
     try:
         yield driver
     finally:

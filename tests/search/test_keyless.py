@@ -20,6 +20,7 @@ from mcp_server import provision as provisioning
 from mcp_server.errors import UserError
 from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.search.local import platform_validator, tenant_directory
+from mcp_server.localcloud.search.roles import RoleLookup
 from mcp_server.localcloud.search.service import SearchService
 from mcp_server.localcloud.tenant import Tenant
 from mcp_server.search_credential import SearchAuthentication, client_secret_auth
@@ -55,13 +56,8 @@ def keyless_search(
 ) -> Iterator[SearchService]:
     """A search service trusting the platform, with the tenant file's role assignments, the demo index provisioned
     keyless by the provisioner app."""
-    service = SearchService(
-        Path(tmp_path_factory.mktemp("keyless-search")),
-        secrets.token_urlsafe(24),
-        platform_validator(identity_platform),
-        tenant_directory(demo_tenant),
-        roles_of=demo_tenant.search_roles_of,
-    )
+    folder = Path(tmp_path_factory.mktemp("keyless-search"))
+    service = _service(folder, identity_platform, demo_tenant, demo_tenant.search_roles_of)
     with service:
         auth = app_auth(identity_platform, "provisioner")
         report = provisioning.provision(
@@ -105,18 +101,23 @@ def test_the_reader_role_cannot_load_documents_or_manage_the_index(
     )
 
 
-def test_an_app_without_a_role_is_refused_403(
-    tmp_path: Path, identity_platform: IdentityPlatform, demo_tenant: Tenant
-) -> None:
-    service = SearchService(
-        tmp_path,
+def _service(
+    folder: Path, identity_platform: IdentityPlatform, demo_tenant: Tenant, roles_of: RoleLookup | None
+) -> SearchService:
+    """A search service of its own (a fresh admin key) trusting the platform's tokens; ``roles_of`` None: role-based
+    access off (api-key only)."""
+    return SearchService(
+        folder,
         secrets.token_urlsafe(24),
         platform_validator(identity_platform),
         tenant_directory(demo_tenant),
-        roles_of=no_roles,
+        roles_of=roles_of,
     )
+
+
+def _api_app_search_refused(service: SearchService, identity_platform: IdentityPlatform) -> HttpResponseError:
+    """What the service answers the API app's bearer-token search (started and stopped here)."""
     auth = app_auth(identity_platform, "api")
-    principal = demo_tenant.api_app.service_principal_id
     with (
         service,
         SearchClient(service.endpoint, INDEX, **auth.client_kwargs()) as client,
@@ -124,8 +125,17 @@ def test_an_app_without_a_role_is_refused_403(
     ):
         list(client.search("*"))
     auth.close()
-    assert info.value.status_code == 403
-    assert info.value.error is not None and info.value.error.message == (
+    return info.value
+
+
+def test_an_app_without_a_role_is_refused_403(
+    tmp_path: Path, identity_platform: IdentityPlatform, demo_tenant: Tenant
+) -> None:
+    service = _service(tmp_path, identity_platform, demo_tenant, no_roles)
+    principal = demo_tenant.api_app.service_principal_id
+    refused = _api_app_search_refused(service, identity_platform)
+    assert refused.status_code == 403
+    assert refused.error is not None and refused.error.message == (
         f"Authorization failed. The principal '{principal}' has no role assignment on this search service that "
         "allows this operation; assign it Search Index Data Reader or Search Index Data Contributor."
     )
@@ -135,22 +145,10 @@ def test_bearer_is_refused_where_role_based_access_is_off(
     tmp_path: Path, identity_platform: IdentityPlatform, demo_tenant: Tenant
 ) -> None:
     """A service without role assignments wired: api-key only, as a key-only Azure service."""
-    auth = app_auth(identity_platform, "api")
-    plain = SearchService(
-        tmp_path,
-        secrets.token_urlsafe(24),
-        platform_validator(identity_platform),
-        tenant_directory(demo_tenant),
-    )
-    with (
-        plain,
-        SearchClient(plain.endpoint, INDEX, **auth.client_kwargs()) as client,
-        pytest.raises(HttpResponseError) as info,
-    ):
-        list(client.search("*"))
-    auth.close()
-    assert info.value.status_code == 401
-    assert info.value.error is not None and info.value.error.message == (
+    plain = _service(tmp_path, identity_platform, demo_tenant, None)
+    refused = _api_app_search_refused(plain, identity_platform)
+    assert refused.status_code == 401
+    assert refused.error is not None and refused.error.message == (
         "Bearer (role-based) authentication is not enabled on this search service; send an api-key."
     )
 

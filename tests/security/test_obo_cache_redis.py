@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from mcp_server.errors import UserError
 from mcp_server.server.config import obo_cache_options
 from mcp_server.server.metrics import ServerMetrics
-from mcp_server.server.obo import OboToken
+from mcp_server.server.obo import CacheKey, CacheStatus, OboToken
 from mcp_server.server.obo_cache import KEY_PREFIX, EntryCipher, RedisOboCache, build_obo_cache
 from mcp_server.settings import ServerSettings
 from mcp_server.stack import LocalStack
@@ -30,6 +30,16 @@ def _key() -> SecretStr:
 
 def _cache(url: str, key: SecretStr, metrics: ServerMetrics | None = None) -> RedisOboCache:
     return RedisOboCache(url, EntryCipher.from_setting(key), metrics or ServerMetrics())
+
+
+async def _get_once(
+    cache: RedisOboCache, key: CacheKey, exchanges: Exchanges
+) -> tuple[OboToken, CacheStatus]:
+    """One lookup, then the cache closed (the next look is by a fresh cache: nothing held in its memory)."""
+    try:
+        return await cache.get(key, exchanges)
+    finally:
+        await cache.aclose()
 
 
 async def test_redis_holds_no_readable_token_and_no_user_id(local_stack: LocalStack, redis_url: str) -> None:
@@ -65,21 +75,14 @@ async def test_tampered_entry_is_rejected_and_deleted_not_served(
     secret = _key()
     metrics = ServerMetrics()
     key = cache_key(local_stack, "alice")
-    first = _cache(redis_url, secret)
-    try:
-        await first.get(key, Exchanges(local_stack, "alice"))
-    finally:
-        await first.aclose()
+    await _get_once(_cache(redis_url, secret), key, Exchanges(local_stack, "alice"))
     raw = redis.Redis.from_url(redis_url)
     name = EntryCipher.from_setting(secret).name(key)
     value = bytearray(raw.get(name) or b"")
     value[-5] ^= 0x01  # one flipped bit in the ciphertext
     raw.set(name, bytes(value))
-    fresh, exchanges = _cache(redis_url, secret, metrics), Exchanges(local_stack, "alice")
-    try:
-        token, status = await fresh.get(key, exchanges)
-    finally:
-        await fresh.aclose()
+    exchanges = Exchanges(local_stack, "alice")
+    token, status = await _get_once(_cache(redis_url, secret, metrics), key, exchanges)
     assert (status, exchanges.count) == ("miss", 1)  # rejected: a real exchange, not the tampered value
     assert metrics.value("obo_cache_rejected_total") == 1
     assert raw.get(name) != bytes(value)  # deleted, then replaced by the new sealed entry
@@ -93,20 +96,13 @@ async def test_entry_planted_under_another_users_name_is_rejected(
     """Copying alice's (validly sealed) entry to bob's name does not give bob alice's token."""
     secret = _key()
     alice, bob = cache_key(local_stack, "alice"), cache_key(local_stack, "bob")
-    cache = _cache(redis_url, secret)
-    try:
-        alice_token, _ = await cache.get(alice, Exchanges(local_stack, "alice"))
-    finally:
-        await cache.aclose()
+    alice_token, _ = await _get_once(_cache(redis_url, secret), alice, Exchanges(local_stack, "alice"))
     raw = redis.Redis.from_url(redis_url)
     cipher = EntryCipher.from_setting(secret)
     raw.set(cipher.name(bob), raw.get(cipher.name(alice)) or b"")
     metrics = ServerMetrics()
-    fresh, exchanges = _cache(redis_url, secret, metrics), Exchanges(local_stack, "bob")
-    try:
-        token, status = await fresh.get(bob, exchanges)
-    finally:
-        await fresh.aclose()
+    exchanges = Exchanges(local_stack, "bob")
+    token, status = await _get_once(_cache(redis_url, secret, metrics), bob, exchanges)
     assert (status, exchanges.count) == ("miss", 1)
     assert token.claims["oid"] == bob[1] != alice_token.claims["oid"]
     assert token.access_token.get_secret_value() != alice_token.access_token.get_secret_value()
@@ -124,11 +120,8 @@ async def test_entry_sealed_with_another_key_is_rejected(local_stack: LocalStack
     raw = redis.Redis.from_url(redis_url)
     raw.set(ours_name, EntryCipher.from_setting(theirs).seal(ours_name, exchanged))
     metrics = ServerMetrics()
-    cache, exchanges = _cache(redis_url, ours, metrics), Exchanges(local_stack, "carol")
-    try:
-        _, status = await cache.get(key, exchanges)
-    finally:
-        await cache.aclose()
+    exchanges = Exchanges(local_stack, "carol")
+    _, status = await _get_once(_cache(redis_url, ours, metrics), key, exchanges)
     assert (status, exchanges.count, metrics.value("obo_cache_rejected_total")) == ("miss", 1, 1)
     raw.close()
 

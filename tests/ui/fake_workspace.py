@@ -75,14 +75,11 @@ DOCS = {
 
 
 @dataclass
-class FakeFlow:
-    """A device-code sign-in (console.ui.protocols.DeviceSignIn): done when ``sign_in_as`` or ``cancel`` says so."""
+class _FakeSignIn:
+    """A sign-in in progress: done when ``complete`` or ``cancel`` says so (keyword-only: subclasses' fields first)."""
 
-    user_code: SecretStr = SecretStr("FKXW-QTRP")
-    verification_uri: str = "https://127.0.0.1:8443/7d3c1f1e/oauth2/deviceauth"
-    expires_at: float = T0 + 900
-    outcome: Future[AccountInfo] = field(default_factory=Future)
-    cancelled: bool = False
+    outcome: Future[AccountInfo] = field(default_factory=Future, kw_only=True)
+    cancelled: bool = field(default=False, kw_only=True)
 
     def signed_in(self) -> Future[AccountInfo]:
         return self.outcome
@@ -98,25 +95,20 @@ class FakeFlow:
 
 
 @dataclass
-class FakeBrowserSignIn:
+class FakeFlow(_FakeSignIn):
+    """A device-code sign-in (console.ui.protocols.DeviceSignIn): done when ``sign_in_as`` or ``cancel`` says so."""
+
+    user_code: SecretStr = SecretStr("FKXW-QTRP")
+    verification_uri: str = "https://127.0.0.1:8443/7d3c1f1e/oauth2/deviceauth"
+    expires_at: float = T0 + 900
+
+
+@dataclass
+class FakeBrowserSignIn(_FakeSignIn):
     """A browser sign-in (console.ui.protocols.BrowserSignIn): done when ``complete`` or ``cancel`` says so."""
 
     as_user: str | None = None
     auth_uri: str | None = "https://127.0.0.1:8443/7d3c1f1e/oauth2/v2.0/authorize?client_id=ad51"
-    outcome: Future[AccountInfo] = field(default_factory=Future)
-    cancelled: bool = False
-
-    def signed_in(self) -> Future[AccountInfo]:
-        return self.outcome
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        if not self.outcome.done() and self.outcome.set_running_or_notify_cancel():
-            self.outcome.set_exception(RuntimeError("Sign-in cancelled."))
-
-    def complete(self, account: AccountInfo) -> None:
-        if not self.outcome.done() and self.outcome.set_running_or_notify_cancel():
-            self.outcome.set_result(account)
 
 
 AGENTS = {

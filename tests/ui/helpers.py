@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from textual.pilot import Pilot
 
+from console.core.events import Event, TurnEnded, TurnStarted
+
 
 async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
     """Let the app run until ``condition()`` holds (fails the test after ``timeout`` seconds)."""
@@ -49,3 +51,9 @@ async def help_rows(pilot: Pilot) -> dict[str, list[object]]:
     assert isinstance(pilot.app.screen, HelpScreen)
     table = pilot.app.screen.query_one(DataTable)
     return {str(table.get_row_at(i)[3]): table.get_row_at(i) for i in range(table.row_count)}
+
+
+def retried_turn_end(seen: list[Event]) -> TurnEnded | None:
+    """The end of the turn retried after a step-up (None until it ended)."""
+    retry = next((e for e in seen if isinstance(e, TurnStarted) and e.retry_of), None)
+    return next((e for e in seen if isinstance(e, TurnEnded) and retry and e.turn_id == retry.turn_id), None)

@@ -16,6 +16,22 @@ from pathlib import Path
 
 import pyte
 
+# Free ports for everything the console launches: never collide with a developer's stack or another run.
+FREE_PORTS = {
+    "OBO_CONSOLE_MCP_PORT": "0",
+    "OBO_CONSOLE_IDENTITY_PORT": "0",
+    "OBO_CONSOLE_SEARCH_PORT": "0",
+    "OBO_CONSOLE_CALCULATOR_PORT": "0",
+}
+
+
+def console_env(home: Path, drop: Sequence[str] = ("TEXTUAL",), **extra: str) -> dict[str, str]:
+    """This process's environment for a console child: none of our OBO_CONSOLE_* settings and none of ``drop``,
+    its own ``OBO_CONSOLE_HOME``, free ports, and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_") and k not in drop}
+    env.update(OBO_CONSOLE_HOME=str(home), **FREE_PORTS, **extra)
+    return env
+
 
 def _children(pid: int) -> set[int]:
     found: set[int] = set()

@@ -6,105 +6,53 @@ the sign-in page MSAL opens and completes it with the same GET and form POSTs a 
 
 from __future__ import annotations
 
-import threading
-import webbrowser
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Static
 
-from console.core.auth.login_page import complete_login_page
-from console.core.clock import FixedClock
 from console.core.describe import describe
 from console.core.events import Event, SignInStep
-from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
 from console.ui.screens.sign_in import BLOCKED, SignInScreen
-from mcp_server.localcloud.ca import trusting_session
 from mcp_server.stack import LocalStack
-from tests.fixtures.workspace import FAST
+from tests.fixtures.browser_person import BrowserPerson
+from tests.fixtures.workspace import FAST, workspace_on
 from tests.ui.helpers import until
-from tests.ui.test_flow import SIZE, patient_health
+from tests.ui.test_flow import SIZE
 
 SIGN_IN = 60.0  # seconds a sign-in may take on a loaded machine
 
 
-@dataclass
-class PersonAtBrowser:
-    """The system browser and the person at it: each page it is asked to open is completed as ``login``."""
-
-    ca_cert: Path
-    login: str | None = None
-    opened: list[str] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)
-
-    def open(self, url: str) -> bool:
-        if self.login is None:
-            return False  # not this test's: let webbrowser try the next browser
-        self.opened.append(url)
-        if self.login:  # "": the page stays open and nobody signs in
-            threading.Thread(target=self._complete, args=(url, self.login), daemon=True).start()
-        return True
-
-    def _complete(self, url: str, login: str) -> None:
-        try:
-            with trusting_session(self.ca_cert) as session:
-                complete_login_page(session, url, login)
-        except BaseException as exc:  # seen by the test
-            self.errors.append(exc)
-
-
-class _Controller(webbrowser.BaseBrowser):
-    person: PersonAtBrowser | None = None
-
-    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
-        return self.person.open(url) if self.person is not None else False
-
-
-_CONTROLLER = _Controller("test-system-browser")
-webbrowser.register("test-system-browser", None, _CONTROLLER, preferred=True)
-
-
 @pytest.fixture
-def person(local_stack: LocalStack) -> Iterator[PersonAtBrowser]:
-    assert local_stack.state is not None and local_stack.state.ca_cert
-    _CONTROLLER.person = PersonAtBrowser(Path(local_stack.state.ca_cert))
-    try:
-        yield _CONTROLLER.person
-    finally:
-        _CONTROLLER.person = None
-
-
-@pytest.fixture
-def workspace(use_local_stack: LocalStack, local_stack: LocalStack) -> Iterator[Workspace]:
-    saved = patient_health(local_stack)
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    try:
+def workspace(use_local_stack: LocalStack, patient_local_stack: LocalStack) -> Iterator[Workspace]:
+    with workspace_on(FAST) as ws:
         yield ws
-    finally:
-        ws.close()
-        assert local_stack.server is not None
-        local_stack.server.health_probe.timeout = saved
 
 
 def _status(screen: SignInScreen) -> str:
     return str(screen.query_one("#sign-in-status", Static).render())
 
 
+async def _sign_in_screen(pilot: Pilot, app: OboConsoleApp) -> SignInScreen:
+    """The sign-in screen the console opens at start (nobody signed in), once it shows a device code."""
+    await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
+    screen = app.screen
+    assert isinstance(screen, SignInScreen)
+    await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+    return screen
+
+
 async def test_f2_offers_browser_sign_in_and_the_system_browser_completes_it(
-    workspace: Workspace, person: PersonAtBrowser
+    workspace: Workspace, person: BrowserPerson
 ) -> None:
     seen: list[Event] = []
     workspace.bus.subscribe(seen.append)
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
-        screen = app.screen
-        assert isinstance(screen, SignInScreen)
-        await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        screen = await _sign_in_screen(pilot, app)
         # The footer composes its keys after the screen mounts: wait for them, as a person's eye would.
         await until(pilot, lambda: len(screen.query("FooterKey")) > 0, SIGN_IN, "the footer's keys")
         footer = [str(key.render()) for key in screen.query("FooterKey")]
@@ -132,10 +80,7 @@ async def test_blocked_device_code_offers_the_browser_with_one_key(workspace: Wo
     workspace.bus.subscribe(seen.append)
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
-        screen = app.screen
-        assert isinstance(screen, SignInScreen)
-        await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        screen = await _sign_in_screen(pilot, app)
         await pilot.press("4")  # dave: Conditional Access blocks his device-code sign-in
         await until(pilot, lambda: BLOCKED in _status(screen), SIGN_IN, "the AADSTS53003 offer")
         assert screen.blocked_user == "dave@contoso.example"
@@ -162,7 +107,7 @@ async def test_blocked_device_code_offers_the_browser_with_one_key(workspace: Wo
 
 
 async def test_in_browser_mode_a_demo_user_key_completes_the_browser_page(
-    workspace: Workspace, person: PersonAtBrowser
+    workspace: Workspace, person: BrowserPerson
 ) -> None:
     """``b`` opens the system browser (nobody signs in there); ``2`` then cancels that sign-in and completes a new
     browser sign-in as bob; ``d`` would go back to the device code."""
@@ -170,10 +115,7 @@ async def test_in_browser_mode_a_demo_user_key_completes_the_browser_page(
     workspace.bus.subscribe(seen.append)
     app = OboConsoleApp(workspace=workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, SignInScreen), SIGN_IN, "the sign-in screen")
-        screen = app.screen
-        assert isinstance(screen, SignInScreen)
-        await until(pilot, lambda: screen.flow is not None, SIGN_IN, "the device code")
+        screen = await _sign_in_screen(pilot, app)
         person.login = ""
         await pilot.press("b")
         await until(pilot, lambda: bool(person.opened), SIGN_IN, "the system browser to get the page")

@@ -33,6 +33,7 @@ from console.ui.widgets.status_bar import StatusBar
 from mcp_server.processes import pid_alive
 from mcp_server.stack import LocalStack
 from tests.auth.helpers import JWT_SHAPE
+from tests.fixtures.workspace import workspace_on
 from tests.ui.helpers import until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,29 +41,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FAST = LinkTimings(startup_timeout=60, poll_interval=0.2, probe_timeout=30, backoff_base=0.1, backoff_max=0.8)
 SIZE = (160, 45)
 TURN = 60.0  # seconds a turn may take on a loaded machine
-PATIENT_HEALTH = 30.0  # seconds a part of /healthz may take here (the server's own deadline: 0.5 s)
-
-
-def patient_health(stack: LocalStack) -> float:
-    """Give the stack's /healthz parts ``PATIENT_HEALTH`` seconds; returns the deadline to restore. On a loaded
-    machine a part (the JWKS over TLS, in this same process) can miss the 0.5 s deadline: the server then says
-    "unavailable", the console calls it down, and a turn asked at that moment is refused. These tests are about
-    the console, not about /healthz deadlines (tests/server/test_health.py and tests/security/test_stall.py are)."""
-    assert stack.server is not None
-    probe = stack.server.health_probe
-    saved, probe.timeout = probe.timeout, PATIENT_HEALTH
-    return saved
-
-
-@pytest.fixture
-def patient_local_stack(local_stack: LocalStack) -> Iterator[LocalStack]:
-    """The session's stack with a patient /healthz for this test only (restored after it)."""
-    saved = patient_health(local_stack)
-    try:
-        yield local_stack
-    finally:
-        assert local_stack.server is not None
-        local_stack.server.health_probe.timeout = saved
 
 
 @pytest.fixture
@@ -78,11 +56,8 @@ def configs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def workspace(
     use_local_stack: LocalStack, patient_local_stack: LocalStack, configs_dir: Path
 ) -> Iterator[Workspace]:
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    try:
+    with workspace_on(FAST) as ws:
         yield ws
-    finally:
-        ws.close()
 
 
 def _oid(stack: LocalStack, login: str) -> str:

@@ -21,10 +21,11 @@ from console.ui.widgets.chat_pane import ChatPane
 from console.ui.widgets.message import Entry
 from console.ui.widgets.status_bar import StatusBar
 from mcp_server.stack import LocalStack, StackPorts
+from tests.fixtures.stack import patient_health
 from tests.fixtures.workspace import FAST
 from tests.ui.fake_workspace import FakeWorkspace, server_at
 from tests.ui.helpers import until
-from tests.ui.test_flow import TURN, _ask, _sign_in_as, patient_health
+from tests.ui.test_flow import TURN, _ask, _sign_in_as
 
 SIZE = (80, 24)
 

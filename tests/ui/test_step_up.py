@@ -10,10 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from console.core.clock import FixedClock
-from console.core.events import Event, StepUp, StepUpStatus, TurnEnded, TurnStarted
+from console.core.events import Event, StepUp, StepUpStatus
 from console.core.flow import StepState
-from console.core.settings import Settings
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
 from console.ui.screens.presenter import PresenterScreen
@@ -24,23 +22,18 @@ from console.ui.widgets.events_pane import EventsPane
 from console.ui.widgets.flow_steps import StepCard
 from console.ui.widgets.results_pane import ResultsPane
 from mcp_server.stack import LocalStack
+from tests.fixtures.workspace import workspace_on
 from tests.server.helpers import expected_names
-from tests.ui.helpers import until
-from tests.ui.test_flow import FAST, SIZE, TURN, patient_health
+from tests.ui.helpers import retried_turn_end, until
+from tests.ui.test_flow import FAST, SIZE, TURN
 
 MFA_POLICY = "9ab03e19-ed42-4168-b6b7-7001fb3e933a"
 
 
 @pytest.fixture
-def workspace(use_local_stack: LocalStack) -> Iterator[Workspace]:
-    saved = patient_health(use_local_stack)
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    try:
+def workspace(use_local_stack: LocalStack, patient_local_stack: LocalStack) -> Iterator[Workspace]:
+    with workspace_on(FAST) as ws:
         yield ws
-    finally:
-        ws.close()
-        assert use_local_stack.server is not None
-        use_local_stack.server.health_probe.timeout = saved
 
 
 async def test_carol_documents_challenge_mfa_step_up_documents(
@@ -59,14 +52,8 @@ async def test_carol_documents_challenge_mfa_step_up_documents(
         screen.query_one("#prompt").focus()
         await pilot.press(*"show my documents", "enter")
 
-        def retried_end() -> TurnEnded | None:
-            retry = next((e for e in seen if isinstance(e, TurnStarted) and e.retry_of), None)
-            return next(
-                (e for e in seen if isinstance(e, TurnEnded) and retry and e.turn_id == retry.turn_id), None
-            )
-
-        await until(pilot, lambda: retried_end() is not None, 2 * TURN, "the retried turn's end")
-        ended = retried_end()
+        await until(pilot, lambda: retried_turn_end(seen) is not None, 2 * TURN, "the retried turn's end")
+        ended = retried_turn_end(seen)
         assert ended is not None and ended.error is None, ended
         steps = [e for e in seen if isinstance(e, StepUp)]
         assert [s.status for s in steps] == [

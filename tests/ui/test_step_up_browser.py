@@ -10,10 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from console.core.clock import FixedClock
-from console.core.events import Event, StepUp, TurnEnded, TurnStarted
+from console.core.events import Event, StepUp
 from console.core.flow import StepState
-from console.core.settings import Settings
 from console.core.step_up_flow import IN_BROWSER
 from console.core.workspace import Workspace
 from console.ui.app import OboConsoleApp
@@ -25,11 +23,12 @@ from console.ui.widgets.flow_steps import StepCard
 from console.ui.widgets.results_pane import ResultsPane
 from mcp_server.stack import LocalStack
 from tests.core.test_step_up_browser import azure_env
-from tests.fixtures.browser_person import BrowserPerson, browser_person
-from tests.fixtures.stack import OwnServer
+from tests.fixtures.browser_person import BrowserPerson
+from tests.fixtures.stack import PATIENT_HEALTH, OwnServer
+from tests.fixtures.workspace import workspace_on
 from tests.server.helpers import expected_names
-from tests.ui.helpers import until
-from tests.ui.test_flow import FAST, PATIENT_HEALTH, SIZE, TURN
+from tests.ui.helpers import retried_turn_end, until
+from tests.ui.test_flow import FAST, SIZE, TURN
 
 
 @pytest.fixture
@@ -38,18 +37,8 @@ def workspace(
 ) -> Iterator[Workspace]:
     azure_env(local_stack, own_mcp_server.mcp_url, monkeypatch)
     own_mcp_server.server.health_probe.timeout = PATIENT_HEALTH  # a loaded machine: see patient_health
-    ws = Workspace(Settings(), clock=FixedClock(), link_timings=FAST)
-    try:
+    with workspace_on(FAST) as ws:
         yield ws
-    finally:
-        ws.close()
-
-
-@pytest.fixture
-def person(local_stack: LocalStack) -> Iterator[BrowserPerson]:
-    assert local_stack.state is not None and local_stack.state.ca_cert
-    with browser_person(local_stack.state.ca_cert) as at_browser:
-        yield at_browser
 
 
 async def test_the_step_up_waits_for_the_browser_then_carol_gets_her_documents(
@@ -95,14 +84,8 @@ async def test_the_step_up_waits_for_the_browser_then_carol_gets_her_documents(
 
         person.complete("carol")  # the person completes the page, number matching included
 
-        def retried_end() -> TurnEnded | None:
-            retry = next((e for e in seen if isinstance(e, TurnStarted) and e.retry_of), None)
-            return next(
-                (e for e in seen if isinstance(e, TurnEnded) and retry and e.turn_id == retry.turn_id), None
-            )
-
-        await until(pilot, lambda: retried_end() is not None, 2 * TURN, "the retried turn's end")
-        ended = retried_end()
+        await until(pilot, lambda: retried_turn_end(seen) is not None, 2 * TURN, "the retried turn's end")
+        ended = retried_turn_end(seen)
         assert ended is not None and ended.error is None and person.errors == [], (ended, person.errors)
         await until(pilot, lambda: presenter.model.step("step_up").state is StepState.DONE, 10)
         step = presenter.model.step("step_up")

@@ -4,31 +4,17 @@ as alice and asking for her documents; then ctrl+q quits cleanly and nothing it 
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-from tests.ui.terminal import Terminal, alive
+from tests.ui.terminal import Terminal, alive, console_env
 
 OBO_CONSOLE = str(Path(sys.executable).with_name("obo-console"))
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
-    env.update(
-        TERM="xterm-256color",
-        COLUMNS="160",
-        LINES="45",
-        OBO_CONSOLE_HOME=str(home),
-        # free ports: never collide with a developer's stack or another test
-        OBO_CONSOLE_MCP_PORT="0",
-        OBO_CONSOLE_IDENTITY_PORT="0",
-        OBO_CONSOLE_SEARCH_PORT="0",
-        OBO_CONSOLE_CALCULATOR_PORT="0",
-    )
-    env.pop("TEXTUAL", None)
-    return env
+    return console_env(home, TERM="xterm-256color", COLUMNS="160", LINES="45")
 
 
 def test_real_console_in_a_terminal_shows_panes_and_sign_in_then_quits_cleanly(isolated_home: Path) -> None:

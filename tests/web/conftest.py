@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.chromium import CHROMEDRIVER, CHROMIUM, start_chromium
 from tests.web.helpers import TEE_WEBSOCKETS
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 
 
@@ -21,23 +21,7 @@ def browser_available() -> bool:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extras")
-    from selenium.webdriver.chrome.service import Service  # deferred: only where selenium is installed
-
-    home = tmp_path / "browser-home"
-    home.mkdir()
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(arg)
-    service = Service(str(CHROMEDRIVER), env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
-    driver = webdriver.Chrome(service=service, options=options)
+    driver = start_chromium(tmp_path, window="1400,1000")
     try:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TEE_WEBSOCKETS})
         downloads = tmp_path / "downloads"

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pyte
 
-from tests.ui.terminal import _children, alive
+from tests.ui.terminal import _children, alive, console_env
 
 OBO_CONSOLE = str(Path(sys.executable).with_name("obo-console"))
 URL_LINE = re.compile(r"^\s+(http://\S+/\?token=(\S+))$")
@@ -57,18 +57,7 @@ TEE_WEBSOCKETS = """
 
 
 def web_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBO_CONSOLE_")}
-    env.update(
-        OBO_CONSOLE_HOME=str(home),
-        OBO_CONSOLE_KEYRING_BACKEND="file",
-        OBO_CONSOLE_MCP_PORT="0",
-        OBO_CONSOLE_IDENTITY_PORT="0",
-        OBO_CONSOLE_SEARCH_PORT="0",
-        OBO_CONSOLE_CALCULATOR_PORT="0",
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("TEXTUAL", None)
-    return env
+    return console_env(home, OBO_CONSOLE_KEYRING_BACKEND="file", PYTHONUNBUFFERED="1")
 
 
 class WebConsole:

@@ -17,12 +17,10 @@ per process (a person signs in in one browser window at a time).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import webbrowser
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -32,6 +30,7 @@ import requests
 from console.core.auth.accounts import SignedInAccount
 from console.core.auth.errors import BrowserSignInError, DeviceFlowCancelled, SignInError
 from console.core.auth.login_page import redirect_uri_of
+from console.core.auth.worker_flow import WorkerFlow
 
 CONTROLLER_NAME = "obo-console-sign-in"
 DEFAULT_TIMEOUT = 300  # seconds for the person to complete the page (MSAL's listener gives up then)
@@ -62,7 +61,7 @@ def _register_first() -> None:
     webbrowser.register(CONTROLLER_NAME, None, _HandOff(CONTROLLER_NAME), preferred=True)
 
 
-class BrowserFlow:
+class BrowserFlow(WorkerFlow):
     def __init__(
         self,
         app: msal.PublicClientApplication,
@@ -75,6 +74,7 @@ class BrowserFlow:
         claims_challenge: str | None = None,
         timeout: int = DEFAULT_TIMEOUT,
     ) -> None:
+        super().__init__()
         self._app = app
         self._scopes = scopes
         self._on_token = on_token
@@ -83,9 +83,6 @@ class BrowserFlow:
         self._login_hint = login_hint
         self._claims = claims_challenge
         self._timeout = timeout
-        self._future: Future[SignedInAccount] = Future()
-        self._future.add_done_callback(self._stop_if_cancelled)
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._cancelled = False
         self._failure: BaseException | None = None  # why the opener gave up (more precise than MSAL's answer)
@@ -194,38 +191,6 @@ class BrowserFlow:
                     timeout=10,
                 )
 
-    def _settle(self, outcome: SignedInAccount | BaseException) -> None:
-        if self._future.done():
-            return
-        try:
-            if isinstance(outcome, BaseException):
-                self._future.set_exception(outcome)
-            else:
-                self._future.set_result(outcome)
-        except InvalidStateError:  # completed by another thread between the check and the set
-            pass
-
-    def _stop_if_cancelled(self, future: Future[SignedInAccount]) -> None:
-        if future.cancelled():
-            self.cancel()
-
-    # -- waiting -------------------------------------------------------------------------------------------
-    @property
-    def future(self) -> Future[SignedInAccount]:
-        self.start()
-        return self._future
-
-    def result(self, timeout: float | None = None) -> SignedInAccount:
-        """Block until signed in; raises BrowserSignInError / DeviceFlowCancelled / SignInError. Ctrl-C cancels."""
-        try:
-            return self.future.result(timeout)
-        except KeyboardInterrupt:
-            self.cancel()
-            raise
-
-    async def wait(self) -> SignedInAccount:
-        return await asyncio.wrap_future(self.future)
-
     def cancel(self) -> None:
         """Stop waiting for the browser: MSAL's listener hears that the sign-in was cancelled."""
         with self._lock:
@@ -236,10 +201,3 @@ class BrowserFlow:
             self._settle(DeviceFlowCancelled())
         elif not already:
             self._give_up_later("access_denied", "The sign-in was cancelled in the console.")
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def done(self) -> bool:
-        return self._future.done()

@@ -7,11 +7,10 @@ worker thread; ``result()`` blocks, ``await wait()`` does not, ``cancel()`` stop
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +19,7 @@ from pydantic import SecretStr
 
 from console.core.auth.accounts import SignedInAccount
 from console.core.auth.errors import DeviceFlowCancelled, DeviceFlowError
+from console.core.auth.worker_flow import WorkerFlow
 from mcp_server.redact import remember_secret
 
 
@@ -37,21 +37,18 @@ class DeviceCodePrompt:
         return max(0, int(self.expires_at - (time.time() if now is None else now)))
 
 
-class DeviceFlow:
+class DeviceFlow(WorkerFlow):
     def __init__(
         self,
         app: msal.PublicClientApplication,
         flow: dict[str, Any],
         on_token: Callable[[dict[str, Any]], SignedInAccount],
     ) -> None:
+        super().__init__()
         self._app = app
         self._flow = flow  # holds the device code: never exposed
         self._on_token = on_token
         self._cancelled = threading.Event()
-        self._future: Future[SignedInAccount] = Future()
-        # Whoever awaited wait() may be cancelled: asyncio then cancels this future too; polling stops with it.
-        self._future.add_done_callback(self._stop_if_cancelled)
-        self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         remember_secret(str(flow["user_code"]))  # masked in every log, event and export from now on
         self.prompt = DeviceCodePrompt(
@@ -66,12 +63,14 @@ class DeviceFlow:
         return f"<DeviceFlow {self.prompt.verification_uri} done={self.done()}>"
 
     # -- polling -----------------------------------------------------------------------------------
-    def start_polling(self) -> None:
+    def start(self) -> None:
         """Start the worker thread (idempotent)."""
         with self._start_lock:
             if self._thread is None and not self._cancelled.is_set():
                 self._thread = threading.Thread(target=self._poll, name="device-code-poll", daemon=True)
                 self._thread.start()
+
+    start_polling = start  # the name the console and its tests call
 
     def _poll(self) -> None:
         try:
@@ -93,39 +92,10 @@ class DeviceFlow:
         except BaseException as exc:  # handed to whoever waits, never lost in the thread
             self._settle(exc)
 
-    def _settle(self, outcome: SignedInAccount | BaseException) -> None:
-        """Complete the future unless it is already done (cancelled by a waiter that went away, or by cancel())."""
-        if self._future.done():
-            return
-        try:
-            if isinstance(outcome, BaseException):
-                self._future.set_exception(outcome)
-            else:
-                self._future.set_result(outcome)
-        except InvalidStateError:  # completed by another thread between the check and the set
-            pass
-
     def _stop_if_cancelled(self, future: Future[SignedInAccount]) -> None:
         if future.cancelled():
             self._cancelled.set()
             self._flow["expires_at"] = 0
-
-    # -- waiting -----------------------------------------------------------------------------------
-    @property
-    def future(self) -> Future[SignedInAccount]:
-        self.start_polling()
-        return self._future
-
-    def result(self, timeout: float | None = None) -> SignedInAccount:
-        """Block until signed in; raises DeviceFlowError / DeviceFlowCancelled. Ctrl-C cancels the flow."""
-        try:
-            return self.future.result(timeout)
-        except KeyboardInterrupt:
-            self.cancel()
-            raise
-
-    async def wait(self) -> SignedInAccount:
-        return await asyncio.wrap_future(self.future)
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -133,10 +103,3 @@ class DeviceFlow:
         with self._start_lock:
             if self._thread is None:
                 self._settle(DeviceFlowCancelled())
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def done(self) -> bool:
-        return self._future.done()

@@ -10,6 +10,7 @@ Entra's page in a real browser.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
 from typing import Literal
@@ -29,11 +30,18 @@ _ALERT = re.compile(r"<(div|p)[^>]*(?:class=[\"']?error|role=[\"']?alert)[^>]*>(
 MfaChoice = bool | Literal["if_asked"]  # True: always send mfa=approve; False: never; "if_asked": when asked
 
 
+@dataclass
+class PageForm:
+    """The first POST form of a page: where it posts and its hidden fields."""
+
+    action: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+
+
 class _FormReader(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
+        self.form = PageForm()
         self._in_form = False
         self._done = False
 
@@ -41,16 +49,24 @@ class _FormReader(HTMLParser):
         values = {k: v or "" for k, v in attrs}
         if tag == "form" and not self._done and values.get("method", "get").lower() == "post":
             self._in_form = True
-            self.action = values.get("action", "")
-        elif tag == "input" and self._in_form and values.get("name"):
-            kind = values.get("type", "text").lower()
-            if kind == "hidden":
-                self.fields[values["name"]] = values.get("value", "")
+            self.form.action = values.get("action", "")
+        elif (
+            tag == "input"
+            and self._in_form
+            and values.get("type", "").lower() == "hidden"
+            and values.get("name")
+        ):
+            self.form.fields[values["name"]] = values.get("value", "")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form" and self._in_form:
-            self._in_form = False
-            self._done = True
+            self._in_form, self._done = False, True
+
+
+def read_form(html: str) -> PageForm:
+    reader = _FormReader()
+    reader.feed(html)
+    return reader.form
 
 
 def page_text(html: str, user_code: str) -> str:
@@ -103,8 +119,7 @@ def complete_device_page(
 
 def _filled(html: str, url: str) -> tuple[dict[str, str], str]:
     """The first POST form of a page: its hidden fields and the absolute URL it posts to."""
-    form = _FormReader()
-    form.feed(html)
+    form = read_form(html)
     return dict(form.fields), urljoin(url, form.action) if form.action else url
 
 

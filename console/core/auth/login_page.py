@@ -9,57 +9,16 @@ Local mode only: in Azure mode a person completes Entra's pages in their browser
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
-from console.core.auth.device_page import page_text
+from console.core.auth.device_page import page_text, read_form
 from console.core.auth.errors import SignInError
 
 MAX_PAGES = (
     4  # login, MFA step, the form_post answer (and one spare): more means the page is not the one known
 )
-
-
-@dataclass
-class PageForm:
-    """The first POST form of a page: where it posts and its hidden fields."""
-
-    action: str | None = None
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-class _FormReader(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.form = PageForm()
-        self._in_form = False
-        self._done = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k: v or "" for k, v in attrs}
-        if tag == "form" and not self._done and values.get("method", "get").lower() == "post":
-            self._in_form = True
-            self.form.action = values.get("action", "")
-        elif (
-            tag == "input"
-            and self._in_form
-            and values.get("type", "").lower() == "hidden"
-            and values.get("name")
-        ):
-            self.form.fields[values["name"]] = values.get("value", "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form" and self._in_form:
-            self._in_form, self._done = False, True
-
-
-def read_form(html: str) -> PageForm:
-    reader = _FormReader()
-    reader.feed(html)
-    return reader.form
 
 
 def redirect_uri_of(auth_uri: str) -> str:
