@@ -41,11 +41,13 @@ class ChromiumAsSystemBrowser(webbrowser.BaseBrowser):
         self.act: Callable[[str], None] | None = None
         self.opened: list[str] = []
         self.errors: list[BaseException] = []
+        self.acted = threading.Event()  # the person has finished (MSAL may have its code before that)
 
     def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
         if self.act is None:
             return False
         self.opened.append(url)
+        self.acted.clear()
         threading.Thread(
             target=self._act, args=(self.act, url), daemon=True
         ).start()  # MSAL listens after this
@@ -56,6 +58,12 @@ class ChromiumAsSystemBrowser(webbrowser.BaseBrowser):
             act(url)
         except BaseException as exc:  # seen by the test
             self.errors.append(exc)
+        finally:
+            self.acted.set()
+
+    def finished(self, timeout: float = 60) -> bool:
+        """Wait until the person's last step (its screenshot included) is done."""
+        return self.acted.wait(timeout)
 
 
 _SYSTEM_BROWSER = ChromiumAsSystemBrowser()
@@ -106,7 +114,7 @@ def test_cli_browser_sign_in_opens_the_system_browser_and_prints_the_url(
     manager = make_manager()
     _SYSTEM_BROWSER.act = person_signs_in(chromium, "bob", "bob")
     account = browser_sign_in(manager, None)  # what `obo-console login --browser` runs
-    assert _SYSTEM_BROWSER.errors == []
+    assert _SYSTEM_BROWSER.finished() and _SYSTEM_BROWSER.errors == []
     assert account.username == "bob@contoso.example"
     printed = capsys.readouterr().err
     assert "Opening the sign-in page in your browser. If it does not open, visit:" in printed
@@ -127,7 +135,7 @@ def test_carol_confirms_the_mfa_number_in_chromium_for_a_claims_challenge(
     _SYSTEM_BROWSER.act = person_signs_in(chromium, "carol", "carol")
     claims = '{"access_token":{"acrs":{"essential":true,"values":["c1"]}}}'
     account = manager.start_browser_flow(claims_challenge=claims).result(120)
-    assert _SYSTEM_BROWSER.errors == []
+    assert _SYSTEM_BROWSER.finished() and _SYSTEM_BROWSER.errors == []
     assert account.username == "carol@contoso.example"
     token = manager.acquire_token(account).claims()
     assert (token["amr"], token["acrs"]) == (["pwd", "mfa"], ["c1"])
