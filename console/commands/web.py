@@ -103,8 +103,8 @@ def _console_command(args: argparse.Namespace, settings: Settings) -> str:
 
 def _announce(base: str, guard: AccessGuard) -> None:
     print(
-        "OBO Console is served to web browsers. Open (the token in it is the key — share it only with people who "
-        "may act as the signed-in users):",
+        "OBO Console is served to web browsers. Open (the token in it is the key — share it only with people you "
+        "trust to open consoles on this machine):",
         flush=True,
     )
     print(f"    {base}/?{TOKEN_PARAM}={guard.token.get_secret_value()}", flush=True)
