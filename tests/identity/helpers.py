@@ -82,3 +82,27 @@ def assert_entra_error(
     assert body["error_uri"].endswith(f"/error?code={code}")
     if correlation_id is not None:
         assert body["correlation_id"] == correlation_id
+
+
+SEARCH_SCOPE = "https://search.azure.com/.default"
+
+
+def obo_form(platform: IdentityPlatform, assertion: str, /, **overrides: str | None) -> dict[str, str]:
+    """The API app's OBO form for Azure AI Search; an override of None leaves that field out."""
+    secret = platform.tenant.api_app.client_secret.get_secret_value()  # type: ignore[union-attr]
+    form: dict[str, str | None] = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "client_id": platform.api_client_id,
+        "client_secret": secret,
+        "assertion": assertion,
+        "scope": SEARCH_SCOPE,
+        "requested_token_use": "on_behalf_of",
+    }
+    form.update(overrides)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+def post_obo(
+    session: requests.Session, platform: IdentityPlatform, assertion: str, /, **overrides: str | None
+) -> requests.Response:
+    return session.post(platform.token_endpoint, data=obo_form(platform, assertion, **overrides))

@@ -15,7 +15,7 @@ import requests
 from mcp_server.localcloud.ca import trusting_session
 from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
-from tests.identity.helpers import api_app, assert_entra_error, device_flow_sign_in, public_app
+from tests.identity.helpers import api_app, assert_entra_error, device_flow_sign_in, post_obo, public_app
 
 SEARCH = "https://search.azure.com/.default"
 MFA_POLICY = "9ab03e19-ed42-4168-b6b7-7001fb3e933a"
@@ -27,18 +27,8 @@ def claims_of(token: str) -> dict[str, Any]:
 
 
 def obo(platform: IdentityPlatform, assertion: str, **extra: str) -> requests.Response:
-    secret = platform.tenant.api_app.client_secret.get_secret_value()  # type: ignore[union-attr]
-    form = {
-        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-        "client_id": platform.api_client_id,
-        "client_secret": secret,
-        "assertion": assertion,
-        "scope": SEARCH,
-        "requested_token_use": "on_behalf_of",
-        **extra,
-    }
     with trusting_session(platform.ca_cert_path) as session:
-        return session.post(platform.token_endpoint, data=form)
+        return post_obo(session, platform, assertion, **extra)
 
 
 def test_demo_tenant_file_has_the_two_policies(demo_tenant: Tenant) -> None:

@@ -15,7 +15,14 @@ import requests
 
 from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.tenant import Tenant
-from tests.identity.helpers import api_app, assert_entra_error, device_flow_sign_in, public_app
+from tests.identity.helpers import (
+    api_app,
+    assert_entra_error,
+    device_flow_sign_in,
+    obo_form,
+    post_obo,
+    public_app,
+)
 
 SEARCH = "https://search.azure.com/.default"
 SessionFactory = Callable[[], requests.Session]
@@ -36,26 +43,6 @@ def alice_sign_in(identity_platform: IdentityPlatform) -> dict[str, Any]:
 def alice_token(alice_sign_in: dict[str, Any]) -> str:
     """A real user token for the MCP API."""
     return alice_sign_in["access_token"]
-
-
-def obo_form(platform: IdentityPlatform, assertion: str, /, **overrides: str | None) -> dict[str, str]:
-    secret = platform.tenant.api_app.client_secret.get_secret_value()  # type: ignore[union-attr]
-    form: dict[str, str | None] = {
-        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-        "client_id": platform.api_client_id,
-        "client_secret": secret,
-        "assertion": assertion,
-        "scope": SEARCH,
-        "requested_token_use": "on_behalf_of",
-    }
-    form.update(overrides)
-    return {k: v for k, v in form.items() if v is not None}
-
-
-def post_obo(
-    session: requests.Session, platform: IdentityPlatform, assertion: str, /, **overrides: str | None
-) -> requests.Response:
-    return session.post(platform.token_endpoint, data=obo_form(platform, assertion, **overrides))
 
 
 # -- an exchange_token written by hand for Entra's token endpoint; here only the host and the CA differ ------

@@ -9,24 +9,14 @@ import pytest
 
 from mcp_server.localcloud.ca import trusting_session
 from mcp_server.localcloud.identity.platform import IdentityPlatform
-from tests.identity.helpers import assert_entra_error
+from tests.identity.helpers import assert_entra_error, post_obo
 
 SEARCH = "https://search.azure.com/.default"
 
 
 def obo(platform: IdentityPlatform, assertion: str, claims: str) -> dict[str, object]:
-    secret = platform.tenant.api_app.client_secret.get_secret_value()  # type: ignore[union-attr]
-    form = {
-        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-        "client_id": platform.api_client_id,
-        "client_secret": secret,
-        "assertion": assertion,
-        "scope": SEARCH,
-        "requested_token_use": "on_behalf_of",
-        "claims": claims,
-    }
     with trusting_session(platform.ca_cert_path) as session:
-        answer = session.post(platform.token_endpoint, data=form)
+        answer = post_obo(session, platform, assertion, claims=claims)
     assert answer.status_code == 400
     return answer.json()
 
