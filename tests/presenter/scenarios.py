@@ -178,6 +178,33 @@ def success(cache_hit: bool = False) -> list[Event]:
     ]
 
 
+def tool_failed(error: str, duration_ms: float, output: str) -> list[Event]:
+    """The end of a turn whose get_documents call failed with ``error``: the tool ends, the agent says ``output``."""
+    return [
+        _e(
+            ToolEnded,
+            1.5,
+            turn_id="t1",
+            agent=AGENT,
+            tool="get_documents",
+            call_id=CALL,
+            result=error,
+            error=f"Tool error: {error}",
+            duration_ms=duration_ms,
+            tool_type="mcp",
+        ),
+        _e(
+            TurnEnded,
+            2.1,
+            turn_id="t1",
+            agent=AGENT,
+            output=output,
+            duration_ms=1100.0,
+            last_agent=AGENT,
+        ),
+    ]
+
+
 def obo_failure(code: str, cause: str) -> list[Event]:
     message = f"On-behalf-of token exchange failed ({code}): {cause}"
     return [
@@ -207,27 +234,7 @@ def obo_failure(code: str, cause: str) -> list[Event]:
             error=message,
             aadsts=code,
         ),
-        _e(
-            ToolEnded,
-            1.5,
-            turn_id="t1",
-            agent=AGENT,
-            tool="get_documents",
-            call_id=CALL,
-            result=message,
-            error=f"Tool error: {message}",
-            duration_ms=60.0,
-            tool_type="mcp",
-        ),
-        _e(
-            TurnEnded,
-            2.1,
-            turn_id="t1",
-            agent=AGENT,
-            output="I could not search your documents: the token exchange failed.",
-            duration_ms=1100.0,
-            last_agent=AGENT,
-        ),
+        *tool_failed(message, 60.0, "I could not search your documents: the token exchange failed."),
     ]
 
 
@@ -312,27 +319,7 @@ def search_outage() -> list[Event]:
             cache_hit=False,
             error=error,
         ),
-        _e(
-            ToolEnded,
-            1.5,
-            turn_id="t1",
-            agent=AGENT,
-            tool="get_documents",
-            call_id=CALL,
-            result=error,
-            error=f"Tool error: {error}",
-            duration_ms=50.0,
-            tool_type="mcp",
-        ),
-        _e(
-            TurnEnded,
-            2.1,
-            turn_id="t1",
-            agent=AGENT,
-            output="The search service is down right now.",
-            duration_ms=1100.0,
-            last_agent=AGENT,
-        ),
+        *tool_failed(error, 50.0, "The search service is down right now."),
     ]
 
 
