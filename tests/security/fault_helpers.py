@@ -15,13 +15,13 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from mcp_server.stack_state import StackState, read_state, write_state
+from tests.fixtures.stack import server_argv
 
 _TOOLS_CALL = re.compile(rb'"method"\s*:\s*"tools/call"')
 
@@ -111,22 +111,7 @@ def _shut(sock: socket.socket) -> None:
 
 def launch_server(state_file: Path, timeout: float = 90.0) -> tuple[subprocess.Popen[bytes], StackState]:
     """`obo-console server` on free ports in its own process group; returns once its state file names it."""
-    command = [
-        sys.executable,
-        "-m",
-        "console.cli",
-        "--state-file",
-        str(state_file),
-        "server",
-        "--port",
-        "0",
-        "--identity-port",
-        "0",
-        "--search-port",
-        "0",
-        "--calculator-port",
-        "0",
-    ]
+    command = server_argv("--state-file", str(state_file))
     log = (state_file.parent / "server.log").open("wb")
     proc = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -17,6 +17,7 @@ import httpx2
 import pytest
 
 from mcp_server.stack import LocalStack, StackPorts
+from tests.fixtures.stack import server_argv
 
 FIELDS = (
     "mcp_url",
@@ -36,23 +37,7 @@ FIELDS = (
 
 
 def server_command(home: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "console.cli",
-        "--home",
-        str(home),
-        "server",
-        "--port",
-        "0",
-        "--identity-port",
-        "0",
-        "--search-port",
-        "0",
-        "--calculator-port",
-        "0",
-        *extra,
-    ]
+    return server_argv("--home", str(home), extra=extra)
 
 
 def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> dict:
