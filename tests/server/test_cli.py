@@ -124,22 +124,7 @@ def test_cli_names_the_taken_port(tmp_path: Path) -> None:
     blocker.listen(1)
     try:
         port = blocker.getsockname()[1]
-        cmd = [
-            sys.executable,
-            "-m",
-            "console.cli",
-            "--home",
-            str(tmp_path),
-            "server",
-            "--port",
-            "0",
-            "--identity-port",
-            str(port),
-            "--search-port",
-            "0",
-            "--calculator-port",
-            "0",
-        ]
+        cmd = server_command(tmp_path, "--identity-port", str(port))  # the later flag wins
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert result.returncode == 1
         assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
