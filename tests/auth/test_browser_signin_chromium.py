@@ -20,6 +20,7 @@ from tests.auth.conftest import AuthStack
 from tests.fixtures.chromium import CHROMEDRIVER, CHROMIUM, start_chromium
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extras")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -85,7 +86,9 @@ def person_signs_in(driver: Any, login: str, shots: str) -> Callable[[str], None
     """What a person does in the browser MSAL opened: pick the user, Approve, confirm the MFA number if asked."""
 
     def act(url: str) -> None:
-        wait = WebDriverWait(driver, 30)
+        # The page's body goes stale while the form posts on to MSAL's listener: read it again, as a person looks
+        # again. A step that never comes still ends the wait with a TimeoutException, seen by the test.
+        wait = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,))
         driver.get(url)
         wait.until(expected_conditions.presence_of_element_located((By.ID, "login"))).send_keys(login)
         driver.save_screenshot(str(ARTIFACTS / f"{shots}-1-login.png"))
