@@ -23,6 +23,12 @@ from tests.ui.helpers import help_rows, open_palette, timers_fired, until
 SIZE = (160, 45)
 
 
+def _status_text(app: OboConsoleApp) -> str:
+    """The main screen's status bar text; "" while it is being composed."""
+    bars = app.main_screen.query(StatusBar)
+    return str(bars.first().render()) if bars else ""
+
+
 def _table_column(table: DataTable, key: str) -> list[str]:
     return [str(table.get_cell(row, key)) for row in table.rows]
 
@@ -396,7 +402,8 @@ async def test_sign_in_screen_shows_code_qr_countdown_and_signs_in_as_a_demo_use
         await pilot.press("2")  # bob
         await until(pilot, lambda: not isinstance(app.screen, SignInScreen), what="sign-in to complete")
         assert workspace.current_account.username == "bob@contoso.example"
-        assert "Bob Baker" in str(app.main_screen.query_one(StatusBar).render())
+        # The main screen composes its status bar again after the switch: wait until it shows the account.
+        await until(pilot, lambda: "Bob Baker" in _status_text(app), what="the status bar naming bob")
 
 
 async def test_sign_in_can_be_cancelled_and_sign_out_from_the_keyboard() -> None:
@@ -412,7 +419,9 @@ async def test_sign_in_can_be_cancelled_and_sign_out_from_the_keyboard() -> None
         await pilot.press("f4")
         await until(pilot, lambda: workspace.current_account is None)
         await pilot.pause()
-        assert "not signed in" in str(app.main_screen.query_one(StatusBar).render())
+        await until(
+            pilot, lambda: "not signed in" in _status_text(app), what="the status bar saying signed out"
+        )
         assert app.main_screen.query_one(ClaimsPane).user == {}
 
 
