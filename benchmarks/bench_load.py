@@ -6,9 +6,15 @@ U users x C concurrent client sessions x N get_documents calls each, against (a)
 processes (mcp_server/server/multiworker.py), token validation, the OBO cache in a real redis-server (encrypted,
 one exchange per user across workers), permission-trimmed search; and (b) the no-identity baseline: the same
 workers serving the same tool with no validation and no user token (search with the API key alone). Variants
-alternate in rounds (so machine noise hits both alike); the clients run in a process of their own. Prints calls/s, p50/p99 latency, OBO exchanges, results
+alternate in rounds (so machine noise hits both alike). Prints calls/s, p50/p99 latency, OBO exchanges, results
 that differ from each user's solo result (must be 0), and the ratios against the targets: full path >= 0.8x the
 baseline's throughput at 30 clients; 2 workers >= 1.3x 1 worker (full path, Redis cache); exchanges = users.
+
+The clients run in a process of their own and, like the console, ask for the step notifications on every call
+(``--quiet``: they ask for none). They are lean ones (_mcp_load_client.py: one keep-alive connection each, the same
+requests FastMCP's client sends): FastMCP's own client costs about as much CPU per call as the server does, and on
+a 2-core machine thirty of them would leave the server workers no core to scale onto. Each user's solo result is
+taken with FastMCP's ``Client``, and every loaded result is checked against it.
 Run it from the checkout's top folder (the workers import the baseline app from ``benchmarks``).
 """
 
@@ -21,6 +27,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +36,7 @@ from fastmcp.client import StreamableHttpTransport
 from pydantic import SecretStr
 
 from benchmarks._common import temporary_stack
+from benchmarks._mcp_load_client import LeanMcpClient
 from benchmarks.bench_server import obo_exchanges, sign_in
 from mcp_server.server.multiworker import WorkerPool
 from mcp_server.stack import LocalStack
@@ -42,6 +50,7 @@ class Run:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     differing: int = 0
+    notifications: int = 0
 
     @property
     def calls_per_second(self) -> float:
@@ -52,8 +61,8 @@ class Run:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
 
 
-def _names(result: Any) -> list[str]:
-    return sorted(str(d.get("id")) for d in (result.structured_content or {}).get("documents", []))
+def _names(structured: dict[str, Any] | None) -> list[str]:
+    return sorted(str(d.get("id")) for d in (structured or {}).get("documents", []))
 
 
 async def _solo(url: str, tokens: dict[str, str | None]) -> dict[str, list[str]]:
@@ -62,25 +71,26 @@ async def _solo(url: str, tokens: dict[str, str | None]) -> dict[str, list[str]]
     for login, token in tokens.items():
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with Client(StreamableHttpTransport(url, headers=headers)) as client:
-            solo[login] = _names(await client.call_tool("get_documents", {"query": "*"}))
+            solo[login] = _names((await client.call_tool("get_documents", {"query": "*"})).structured_content)
     return solo
 
 
-async def _load(url: str, tokens: dict[str, str | None], clients: int, calls: int, run: Run) -> None:
+async def _load(
+    url: str, tokens: dict[str, str | None], clients: int, calls: int, steps: bool, run: Run
+) -> None:
     solo = await _solo(url, tokens)
     logins = list(tokens)
 
     async def one_client(index: int) -> None:
         login = logins[index % len(logins)]
-        token = tokens[login]
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with Client(StreamableHttpTransport(url, headers=headers)) as client:
+        async with LeanMcpClient(url, tokens[login], steps=steps) as client:
             await ready.wait()
             for _ in range(calls):
                 started = time.perf_counter()
-                result = await client.call_tool("get_documents", {"query": "*"})
+                answer = await client.call_tool("get_documents", {"query": "*"})
                 run.latencies.append(time.perf_counter() - started)
-                run.differing += _names(result) != solo[login]
+                run.differing += _names(answer.result.get("structuredContent")) != solo[login]
+                run.notifications += answer.notifications
 
     ready = asyncio.Event()
     tasks = [asyncio.create_task(one_client(i)) for i in range(clients)]
@@ -91,40 +101,64 @@ async def _load(url: str, tokens: dict[str, str | None], clients: int, calls: in
     run.seconds += time.perf_counter() - started
 
 
-def _load_in_process(url: str, tokens: dict[str, str | None], clients: int, calls: int) -> Run:
+def _load_in_process(url: str, tokens: dict[str, str | None], clients: int, calls: int, steps: bool) -> Run:
     """The clients in a process of their own: their work never holds the GIL of the local search service (which
     runs in this process, as in `obo-console server`)."""
     run = Run()
-    asyncio.run(_load(url, tokens, clients, calls, run))
+    asyncio.run(_load(url, tokens, clients, calls, steps, run))
     return run
 
 
-def measure(stack: LocalStack, redis_url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
-    key = SecretStr(base64.urlsafe_b64encode(os.urandom(32)).decode())
-    full_config = stack.server_config(port=0, obo_cache="redis", redis_url=redis_url, obo_cache_key=key)
+def measure(stack: LocalStack, redis_url: str, args: argparse.Namespace) -> dict[int, dict[str, Any]]:
+    """Both worker counts, both variants, all four servers up at once and loaded in turn, round after round (an
+    idle server costs nothing): machine noise hits every variant alike."""
     users = USERS[: args.users]
     tokens: dict[str, str | None] = {login: sign_in(stack, login) for login in users}
     anonymous: dict[str, str | None] = {"anyone": None}
-    runs = {"full": Run(), "base": Run()}
+    runs = {(workers, name): Run() for workers in (1, 2) for name in ("full", "base")}
     with (
-        WorkerPool(full_config, workers) as full,
-        WorkerPool(stack.server_config(port=0), workers, app="benchmarks.bench_server:baseline_app") as base,
+        ExitStack() as servers,
         ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as clients,
     ):
+        urls: dict[tuple[int, str], str] = {}
+        for workers in (1, 2):
+            # Its own cache key per server: entry names differ, so each server's exchanges are its own.
+            key = SecretStr(base64.urlsafe_b64encode(os.urandom(32)).decode())
+            full_config = stack.server_config(
+                port=0, obo_cache="redis", redis_url=redis_url, obo_cache_key=key
+            )
+            base_config = stack.server_config(port=0)
+            full = servers.enter_context(WorkerPool(full_config, workers))
+            base = servers.enter_context(
+                WorkerPool(base_config, workers, app="benchmarks.bench_server:baseline_app")
+            )
+            urls[workers, "full"], urls[workers, "base"] = full.base_url, base.base_url
         for _ in range(args.rounds):
-            for name, url, who in (("full", full.base_url, tokens), ("base", base.base_url, anonymous)):
-                done = clients.submit(_load_in_process, f"{url}/mcp", who, args.clients, args.calls).result()
-                runs[name].seconds += done.seconds
-                runs[name].latencies += done.latencies
-                runs[name].differing += done.differing
-        exchanges = obo_exchanges(full.base_url)
-    return {"runs": runs, "exchanges": exchanges}
+            for (workers, name), url in urls.items():
+                who = tokens if name == "full" else anonymous
+                done = clients.submit(
+                    _load_in_process, f"{url}/mcp", who, args.clients, args.calls, not args.quiet
+                ).result()
+                run = runs[workers, name]
+                run.seconds += done.seconds
+                run.latencies += done.latencies
+                run.differing += done.differing
+                run.notifications += done.notifications
+        exchanges = {workers: obo_exchanges(urls[workers, "full"]) for workers in (1, 2)}
+    return {
+        workers: {
+            "runs": {name: runs[workers, name] for name in ("full", "base")},
+            "exchanges": exchanges[workers],
+        }
+        for workers in (1, 2)
+    }
 
 
 def _line(name: str, run: Run) -> str:
+    steps = run.notifications / len(run.latencies) if run.latencies else 0.0
     return (
         f"    {name:<38} {run.calls_per_second:8.1f} calls/s   p50 {run.percentile(0.5):7.1f} ms   "
-        f"p99 {run.percentile(0.99):7.1f} ms   differing results {run.differing}"
+        f"p99 {run.percentile(0.99):7.1f} ms   differing results {run.differing}   steps/call {steps:.0f}"
     )
 
 
@@ -133,19 +167,21 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=3, help=f"distinct users (1-{len(USERS)}, default 3)")
     parser.add_argument("--clients", type=int, default=30, help="concurrent client sessions (default 30)")
     parser.add_argument("--calls", type=int, default=20, help="calls per client per round (default 20)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per variant (default 2)")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per variant (default 4)")
+    parser.add_argument("--quiet", action="store_true", help="clients ask for no step notifications")
     args = parser.parse_args()
     with temporary_stack() as stack:
         redis = RedisServer(stack.home)
         redis.start()
         try:
-            results = {workers: measure(stack, redis.url, workers, args) for workers in (1, 2)}
+            results = measure(stack, redis.url, args)
         finally:
             redis.stop()
     total = args.clients * args.calls * args.rounds
     print(
         f"get_documents under load: {args.users} users x {args.clients} concurrent clients x {args.calls} calls "
-        f"x {args.rounds} rounds ({total} calls per variant)"
+        f"x {args.rounds} rounds ({total} calls per variant), clients "
+        + ("asking for no steps" if args.quiet else "asking for the step notifications, as the console does")
     )
     for workers, result in results.items():
         runs = result["runs"]

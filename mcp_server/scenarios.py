@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ResourceNotFoundError
 from azure.search.documents import SearchClient
 from azure.search.documents.indexes import SearchIndexClient
@@ -26,6 +25,7 @@ from mcp_server.atomic import write_private
 from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.search.service import SearchService
 from mcp_server.localcloud.tenant import ConditionalAccessPolicy, Tenant
+from mcp_server.search_credential import api_key_auth
 from mcp_server.server.app import OboServer
 from mcp_server.server.config import SEARCH_AUDIENCE
 
@@ -162,8 +162,8 @@ def _search_key(rotate: bool) -> Switch:
 
 def _rebuild_index(with_permissions: bool) -> Switch:
     def switch(stack: StackParts, memo: Memo) -> None:
-        credential = AzureKeyCredential(stack.search_key.get_secret_value())
-        with SearchIndexClient(stack.search.endpoint, credential) as client:
+        auth = api_key_auth(stack.search_key)
+        with SearchIndexClient(stack.search.endpoint, **auth.client_kwargs()) as client:
             with contextlib.suppress(ResourceNotFoundError):
                 client.delete_index(stack.index_name)
             principals = provision.principals_from_tenant(stack.tenant)
@@ -176,7 +176,7 @@ def _rebuild_index(with_permissions: bool) -> Switch:
             index.permission_filter_option = None
             client.create_index(index)
         documents = provision.resolve_documents(principals).documents
-        with SearchClient(stack.search.endpoint, stack.index_name, credential) as search:
+        with SearchClient(stack.search.endpoint, stack.index_name, **auth.client_kwargs()) as search:
             search.upload_documents(documents)
 
     return switch

@@ -29,6 +29,10 @@ from pydantic import SecretStr
 SearchAuth = Literal["api-key", "entra"]
 SEARCH_AUTH_MODES: tuple[str, ...] = ("api-key", "entra")
 SEARCH_SCOPE = "https://search.azure.com/.default"
+# Azure AI Search never redirects. azure-core follows a 307/308 with the request's headers, and its cleanup drops
+# only Authorization on the way: the api-key and the user's token in x-ms-query-source-authorization would go to
+# whatever host the Location names. Every client that carries a credential refuses redirects.
+NO_REDIRECTS: dict[str, Any] = {"permit_redirects": False}
 
 
 def _loopback_http(url: str) -> bool:
@@ -73,11 +77,12 @@ class SearchAuthentication:
     credential: AzureKeyCredential | TokenCredential = field(repr=False)
 
     def client_kwargs(self) -> dict[str, Any]:
-        """``credential=`` (and the bearer policy for a token credential) for SearchClient / SearchIndexClient."""
+        """``credential=`` (and the bearer policy for a token credential) for SearchClient / SearchIndexClient,
+        with redirects refused (``NO_REDIRECTS``)."""
         if isinstance(self.credential, AzureKeyCredential):
-            return {"credential": self.credential}
+            return {"credential": self.credential, **NO_REDIRECTS}
         policy = LoopbackBearerPolicy(self.credential, SEARCH_SCOPE)
-        return {"credential": self.credential, "authentication_policy": policy}
+        return {"credential": self.credential, "authentication_policy": policy, **NO_REDIRECTS}
 
     def close(self) -> None:
         close = getattr(self.credential, "close", None)
@@ -94,9 +99,9 @@ class AsyncSearchAuthentication:
 
     def client_kwargs(self) -> dict[str, Any]:
         if isinstance(self.credential, AzureKeyCredential):
-            return {"credential": self.credential}
+            return {"credential": self.credential, **NO_REDIRECTS}
         policy = AsyncLoopbackBearerPolicy(self.credential, SEARCH_SCOPE)
-        return {"credential": self.credential, "authentication_policy": policy}
+        return {"credential": self.credential, "authentication_policy": policy, **NO_REDIRECTS}
 
     async def close(self) -> None:
         if not isinstance(self.credential, AzureKeyCredential):

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx2
-from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ResourceNotFoundError
 from azure.search.documents.indexes import SearchIndexClient
 from pydantic import SecretStr
@@ -30,6 +29,7 @@ from mcp_server.paths import data_dir
 from mcp_server.processes import pid_alive
 from mcp_server.redact import remember_secret
 from mcp_server.scenarios import ScenarioSwitch, ServiceControl
+from mcp_server.search_credential import api_key_auth
 from mcp_server.server.app import OboServer, create_server
 from mcp_server.server.config import ServerConfig, check_search_api_version
 from mcp_server.server.multiworker import WorkerPool
@@ -258,7 +258,7 @@ class LocalStack:
             return
 
         with SearchIndexClient(
-            self.search.endpoint, AzureKeyCredential(self.search_key.get_secret_value())
+            self.search.endpoint, **api_key_auth(self.search_key).client_kwargs()
         ) as client:
             try:
                 client.get_index(self.index_name)

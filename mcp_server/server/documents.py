@@ -24,6 +24,7 @@ from mcp_server.search_credential import AsyncSearchAuthentication
 from mcp_server.server.config import ACCESS_FIELDS, ServerConfig
 from mcp_server.server.obo import OboToken
 from mcp_server.server.search_auth import client_options, server_async_search_auth, server_search_auth
+from mcp_server.server.search_rest import search_request, search_results
 
 PUBLIC = "all"
 
@@ -128,12 +129,15 @@ class DocumentSearch:
         return self._async_client
 
     async def search_async(self, query: str, top: int, obo: OboToken) -> list[dict[str, Any]]:
-        """``search`` on the async client: the same request, no worker thread, pooled connections."""
+        """``search`` on the async client: the same request, no worker thread, pooled connections, the answer read
+        as JSON (search_rest.py)."""
         token = _user_token(obo)
         fields = self._fields if self._fields is not None else await anyio.to_thread.run_sync(self.fields)
+        request = search_request(
+            self.config.search_index, query, top, token, fields, self.config.search_api_version
+        )
         try:
-            results = await self._aio().search(**_request(query, top, token, fields))
-            return [dict(r) async for r in results]
+            return search_results(await self._aio().send_request(request))
         except AzureError as exc:
             raise SearchFailed(_describe(exc)) from exc
 
@@ -227,6 +231,12 @@ def missing_permission_filtering(index: Any) -> str:
 
 def _describe(exc: AzureError) -> str:
     if isinstance(exc, HttpResponseError):
+        if exc.status_code is not None and 300 <= exc.status_code < 400:
+            return (
+                f"the search service answered HTTP {exc.status_code}, a redirect: refused (Azure AI Search never "
+                "redirects, and following it would send the credentials to another address). Check "
+                "OBO_CONSOLE_SEARCH_ENDPOINT."
+            )
         message = (exc.message or "").split("\n")[0]
         return f"the search service answered HTTP {exc.status_code}: {message}"
     return f"the search service is unreachable ({type(exc).__name__})"

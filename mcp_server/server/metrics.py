@@ -55,7 +55,9 @@ class ServerMetrics:
             "obo_cache_degraded",
             "1 while the shared (Redis) OBO cache is unreachable and workers serve from their own caches",
             registry=self.registry,
-            multiprocess_mode="max",  # any worker degraded: the server is
+            # Any live worker degraded: the server is. "live": a dead worker's value leaves with it (the supervisor
+            # marks it dead), or a worker that died degraded would say so forever.
+            multiprocess_mode="livemax",
         )
         self.obo_cache_redis_errors = Counter(
             "obo_cache_redis_errors", "Failed operations on the Redis OBO cache", registry=self.registry

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.multiprocess import mark_process_dead
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn import Config as UvicornConfig
@@ -273,6 +274,7 @@ class _Supervisor(Multiprocess):
                 continue
             process.kill()
             process.join()
+            _forget_metrics_of(process.pid)
             replacement = _WorkerProcess(self.config, self.sockets)
             replacement.start()
             self.processes[index] = replacement
@@ -283,7 +285,14 @@ class _Supervisor(Multiprocess):
             replacement.start()
             old.terminate()
             old.join()
+            _forget_metrics_of(old.pid)
             self.processes[index] = replacement
+
+
+def _forget_metrics_of(pid: int | None) -> None:
+    """A dead worker's live gauges leave /metrics with it (its counters stay in the sums, as they should)."""
+    if pid is not None:
+        mark_process_dead(pid, os.environ[MULTIPROC_ENV])
 
 
 def _supervise() -> None:

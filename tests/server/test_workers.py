@@ -4,6 +4,8 @@ workers, and Redis going away mid-run: still serving, still isolated, /healthz d
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 
@@ -96,6 +98,31 @@ def test_redis_killed_mid_run_still_serving_isolated_and_degraded(
     # Without the shared cache a worker exchanges for itself at most once per user: never more than 2 x 3.
     assert 3 <= metric(two_workers.base_url, "obo_exchanges_total", outcome="started") <= 6
     _interleaved(two_workers, local_stack, rounds=2)
+
+
+def test_a_worker_that_dies_degraded_leaves_no_degraded_gauge_behind(
+    local_stack: LocalStack, two_workers: WorkerPool, redis_for_workers: RedisServer
+) -> None:
+    """obo_cache_degraded is the max over live workers: once Redis is back and the dead worker's replacement and
+    the survivor are ready, /metrics says 0 (a dead worker's 1 must not outlive it)."""
+    _interleaved(two_workers, local_stack, rounds=1)
+    redis_for_workers.stop()
+    _interleaved(two_workers, local_stack, rounds=2)
+    victim = int(next(iter(_wait_all_degraded(two_workers))))
+    assert metric(two_workers.base_url, "obo_cache_degraded") == 1
+
+    os.kill(victim, signal.SIGKILL)
+    redis_for_workers.start()  # the same port: the survivor recovers by itself
+    ready: set[str] = set()
+    deadline = time.monotonic() + 60
+    while len(ready) < two_workers.workers and time.monotonic() < deadline:
+        pid, code, body = healthz(two_workers.base_url)
+        if code == 200 and body["status"] == "ready" and int(pid) != victim:
+            ready.add(pid)
+        time.sleep(0.1)
+    assert len(ready) == 2, f"the replacement and the survivor did not both become ready: {ready}"
+    assert metric(two_workers.base_url, "obo_cache_degraded") == 0
+    _interleaved(two_workers, local_stack, rounds=1)  # and still serving each user their own
 
 
 def test_a_port_another_server_listens_on_is_refused_not_shared(local_stack: LocalStack) -> None:
