@@ -12,22 +12,24 @@ from fastmcp import Client
 from fastmcp.client import StreamableHttpTransport
 
 from console.core.doctor.model import Check, CheckFailed, Doctor
+from mcp_server import search_versions
 
 TIMEOUT = 15.0
 # Document-level access (permissionFilter fields, x-ms-query-source-authorization) exists from this preview on.
 FIRST_VERSION_WITH_ACCESS = "2025-05-01-preview"
 
 
-def sdk_api_version(doctor: Doctor) -> str:
-    """The api-version azure-search-documents sends (what the MCP server uses)."""
-    return str(DEFAULT_VERSION.value)
+def search_api_version(doctor: Doctor) -> str:
+    """The api-version the MCP server sends: ``OBO_CONSOLE_SEARCH_API_VERSION``, else azure-search-documents'
+    default."""
+    return doctor.settings.search_api_version or str(DEFAULT_VERSION.value)
 
 
 def _get(doctor: Doctor, path: str) -> httpx2.Response:
     target = doctor.target
     headers = {"api-key": target.search_api_key.get_secret_value()} if target.search_api_key else {}
     url = f"{(target.search_endpoint or '').rstrip('/')}{path}"
-    params = {"api-version": sdk_api_version(doctor)}
+    params = {"api-version": search_api_version(doctor)}
     return httpx2.get(url, params=params, headers=headers, timeout=TIMEOUT, trust_env=False)
 
 
@@ -84,11 +86,15 @@ def index(doctor: Doctor) -> str:
 
 
 def api_version(doctor: Doctor) -> str:
-    version = sdk_api_version(doctor)
-    fix = (
-        "Install azure-search-documents==12.1.0b2 (the preview SDK; 12.0.0 GA dropped document-level access)."
-    )
-    if not version.endswith("-preview") or version < FIRST_VERSION_WITH_ACCESS:
+    version = search_api_version(doctor)
+    if doctor.settings.search_api_version:
+        fix = (
+            "Set OBO_CONSOLE_SEARCH_API_VERSION to a preview version with document-level access (from "
+            f"{FIRST_VERSION_WITH_ACCESS} on, e.g. {DEFAULT_VERSION.value}), or unset it for the SDK's default."
+        )
+    else:
+        fix = "Install azure-search-documents==12.1.0b2 (the preview SDK; 12.0.0 GA dropped document-level access)."
+    if not search_versions.has_permission_filtering(version):
         raise CheckFailed(f"api-version {version} has no document-level access", fix)
     response = _get(doctor, f"/indexes('{doctor.target.search_index}')")
     if response.status_code == 400:
@@ -128,10 +134,15 @@ async def _call_tool(doctor: Doctor) -> Any:
 
 CHECKS = [
     Check("search_service", "the search endpoint and key", search_service),
+    # Before the index: the index definition is read through that api-version, and one without document-level
+    # access shows no permission fields (the index would look broken when the version is).
     Check(
-        "index", "the index with its permission fields, filtering enabled", index, needs=("search_service",)
+        "api_version",
+        "the api-version supports document-level access",
+        api_version,
+        needs=("search_service",),
     ),
-    Check("api_version", "the api-version supports document-level access", api_version, needs=("index",)),
+    Check("index", "the index with its permission fields, filtering enabled", index, needs=("api_version",)),
     Check(
         "query",
         "a permission-trimmed query as the signed-in user",
