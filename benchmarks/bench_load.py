@@ -25,6 +25,7 @@ import asyncio
 import base64
 import multiprocessing
 import os
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
@@ -51,6 +52,7 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     differing: int = 0
     notifications: int = 0
+    rounds: list[float] = field(default_factory=list)  # calls/s of each round
 
     @property
     def calls_per_second(self) -> float:
@@ -144,6 +146,7 @@ def measure(stack: LocalStack, redis_url: str, args: argparse.Namespace) -> dict
                 run.latencies += done.latencies
                 run.differing += done.differing
                 run.notifications += done.notifications
+                run.rounds.append(done.calls_per_second)
         exchanges = {workers: obo_exchanges(urls[workers, "full"]) for workers in (1, 2)}
     return {
         workers: {
@@ -193,6 +196,14 @@ def main() -> None:
         print(f"    OBO exchanges: {result['exchanges']:.0f}  (target {args.users}, one per user)")
     scale = results[2]["runs"]["full"].calls_per_second / results[1]["runs"]["full"].calls_per_second
     print(f"  2 workers / 1 worker, full path with the Redis cache: {scale:.2f}  (target >= 1.3)")
+    per_round = sorted(
+        two / one
+        for one, two in zip(results[1]["runs"]["full"].rounds, results[2]["runs"]["full"].rounds, strict=True)
+    )
+    print(
+        f"    round by round: median {statistics.median(per_round):.2f}, "
+        f"from {per_round[0]:.2f} to {per_round[-1]:.2f} ({len(per_round)} rounds)"
+    )
 
 
 if __name__ == "__main__":

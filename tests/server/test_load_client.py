@@ -1,0 +1,71 @@
+"""bench_load's lean MCP client (benchmarks/_mcp_load_client.py) against the real server: it gets exactly what
+FastMCP's ``Client`` gets, the three step notifications only when it asks for them, one connection for all its
+calls, and a clear error for a refused call (the benchmark's "0 differing results" rests on it)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from fastmcp import Client
+from fastmcp.client import StreamableHttpTransport
+
+from benchmarks._mcp_load_client import CallFailed, LeanMcpClient
+from mcp_server.stack import LocalStack
+from tests.fixtures.stack import OwnServer, api_token
+from tests.server.helpers import expected_names
+
+
+@pytest.mark.parametrize("login", ["alice", "bob"])
+async def test_the_lean_client_gets_what_fastmcps_client_gets(
+    local_stack: LocalStack, own_mcp_server: OwnServer, login: str
+) -> None:
+    token = api_token(local_stack, login)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with Client(StreamableHttpTransport(own_mcp_server.mcp_url, headers=headers)) as reference:
+        expected = (await reference.call_tool("get_documents", {"query": "*"})).structured_content
+    async with (
+        LeanMcpClient(own_mcp_server.mcp_url, token, steps=True) as steps,
+        LeanMcpClient(own_mcp_server.mcp_url, token, steps=False) as quiet,
+    ):
+        asked = await steps.call_tool("get_documents", {"query": "*"})
+        silent = await quiet.call_tool("get_documents", {"query": "*"})
+    assert asked.result["structuredContent"] == silent.result["structuredContent"] == expected
+    assert {d["name"] for d in asked.result["structuredContent"]["documents"]} == expected_names(
+        local_stack, login
+    )
+    assert (asked.notifications, silent.notifications) == (3, 0)
+    assert asked.result["_meta"]["obo_console"]["hits"] == len(expected["documents"])
+
+
+async def test_the_lean_client_keeps_one_connection(
+    local_stack: LocalStack, own_mcp_server: OwnServer
+) -> None:
+    """Every call on the client's one keep-alive connection: the same client socket after the first call and after
+    the fifth (the benchmark's clients must not reconnect; FastMCP's does after every streamed answer)."""
+    port = own_mcp_server.mcp_url.split(":")[-1].split("/")[0]
+
+    def client_sockets() -> set[str]:
+        established = subprocess.run(
+            ["ss", "-tn", "state", "established"], capture_output=True, text=True
+        ).stdout
+        # Columns: Recv-Q Send-Q Local Peer; ours are the ones whose peer is the server's port.
+        rows = [line.split() for line in established.splitlines()[1:]]
+        return {row[2] for row in rows if len(row) >= 4 and row[3] == f"127.0.0.1:{port}"}
+
+    async with LeanMcpClient(own_mcp_server.mcp_url, api_token(local_stack, "alice")) as client:
+        assert (await client.call_tool("get_documents", {"query": "*"})).notifications == 3
+        first = client_sockets()
+        for _ in range(4):
+            assert (await client.call_tool("get_documents", {"query": "*"})).notifications == 3
+        fifth = client_sockets()
+    assert len(first) == 1 and fifth == first
+
+
+async def test_a_refused_call_is_a_clear_error(own_mcp_server: OwnServer) -> None:
+    async with LeanMcpClient(own_mcp_server.mcp_url, "not-a-token") as client:
+        with pytest.raises(CallFailed, match=r"^HTTP 401: "):
+            await client.call_tool("get_documents", {"query": "*"})
+    async with LeanMcpClient(own_mcp_server.mcp_url) as client:
+        with pytest.raises(CallFailed, match=r"^HTTP 401: "):
+            await client.call_tool("get_documents", {"query": "*"})
