@@ -4,7 +4,7 @@ calls, and a clear error for a refused call (the benchmark's "0 differing result
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 
 import pytest
 from fastmcp import Client
@@ -41,25 +41,35 @@ async def test_the_lean_client_gets_what_fastmcps_client_gets(
 async def test_the_lean_client_keeps_one_connection(
     local_stack: LocalStack, own_mcp_server: OwnServer
 ) -> None:
-    """Every call on the client's one keep-alive connection: the same client socket after the first call and after
-    the fifth (the benchmark's clients must not reconnect; FastMCP's does after every streamed answer)."""
-    port = own_mcp_server.mcp_url.split(":")[-1].split("/")[0]
+    """Every call on the client's one keep-alive connection: five calls through a loopback forwarder that counts the
+    connections it accepts (the benchmark's clients must not reconnect; FastMCP's does after every streamed answer)."""
+    server_port = int(own_mcp_server.mcp_url.split(":")[-1].split("/")[0])
+    accepted = 0
 
-    def client_sockets() -> set[str]:
-        established = subprocess.run(
-            ["ss", "-tn", "state", "established"], capture_output=True, text=True
-        ).stdout
-        # Columns: Recv-Q Send-Q Local Peer; ours are the ones whose peer is the server's port.
-        rows = [line.split() for line in established.splitlines()[1:]]
-        return {row[2] for row in rows if len(row) >= 4 and row[3] == f"127.0.0.1:{port}"}
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
 
-    async with LeanMcpClient(own_mcp_server.mcp_url, api_token(local_stack, "alice")) as client:
-        assert (await client.call_tool("get_documents", {"query": "*"})).notifications == 3
-        first = client_sockets()
-        for _ in range(4):
-            assert (await client.call_tool("get_documents", {"query": "*"})).notifications == 3
-        fifth = client_sockets()
-    assert len(first) == 1 and fifth == first
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", server_port)
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    forwarder = await asyncio.start_server(forward, "127.0.0.1", 0)
+    port = forwarder.sockets[0].getsockname()[1]
+    try:
+        async with LeanMcpClient(f"http://127.0.0.1:{port}/mcp", api_token(local_stack, "alice")) as client:
+            for _ in range(5):
+                assert (await client.call_tool("get_documents", {"query": "*"})).notifications == 3
+    finally:
+        forwarder.close()
+        await forwarder.wait_closed()
+    assert accepted == 1
 
 
 async def test_a_refused_call_is_a_clear_error(own_mcp_server: OwnServer) -> None:
