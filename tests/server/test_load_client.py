@@ -12,6 +12,7 @@ from fastmcp.client import StreamableHttpTransport
 
 from benchmarks._mcp_load_client import CallFailed, LeanMcpClient
 from mcp_server.stack import LocalStack
+from tests.fixtures.forwarding import pipe
 from tests.fixtures.stack import OwnServer, api_token
 from tests.server.helpers import expected_names
 
@@ -45,14 +46,6 @@ async def test_the_lean_client_keeps_one_connection(
     connections it accepts (the benchmark's clients must not reconnect; FastMCP's does after every streamed answer)."""
     server_port = int(own_mcp_server.mcp_url.split(":")[-1].split("/")[0])
     accepted = 0
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
 
     async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal accepted

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from mcp_server.server.documents import DocumentSearch, SearchFailed, environment_settings_apply
 from mcp_server.server.obo import OboExchanger, OboToken
 from mcp_server.stack import LocalStack
+from tests.fixtures.forwarding import pipe
 from tests.fixtures.stack import api_token
 
 USERS = ("alice", "bob", "carol")
@@ -169,13 +170,5 @@ async def _tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
     else:
         upstream_writer.write(head)
-
-    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        finally:
-            sink.close()
 
     await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
