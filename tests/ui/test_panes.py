@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.widgets import DataTable, Log, OptionList, Static, TabbedContent
 
 from console.core.events import Notice, ServerStatusChanged
 from console.core.link_state import LinkState
+from console.core.workspace_views import AccountInfo
 from console.ui.app import OboConsoleApp
 from console.ui.screens.configs import ConfigsScreen
+from console.ui.screens.main import MainScreen
 from console.ui.screens.sign_in import SignInScreen
 from console.ui.widgets.agent_pane import AgentPane
 from console.ui.widgets.chat_pane import WINDOW, ChatPane
@@ -403,6 +407,46 @@ async def test_sign_in_screen_shows_code_qr_countdown_and_signs_in_as_a_demo_use
         await until(pilot, lambda: not isinstance(app.screen, SignInScreen), what="sign-in to complete")
         assert workspace.current_account.username == "bob@contoso.example"
         # The main screen composes its status bar again after the switch: wait until it shows the account.
+        await until(pilot, lambda: "Bob Baker" in _status_text(app), what="the status bar naming bob")
+
+
+class DemoSignInAfterTheDeviceFlow(FakeWorkspace):
+    """Completing the page as a demo user also approves the device code (as with the real identity platform):
+    here the demo sign-in returns just after the device flow's own completion has popped the screen, while the
+    screen is still being removed (the moment the race needs)."""
+
+    app: OboConsoleApp | None = None
+
+    def sign_in_as(self, username: str, *, timeout: float = 60.0) -> AccountInfo:
+        account = super().sign_in_as(username, timeout=timeout)  # completes the device flow too
+        deadline = time.monotonic() + 5
+        while (
+            self.app is not None and isinstance(self.app.screen, SignInScreen) and time.monotonic() < deadline
+        ):
+            time.sleep(0.0005)
+        return account
+
+
+async def test_a_demo_sign_in_that_also_completes_the_device_flow_closes_the_screen_once() -> None:
+    """Both completions close the sign-in screen; a second dismiss would pop the main screen and leave an empty one
+    (seen once in CI as "the status bar never names bob")."""
+    workspace = DemoSignInAfterTheDeviceFlow(signed_in=None)
+    app = workspace.app = OboConsoleApp(workspace=workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SignInScreen), what="the sign-in screen at start")
+        screen = app.screen
+        await until(pilot, lambda: screen.flow is not None)
+        await pilot.press("2")  # bob
+        await until(
+            pilot, lambda: not isinstance(app.screen, SignInScreen), what="the device flow to close it"
+        )
+        await until(
+            pilot,
+            lambda: not any(w.group == "sign-in-as" and w.is_running for w in app.workers),
+            what="the demo sign-in to return",
+        )
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
         await until(pilot, lambda: "Bob Baker" in _status_text(app), what="the status bar naming bob")
 
 

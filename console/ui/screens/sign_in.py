@@ -46,6 +46,7 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         self.method = "device_code"  # or "browser"
         self.blocked_user: str | None = None  # device code refused (AADSTS53003) for this demo user
         self._code: SecretStr | None = None  # kept masked; revealed only where it is shown
+        self._finished = False
         self.demo_users = list(workspace.demo_users())
 
     def compose(self) -> ComposeResult:
@@ -105,7 +106,7 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
                 self._device_failed(exc, f"{exc}  (r: new code, esc: cancel)")
             return
         if self.is_attached and self.flow is flow:
-            self.dismiss(account)
+            self._finish(account)
 
     def _status(self, message: str, *, error: bool = False) -> None:
         self.query_one("#sign-in-status", Static).update(
@@ -131,7 +132,16 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         if flow is not None:
             flow.cancel()
         self._cancel_browser()
-        self.dismiss(None)
+        self._finish(None)
+
+    def _finish(self, account: AccountInfo | None) -> None:
+        """Close the screen, once. The device flow and a demo-user or browser sign-in can complete together
+        (completing the page as a demo user also approves the device code), and ``dismiss`` pops whatever screen is
+        on top: a second one would pop the main screen and leave an empty one."""
+        if self._finished or not self.is_attached:
+            return
+        self._finished = True
+        self.dismiss(account)
 
     def action_copy_code(self) -> None:
         if self._code is not None:
@@ -190,7 +200,7 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
         if flow is not None:
             flow.cancel()
         if self.is_attached:
-            self.dismiss(account)
+            self._finish(account)
 
     # ---- browser sign-in (MSAL's interactive flow)
     def _device_failed(self, exc: Exception, message: str, username: str | None = None) -> None:
@@ -255,7 +265,7 @@ class SignInScreen(ModalScreen[AccountInfo | None]):
                 self._status(f"{exc}  (r: again, d: device code, esc: cancel)", error=True)
             return
         if self.is_attached and self.browser is browser:
-            self.dismiss(account)
+            self._finish(account)
 
     def _show_browser_page(self) -> None:
         browser = self.browser
