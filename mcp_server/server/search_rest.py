@@ -2,8 +2,8 @@
 (``send_request``: its credential, retries, timeouts, user agent, logging), with the answer read as plain JSON.
 
 Why not ``search()`` itself: it turns every result into SDK models and back into a dict, which took 0.7–0.9 ms of
-a 4–5 ms call with a dozen documents (benchmarks/bench_server.py). The request is byte for byte what ``search()``
-sends (the same path, api-version, headers and body); the synchronous ``DocumentSearch.search`` still uses
+a 4–5 ms call with a dozen documents (benchmarks/bench_server.py). The request is what ``search()`` sends (the same
+path, api-version, headers and body: a test captures both); the synchronous ``DocumentSearch.search`` still uses
 ``search()`` and the tests hold both to the same results.
 """
 
@@ -20,7 +20,8 @@ from azure.core.exceptions import (
     map_error,
 )
 from azure.core.rest import AsyncHttpResponse, HttpRequest
-from azure.search.documents import DEFAULT_VERSION
+
+from mcp_server.search_versions import SDK_DEFAULT_API_VERSION
 
 # The headers ``search()`` sends besides the pipeline's own (request id, user agent, credential).
 ACCEPT = "application/json;odata.metadata=none"
@@ -36,7 +37,7 @@ def search_request(
     return HttpRequest(
         "POST",
         f"/indexes('{quote(index, safe='')}')/docs/search.post.search",
-        params={"api-version": api_version or DEFAULT_VERSION.value},
+        params={"api-version": api_version or SDK_DEFAULT_API_VERSION},
         headers={"Accept": ACCEPT, QUERY_SOURCE_HEADER: token},
         json={"search": query, "select": ",".join(fields), "top": top},
     )

@@ -163,36 +163,31 @@ def success(cache_hit: bool = False) -> list[Event]:
             obo_claims=OBO_CLAIMS,
             cache_hit=cache_hit,
         ),
-        _e(
-            ToolEnded,
-            1.5,
-            turn_id="t1",
-            agent=AGENT,
-            tool="get_documents",
-            call_id=CALL,
-            result="{...}",
-            duration_ms=52.0,
-            tool_type="mcp",
-        ),
+        tool_ended("{...}", 52.0),
         *answered(),
     ]
+
+
+def tool_ended(result: str, duration_ms: float, error: str | None = None) -> Event:
+    """The get_documents call ending, with ``result`` (and ``error`` when it failed)."""
+    return _e(
+        ToolEnded,
+        1.5,
+        turn_id="t1",
+        agent=AGENT,
+        tool="get_documents",
+        call_id=CALL,
+        result=result,
+        error=error,
+        duration_ms=duration_ms,
+        tool_type="mcp",
+    )
 
 
 def tool_failed(error: str, duration_ms: float, output: str) -> list[Event]:
     """The end of a turn whose get_documents call failed with ``error``: the tool ends, the agent says ``output``."""
     return [
-        _e(
-            ToolEnded,
-            1.5,
-            turn_id="t1",
-            agent=AGENT,
-            tool="get_documents",
-            call_id=CALL,
-            result=error,
-            error=f"Tool error: {error}",
-            duration_ms=duration_ms,
-            tool_type="mcp",
-        ),
+        tool_ended(error, duration_ms, f"Tool error: {error}"),
         _e(
             TurnEnded,
             2.1,

@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 import httpx2
-from azure.search.documents import DEFAULT_VERSION
 from fastmcp import Client
 from fastmcp.client import StreamableHttpTransport
 
@@ -16,13 +15,13 @@ from mcp_server import search_versions
 
 TIMEOUT = 15.0
 # Document-level access (permissionFilter fields, x-ms-query-source-authorization) exists from this preview on.
-FIRST_VERSION_WITH_ACCESS = "2025-05-01-preview"
+FIRST_VERSION_WITH_ACCESS = min(search_versions.PERMISSION_API_VERSIONS)
 
 
 def search_api_version(doctor: Doctor) -> str:
     """The api-version the MCP server sends: ``OBO_CONSOLE_SEARCH_API_VERSION``, else azure-search-documents'
     default."""
-    return doctor.settings.search_api_version or str(DEFAULT_VERSION.value)
+    return doctor.settings.search_api_version or search_versions.SDK_DEFAULT_API_VERSION
 
 
 def _get(doctor: Doctor, path: str) -> httpx2.Response:
@@ -90,7 +89,8 @@ def api_version(doctor: Doctor) -> str:
     if doctor.settings.search_api_version:
         fix = (
             "Set OBO_CONSOLE_SEARCH_API_VERSION to a preview version with document-level access (from "
-            f"{FIRST_VERSION_WITH_ACCESS} on, e.g. {DEFAULT_VERSION.value}), or unset it for the SDK's default."
+            f"{FIRST_VERSION_WITH_ACCESS} on, e.g. {search_versions.SDK_DEFAULT_API_VERSION}), or unset it for the SDK's "
+            "default."
         )
     else:
         fix = "Install azure-search-documents==12.1.0b2 (the preview SDK; 12.0.0 GA dropped document-level access)."
