@@ -55,23 +55,35 @@ def test_azure_mode_doctor_matches_local_mode(
     assert local["ok"] is (name is None)
 
 
+@pytest.mark.parametrize(
+    "version",
+    [
+        "2024-07-01",  # GA: no permission filtering
+        "2099-01-01-preview",  # shaped like one, known to no SDK
+        "2026-08-01-preview'&top=1000",  # the query string of the doctor's own request must not take it
+    ],
+)
 def test_a_configured_api_version_without_document_level_access_is_named_with_its_setting(
-    with_redis: ScenarioStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    version: str,
+    with_redis: ScenarioStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The doctor checks the api-version the MCP server would send: OBO_CONSOLE_SEARCH_API_VERSION when set."""
     with monkeypatch.context() as azure:
         _azure_env(with_redis, azure)
-        azure.setenv("OBO_CONSOLE_SEARCH_API_VERSION", "2024-07-01")  # GA: no permission filtering
+        azure.setenv("OBO_CONSOLE_SEARCH_API_VERSION", version)
         code, report = run_json(capsys, "doctor")
     failed = [c for c in report["checks"] if c["ok"] is False]
     assert code == 1 and [c["id"] for c in failed] == ["api_version"]
-    assert failed[0]["detail"] == "api-version 2024-07-01 has no document-level access"
+    assert failed[0]["detail"] == f"api-version {version} has no document-level access"
     assert failed[0]["fix"] == (
         "Set OBO_CONSOLE_SEARCH_API_VERSION to a preview version with document-level access (from "
         "2025-05-01-preview on, e.g. 2026-08-01-preview), or unset it for the SDK's default."
     )
     skipped = {c["id"]: c["detail"] for c in report["checks"] if c["skipped"]}
     assert skipped == {
-        "index": "skipped: needs 'api_version', which failed",
-        "query": "skipped: needs 'index', which was skipped",
+        "search_service": "skipped: needs 'api_version', which failed",
+        "index": "skipped: needs 'search_service', which was skipped",
+        "query": "skipped: needs 'search_service', which was skipped",
     }

@@ -55,6 +55,9 @@ def search_service(doctor: Doctor) -> str:
             "Azure portal > the search service > Settings > Keys: copy the current Primary admin key into "
             "OBO_CONSOLE_SEARCH_API_KEY and restart the MCP server.",
         )
+    if response.status_code == 400:
+        version = search_api_version(doctor)
+        raise CheckFailed(f"the search service does not accept api-version {version}", _version_fix(doctor))
     if response.status_code != 200:
         raise CheckFailed(
             f"the search service answered HTTP {response.status_code}", "Check OBO_CONSOLE_SEARCH_ENDPOINT."
@@ -85,21 +88,23 @@ def index(doctor: Doctor) -> str:
 
 
 def api_version(doctor: Doctor) -> str:
+    """The api-version alone, before anything is asked of the service: every later request is sent with it."""
     version = search_api_version(doctor)
-    if doctor.settings.search_api_version:
-        fix = (
-            "Set OBO_CONSOLE_SEARCH_API_VERSION to a preview version with document-level access (from "
-            f"{FIRST_VERSION_WITH_ACCESS} on, e.g. {search_versions.SDK_DEFAULT_API_VERSION}), or unset it for the SDK's "
-            "default."
-        )
-    else:
-        fix = "Install azure-search-documents==12.1.0b2 (the preview SDK; 12.0.0 GA dropped document-level access)."
     if not search_versions.has_permission_filtering(version):
-        raise CheckFailed(f"api-version {version} has no document-level access", fix)
-    response = _get(doctor, f"/indexes('{doctor.target.search_index}')")
-    if response.status_code == 400:
-        raise CheckFailed(f"the search service does not accept api-version {version}", fix)
+        raise CheckFailed(f"api-version {version} has no document-level access", _version_fix(doctor))
     return f"api-version {version} supports document-level access"
+
+
+def _version_fix(doctor: Doctor) -> str:
+    if doctor.settings.search_api_version:
+        return (
+            "Set OBO_CONSOLE_SEARCH_API_VERSION to a preview version with document-level access (from "
+            f"{FIRST_VERSION_WITH_ACCESS} on, e.g. {search_versions.SDK_DEFAULT_API_VERSION}), or unset it for the "
+            "SDK's default."
+        )
+    return (
+        "Install azure-search-documents==12.1.0b2 (the preview SDK; 12.0.0 GA dropped document-level access)."
+    )
 
 
 def query(doctor: Doctor) -> str:
@@ -133,16 +138,18 @@ async def _call_tool(doctor: Doctor) -> Any:
 
 
 CHECKS = [
-    Check("search_service", "the search endpoint and key", search_service),
-    # Before the index: the index definition is read through that api-version, and one without document-level
-    # access shows no permission fields (the index would look broken when the version is).
+    # First: every request to the service is sent with that api-version, and one without document-level access
+    # shows no permission fields (the index would look broken when the version is).
+    Check("api_version", "the api-version supports document-level access", api_version),
     Check(
-        "api_version",
-        "the api-version supports document-level access",
-        api_version,
-        needs=("search_service",),
+        "search_service",
+        "the search endpoint and key, and the service accepts the api-version",
+        search_service,
+        needs=("api_version",),
     ),
-    Check("index", "the index with its permission fields, filtering enabled", index, needs=("api_version",)),
+    Check(
+        "index", "the index with its permission fields, filtering enabled", index, needs=("search_service",)
+    ),
     Check(
         "query",
         "a permission-trimmed query as the signed-in user",
