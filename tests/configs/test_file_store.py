@@ -185,6 +185,19 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path, ctx: ValidationContext)
         FileStore(tmp_path / "nope", ctx).load_all()
 
 
+def test_folder_moved_away_drops_its_configs_though_no_file_was_deleted(
+    live: tuple[LiveConfigs, Recorder, Path], tmp_path: Path
+) -> None:
+    """A rename of the folder sends the watch no event for the files in it (and a removal under load can lose
+    them as the watch dies): the folder being gone is what drops its configs, and its return brings them back."""
+    configs, _, folder = live
+    elsewhere = tmp_path / "moved-away"
+    folder.rename(elsewhere)
+    assert configs.wait_for(lambda s: s.get("documents") is None, TIMEOUT)
+    elsewhere.rename(folder)
+    assert configs.wait_for(lambda s: s.get("documents") is not None, TIMEOUT)
+
+
 def test_folder_removed_and_restored(live: tuple[LiveConfigs, Recorder, Path], tmp_path: Path) -> None:
     import shutil
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from pathlib import Path
 
@@ -101,11 +102,17 @@ class FileStore(ReconcilingStore):
         self._start_watcher("configs-file-watcher")
 
     def _watch_loop(self) -> None:
+        folder_was_there = True
         while not self._stop.is_set():
             if not self.directory.is_dir():  # removed (e.g. a branch switch): wait for it to come back
+                if folder_was_there:
+                    # Its files went with it, whether or not the watch saw each removal before it stopped.
+                    folder_was_there = False
+                    self._reload(dict, replace=True)
                 self._ready.set()
                 self._stop.wait(0.5)
                 continue
+            folder_was_there = True
             try:
                 self._watch_folder()
             except Exception:  # the folder vanished under the watcher, or the OS watch failed: start over
@@ -162,17 +169,14 @@ class FileStore(ReconcilingStore):
         )
 
     def _apply_changed(self, paths: set[Path]) -> None:
-        try:
-            self._apply(
-                {path.stem: self._read_file(path) for path in sorted(paths)}, replace=False, reason="change"
-            )
-        except Exception:  # keep watching whatever happens to one reload
-            log.exception("config reload failed")
+        self._reload(lambda: {path.stem: self._read_file(path) for path in sorted(paths)}, replace=False)
 
     def _safe_apply_all(self) -> None:
-        if not self.directory.is_dir():
-            return
+        if self.directory.is_dir():
+            self._reload(self._read_all, replace=True)
+
+    def _reload(self, read: Callable[[], Mapping[str, RawConfig | None]], *, replace: bool) -> None:
         try:
-            self._apply(self._read_all(), replace=True, reason="change")
-        except Exception:
-            log.exception("config resync failed")
+            self._apply(read(), replace=replace, reason="change")
+        except Exception:  # keep watching whatever happens to one reload
+            log.exception("config reload failed")
