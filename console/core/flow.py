@@ -73,6 +73,11 @@ _SEARCH_FIXES: tuple[tuple[str, str], ...] = (
     ("HTTP 401", "Sync the clocks of this machine and the identity platform's host; then sign in again."),
     ("unreachable", "Start the search service (portal > the search service > Overview: Running)."),
 )
+# The validate step's "signature" detail: verified for this request, or on an earlier request with the same token.
+_SIGNATURE = {
+    "verified": "verified on this request",
+    "cached": "verified on an earlier request with this token (reused while its key is current, a minute at most)",
+}
 _VALIDATION_FIX = "Sign in again (F2): the token's key, issuer or audience is not what the server trusts."
 
 
@@ -303,6 +308,7 @@ class FlowModel:
                 duration_ms=event.duration_ms,
                 add_facts=(
                     ("checked", "signature, issuer, audience, expiry, scope"),
+                    ("signature", _SIGNATURE.get(str(detail.get("signature")))),
                     ("oid", detail.get("oid")),
                 ),
             )

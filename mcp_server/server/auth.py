@@ -9,7 +9,8 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 import httpx2
 from fastmcp.server.auth import AccessToken, RemoteAuthProvider
@@ -24,15 +25,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server.server.config import ServerConfig
 from mcp_server.server.metrics import ServerMetrics
+from mcp_server.verified_tokens import VerifiedTokens, token_digest
 
 ALGORITHM = "RS256"
 CLOCK_SKEW = 30.0  # seconds an nbf or iat may lie ahead of this server's clock (FastMCP's tolerance for nbf)
 
 
 class ValidatedToken(AccessToken):
-    """An access token that passed every check, with how long checking it took (for the tool's ``_meta``)."""
+    """An access token that passed every check, with how long checking it took and whether its signature was
+    verified on this request or on an earlier one (for the tool's ``_meta``)."""
 
     validation_ms: float = 0.0
+    signature_cached: bool = False
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """What verifying a token's signature established: these claims, signed by the key ``pem`` named ``kid``."""
+
+    kid: str
+    pem: str
+    claims: dict[str, Any]
 
 
 def authority_http_client(config: ServerConfig) -> httpx2.AsyncClient:
@@ -51,7 +64,7 @@ class Refused(Exception):
         self.reason = reason
 
 
-def is_numeric_date(value: Any) -> bool:
+def is_numeric_date(value: object) -> TypeGuard[int | float]:
     """A NumericDate (RFC 7519 §2): a finite JSON number. ``true``, ``"123"``, ``Infinity`` and ``NaN`` are not."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -105,11 +118,12 @@ class EntraTokenVerifier(JWTVerifier):
         self.issuers = tuple(issuers)
         self.audiences = tuple(audiences)
         self._jwks_unreachable = False  # the last JWKS fetch failed: an unknown kid may be a known one
+        self._signed: VerifiedTokens[_Signed] = VerifiedTokens()
 
     async def load_access_token(self, token: str) -> AccessToken | None:
         started = time.perf_counter()
         try:
-            claims = await self._verified_claims(token)
+            claims, cached = await self._signed_claims(token)
             self._check_claims(claims, time.time())
         except Refused as refused:
             self.metrics.auth_failures.labels(reason=refused.reason).inc()
@@ -122,10 +136,31 @@ class EntraTokenVerifier(JWTVerifier):
             subject=claims.get("sub"),
             claims=claims,
             validation_ms=(time.perf_counter() - started) * 1000,
+            signature_cached=cached,
         )
 
-    async def _verified_claims(self, token: str) -> dict[str, Any]:
-        """The payload of a token whose header is acceptable and whose signature verifies with a JWKS key."""
+    async def _signed_claims(self, token: str) -> tuple[dict[str, Any], bool]:
+        """The verified payload, and whether an earlier verification of this exact token was reused: only while the
+        key that verified it is still the one the current key set names by its ``kid`` (a rotated-out or re-read
+        key set means a full verification); every claim check runs again on every request."""
+        digest = token_digest(token)
+        now = self._clock()
+        signed = self._signed.get(digest, now)
+        if signed is not None:
+            try:
+                if await self._get_jwks_key(signed.kid) == signed.pem:
+                    return signed.claims, True
+            except ValueError:
+                pass  # the key left the set: verify in full, which says why
+        kid, pem, claims = await self._verified_claims(token)
+        exp = claims.get("exp")
+        if is_numeric_date(exp):
+            self._signed.put(digest, _Signed(kid, pem, claims), now + (float(exp) - time.time()), now)
+        return claims, False
+
+    async def _verified_claims(self, token: str) -> tuple[str, str, dict[str, Any]]:
+        """The key id, the key and the payload of a token whose header is acceptable and whose signature verifies
+        with a JWKS key."""
         try:
             header = decode_jwt_header(token)  # exactly three segments, else ValueError
         except (ValueError, TypeError, RecursionError):  # RecursionError: JSON nested a thousand deep
@@ -156,7 +191,7 @@ class EntraTokenVerifier(JWTVerifier):
             raise Refused("bad_signature") from None
         except (JoseError, ValueError, TypeError, RecursionError):
             raise Refused("malformed") from None
-        return dict(decoded.claims)
+        return kid, pem, dict(decoded.claims)
 
     async def _get_jwks_key(self, kid: str | None) -> str:
         read_at = self._jwks_read_at

@@ -24,7 +24,7 @@ from mcp_server.search_credential import AsyncSearchAuthentication
 from mcp_server.server.config import ACCESS_FIELDS, ServerConfig
 from mcp_server.server.obo import OboToken
 from mcp_server.server.search_auth import client_options, server_async_search_auth, server_search_auth
-from mcp_server.server.search_rest import search_request, search_results
+from mcp_server.server.search_rest import search_documents, search_request
 
 PUBLIC = "all"
 
@@ -137,7 +137,7 @@ class DocumentSearch:
             self.config.search_index, query, top, token, fields, self.config.search_api_version
         )
         try:
-            return search_results(await self._aio().send_request(request))
+            return await search_documents(self._aio(), request)
         except AzureError as exc:
             raise SearchFailed(_describe(exc)) from exc
 

@@ -9,6 +9,7 @@ path, api-version, headers and body: a test captures both); the synchronous ``Do
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from azure.core.exceptions import (
     map_error,
 )
 from azure.core.rest import AsyncHttpResponse, HttpRequest
+from azure.search.documents.aio import SearchClient as AsyncSearchClient
 
 from mcp_server.search_versions import SDK_DEFAULT_API_VERSION
 
@@ -43,14 +45,26 @@ def search_request(
     )
 
 
+async def search_documents(client: AsyncSearchClient, request: HttpRequest) -> list[dict[str, Any]]:
+    """Send ``request`` through ``client``'s pipeline and read the documents: as a stream, so the pipeline does not
+    decode the answer on its own (its content-decode policy would parse the JSON once more, and the text decoding
+    would parse the content type's charset) — the body is read whole and parsed once, as UTF-8 JSON bytes."""
+    response = await client.send_request(request, stream=True)
+    try:
+        await response.read()
+    finally:
+        await response.close()
+    return search_results(response)
+
+
 def search_results(response: AsyncHttpResponse) -> list[dict[str, Any]]:
-    """The documents of a search answer (``value``), or the error ``search()`` would have raised for it."""
+    """The documents of a search answer (``value``, read already), or the error ``search()`` would have raised."""
     if response.status_code != 200:
         map_error(status_code=response.status_code, response=response, error_map=_ERRORS)
         raise HttpResponseError(response=response)
     try:
-        body = response.json()
-    except ValueError as exc:
+        body = json.loads(response.content)
+    except ValueError as exc:  # UnicodeDecodeError included: the answer must be UTF-8 JSON
         raise HttpResponseError(message="the search answer is not JSON", response=response) from exc
     value = body.get("value") if isinstance(body, dict) else None
     if not isinstance(value, list) or not all(isinstance(doc, dict) for doc in value):

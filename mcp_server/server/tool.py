@@ -60,7 +60,12 @@ def register_get_documents(
         claims = token.claims
         ran_as = {k: claims.get(k) for k in _RAN_AS} | {"groups": token_groups(claims)}
         await trace.record(
-            "validate", "ok", token.validation_ms, oid=claims.get("oid"), tid=claims.get("tid")
+            "validate",
+            "ok",
+            token.validation_ms,
+            oid=claims.get("oid"),
+            tid=claims.get("tid"),
+            signature="cached" if token.signature_cached else "verified",
         )
 
         key: CacheKey = (str(claims["tid"]), str(claims["oid"]), scope, sign_in_strength(claims))

@@ -67,6 +67,26 @@ def test_success_shows_the_claims_that_matter_at_each_step() -> None:
     assert search.fact("groups") == sc.ALICE_GROUP
 
 
+@pytest.mark.parametrize(
+    ("signature", "shown"),
+    [
+        ("verified", "verified on this request"),
+        ("cached", "verified on an earlier request with this token"),
+        (None, None),  # a server that does not say: no line rather than a guess
+    ],
+)
+def test_validation_says_whether_the_signature_was_verified_on_this_request(
+    signature: str | None, shown: str | None
+) -> None:
+    events = [
+        *sc.sign_in(),
+        *sc.call_start(),
+        _progress("validate", "ok", oid=sc.ALICE_OID, signature=signature),
+    ]
+    fact = run(events).step("validation").fact("signature")
+    assert fact == shown if shown is None else (fact or "").startswith(shown)
+
+
 def test_cache_hit_lights_the_obo_step_as_a_cache_hit() -> None:
     model = run(sc.SCENARIOS["cache_hit"]())
     assert states(model) == [DONE, DONE, DONE, HIT, DONE]

@@ -17,9 +17,11 @@ from console.core.clock import FixedClock
 from mcp_server.localcloud.identity.platform import IdentityPlatform
 from mcp_server.localcloud.serve import ThreadedServer
 from mcp_server.server.app import create_server
+from mcp_server.server.auth import EntraTokenVerifier, ValidatedToken, authority_http_client
+from mcp_server.server.metrics import ServerMetrics
 from mcp_server.server.runner import serve_threaded
 from mcp_server.stack import LocalStack
-from tests.fixtures.stack import api_token, trusting_session
+from tests.fixtures.stack import OwnServer, api_token, trusting_session
 from tests.server.helpers import post_mcp
 
 
@@ -219,3 +221,44 @@ def test_rotation_within_grace_keeps_old_tokens_valid_and_the_cache_ttl_bounds_s
         assert post_mcp(url, rotating_idp.issue_access_token("carol")).status_code == 200
     finally:
         server.stop()
+
+
+# -- the verified-token cache: a token's signature is checked once, its claims on every request ------------------
+
+
+async def test_a_token_verified_before_is_reused_but_still_expires(local_stack: LocalStack) -> None:
+    """The second request skips the RSA check (``signature_cached``); once the token's ``exp`` passes the same
+    string is refused as expired, cache or not."""
+    config = local_stack.server_config(port=0)
+    metrics = ServerMetrics()
+    verifier = EntraTokenVerifier(config, metrics, authority_http_client(config))
+    token = local_stack.identity.issue_access_token("bob", lifetime=3)
+    first, second = [await verifier.load_access_token(token) for _ in range(2)]
+    assert isinstance(first, ValidatedToken) and isinstance(second, ValidatedToken)
+    assert (first.signature_cached, second.signature_cached) == (False, True)
+    assert (
+        second.claims == first.claims and second.claims["oid"] == local_stack.tenant.user_by_login("bob").oid
+    )
+    time.sleep(max(0.0, first.claims["exp"] - time.time()) + 0.2)
+    assert await verifier.load_access_token(token) is None
+    assert metrics.value("auth_failures_total", reason="expired") == 1
+
+
+def test_a_cached_verification_never_vouches_for_another_string(
+    local_stack: LocalStack, own_mcp_server: OwnServer
+) -> None:
+    """Keyed by the whole token: the cached token's header and payload with another key's signature, or with a
+    byte of its own signature changed, is verified in full and refused."""
+    idp = local_stack.identity
+    token = idp.issue_access_token("alice")
+    url = own_mcp_server.mcp_url
+    assert post_mcp(url, token).status_code == 200  # verified and cached now
+    head, body, signature = token.split(".")
+    forged_signature = idp.issue_access_token("alice", sign_with=idp.forge_key()).split(".")[2]
+    flipped = ("B" if signature[0] != "B" else "C") + signature[1:]
+    metrics = own_mcp_server.server.metrics
+    before = metrics.value("auth_failures_total", reason="bad_signature")
+    for forged in (f"{head}.{body}.{forged_signature}", f"{head}.{body}.{flipped}"):
+        assert post_mcp(url, forged).status_code == 401
+    assert metrics.value("auth_failures_total", reason="bad_signature") == before + 2
+    assert post_mcp(url, token).status_code == 200  # the genuine one still passes

@@ -37,6 +37,8 @@ async def test_meta_and_progress_carry_the_steps_and_no_token(
 
     meta = cold.meta[META_KEY]
     assert meta["steps"] == steps
+    # The session's first request (initialize) verified the signature; the tool calls reuse that verification.
+    assert steps[0]["signature"] == "cached" and warm.meta[META_KEY]["steps"][0]["signature"] == "cached"
     assert all(s["duration_ms"] >= 0 for s in meta["steps"])
     assert meta["ran_as"]["oid"] == user.oid and meta["ran_as"]["name"] == user.name
     assert meta["ran_as"]["groups"] == list(user.groups)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,14 +19,14 @@ from typing import Any, Protocol
 import jwt
 import requests
 
+from mcp_server.verified_tokens import VerifiedTokens, token_digest
+
 from .errors import SearchError
 
 SEARCH_AUDIENCE = "https://search.azure.com"
 SEARCH_APP_ID = "880da380-985e-4198-81b9-e05b1cc53158"
 SEARCH_SCOPE = "user_impersonation"  # the one delegated scope Azure AI Search exposes
 JWKS_REFRESH_SECONDS = 300.0
-VERIFIED_CACHE_SIZE = 4096  # tokens whose signature was checked, kept by hash (never the token itself)
-VERIFIED_CACHE_SECONDS = 60.0  # a verified token is re-checked at least this often
 
 
 class TokenValidator(Protocol):
@@ -140,9 +138,9 @@ class EntraTokenValidator:
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()
-        # sha256(token) -> (claims, reuse until): a token already verified is not decoded and verified again on
-        # every query of the same user; expiry (with leeway) still applies, and entries live a minute at most.
-        self._verified: OrderedDict[bytes, tuple[dict[str, Any], float]] = OrderedDict()
+        # A token already verified is not decoded and verified again on every query of the same user; expiry (with
+        # leeway) still applies, and entries live a minute at most.
+        self._verified: VerifiedTokens[dict[str, Any]] = VerifiedTokens()
 
     def _load(self) -> None:
         try:
@@ -174,20 +172,15 @@ class EntraTokenValidator:
 
     def validate(self, token: str) -> dict[str, Any]:
         """The verified claims; raises :class:`TokenRejected` (401) for any invalid token."""
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = token_digest(token)
         now = time.time()
-        with self._lock:
-            cached = self._verified.get(digest)
-        if cached is not None and now < cached[1]:
-            return dict(cached[0])
+        cached = self._verified.get(digest, now)
+        if cached is not None:
+            return dict(cached)
         claims = self._verify(token)
         exp = claims.get("exp")
         if isinstance(exp, int | float):
-            with self._lock:
-                self._verified[digest] = (claims, min(float(exp) + self.leeway, now + VERIFIED_CACHE_SECONDS))
-                self._verified.move_to_end(digest)
-                while len(self._verified) > VERIFIED_CACHE_SIZE:
-                    self._verified.popitem(last=False)
+            self._verified.put(digest, claims, float(exp) + self.leeway, now)
         return dict(claims)
 
     def _verify(self, token: str) -> dict[str, Any]:
