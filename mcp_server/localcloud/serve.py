@@ -20,6 +20,40 @@ import uvicorn
 KEEP_ALIVE_SECONDS = 75
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, whose stop does not wait on idle TLS connections.
+
+    uvicorn closes idle keep-alive connections when it stops, but closing a TLS connection waits for the client's
+    close_notify, which an idle keep-alive client (MSAL's session, a browser on the sign-in page) never sends: every
+    stop sat out the whole graceful timeout and logged "timeout graceful shutdown exceeded". Once no request has
+    been in flight for ``SETTLE_SECONDS`` (the last answers are on their way: loopback clients read them at once),
+    a connection with nothing left to send is aborted instead."""
+
+    SETTLE_SECONDS = 0.2
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        reaper = asyncio.create_task(self._abort_idle_connections())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            reaper.cancel()
+
+    async def _abort_idle_connections(self) -> None:
+        quiet_since = asyncio.get_running_loop().time()  # uvicorn asks every connection to close meanwhile
+        while True:
+            await asyncio.sleep(0.05)
+            now = asyncio.get_running_loop().time()
+            if self.server_state.tasks:  # a request is still being answered: its connection closes after it
+                quiet_since = now
+                continue
+            if now - quiet_since < self.SETTLE_SECONDS:
+                continue
+            for connection in list(self.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if isinstance(transport, asyncio.Transport) and not transport.get_write_buffer_size():
+                    transport.abort()
+
+
 @dataclass
 class TLSFiles:
     certfile: Path
@@ -82,7 +116,7 @@ class ThreadedServer:
         )
         # uvicorn captures signals only on the main thread; this server runs on its own, so the console keeps
         # Ctrl+C and SIGTERM.
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         self._thread = threading.Thread(target=self._run, name=f"svc-{self.name}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
