@@ -30,7 +30,7 @@ from azure.search.documents.indexes.models import (
 )
 from pydantic import SecretStr
 
-from mcp_server.search_credential import SearchAuthentication, api_key_auth
+from mcp_server.search_credential import SearchAuthentication, api_key_auth, refused_redirect
 
 PUBLIC = "all"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -369,6 +369,9 @@ def provision(
         with SearchClient(endpoint, index_name, **auth.client_kwargs()) as client:
             results = client.upload_documents(resolved.documents)
     except HttpResponseError as exc:
+        redirect = refused_redirect(exc.status_code)
+        if redirect is not None:
+            raise ProvisionError(f"The search service at {endpoint} answered {redirect}") from None
         message = exc.error.message if exc.error is not None and exc.error.message else str(exc.message)
         raise ProvisionError(
             f"The search service at {endpoint} refused the request ({exc.status_code}): {message}"

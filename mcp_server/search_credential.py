@@ -35,6 +35,16 @@ SEARCH_SCOPE = "https://search.azure.com/.default"
 NO_REDIRECTS: dict[str, Any] = {"permit_redirects": False}
 
 
+def refused_redirect(status: int | None) -> str | None:
+    """What every search client says of a 3xx answer (never followed: ``NO_REDIRECTS``); None for any other."""
+    if status is None or not 300 <= status < 400:
+        return None
+    return (
+        f"HTTP {status}, a redirect: refused (Azure AI Search never redirects, and following it would send the "
+        "credentials to another address). Check OBO_CONSOLE_SEARCH_ENDPOINT."
+    )
+
+
 def _loopback_http(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:

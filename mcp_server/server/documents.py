@@ -20,7 +20,7 @@ from azure.search.documents import SearchClient
 from azure.search.documents.aio import SearchClient as AsyncSearchClient
 from azure.search.documents.indexes import SearchIndexClient
 
-from mcp_server.search_credential import AsyncSearchAuthentication
+from mcp_server.search_credential import AsyncSearchAuthentication, refused_redirect
 from mcp_server.server.config import ACCESS_FIELDS, ServerConfig
 from mcp_server.server.obo import OboToken
 from mcp_server.server.search_auth import client_options, server_async_search_auth, server_search_auth
@@ -231,12 +231,9 @@ def missing_permission_filtering(index: Any) -> str:
 
 def _describe(exc: AzureError) -> str:
     if isinstance(exc, HttpResponseError):
-        if exc.status_code is not None and 300 <= exc.status_code < 400:
-            return (
-                f"the search service answered HTTP {exc.status_code}, a redirect: refused (Azure AI Search never "
-                "redirects, and following it would send the credentials to another address). Check "
-                "OBO_CONSOLE_SEARCH_ENDPOINT."
-            )
+        redirect = refused_redirect(exc.status_code)
+        if redirect is not None:
+            return f"the search service answered {redirect}"
         message = (exc.message or "").split("\n")[0]
         return f"the search service answered HTTP {exc.status_code}: {message}"
     return f"the search service is unreachable ({type(exc).__name__})"

@@ -4,8 +4,14 @@ trusted the way a machine trusts a CA: SSL_CERT_FILE / REQUESTS_CA_BUNDLE), give
 from __future__ import annotations
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from mcp_server.localcloud.serve import ThreadedServer
 from mcp_server.scenarios import SCENARIOS
+from mcp_server.search_versions import SDK_DEFAULT_API_VERSION
 from mcp_server.stack_state import read_state
 from tests.doctor.conftest import ScenarioStack, run_json
 from tests.fixtures.stack import azure_mode_env
@@ -87,3 +93,42 @@ def test_a_configured_api_version_without_document_level_access_is_named_with_it
         "index": "skipped: needs 'search_service', which was skipped",
         "query": "skipped: needs 'search_service', which was skipped",
     }
+
+
+@pytest.mark.parametrize("configured", [None, "2025-05-01-preview"])
+def test_a_search_service_refusing_the_api_version_is_named_with_the_version_fix(
+    configured: str | None,
+    with_redis: ScenarioStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A service that knows the version the static check admits may still refuse it (an older service, a region
+    without the preview): its 400 names the version and the version fix, not the endpoint."""
+    asked: list[str] = []
+
+    async def refuse(request: Request) -> JSONResponse:
+        asked.append(request.query_params.get("api-version", ""))
+        error = {"code": "", "message": f"Invalid or unsupported api-version '{asked[-1]}'."}
+        return JSONResponse({"error": error}, status_code=400)
+
+    app = Starlette(routes=[Route("/{path:path}", refuse, methods=["GET", "POST"])])
+    with ThreadedServer(app, "old-search-service") as old_service, monkeypatch.context() as azure:
+        _azure_env(with_redis, azure)
+        azure.setenv("OBO_CONSOLE_SEARCH_ENDPOINT", old_service.base_url)
+        if configured is None:
+            azure.delenv("OBO_CONSOLE_SEARCH_API_VERSION", raising=False)
+        else:
+            azure.setenv("OBO_CONSOLE_SEARCH_API_VERSION", configured)
+        code, report = run_json(capsys, "doctor")
+    version = configured or SDK_DEFAULT_API_VERSION
+    assert asked and set(asked) == {version}  # the version the MCP server would send, and only that one
+    (failed,) = [c for c in report["checks"] if c["id"] == "search_service"]
+    assert code == 1 and failed["ok"] is False
+    assert failed["detail"] == f"the search service does not accept api-version {version}"
+    expected_fix = (
+        "Install azure-search-documents==12.1.0b2"
+        if configured is None
+        else "Set OBO_CONSOLE_SEARCH_API_VERSION to a preview version with document-level access"
+    )
+    assert failed["fix"].startswith(expected_fix)
+    assert "OBO_CONSOLE_SEARCH_ENDPOINT" not in failed["fix"]

@@ -143,10 +143,8 @@ def test_provisioning_refuses_a_redirect_too(
     _answer(answer, 307, b"", {"location": f"{target}/indexes('x')?api-version=1"})
     with pytest.raises(provision.ProvisionError) as refused:
         provision.provision(config.search_endpoint, config.search_api_key, "x", {})
-    assert str(refused.value) == (
-        f"The search service at {config.search_endpoint} refused the request (307): "
-        "Operation returned an invalid status 'Temporary Redirect'"
-    )
+    said = REDIRECT_REFUSED.format(status=307).removeprefix("the search service answered ")
+    assert str(refused.value) == f"The search service at {config.search_endpoint} answered {said}"
     assert record.seen == []
 
 
