@@ -1,14 +1,14 @@
-"""The HTTP face of the local search service: Azure AI Search's REST subset, in both route styles.
+"""The request logic of the local search service: Azure AI Search's REST subset, in both route styles.
 
-Starlette routes each path, in both styles (``/indexes('name')/docs('key')`` and ``/indexes/name/docs/key``), to a
-handler that takes one ``SearchRequest``. Every request is checked (api-key, api-version, method) and handled by
-synchronous code run on a worker thread (SQLite and JWKS fetches block), so the service's event loop keeps
-accepting requests. Requests no route matches get the service's own 404, after the same checks.
+Starlette routes match each path, in both styles (``/indexes('name')/docs('key')`` and ``/indexes/name/docs/key``),
+to a handler that takes one ``SearchRequest``. Every request is checked (api-key, api-version, method) and handled
+by synchronous code, which the HTTP face (asgi.py) runs on a worker thread (SQLite and JWKS fetches block), so the
+service's event loop keeps accepting requests. Requests no route matches get the service's own 404, after the same
+checks.
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
 import json
 import logging
@@ -17,12 +17,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
-import anyio
 from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -121,7 +118,7 @@ class AudienceCounter:
             return dict(self._counts)
 
 
-def _error(exc: SearchError) -> Reply:
+def error_reply(exc: SearchError) -> Reply:
     return Reply(exc.status, exc.body(), META_JSON)
 
 
@@ -200,8 +197,9 @@ class SearchHandler:
 
     # ---- routing -----------------------------------------------------------------------------------------------
 
-    def routes(self) -> list[Route]:
-        """Both path styles onto the handlers below, tried in this order; anything else is the service's 404."""
+    def routes(self) -> list[tuple[Route, Endpoint]]:
+        """Both path styles onto the handlers below, tried in this order; anything else is the service's 404. The
+        Starlette routes only match (path, convertors, methods): the HTTP face calls ``handle`` with the endpoint."""
         define, manage, query = Operation.READ_DEFINITIONS, Operation.MANAGE, Operation.QUERY
         table: list[tuple[list[str], Handler, dict[str, Operation] | None]] = [
             (INDEXES, self.indexes, {"GET": define, "POST": manage}),
@@ -219,29 +217,10 @@ class SearchHandler:
             (["/{path:path}"], self.not_found, None),
         ]
         return [
-            Route(
-                path,
-                functools.partial(self.serve, endpoint=Endpoint(handler, operations)),
-                methods=HTTP_METHODS,
-            )
+            (Route(path, _matched_only, methods=HTTP_METHODS), Endpoint(handler, operations))
             for paths, handler, operations in table
             for path in paths
         ]
-
-    async def serve(self, request: Request, *, endpoint: Endpoint) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _error(SearchError(413, "The request body is larger than 16 MB.")).response()
-        incoming = HttpRequest(
-            method=request.method,
-            path=request.url.path,
-            query=dict(parse_qsl(request.url.query, keep_blank_values=True)),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            path_params=dict(request.path_params),
-        )
-        reply = await anyio.to_thread.run_sync(self.handle, incoming, endpoint)
-        return reply.response()
 
     def handle(self, incoming: HttpRequest, endpoint: Endpoint) -> Reply:
         """Check the request, then run the route's handler; every failure becomes the service's error reply."""
@@ -269,10 +248,10 @@ class SearchHandler:
             )
             return endpoint.handler(request)
         except SearchError as exc:
-            return _error(exc)
+            return error_reply(exc)
         except Exception:
             log.exception("local search: unexpected error on %s %s", incoming.method, incoming.path)
-            return _error(SearchError(500, "An internal error occurred in the local search service."))
+            return error_reply(SearchError(500, "An internal error occurred in the local search service."))
 
     def _authenticate(self, headers: dict[str, str]) -> Caller:
         """The api-key holder, or the Entra principal of ``Authorization: Bearer`` (api-key wins when both)."""
@@ -465,5 +444,6 @@ def _json(body: bytes) -> Any:
     return value
 
 
-def build_app(handler: SearchHandler) -> Starlette:
-    return Starlette(routes=handler.routes())
+async def _matched_only(_request: object) -> Response:
+    """The endpoint Starlette's ``Route`` requires; never called (routes here only match)."""
+    raise NotImplementedError

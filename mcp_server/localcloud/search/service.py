@@ -8,7 +8,8 @@ from pydantic import SecretStr
 
 from mcp_server.localcloud.serve import ThreadedServer
 
-from .app import AudienceCounter, Directory, SearchHandler, build_app
+from .app import AudienceCounter, Directory, SearchHandler
+from .asgi import SearchApp
 from .auth import TokenValidator
 from .roles import RoleLookup
 from .store import SearchStore
@@ -42,6 +43,7 @@ class SearchService:
         self.roles_of = roles_of
         self.store: SearchStore | None = None
         self._server: ThreadedServer | None = None
+        self._app: SearchApp | None = None
         self._handler: SearchHandler | None = None
         self._audiences = AudienceCounter()  # kept across restarts of the same service object
 
@@ -75,14 +77,16 @@ class SearchService:
             roles_of=self.roles_of,
         )
         self._handler.audiences_seen = self._audiences
-        server = ThreadedServer(build_app(self._handler), name="local-search", host=self.host, port=self.port)
+        app = SearchApp(self._handler)
+        server = ThreadedServer(app, name="local-search", host=self.host, port=self.port)
         try:
             server.start()
         except BaseException:
+            app.close()
             self.store.close()
             self.store = None
             raise
-        self._server = server
+        self._server, self._app = server, app
         self.port = server.port
         return self
 
@@ -90,6 +94,9 @@ class SearchService:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._app is not None:
+            self._app.close()
+            self._app = None
         if self.store is not None:
             self.store.close()
             self.store = None
