@@ -307,7 +307,12 @@ class FlowModel:
                 state=StepState.DONE,
                 duration_ms=event.duration_ms,
                 add_facts=(
-                    ("checked", "signature, issuer, audience, expiry, scope"),
+                    (
+                        "checked",
+                        "issuer, audience, expiry, scope"
+                        if detail.get("signature") == "cached"
+                        else "signature, issuer, audience, expiry, scope",
+                    ),
                     ("signature", _SIGNATURE.get(str(detail.get("signature")))),
                     ("oid", detail.get("oid")),
                 ),

@@ -83,8 +83,12 @@ def test_validation_says_whether_the_signature_was_verified_on_this_request(
         *sc.call_start(),
         _progress("validate", "ok", oid=sc.ALICE_OID, signature=signature),
     ]
-    fact = run(events).step("validation").fact("signature")
+    validation = run(events).step("validation")
+    fact = validation.fact("signature")
     assert fact == shown if shown is None else (fact or "").startswith(shown)
+    # Checked on this request: the claims always; the signature unless an earlier request's check was reused.
+    checked = "issuer, audience, expiry, scope"
+    assert validation.fact("checked") == (checked if signature == "cached" else f"signature, {checked}")
 
 
 def test_cache_hit_lights_the_obo_step_as_a_cache_hit() -> None:
