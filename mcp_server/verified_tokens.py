@@ -15,9 +15,8 @@ from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
-VERIFIED_TOKENS = (
-    4096  # entries kept (least recently used goes first): one per active user, with room to spare
-)
+# Entries kept (the least recently used goes first): one per active user, with room to spare.
+VERIFIED_TOKENS = 4096
 VERIFIED_SECONDS = 60.0  # an entry is used at most this long; then the token is verified in full again
 
 

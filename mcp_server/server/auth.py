@@ -122,12 +122,21 @@ class EntraTokenVerifier(JWTVerifier):
 
     async def load_access_token(self, token: str) -> AccessToken | None:
         started = time.perf_counter()
+        digest = token_digest(token)
         try:
-            claims, cached = await self._signed_claims(token)
-            self._check_claims(claims, time.time())
+            signed = await self._reusable(digest)
+            cached = signed is not None
+            if signed is None:
+                signed = _Signed(*await self._verified_claims(token))
+            claims = signed.claims
+            now = time.time()
+            self._check_claims(claims, now)
         except Refused as refused:
             self.metrics.auth_failures.labels(reason=refused.reason).inc()
             return None
+        if not cached:  # only a token that passed every check is remembered
+            clock = self._clock()
+            self._signed.put(digest, signed, clock + (float(claims["exp"]) - now), clock)
         return ValidatedToken(
             token=token,
             client_id=str(claims.get("azp") or claims.get("appid")),
@@ -139,24 +148,17 @@ class EntraTokenVerifier(JWTVerifier):
             signature_cached=cached,
         )
 
-    async def _signed_claims(self, token: str) -> tuple[dict[str, Any], bool]:
-        """The verified payload, and whether an earlier verification of this exact token was reused: only while the
-        key that verified it is still the one the current key set names by its ``kid`` (a rotated-out or re-read
-        key set means a full verification); every claim check runs again on every request."""
-        digest = token_digest(token)
-        now = self._clock()
-        signed = self._signed.get(digest, now)
-        if signed is not None:
-            try:
-                if await self._get_jwks_key(signed.kid) == signed.pem:
-                    return signed.claims, True
-            except ValueError:
-                pass  # the key left the set: verify in full, which says why
-        kid, pem, claims = await self._verified_claims(token)
-        exp = claims.get("exp")
-        if is_numeric_date(exp):
-            self._signed.put(digest, _Signed(kid, pem, claims), now + (float(exp) - time.time()), now)
-        return claims, False
+    async def _reusable(self, digest: bytes) -> _Signed | None:
+        """An earlier verification of this exact token, reused only while the key that verified it is still the one
+        the current key set names by its ``kid`` (a rotated-out or re-read key set means a full verification); the
+        claim checks run again on every request all the same."""
+        signed = self._signed.get(digest, self._clock())
+        if signed is None:
+            return None
+        try:
+            return signed if await self._get_jwks_key(signed.kid) == signed.pem else None
+        except ValueError:
+            return None  # the key left the set: verify in full, which says why
 
     async def _verified_claims(self, token: str) -> tuple[str, str, dict[str, Any]]:
         """The key id, the key and the payload of a token whose header is acceptable and whose signature verifies

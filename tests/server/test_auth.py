@@ -244,6 +244,23 @@ async def test_a_token_verified_before_is_reused_but_still_expires(local_stack: 
     assert metrics.value("auth_failures_total", reason="expired") == 1
 
 
+async def test_a_token_refused_on_its_claims_is_never_remembered(local_stack: LocalStack) -> None:
+    """Genuinely signed but for another audience: verified in full, refused, and not kept — each request verifies
+    it again, and the memory of verified tokens holds only tokens that passed every check."""
+    config = local_stack.server_config(port=0)
+    metrics = ServerMetrics()
+    verifier = EntraTokenVerifier(config, metrics, authority_http_client(config))
+    wrong = local_stack.identity.issue_access_token("bob", audience="api://someone-else")
+    for _ in range(2):
+        assert await verifier.load_access_token(wrong) is None
+    assert metrics.value("auth_failures_total", reason="wrong_audience") == 2
+    assert len(verifier._signed) == 0  # the bound is on tokens that passed, not on what anyone can send
+    assert isinstance(
+        await verifier.load_access_token(local_stack.identity.issue_access_token("bob")), ValidatedToken
+    )
+    assert len(verifier._signed) == 1
+
+
 def test_a_cached_verification_never_vouches_for_another_string(
     local_stack: LocalStack, own_mcp_server: OwnServer
 ) -> None:
