@@ -73,6 +73,7 @@ _SEARCH_FIXES: tuple[tuple[str, str], ...] = (
     ("HTTP 401", "Sync the clocks of this machine and the identity platform's host; then sign in again."),
     ("unreachable", "Start the search service (portal > the search service > Overview: Running)."),
 )
+_CLAIMS_CHECKED = "issuer, audience, expiry, scope"  # on every request; the signature unless reused
 # The validate step's "signature" detail: verified for this request, or on an earlier request with the same token.
 _SIGNATURE = {
     "verified": "verified on this request",
@@ -309,9 +310,9 @@ class FlowModel:
                 add_facts=(
                     (
                         "checked",
-                        "issuer, audience, expiry, scope"
+                        _CLAIMS_CHECKED
                         if detail.get("signature") == "cached"
-                        else "signature, issuer, audience, expiry, scope",
+                        else f"signature, {_CLAIMS_CHECKED}",
                     ),
                     ("signature", _SIGNATURE.get(str(detail.get("signature")))),
                     ("oid", detail.get("oid")),
